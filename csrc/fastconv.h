@@ -1,0 +1,218 @@
+/*
+ * fastconv.h -- the C kernels of fastconv.
+ *
+ * Plain C11; knows nothing of Python.  Every kernel exists for float32 (suffix _f32) and
+ * float64 (suffix _f64).  The public entry points below dispatch at run time to the best
+ * implementation for the CPU (or to the one forced with FASTCONV_ISA / fc_set_isa):
+ *
+ *   "reference"  plain loops, the oracle the optimised kernels are tested against;
+ *   "scalar"     the optimised algorithms in portable C;
+ *   "avx2"       AVX2 + FMA microkernels;
+ *   "avx512"     AVX-512F microkernels.
+ *
+ * Conventions shared by every kernel
+ *   - Layout is NCHW; every array is C-contiguous (dense, row-major) unless a leading
+ *     dimension argument says otherwise.
+ *   - Sizes and indices are int64_t; all index arithmetic is done in 64 bits.
+ *   - Inputs are const and never written.  Outputs are fully overwritten (never accumulated
+ *     into), so callers may pass uninitialised memory.  Outputs never alias inputs.
+ *   - Zero-size dimensions are valid: the kernel then writes nothing but the outputs that
+ *     are still non-empty (e.g. grad_weight with n == 0 is all zeros).
+ *   - Preconditions are asserted (assert.h); the Python layer validates every argument
+ *     before calling, so a failing assert is a bug in fastconv, not in user code.
+ *   - Kernels never touch the GIL and may be called concurrently from several threads.
+ *   - Kernels may use OpenMP internally with fc_get_num_threads() threads.
+ */
+#ifndef FASTCONV_H
+#define FASTCONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------ */
+/* Runtime: threads and instruction-set dispatch                                         */
+/* ------------------------------------------------------------------------------------ */
+
+/* Number of OpenMP threads the kernels use.  n >= 1 (asserted).  Without OpenMP the
+ * value is stored and reported but every kernel runs on the calling thread. */
+void fc_set_num_threads(int n);
+int fc_get_num_threads(void);
+/* 1 if the library was compiled with OpenMP, else 0. */
+int fc_has_openmp(void);
+
+/* Instruction-set path.  Names: "reference", "scalar", "avx2", "avx512".
+ * fc_set_isa returns 0 on success, -1 for an unknown name, -2 if the CPU lacks the
+ * instructions.  The initial path is taken from the environment variable FASTCONV_ISA if
+ * it names a supported path, else the best path the CPU supports. */
+int fc_set_isa(const char *name);
+const char *fc_get_isa(void);
+/* 1 if the named path can run on this CPU, 0 if not (or unknown name). */
+int fc_isa_supported(const char *name);
+
+/* Upper bound, in bytes, on the scratch memory (im2col / packing buffers) that one conv2d
+ * call may allocate; large batches are processed in tiles within it.  Default 64 MiB.
+ * bytes >= 1 MiB (asserted). */
+void fc_set_workspace_limit(int64_t bytes);
+int64_t fc_get_workspace_limit(void);
+
+/* ------------------------------------------------------------------------------------ */
+/* GEMM                                                                                  */
+/* ------------------------------------------------------------------------------------ */
+
+/* C = alpha * op(A) @ op(B) + beta * C, all row-major.
+ *   op(A) is (m, k): A is (m, k) with row stride lda >= k, or, if trans_a, A is (k, m) with
+ *   lda >= m.  op(B) is (k, n): B is (k, n) with ldb >= n, or, if trans_b, (n, k) with
+ *   ldb >= k.  C is (m, n) with ldc >= n.
+ * If beta == 0, C is not read (NaN/garbage in C does not propagate).  m, n, k >= 0. */
+void fc_gemm_f32(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                 const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                 float *c, int64_t ldc);
+void fc_gemm_f64(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+                 const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
+                 double *c, int64_t ldc);
+
+/* ------------------------------------------------------------------------------------ */
+/* conv2d (PyTorch semantics, cross-correlation)                                         */
+/* ------------------------------------------------------------------------------------ */
+
+typedef struct {
+    int64_t n, c_in, h, w;          /* input  x: (n, c_in, h, w)                        */
+    int64_t c_out, kh, kw;          /* weight w: (c_out, c_in / groups, kh, kw)         */
+    int64_t stride_h, stride_w;     /* >= 1                                              */
+    int64_t pad_h, pad_w;           /* >= 0, zero padding                                */
+    int64_t dil_h, dil_w;           /* >= 1                                              */
+    int64_t groups;                 /* >= 1, divides c_in and c_out                      */
+    int64_t out_h, out_w;           /* output y: (n, c_out, out_h, out_w), both >= 1,
+                                       out = (in + 2*pad - dil*(k-1) - 1) / stride + 1  */
+} fc_conv2d_params;
+
+/* y = conv2d(x, w) + bias.  bias: (c_out,) or NULL. */
+void fc_conv2d_forward_f32(const fc_conv2d_params *p, const float *x, const float *w,
+                           const float *bias, float *y);
+void fc_conv2d_forward_f64(const fc_conv2d_params *p, const double *x, const double *w,
+                           const double *bias, double *y);
+
+/* Gradients of conv2d given gy: (n, c_out, out_h, out_w).
+ *   gx: (n, c_in, h, w), gw: (c_out, c_in/groups, kh, kw), gb: (c_out,).
+ * Any of gx, gw, gb may be NULL to skip it.  x is needed only for gw, w only for gx. */
+void fc_conv2d_backward_f32(const fc_conv2d_params *p, const float *gy, const float *x,
+                            const float *w, float *gx, float *gw, float *gb);
+void fc_conv2d_backward_f64(const fc_conv2d_params *p, const double *gy, const double *x,
+                            const double *w, double *gx, double *gw, double *gb);
+
+/* ------------------------------------------------------------------------------------ */
+/* Pooling                                                                               */
+/* ------------------------------------------------------------------------------------ */
+
+typedef struct {
+    int64_t n, c, h, w;             /* input x: (n, c, h, w)                             */
+    int64_t kh, kw;                 /* >= 1                                              */
+    int64_t stride_h, stride_w;     /* >= 1                                              */
+    int64_t pad_h, pad_w;           /* 0 <= pad <= k/2                                   */
+    int64_t dil_h, dil_w;           /* >= 1 (max pool only; must be 1 for avg pool)      */
+    int64_t out_h, out_w;           /* output (n, c, out_h, out_w); ceil_mode is already
+                                       folded in: every window starts inside the input
+                                       or its left/top padding                           */
+    int count_include_pad;          /* avg pool only: 1 counts padding in the divisor    */
+} fc_pool2d_params;
+
+/* Max pooling.  Padding counts as -inf.  The first maximum in row-major window order wins;
+ * NaN counts as larger than any number (the first NaN wins), as in PyTorch.
+ * idx (same shape as y, may be NULL) receives the flat position h*W + w of the maximum in
+ * its input plane.  A window holding only padding cannot occur (pad <= k/2). */
+void fc_max_pool2d_forward_f32(const fc_pool2d_params *p, const float *x, float *y,
+                               int64_t *idx);
+void fc_max_pool2d_forward_f64(const fc_pool2d_params *p, const double *x, double *y,
+                               int64_t *idx);
+
+/* gx (nc, in_plane) = scatter-add of gy (nc, out_plane) to the positions in idx
+ * (nc, out_plane).  Returns the number of indices outside [0, in_plane); those are
+ * skipped (never written), so a non-zero return means gx must be discarded. */
+int64_t fc_max_pool2d_backward_f32(int64_t nc, int64_t in_plane, int64_t out_plane,
+                                   const float *gy, const int64_t *idx, float *gx);
+int64_t fc_max_pool2d_backward_f64(int64_t nc, int64_t in_plane, int64_t out_plane,
+                                   const double *gy, const int64_t *idx, double *gx);
+
+/* Average pooling, PyTorch divisor rules: with count_include_pad the divisor is the window
+ * clipped to the padded input (h + pad_h, w + pad_w); without, the window clipped to the
+ * input itself. */
+void fc_avg_pool2d_forward_f32(const fc_pool2d_params *p, const float *x, float *y);
+void fc_avg_pool2d_forward_f64(const fc_pool2d_params *p, const double *x, double *y);
+void fc_avg_pool2d_backward_f32(const fc_pool2d_params *p, const float *gy, float *gx);
+void fc_avg_pool2d_backward_f64(const fc_pool2d_params *p, const double *gy, double *gx);
+
+/* Global average pooling: y (nc,) = mean of each x plane (nc, hw); hw >= 1.
+ * Backward: gx (nc, hw) = gy[i] / hw. */
+void fc_global_avg_pool2d_forward_f32(int64_t nc, int64_t hw, const float *x, float *y);
+void fc_global_avg_pool2d_forward_f64(int64_t nc, int64_t hw, const double *x, double *y);
+void fc_global_avg_pool2d_backward_f32(int64_t nc, int64_t hw, const float *gy, float *gx);
+void fc_global_avg_pool2d_backward_f64(int64_t nc, int64_t hw, const double *gy, double *gx);
+
+/* ------------------------------------------------------------------------------------ */
+/* Linear                                                                                */
+/* ------------------------------------------------------------------------------------ */
+
+/* y (n, out_f) = x (n, in_f) @ w (out_f, in_f)^T + b (out_f,) -- the bias add is fused;
+ * b may be NULL. */
+void fc_linear_forward_f32(int64_t n, int64_t in_f, int64_t out_f, const float *x,
+                           const float *w, const float *b, float *y);
+void fc_linear_forward_f64(int64_t n, int64_t in_f, int64_t out_f, const double *x,
+                           const double *w, const double *b, double *y);
+
+/* gx (n, in_f) = gy @ w;  gw (out_f, in_f) = gy^T @ x;  gb (out_f,) = sum of gy over n.
+ * Any output may be NULL to skip it. */
+void fc_linear_backward_f32(int64_t n, int64_t in_f, int64_t out_f, const float *gy,
+                            const float *x, const float *w, float *gx, float *gw, float *gb);
+void fc_linear_backward_f64(int64_t n, int64_t in_f, int64_t out_f, const double *gy,
+                            const double *x, const double *w, double *gx, double *gw,
+                            double *gb);
+
+/* ------------------------------------------------------------------------------------ */
+/* Elementwise and loss                                                                  */
+/* ------------------------------------------------------------------------------------ */
+
+/* y = max(x, 0) elementwise; NaN stays NaN.  gx = gy where y > 0, else 0. */
+void fc_relu_forward_f32(int64_t size, const float *x, float *y);
+void fc_relu_forward_f64(int64_t size, const double *x, double *y);
+void fc_relu_backward_f32(int64_t size, const float *gy, const float *y, float *gx);
+void fc_relu_backward_f64(int64_t size, const double *gy, const double *y, double *gx);
+
+/* Row-wise softmax / log-softmax of x (rows, cols), cols >= 1, stable (max subtracted). */
+void fc_softmax_f32(int64_t rows, int64_t cols, const float *x, float *y);
+void fc_softmax_f64(int64_t rows, int64_t cols, const double *x, double *y);
+void fc_log_softmax_f32(int64_t rows, int64_t cols, const float *x, float *y);
+void fc_log_softmax_f64(int64_t rows, int64_t cols, const double *x, double *y);
+
+/* Cross-entropy of logits (n, c) against class indices target (n,), 0 <= target < c,
+ * with label smoothing eps in [0, 1]:
+ *   loss_i = (1 - eps) * -log p[i, t_i] + eps / c * sum_j -log p[i, j].
+ * reduction: FC_REDUCTION_NONE writes n values to out; MEAN writes sum/n (NaN if n == 0,
+ * as in PyTorch); SUM writes the sum (0 if n == 0) -- one value. */
+enum { FC_REDUCTION_NONE = 0, FC_REDUCTION_MEAN = 1, FC_REDUCTION_SUM = 2 };
+void fc_cross_entropy_forward_f32(int64_t n, int64_t c, const float *logits,
+                                  const int64_t *target, double label_smoothing,
+                                  int reduction, float *out);
+void fc_cross_entropy_forward_f64(int64_t n, int64_t c, const double *logits,
+                                  const int64_t *target, double label_smoothing,
+                                  int reduction, double *out);
+
+/* Gradient of the loss above w.r.t. the logits, written to grad_logits (n, c).
+ * grad_loss holds n values for FC_REDUCTION_NONE, else one value. */
+void fc_cross_entropy_backward_f32(int64_t n, int64_t c, const float *logits,
+                                   const int64_t *target, double label_smoothing,
+                                   int reduction, const float *grad_loss,
+                                   float *grad_logits);
+void fc_cross_entropy_backward_f64(int64_t n, int64_t c, const double *logits,
+                                   const int64_t *target, double label_smoothing,
+                                   int reduction, const double *grad_loss,
+                                   double *grad_logits);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FASTCONV_H */
