@@ -97,6 +97,7 @@ static void FN(max_pool_fwd)(const fc_pool2d_params *p, const FT *x, FT *y, int6
     const int64_t in_plane = p->h * p->w, out_plane = p->out_h * p->out_w;
     if (nc == 0 || out_plane == 0) return;
     const int nt = pool_threads(nc, nc * (in_plane + out_plane));
+    (void)nt;
     FC_OMP_FOR(nt)
     for (int64_t i = 0; i < nc; i++)
         FN(mp_plane)(p, x + i * in_plane, y + i * out_plane, idx ? idx + i * out_plane : NULL,
@@ -110,6 +111,7 @@ int64_t PT_CAT(fc_opt_max_pool2d_backward, SFX)(int64_t nc, int64_t in_plane,
     int64_t bad = 0;
     if (nc == 0) return 0;
     const int nt = pool_threads(nc, nc * (in_plane + 2 * out_plane));
+    (void)nt;
     const uint64_t lim = (uint64_t)in_plane;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(nt) reduction(+ : bad)
@@ -144,7 +146,6 @@ int64_t PT_CAT(fc_opt_max_pool2d_backward, SFX)(int64_t nc, int64_t in_plane,
         }
         bad += b;
     }
-    (void)nt;
     return bad;
 }
 
@@ -240,6 +241,7 @@ void PT_CAT(fc_opt_avg_pool2d_forward, SFX)(const fc_pool2d_params *p, const FT 
     const int64_t in_plane = p->h * p->w, out_plane = p->out_h * p->out_w;
     if (nc == 0 || out_plane == 0) return;
     const int nt = pool_threads(nc, nc * (in_plane + out_plane));
+    (void)nt;
     FC_OMP_FOR(nt)
     for (int64_t i = 0; i < nc; i++) FN(ap_plane_fwd)(p, x + i * in_plane, y + i * out_plane);
 }
@@ -250,6 +252,7 @@ void PT_CAT(fc_opt_avg_pool2d_backward, SFX)(const fc_pool2d_params *p, const FT
     const int64_t in_plane = p->h * p->w, out_plane = p->out_h * p->out_w;
     if (nc == 0 || in_plane == 0) return;
     const int nt = pool_threads(nc, nc * (in_plane + out_plane));
+    (void)nt;
     FC_OMP_FOR(nt)
     for (int64_t i = 0; i < nc; i++)
         FN(ap_plane_bwd)(p, gy + i * out_plane, gx + i * in_plane);
@@ -262,6 +265,7 @@ void PT_CAT(fc_opt_avg_pool2d_backward, SFX)(const fc_pool2d_params *p, const FT
 void PT_CAT(fc_opt_global_avg_pool2d_forward, SFX)(int64_t nc, int64_t hw, const FT *x, FT *y) {
     assert(nc >= 0 && hw >= 1);
     const int nt = pool_threads(nc, nc * hw);
+    (void)nt;
     FC_OMP_FOR(nt)
     for (int64_t i = 0; i < nc; i++) {
         const FT *xp = x + i * hw;
@@ -282,6 +286,7 @@ void PT_CAT(fc_opt_global_avg_pool2d_backward, SFX)(int64_t nc, int64_t hw, cons
                                                    FT *gx) {
     assert(nc >= 0 && hw >= 1);
     const int nt = pool_threads(nc, nc * hw);
+    (void)nt;
     FC_OMP_FOR(nt)
     for (int64_t i = 0; i < nc; i++) {
         const FT v = (FT)((double)gy[i] / (double)hw);
