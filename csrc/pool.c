@@ -153,6 +153,79 @@ static void mp2_row_f64_avx512(const double *r0, const double *r1, int64_t W, in
     }
 }
 
+
+/* General windows, horizontally interior outputs: 16 (f32) / 8 (f64) outputs at a time,
+ * each window element fetched with a gather.  Needs the plane to fit int32 offsets. */
+static void mpg_row_f32_avx512(const fc_pool2d_params *p, const float *x, int64_t oh,
+                               int64_t ow0, int64_t ow1, float *y, int64_t *idx) {
+    const int64_t W = p->w, dh = p->dil_h;
+    int64_t hs = oh * p->stride_h - p->pad_h;
+    const int64_t he = FC_MIN(hs + (p->kh - 1) * dh + 1, p->h);
+    if (hs < 0) hs += ((-hs + dh - 1) / dh) * dh;
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i step = _mm512_mullo_epi32(iota, _mm512_set1_epi32((int)p->stride_w));
+    for (int64_t ow = ow0; ow < ow1; ow += 16) {
+        const int64_t m = ow1 - ow;
+        const __mmask16 km = m >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << m) - 1);
+        /* column of the window start of each lane */
+        const __m512i col0 = _mm512_add_epi32(_mm512_set1_epi32((int)(ow * p->stride_w - p->pad_w)), step);
+        __m512 best = _mm512_set1_ps(-INFINITY);
+        __m512i bi = _mm512_add_epi32(_mm512_set1_epi32((int)(hs * W)), col0);
+        for (int64_t h = hs; h < he; h += dh) {
+            const float *row = x + h * W;
+            const __m512i rowoff = _mm512_set1_epi32((int)(h * W));
+            __m512i col = col0;
+            for (int64_t b = 0; b < p->kw; b++) {
+                const __m512 v = _mm512_mask_i32gather_ps(best, km, col, row, 4);
+                const __mmask16 k = _mm512_mask_cmp_ps_mask(
+                    _mm512_mask_cmp_ps_mask(km, best, best, _CMP_ORD_Q), v, best, _CMP_NLE_UQ);
+                best = _mm512_mask_mov_ps(best, k, v);
+                bi = _mm512_mask_add_epi32(bi, k, rowoff, col);
+                col = _mm512_add_epi32(col, _mm512_set1_epi32((int)p->dil_w));
+            }
+        }
+        _mm512_mask_storeu_ps(y + ow, km, best);
+        if (idx) {
+            _mm512_mask_storeu_epi64(idx + ow, (__mmask8)km,
+                                     _mm512_cvtepi32_epi64(_mm512_castsi512_si256(bi)));
+            _mm512_mask_storeu_epi64(idx + ow + 8, (__mmask8)(km >> 8),
+                                     _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(bi, 1)));
+        }
+    }
+}
+
+static void mpg_row_f64_avx512(const fc_pool2d_params *p, const double *x, int64_t oh,
+                               int64_t ow0, int64_t ow1, double *y, int64_t *idx) {
+    const int64_t W = p->w, dh = p->dil_h;
+    int64_t hs = oh * p->stride_h - p->pad_h;
+    const int64_t he = FC_MIN(hs + (p->kh - 1) * dh + 1, p->h);
+    if (hs < 0) hs += ((-hs + dh - 1) / dh) * dh;
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i step = _mm256_mullo_epi32(iota, _mm256_set1_epi32((int)p->stride_w));
+    for (int64_t ow = ow0; ow < ow1; ow += 8) {
+        const int64_t m = ow1 - ow;
+        const __mmask8 km = m >= 8 ? (__mmask8)0xff : (__mmask8)((1u << m) - 1);
+        const __m256i col0 = _mm256_add_epi32(_mm256_set1_epi32((int)(ow * p->stride_w - p->pad_w)), step);
+        __m512d best = _mm512_set1_pd(-INFINITY);
+        __m512i bi = _mm512_cvtepi32_epi64(_mm256_add_epi32(_mm256_set1_epi32((int)(hs * W)), col0));
+        for (int64_t h = hs; h < he; h += dh) {
+            const double *row = x + h * W;
+            const __m256i rowoff = _mm256_set1_epi32((int)(h * W));
+            __m256i col = col0;
+            for (int64_t b = 0; b < p->kw; b++) {
+                const __m512d v = _mm512_mask_i32gather_pd(best, km, col, row, 8);
+                const __mmask8 k = _mm512_mask_cmp_pd_mask(
+                    _mm512_mask_cmp_pd_mask(km, best, best, _CMP_ORD_Q), v, best, _CMP_NLE_UQ);
+                best = _mm512_mask_mov_pd(best, k, v);
+                bi = _mm512_mask_mov_epi64(bi, k, _mm512_cvtepi32_epi64(_mm256_add_epi32(rowoff, col)));
+                col = _mm256_add_epi32(col, _mm256_set1_epi32((int)p->dil_w));
+            }
+        }
+        _mm512_mask_storeu_pd(y + ow, km, best);
+        if (idx) _mm512_mask_storeu_epi64(idx + ow, km, bi);
+    }
+}
+
 #pragma GCC pop_options
 
 #pragma GCC push_options
@@ -300,6 +373,13 @@ static int is_2x2s2(const fc_pool2d_params *p) {
            p->pad_w == 0 && p->dil_h == 1 && p->dil_w == 1;
 }
 
+/* The gather kernels use int32 offsets within a plane. */
+static int fits_int32(const fc_pool2d_params *p) {
+    const int64_t lim = (int64_t)1 << 30;
+    return p->h < lim && p->w < lim && p->h * p->w < lim &&
+           (p->out_w + 16) * p->stride_w + p->kw * p->dil_w < lim;
+}
+
 static void check_params(const fc_pool2d_params *p) {
     (void)p;
     assert(p->n >= 0 && p->c >= 0 && p->h >= 0 && p->w >= 0);
@@ -312,28 +392,42 @@ void fc_opt_max_pool2d_forward_f32(const fc_pool2d_params *p, const float *x, fl
                                    int64_t *idx) {
     check_params(p);
     mp2_row_fn_f32 row2 = NULL;
+    mpg_row_fn_f32 rowg = NULL;
+#ifdef FC_POOL_X86
+    const fc_isa isa = fc_current_isa();
+#endif
     if (is_2x2s2(p)) {
         row2 = mp2_row_scalar_f32;
 #ifdef FC_POOL_X86
-        const fc_isa isa = fc_current_isa();
         if (isa == FC_ISA_AVX512) row2 = mp2_row_f32_avx512;
         else if (isa == FC_ISA_AVX2) row2 = mp2_row_f32_avx2;
 #endif
     }
-    max_pool_fwd_f32(p, x, y, idx, row2);
+#ifdef FC_POOL_X86
+    else if (isa == FC_ISA_AVX512 && fits_int32(p))
+        rowg = mpg_row_f32_avx512;
+#endif
+    max_pool_fwd_f32(p, x, y, idx, row2, rowg);
 }
 
 void fc_opt_max_pool2d_forward_f64(const fc_pool2d_params *p, const double *x, double *y,
                                    int64_t *idx) {
     check_params(p);
     mp2_row_fn_f64 row2 = NULL;
+    mpg_row_fn_f64 rowg = NULL;
+#ifdef FC_POOL_X86
+    const fc_isa isa = fc_current_isa();
+#endif
     if (is_2x2s2(p)) {
         row2 = mp2_row_scalar_f64;
 #ifdef FC_POOL_X86
-        const fc_isa isa = fc_current_isa();
         if (isa == FC_ISA_AVX512) row2 = mp2_row_f64_avx512;
         else if (isa == FC_ISA_AVX2) row2 = mp2_row_f64_avx2;
 #endif
     }
-    max_pool_fwd_f64(p, x, y, idx, row2);
+#ifdef FC_POOL_X86
+    else if (isa == FC_ISA_AVX512 && fits_int32(p))
+        rowg = mpg_row_f64_avx512;
+#endif
+    max_pool_fwd_f64(p, x, y, idx, row2, rowg);
 }

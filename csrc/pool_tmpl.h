@@ -8,7 +8,19 @@
 
 /* The max-pool update rule: v replaces the current maximum if it is larger, or if it is NaN
  * while the current maximum is not (so the first NaN in window order wins). */
-static inline int FN(mp_better)(FT v, FT cur) { return !(v <= cur) && cur == cur; }
+static inline int FN(mp_better)(FT v, FT cur) { return (!(v <= cur)) & (cur == cur); }
+
+/* Branch-free select: k ? b : a, through the bit patterns (compilers otherwise branch, and
+ * random data mispredicts every other comparison). */
+static inline FT FN(sel)(FT a, FT b, int k) {
+    UT ua, ub;
+    memcpy(&ua, &a, sizeof ua);
+    memcpy(&ub, &b, sizeof ub);
+    const UT m = (UT)0 - (UT)k;
+    ua = (ua & ~m) | (ub & m);
+    memcpy(&a, &ua, sizeof ua);
+    return a;
+}
 
 /* Max pool over the output rectangle [oh0, oh1) x [ow0, ow1) of one plane, any window. */
 static void FN(mp_rect_generic)(const fc_pool2d_params *p, const FT *x, FT *y, int64_t *idx,
@@ -29,10 +41,9 @@ static void FN(mp_rect_generic)(const fc_pool2d_params *p, const FT *x, FT *y, i
                 const FT *row = x + h * W;
                 for (int64_t w = ws; w < we; w += dw) {
                     const FT v = row[w];
-                    if (FN(mp_better)(v, best)) {
-                        best = v;
-                        bi = h * W + w;
-                    }
+                    const int k = FN(mp_better)(v, best);
+                    best = FN(sel)(best, v, k);
+                    bi = k ? h * W + w : bi;
                 }
             }
             y[oh * OW + ow] = best;
@@ -43,18 +54,6 @@ static void FN(mp_rect_generic)(const fc_pool2d_params *p, const FT *x, FT *y, i
 
 /* 2x2 stride-2 unpadded windows, n outputs of one output row; r0/r1 are the two input rows,
  * base the flat index of r0[0] in its plane. */
-/* Branch-free select: k ? b : a, through the bit patterns (compilers otherwise branch, and
- * random data mispredicts every other comparison). */
-static inline FT FN(sel)(FT a, FT b, int k) {
-    UT ua, ub;
-    memcpy(&ua, &a, sizeof ua);
-    memcpy(&ub, &b, sizeof ub);
-    const UT m = (UT)0 - (UT)k;
-    ua = (ua & ~m) | (ub & m);
-    memcpy(&a, &ua, sizeof ua);
-    return a;
-}
-
 static void FN(mp2_row_scalar)(const FT *r0, const FT *r1, int64_t W, int64_t n, FT *y,
                                int64_t *idx, int64_t base) {
     for (int64_t k = 0; k < n; k++) {
@@ -74,25 +73,45 @@ static void FN(mp2_row_scalar)(const FT *r0, const FT *r1, int64_t W, int64_t n,
 typedef void (*FN(mp2_row_fn))(const FT *r0, const FT *r1, int64_t W, int64_t n, FT *y,
                                 int64_t *idx, int64_t base);
 
-/* One plane of max pooling; row2 (may be NULL) handles full 2x2/s2/p0 windows. */
+/* Outputs [ow0, ow1) of output row oh whose windows lie inside the plane horizontally. */
+typedef void (*FN(mpg_row_fn))(const fc_pool2d_params *p, const FT *x, int64_t oh, int64_t ow0,
+                                int64_t ow1, FT *y, int64_t *idx);
+
+/* One plane of max pooling.  row2 (may be NULL) handles full 2x2/s2/p0 windows; else rowg
+ * (may be NULL) the horizontally interior windows of any other shape. */
 static void FN(mp_plane)(const fc_pool2d_params *p, const FT *x, FT *y, int64_t *idx,
-                         FN(mp2_row_fn) row2) {
+                         FN(mp2_row_fn) row2, FN(mpg_row_fn) rowg) {
     const int64_t OH = p->out_h, OW = p->out_w, W = p->w;
-    if (row2 == NULL) {
-        FN(mp_rect_generic)(p, x, y, idx, 0, OH, 0, OW);
+    if (row2 != NULL) {
+        const int64_t fh = FC_MIN(OH, p->h / 2), fw = FC_MIN(OW, W / 2);
+        for (int64_t oh = 0; oh < fh; oh++) {
+            const FT *r0 = x + 2 * oh * W;
+            row2(r0, r0 + W, W, fw, y + oh * OW, idx ? idx + oh * OW : NULL, 2 * oh * W);
+        }
+        if (fw < OW) FN(mp_rect_generic)(p, x, y, idx, 0, fh, fw, OW);
+        if (fh < OH) FN(mp_rect_generic)(p, x, y, idx, fh, OH, 0, OW);
         return;
     }
-    const int64_t fh = FC_MIN(OH, p->h / 2), fw = FC_MIN(OW, W / 2);
-    for (int64_t oh = 0; oh < fh; oh++) {
-        const FT *r0 = x + 2 * oh * W;
-        row2(r0, r0 + W, W, fw, y + oh * OW, idx ? idx + oh * OW : NULL, 2 * oh * W);
+    if (rowg != NULL) {
+        /* interior columns: ow*sw - pw >= 0 and ow*sw - pw + (kw-1)*dw <= W - 1 */
+        const int64_t sw = p->stride_w, span = (p->kw - 1) * p->dil_w;
+        const int64_t owa = FC_MIN((p->pad_w + sw - 1) / sw, OW);
+        const int64_t lim = W - 1 - span + p->pad_w;
+        const int64_t owb = lim < 0 ? owa : FC_MAX(owa, FC_MIN(lim / sw + 1, OW));
+        if (owb - owa >= 4) {
+            for (int64_t oh = 0; oh < OH; oh++) {
+                FN(mp_rect_generic)(p, x, y, idx, oh, oh + 1, 0, owa);
+                rowg(p, x, oh, owa, owb, y + oh * OW, idx ? idx + oh * OW : NULL);
+                FN(mp_rect_generic)(p, x, y, idx, oh, oh + 1, owb, OW);
+            }
+            return;
+        }
     }
-    if (fw < OW) FN(mp_rect_generic)(p, x, y, idx, 0, fh, fw, OW);
-    if (fh < OH) FN(mp_rect_generic)(p, x, y, idx, fh, OH, 0, OW);
+    FN(mp_rect_generic)(p, x, y, idx, 0, OH, 0, OW);
 }
 
 static void FN(max_pool_fwd)(const fc_pool2d_params *p, const FT *x, FT *y, int64_t *idx,
-                             FN(mp2_row_fn) row2) {
+                             FN(mp2_row_fn) row2, FN(mpg_row_fn) rowg) {
     const int64_t nc = p->n * p->c;
     const int64_t in_plane = p->h * p->w, out_plane = p->out_h * p->out_w;
     if (nc == 0 || out_plane == 0) return;
@@ -101,7 +120,7 @@ static void FN(max_pool_fwd)(const fc_pool2d_params *p, const FT *x, FT *y, int6
     FC_OMP_FOR(nt)
     for (int64_t i = 0; i < nc; i++)
         FN(mp_plane)(p, x + i * in_plane, y + i * out_plane, idx ? idx + i * out_plane : NULL,
-                     row2);
+                     row2, rowg);
 }
 
 int64_t PT_CAT(fc_opt_max_pool2d_backward, SFX)(int64_t nc, int64_t in_plane,
