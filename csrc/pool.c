@@ -360,6 +360,79 @@ static void mp2_row_f64_avx2(const double *r0, const double *r1, int64_t W, int6
     }
 }
 
+
+static void mpg_row_f32_avx2(const fc_pool2d_params *p, const float *x, int64_t oh,
+                             int64_t ow0, int64_t ow1, float *y, int64_t *idx) {
+    const int64_t W = p->w, dh = p->dil_h;
+    int64_t hs = oh * p->stride_h - p->pad_h;
+    const int64_t he = FC_MIN(hs + (p->kh - 1) * dh + 1, p->h);
+    if (hs < 0) hs += ((-hs + dh - 1) / dh) * dh;
+    const __m256i step = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                            _mm256_set1_epi32((int)p->stride_w));
+    for (int64_t ow = ow0; ow < ow1; ow += 8) {
+        const int64_t m = ow1 - ow;
+        const __m256i km = mask8_i32(m);
+        const __m256i col0 = _mm256_add_epi32(_mm256_set1_epi32((int)(ow * p->stride_w - p->pad_w)), step);
+        __m256 best = _mm256_set1_ps(-INFINITY);
+        __m256i bi = _mm256_add_epi32(_mm256_set1_epi32((int)(hs * W)), col0);
+        for (int64_t h = hs; h < he; h += dh) {
+            const float *row = x + h * W;
+            const __m256i rowoff = _mm256_set1_epi32((int)(h * W));
+            __m256i col = col0;
+            for (int64_t b = 0; b < p->kw; b++) {
+                const __m256 v = _mm256_mask_i32gather_ps(best, row, col, _mm256_castsi256_ps(km), 4);
+                const __m256 k = pick_mask_ps(best, v);
+                best = _mm256_blendv_ps(best, v, k);
+                bi = _mm256_castps_si256(_mm256_blendv_ps(
+                    _mm256_castsi256_ps(bi), _mm256_castsi256_ps(_mm256_add_epi32(rowoff, col)), k));
+                col = _mm256_add_epi32(col, _mm256_set1_epi32((int)p->dil_w));
+            }
+        }
+        if (m >= 8) _mm256_storeu_ps(y + ow, best);
+        else _mm256_maskstore_ps(y + ow, km, best);
+        if (idx) {
+            const __m256i ilo = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(bi));
+            const __m256i ihi = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(bi, 1));
+            _mm256_maskstore_epi64((long long *)(idx + ow),
+                                   _mm256_cvtepi32_epi64(_mm256_castsi256_si128(km)), ilo);
+            _mm256_maskstore_epi64((long long *)(idx + ow + 4),
+                                   _mm256_cvtepi32_epi64(_mm256_extracti128_si256(km, 1)), ihi);
+        }
+    }
+}
+
+static void mpg_row_f64_avx2(const fc_pool2d_params *p, const double *x, int64_t oh,
+                             int64_t ow0, int64_t ow1, double *y, int64_t *idx) {
+    const int64_t W = p->w, dh = p->dil_h;
+    int64_t hs = oh * p->stride_h - p->pad_h;
+    const int64_t he = FC_MIN(hs + (p->kh - 1) * dh + 1, p->h);
+    if (hs < 0) hs += ((-hs + dh - 1) / dh) * dh;
+    const __m128i step = _mm_mullo_epi32(_mm_setr_epi32(0, 1, 2, 3), _mm_set1_epi32((int)p->stride_w));
+    for (int64_t ow = ow0; ow < ow1; ow += 4) {
+        const int64_t m = ow1 - ow;
+        const __m256i km = mask4_i64(m);
+        const __m128i col0 = _mm_add_epi32(_mm_set1_epi32((int)(ow * p->stride_w - p->pad_w)), step);
+        __m256d best = _mm256_set1_pd(-INFINITY);
+        __m256i bi = _mm256_cvtepi32_epi64(_mm_add_epi32(_mm_set1_epi32((int)(hs * W)), col0));
+        for (int64_t h = hs; h < he; h += dh) {
+            const double *row = x + h * W;
+            const __m128i rowoff = _mm_set1_epi32((int)(h * W));
+            __m128i col = col0;
+            for (int64_t b = 0; b < p->kw; b++) {
+                const __m256d v = _mm256_mask_i32gather_pd(best, row, col, _mm256_castsi256_pd(km), 8);
+                const __m256d k = pick_mask_pd(best, v);
+                best = _mm256_blendv_pd(best, v, k);
+                bi = _mm256_castpd_si256(_mm256_blendv_pd(
+                    _mm256_castsi256_pd(bi),
+                    _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm_add_epi32(rowoff, col))), k));
+                col = _mm_add_epi32(col, _mm_set1_epi32((int)p->dil_w));
+            }
+        }
+        _mm256_maskstore_pd(y + ow, km, best);
+        if (idx) _mm256_maskstore_epi64((long long *)(idx + ow), km, bi);
+    }
+}
+
 #pragma GCC pop_options
 
 #endif /* FC_POOL_X86 */
@@ -392,7 +465,7 @@ void fc_opt_max_pool2d_forward_f32(const fc_pool2d_params *p, const float *x, fl
                                    int64_t *idx) {
     check_params(p);
     mp2_row_fn_f32 row2 = NULL;
-    mpg_row_fn_f32 rowg = NULL;
+    mpg_row_fn_f32 rowg = mpg_row_scalar_f32;
 #ifdef FC_POOL_X86
     const fc_isa isa = fc_current_isa();
 #endif
@@ -406,6 +479,8 @@ void fc_opt_max_pool2d_forward_f32(const fc_pool2d_params *p, const float *x, fl
 #ifdef FC_POOL_X86
     else if (isa == FC_ISA_AVX512 && fits_int32(p))
         rowg = mpg_row_f32_avx512;
+    else if (isa == FC_ISA_AVX2 && fits_int32(p))
+        rowg = mpg_row_f32_avx2;
 #endif
     max_pool_fwd_f32(p, x, y, idx, row2, rowg);
 }
@@ -414,7 +489,7 @@ void fc_opt_max_pool2d_forward_f64(const fc_pool2d_params *p, const double *x, d
                                    int64_t *idx) {
     check_params(p);
     mp2_row_fn_f64 row2 = NULL;
-    mpg_row_fn_f64 rowg = NULL;
+    mpg_row_fn_f64 rowg = mpg_row_scalar_f64;
 #ifdef FC_POOL_X86
     const fc_isa isa = fc_current_isa();
 #endif
@@ -428,6 +503,8 @@ void fc_opt_max_pool2d_forward_f64(const fc_pool2d_params *p, const double *x, d
 #ifdef FC_POOL_X86
     else if (isa == FC_ISA_AVX512 && fits_int32(p))
         rowg = mpg_row_f64_avx512;
+    else if (isa == FC_ISA_AVX2 && fits_int32(p))
+        rowg = mpg_row_f64_avx2;
 #endif
     max_pool_fwd_f64(p, x, y, idx, row2, rowg);
 }

@@ -73,9 +73,62 @@ static void FN(mp2_row_scalar)(const FT *r0, const FT *r1, int64_t W, int64_t n,
 typedef void (*FN(mp2_row_fn))(const FT *r0, const FT *r1, int64_t W, int64_t n, FT *y,
                                 int64_t *idx, int64_t base);
 
-/* Outputs [ow0, ow1) of output row oh whose windows lie inside the plane horizontally. */
+
 typedef void (*FN(mpg_row_fn))(const fc_pool2d_params *p, const FT *x, int64_t oh, int64_t ow0,
                                 int64_t ow1, FT *y, int64_t *idx);
+
+/* Portable kernel for horizontally interior windows: 8 outputs at once, so that their
+ * compare/select chains overlap. */
+static void FN(mpg_row_scalar)(const fc_pool2d_params *p, const FT *x, int64_t oh, int64_t ow0,
+                               int64_t ow1, FT *y, int64_t *idx) {
+    const int64_t W = p->w, dh = p->dil_h, dw = p->dil_w, sw = p->stride_w;
+    int64_t hs = oh * p->stride_h - p->pad_h;
+    const int64_t he = FC_MIN(hs + (p->kh - 1) * dh + 1, p->h);
+    if (hs < 0) hs += ((-hs + dh - 1) / dh) * dh;
+    for (int64_t ow = ow0; ow < ow1; ow += 8) {
+        const int64_t m = FC_MIN(ow1 - ow, 8);
+        const int64_t c0 = ow * sw - p->pad_w;
+        FT best[8];
+        int64_t bi[8];
+        for (int j = 0; j < 8; j++) {
+            best[j] = -(FT)INFINITY;
+            bi[j] = hs * W + c0 + j * sw;
+        }
+        if (m == 8) {
+            for (int64_t h = hs; h < he; h += dh) {
+                const FT *row = x + h * W + c0;
+                for (int64_t b = 0; b < p->kw; b++) {
+                    const FT *rb = row + b * dw;
+                    const int64_t pos = h * W + c0 + b * dw;
+                    for (int j = 0; j < 8; j++) {
+                        const FT v = rb[j * sw];
+                        const int k = FN(mp_better)(v, best[j]);
+                        best[j] = FN(sel)(best[j], v, k);
+                        bi[j] = k ? pos + j * sw : bi[j];
+                    }
+                }
+            }
+        } else {
+            for (int64_t h = hs; h < he; h += dh) {
+                const FT *row = x + h * W + c0;
+                for (int64_t b = 0; b < p->kw; b++) {
+                    const FT *rb = row + b * dw;
+                    const int64_t pos = h * W + c0 + b * dw;
+                    for (int j = 0; j < m; j++) {
+                        const FT v = rb[j * sw];
+                        const int k = FN(mp_better)(v, best[j]);
+                        best[j] = FN(sel)(best[j], v, k);
+                        bi[j] = k ? pos + j * sw : bi[j];
+                    }
+                }
+            }
+        }
+        for (int j = 0; j < m; j++) {
+            y[ow + j] = best[j];
+            if (idx) idx[ow + j] = bi[j];
+        }
+    }
+}
 
 /* One plane of max pooling.  row2 (may be NULL) handles full 2x2/s2/p0 windows; else rowg
  * (may be NULL) the horizontally interior windows of any other shape. */
