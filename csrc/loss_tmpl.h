@@ -50,15 +50,16 @@ static void FN(softmax_rows)(int64_t r0, int64_t r1, int64_t cols, const FT *x, 
         FT *yr = y + i * cols;
         const double m = FN(row_max)(cols, xr);
         if (logsm) {
-            const double s = FN(row_sumexp)(cols, xr, m, NULL);
-            const double off = (m == -INFINITY ? 0.0 : m) + log(s);
-            for (int64_t j = 0; j < cols; j++) yr[j] = (FT)((double)xr[j] - off);
+            /* (x - m) - log(s): x - m is exact near the maximum, so values close to 0
+             * keep their relative accuracy */
+            const double ls = log(FN(row_sumexp)(cols, xr, m, NULL));
+            for (int64_t j = 0; j < cols; j++) yr[j] = (FT)(((double)xr[j] - m) - ls);
         } else {
-            double s = 0.0;
-            const double mm = m == -INFINITY ? 0.0 : m;
-            for (int64_t j = 0; j < cols; j++) s += exp((double)xr[j] - mm);
+            /* exponentials parked in y (double for float64; float32 keeps 24 bits, far
+             * inside its tolerance), then scaled */
+            const double s = FN(row_sumexp)(cols, xr, m, yr);
             const double inv = 1.0 / s;
-            for (int64_t j = 0; j < cols; j++) yr[j] = (FT)(exp((double)xr[j] - mm) * inv);
+            for (int64_t j = 0; j < cols; j++) yr[j] = (FT)((double)yr[j] * inv);
         }
     }
 }
@@ -92,14 +93,14 @@ static inline double FN(row_lse)(int64_t c, const FT *x) {
     return (m == -INFINITY ? 0.0 : m) + log(s);
 }
 
-/* loss of row i: (1 - eps) * (lse - x_t) + eps * (lse - mean_j x_j) */
+/* loss of row i: (1 - eps) * (lse - x_t) + eps / c * sum_j (lse - x_j) */
 static inline double FN(ce_row)(int64_t c, const FT *x, int64_t t, double eps) {
     const double lse = FN(row_lse)(c, x);
-    double loss = lse - (double)x[t];
+    double loss = (1.0 - eps) * (lse - (double)x[t]);
     if (eps != 0.0) {
-        double sx = 0.0;
-        for (int64_t j = 0; j < c; j++) sx += (double)x[j];
-        loss = (1.0 - eps) * loss + eps * (lse - sx / (double)c);
+        double smooth = 0.0; /* sum of non-negative terms: no cancellation */
+        for (int64_t j = 0; j < c; j++) smooth += lse - (double)x[j];
+        loss += eps / (double)c * smooth;
     }
     return loss;
 }
@@ -154,14 +155,12 @@ void LT_CAT(fc_opt_cross_entropy_backward, SFX)(int64_t n, int64_t c, const FT *
         const FT *x = logits + i * c;
         FT *g = grad_logits + i * c;
         const double gi = reduction == FC_REDUCTION_NONE ? (double)grad_loss[i] : gscale;
-        double m = FN(row_max)(c, x);
-        if (m == -INFINITY) m = 0.0;
-        double s = 0.0;
-        for (int64_t j = 0; j < c; j++) s += exp((double)x[j] - m);
-        const double inv = 1.0 / s;
-        for (int64_t j = 0; j < c; j++) g[j] = (FT)(gi * (exp((double)x[j] - m) * inv - off));
+        /* p = exp(x - lse) directly (not exp(x - m) / s): p - 1 at a confident target
+         * cancels, so p must be as accurate as it can be */
+        const double lse = FN(row_lse)(c, x);
+        for (int64_t j = 0; j < c; j++) g[j] = (FT)(gi * (exp((double)x[j] - lse) - off));
         const int64_t t = target[i];
-        g[t] = (FT)(gi * (exp((double)x[t] - m) * inv - off - (1.0 - eps)));
+        g[t] = (FT)(gi * (exp((double)x[t] - lse) - (1.0 - eps) - off));
     }
 }
 
