@@ -22,10 +22,12 @@ static int loss_threads(int64_t rows, int64_t work) {
 }
 
 #ifdef _OPENMP
+#define LOSS_OMP_FOR(nt) FC_PRAGMA(omp parallel for schedule(static) num_threads(nt) if (nt > 1))
 #define LOSS_PARALLEL(nt) FC_PRAGMA(omp parallel num_threads(nt))
 #define LOSS_TID() omp_get_thread_num()
 #define LOSS_NT() omp_get_num_threads()
 #else
+#define LOSS_OMP_FOR(nt)
 #define LOSS_PARALLEL(nt)
 #define LOSS_TID() 0
 #define LOSS_NT() 1

@@ -115,7 +115,7 @@ void LT_CAT(fc_opt_cross_entropy_forward, SFX)(int64_t n, int64_t c, const FT *l
     const int nt = loss_threads(n, n * c);
     (void)nt;
     if (reduction == FC_REDUCTION_NONE) {
-        FC_OMP_FOR(nt)
+        LOSS_OMP_FOR(nt)
         for (int64_t i = 0; i < n; i++) {
             assert(target[i] >= 0 && target[i] < c);
             out[i] = (FT)FN(ce_row)(c, logits + i * c, target[i], label_smoothing);
@@ -124,7 +124,7 @@ void LT_CAT(fc_opt_cross_entropy_forward, SFX)(int64_t n, int64_t c, const FT *l
     }
     double total = 0.0;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt) reduction(+ : total)
+#pragma omp parallel for schedule(static) num_threads(nt) reduction(+ : total) if (nt > 1)
 #endif
     for (int64_t i = 0; i < n; i++) {
         assert(target[i] >= 0 && target[i] < c);
@@ -149,7 +149,7 @@ void LT_CAT(fc_opt_cross_entropy_backward, SFX)(int64_t n, int64_t c, const FT *
     else if (reduction == FC_REDUCTION_SUM) gscale = (double)grad_loss[0];
     const int nt = loss_threads(n, n * c);
     (void)nt;
-    FC_OMP_FOR(nt)
+    LOSS_OMP_FOR(nt)
     for (int64_t i = 0; i < n; i++) {
         assert(target[i] >= 0 && target[i] < c);
         const FT *x = logits + i * c;

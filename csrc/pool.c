@@ -22,6 +22,13 @@
 /* Below this many elements touched, a call runs on the calling thread. */
 #define POOL_PAR_MIN ((int64_t)1 << 16)
 
+/* Parallel `for` over planes that stays on the calling thread, without a team, for nt == 1. */
+#ifdef _OPENMP
+#define POOL_OMP_FOR(nt) FC_PRAGMA(omp parallel for schedule(static) num_threads(nt) if (nt > 1))
+#else
+#define POOL_OMP_FOR(nt)
+#endif
+
 static int pool_threads(int64_t planes, int64_t work) {
     if (planes < 2 || work < POOL_PAR_MIN) return 1;
     int t = fc_threads_for_region();

@@ -170,7 +170,7 @@ static void FN(max_pool_fwd)(const fc_pool2d_params *p, const FT *x, FT *y, int6
     if (nc == 0 || out_plane == 0) return;
     const int nt = pool_threads(nc, nc * (in_plane + out_plane));
     (void)nt;
-    FC_OMP_FOR(nt)
+    POOL_OMP_FOR(nt)
     for (int64_t i = 0; i < nc; i++)
         FN(mp_plane)(p, x + i * in_plane, y + i * out_plane, idx ? idx + i * out_plane : NULL,
                      row2, rowg);
@@ -186,7 +186,7 @@ int64_t PT_CAT(fc_opt_max_pool2d_backward, SFX)(int64_t nc, int64_t in_plane,
     (void)nt;
     const uint64_t lim = (uint64_t)in_plane;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt) reduction(+ : bad)
+#pragma omp parallel for schedule(static) num_threads(nt) reduction(+ : bad) if (nt > 1)
 #endif
     for (int64_t i = 0; i < nc; i++) {
         FT *g = gx + i * in_plane;
@@ -314,7 +314,7 @@ void PT_CAT(fc_opt_avg_pool2d_forward, SFX)(const fc_pool2d_params *p, const FT 
     if (nc == 0 || out_plane == 0) return;
     const int nt = pool_threads(nc, nc * (in_plane + out_plane));
     (void)nt;
-    FC_OMP_FOR(nt)
+    POOL_OMP_FOR(nt)
     for (int64_t i = 0; i < nc; i++) FN(ap_plane_fwd)(p, x + i * in_plane, y + i * out_plane);
 }
 
@@ -325,7 +325,7 @@ void PT_CAT(fc_opt_avg_pool2d_backward, SFX)(const fc_pool2d_params *p, const FT
     if (nc == 0 || in_plane == 0) return;
     const int nt = pool_threads(nc, nc * (in_plane + out_plane));
     (void)nt;
-    FC_OMP_FOR(nt)
+    POOL_OMP_FOR(nt)
     for (int64_t i = 0; i < nc; i++)
         FN(ap_plane_bwd)(p, gy + i * out_plane, gx + i * in_plane);
 }
@@ -338,7 +338,7 @@ void PT_CAT(fc_opt_global_avg_pool2d_forward, SFX)(int64_t nc, int64_t hw, const
     assert(nc >= 0 && hw >= 1);
     const int nt = pool_threads(nc, nc * hw);
     (void)nt;
-    FC_OMP_FOR(nt)
+    POOL_OMP_FOR(nt)
     for (int64_t i = 0; i < nc; i++) {
         const FT *xp = x + i * hw;
         double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
@@ -359,7 +359,7 @@ void PT_CAT(fc_opt_global_avg_pool2d_backward, SFX)(int64_t nc, int64_t hw, cons
     assert(nc >= 0 && hw >= 1);
     const int nt = pool_threads(nc, nc * hw);
     (void)nt;
-    FC_OMP_FOR(nt)
+    POOL_OMP_FOR(nt)
     for (int64_t i = 0; i < nc; i++) {
         const FT v = (FT)((double)gy[i] / (double)hw);
         FT *g = gx + i * hw;
