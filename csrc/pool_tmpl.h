@@ -225,6 +225,11 @@ int64_t PT_CAT(fc_opt_max_pool2d_backward, SFX)(int64_t nc, int64_t in_plane,
 /* Average pooling                                                                      */
 /* ---------------------------------------------------------------------------------- */
 
+/* Planes up to this width use the column-sum forms of the general average pool. */
+#ifndef AP_COLS
+#define AP_COLS 1024
+#endif
+
 /* Window of output (oh, ow) clipped to the input, and its divisor. */
 static inline void FN(ap_window)(const fc_pool2d_params *p, int64_t oh, int64_t ow,
                                  int64_t *hs, int64_t *he, int64_t *ws, int64_t *we,
@@ -258,18 +263,40 @@ static void FN(ap_plane_fwd)(const fc_pool2d_params *p, const FT *x, FT *y) {
                               (double)r1[2 * k + 1]) * 0.25);
         }
     }
+    /* General windows: per output row, sum the window's input rows column by column
+     * (a contiguous, vectorisable loop), then add kw column sums per output. */
+    double cs[AP_COLS];
+    const int use_cs = W <= AP_COLS;
     for (int64_t oh = 0; oh < OH; oh++) {
         const int64_t owa = oh < fh ? fw : 0;
+        if (owa >= OW) continue;
+        if (use_cs) {
+            int64_t hs, he, ws, we;
+            double div;
+            FN(ap_window)(p, oh, owa, &hs, &he, &ws, &we, &div);
+            for (int64_t w = 0; w < W; w++) cs[w] = 0.0;
+            for (int64_t h = hs; h < he; h++) {
+                const FT *row = x + h * W;
+                for (int64_t w = 0; w < W; w++) cs[w] += (double)row[w];
+            }
+            for (int64_t ow = owa; ow < OW; ow++) {
+                FN(ap_window)(p, oh, ow, &hs, &he, &ws, &we, &div);
+                double sum = 0.0;
+                for (int64_t w = ws; w < we; w++) sum += cs[w];
+                y[oh * OW + ow] = (FT)(sum / div);
+            }
+            continue;
+        }
         for (int64_t ow = owa; ow < OW; ow++) {
             int64_t hs, he, ws, we;
             double div;
             FN(ap_window)(p, oh, ow, &hs, &he, &ws, &we, &div);
-            double s = 0.0;
+            double sum = 0.0;
             for (int64_t h = hs; h < he; h++) {
                 const FT *row = x + h * W;
-                for (int64_t w = ws; w < we; w++) s += (double)row[w];
+                for (int64_t w = ws; w < we; w++) sum += (double)row[w];
             }
-            y[oh * OW + ow] = (FT)(s / div);
+            y[oh * OW + ow] = (FT)(sum / div);
         }
     }
 }
@@ -293,6 +320,26 @@ static void FN(ap_plane_bwd)(const fc_pool2d_params *p, const FT *gy, FT *gx) {
         return;
     }
     memset(gx, 0, (size_t)(p->h * W) * sizeof(FT));
+    if (W <= AP_COLS) {
+        /* per output row: spread gy / divisor over the columns of each window, then add
+         * that row of contributions to the window's input rows (contiguous loops) */
+        double cs[AP_COLS];
+        for (int64_t oh = 0; oh < OH; oh++) {
+            int64_t hs = 0, he = 0, ws, we;
+            double div;
+            for (int64_t w = 0; w < W; w++) cs[w] = 0.0;
+            for (int64_t ow = 0; ow < OW; ow++) {
+                FN(ap_window)(p, oh, ow, &hs, &he, &ws, &we, &div);
+                const double v = (double)gy[oh * OW + ow] / div;
+                for (int64_t w = ws; w < we; w++) cs[w] += v;
+            }
+            for (int64_t h = hs; h < he; h++) {
+                FT *row = gx + h * W;
+                for (int64_t w = 0; w < W; w++) row[w] = (FT)((double)row[w] + cs[w]);
+            }
+        }
+        return;
+    }
     for (int64_t oh = 0; oh < OH; oh++) {
         for (int64_t ow = 0; ow < OW; ow++) {
             int64_t hs, he, ws, we;
