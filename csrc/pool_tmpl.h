@@ -230,22 +230,29 @@ int64_t PT_CAT(fc_opt_max_pool2d_backward, SFX)(int64_t nc, int64_t in_plane,
 #define AP_COLS 1024
 #endif
 
-/* Window of output (oh, ow) clipped to the input, and its divisor. */
-static inline void FN(ap_window)(const fc_pool2d_params *p, int64_t oh, int64_t ow,
-                                 int64_t *hs, int64_t *he, int64_t *ws, int64_t *we,
-                                 double *div) {
-    int64_t h0 = oh * p->stride_h - p->pad_h, w0 = ow * p->stride_w - p->pad_w;
-    int64_t h1 = FC_MIN(h0 + p->kh, p->h + p->pad_h), w1 = FC_MIN(w0 + p->kw, p->w + p->pad_w);
-    const int64_t pool_size = (h1 - h0) * (w1 - w0);
-    h0 = FC_MAX(h0, 0);
-    w0 = FC_MAX(w0, 0);
-    h1 = FC_MIN(h1, p->h);
-    w1 = FC_MIN(w1, p->w);
-    *hs = h0;
-    *he = h1;
-    *ws = w0;
-    *we = w1;
-    *div = (double)(p->count_include_pad ? pool_size : (h1 - h0) * (w1 - w0));
+/* One axis of the average-pool windows: window o covers [*s, *e) of the input and counts
+ * *div positions (the padded or the clipped extent, per count_include_pad). */
+static inline void FN(ap_axis)(int64_t o, int64_t k, int64_t st, int64_t pad, int64_t in,
+                               int include_pad, int64_t *s, int64_t *e, double *div) {
+    int64_t a = o * st - pad, b = FC_MIN(a + k, in + pad);
+    const int64_t full = b - a;
+    a = FC_MAX(a, 0);
+    b = FC_MIN(b, in);
+    *s = a;
+    *e = b;
+    *div = (double)(include_pad ? full : b - a);
+}
+
+/* Column extents and column divisors of every output column (OW <= AP_COLS + 1). */
+typedef struct {
+    int64_t ws[AP_COLS + 1], we[AP_COLS + 1];
+    double wd[AP_COLS + 1];
+} FN(ap_cols);
+
+static void FN(ap_cols_init)(const fc_pool2d_params *p, FN(ap_cols) *c) {
+    for (int64_t ow = 0; ow < p->out_w; ow++)
+        FN(ap_axis)(ow, p->kw, p->stride_w, p->pad_w, p->w, p->count_include_pad, &c->ws[ow],
+                    &c->we[ow], &c->wd[ow]);
 }
 
 static void FN(ap_plane_fwd)(const fc_pool2d_params *p, const FT *x, FT *y) {
@@ -262,41 +269,50 @@ static void FN(ap_plane_fwd)(const fc_pool2d_params *p, const FT *x, FT *y) {
                 yr[k] = (FT)(((double)r0[2 * k] + (double)r0[2 * k + 1] + (double)r1[2 * k] +
                               (double)r1[2 * k + 1]) * 0.25);
         }
+        if (fh == OH && fw == OW) return;
     }
-    /* General windows: per output row, sum the window's input rows column by column
-     * (a contiguous, vectorisable loop), then add kw column sums per output. */
-    double cs[AP_COLS];
-    const int use_cs = W <= AP_COLS;
-    for (int64_t oh = 0; oh < OH; oh++) {
-        const int64_t owa = oh < fh ? fw : 0;
-        if (owa >= OW) continue;
-        if (use_cs) {
-            int64_t hs, he, ws, we;
-            double div;
-            FN(ap_window)(p, oh, owa, &hs, &he, &ws, &we, &div);
+    if (W <= AP_COLS) {
+        /* per output row: sum the window's input rows column by column (contiguous,
+         * vectorisable), then add the kw column sums of each output */
+        double cs[AP_COLS];
+        FN(ap_cols) cols;
+        FN(ap_cols_init)(p, &cols);
+        for (int64_t oh = 0; oh < OH; oh++) {
+            const int64_t owa = oh < fh ? fw : 0;
+            if (owa >= OW) continue;
+            int64_t hs, he;
+            double hd;
+            FN(ap_axis)(oh, p->kh, p->stride_h, p->pad_h, p->h, p->count_include_pad, &hs, &he,
+                        &hd);
             for (int64_t w = 0; w < W; w++) cs[w] = 0.0;
             for (int64_t h = hs; h < he; h++) {
                 const FT *row = x + h * W;
                 for (int64_t w = 0; w < W; w++) cs[w] += (double)row[w];
             }
+            FT *yr = y + oh * OW;
             for (int64_t ow = owa; ow < OW; ow++) {
-                FN(ap_window)(p, oh, ow, &hs, &he, &ws, &we, &div);
                 double sum = 0.0;
-                for (int64_t w = ws; w < we; w++) sum += cs[w];
-                y[oh * OW + ow] = (FT)(sum / div);
+                for (int64_t w = cols.ws[ow]; w < cols.we[ow]; w++) sum += cs[w];
+                yr[ow] = (FT)(sum / (hd * cols.wd[ow]));
             }
-            continue;
         }
+        return;
+    }
+    for (int64_t oh = 0; oh < OH; oh++) {
+        const int64_t owa = oh < fh ? fw : 0;
+        int64_t hs, he;
+        double hd;
+        FN(ap_axis)(oh, p->kh, p->stride_h, p->pad_h, p->h, p->count_include_pad, &hs, &he, &hd);
         for (int64_t ow = owa; ow < OW; ow++) {
-            int64_t hs, he, ws, we;
-            double div;
-            FN(ap_window)(p, oh, ow, &hs, &he, &ws, &we, &div);
+            int64_t ws, we;
+            double wd;
+            FN(ap_axis)(ow, p->kw, p->stride_w, p->pad_w, W, p->count_include_pad, &ws, &we, &wd);
             double sum = 0.0;
             for (int64_t h = hs; h < he; h++) {
                 const FT *row = x + h * W;
                 for (int64_t w = ws; w < we; w++) sum += (double)row[w];
             }
-            y[oh * OW + ow] = (FT)(sum / div);
+            y[oh * OW + ow] = (FT)(sum / (hd * wd));
         }
     }
 }
@@ -323,15 +339,27 @@ static void FN(ap_plane_bwd)(const fc_pool2d_params *p, const FT *gy, FT *gx) {
     if (W <= AP_COLS) {
         /* per output row: spread gy / divisor over the columns of each window, then add
          * that row of contributions to the window's input rows (contiguous loops) */
-        double cs[AP_COLS];
+        double cs[AP_COLS], v[AP_COLS + 1];
+        FN(ap_cols) cols;
+        FN(ap_cols_init)(p, &cols);
+        const int64_t sw = p->stride_w, pw = p->pad_w;
         for (int64_t oh = 0; oh < OH; oh++) {
-            int64_t hs = 0, he = 0, ws, we;
-            double div;
+            int64_t hs, he;
+            double hd;
+            FN(ap_axis)(oh, p->kh, p->stride_h, p->pad_h, p->h, p->count_include_pad, &hs, &he,
+                        &hd);
+            const FT *g = gy + oh * OW;
+            for (int64_t ow = 0; ow < OW; ow++) v[ow] = (double)g[ow] / (hd * cols.wd[ow]);
             for (int64_t w = 0; w < W; w++) cs[w] = 0.0;
-            for (int64_t ow = 0; ow < OW; ow++) {
-                FN(ap_window)(p, oh, ow, &hs, &he, &ws, &we, &div);
-                const double v = (double)gy[oh * OW + ow] / div;
-                for (int64_t w = ws; w < we; w++) cs[w] += v;
+            /* window column b of every output: distinct columns within one pass (no
+             * store-to-load stalls between overlapping windows) */
+            for (int64_t b = 0; b < p->kw; b++) {
+                /* outputs whose column ow*sw - pw + b lies in [0, W) */
+                const int64_t lo = b >= pw ? 0 : (pw - b + sw - 1) / sw;
+                const int64_t last = W - 1 + pw - b; /* may be < 0 for tiny planes */
+                const int64_t hi = last < 0 ? 0 : FC_MIN(OW, last / sw + 1);
+                double *c = cs + (lo * sw - pw + b);
+                for (int64_t ow = lo; ow < hi; ow++, c += sw) *c += v[ow];
             }
             for (int64_t h = hs; h < he; h++) {
                 FT *row = gx + h * W;
@@ -341,11 +369,14 @@ static void FN(ap_plane_bwd)(const fc_pool2d_params *p, const FT *gy, FT *gx) {
         return;
     }
     for (int64_t oh = 0; oh < OH; oh++) {
+        int64_t hs, he;
+        double hd;
+        FN(ap_axis)(oh, p->kh, p->stride_h, p->pad_h, p->h, p->count_include_pad, &hs, &he, &hd);
         for (int64_t ow = 0; ow < OW; ow++) {
-            int64_t hs, he, ws, we;
-            double div;
-            FN(ap_window)(p, oh, ow, &hs, &he, &ws, &we, &div);
-            const FT v = (FT)((double)gy[oh * OW + ow] / div);
+            int64_t ws, we;
+            double wd;
+            FN(ap_axis)(ow, p->kw, p->stride_w, p->pad_w, W, p->count_include_pad, &ws, &we, &wd);
+            const FT v = (FT)((double)gy[oh * OW + ow] / (hd * wd));
             for (int64_t h = hs; h < he; h++) {
                 FT *row = gx + h * W;
                 for (int64_t w = ws; w < we; w++) row[w] += v;
