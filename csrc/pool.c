@@ -17,6 +17,9 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #define FC_POOL_X86 1
 #include <immintrin.h>
+/* per-function targets (GCC and Clang): the file itself is built for baseline x86-64 */
+#define FC_TARGET_AVX512 __attribute__((target("avx512f,avx2,fma")))
+#define FC_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #endif
 
 /* Below this many elements touched, a call runs on the calling thread. */
@@ -63,9 +66,8 @@ static int pool_threads(int64_t planes, int64_t work) {
 /* ---------------------------------------------------------------------------------- */
 #ifdef FC_POOL_X86
 
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx2,fma")
 
+FC_TARGET_AVX512
 static void mp2_row_f32_avx512(const float *r0, const float *r1, int64_t W, int64_t n, float *y,
                                int64_t *idx, int64_t base) {
     const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -118,6 +120,7 @@ static void mp2_row_f32_avx512(const float *r0, const float *r1, int64_t W, int6
     }
 }
 
+FC_TARGET_AVX512
 static void mp2_row_f64_avx512(const double *r0, const double *r1, int64_t W, int64_t n,
                                double *y, int64_t *idx, int64_t base) {
     const __m512i ev = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
@@ -163,6 +166,7 @@ static void mp2_row_f64_avx512(const double *r0, const double *r1, int64_t W, in
 
 /* General windows, horizontally interior outputs: 16 (f32) / 8 (f64) outputs at a time,
  * each window element fetched with a gather.  Needs the plane to fit int32 offsets. */
+FC_TARGET_AVX512
 static void mpg_row_f32_avx512(const fc_pool2d_params *p, const float *x, int64_t oh,
                                int64_t ow0, int64_t ow1, float *y, int64_t *idx) {
     const int64_t W = p->w, dh = p->dil_h;
@@ -201,6 +205,7 @@ static void mpg_row_f32_avx512(const fc_pool2d_params *p, const float *x, int64_
     }
 }
 
+FC_TARGET_AVX512
 static void mpg_row_f64_avx512(const fc_pool2d_params *p, const double *x, int64_t oh,
                                int64_t ow0, int64_t ow1, double *y, int64_t *idx) {
     const int64_t W = p->w, dh = p->dil_h;
@@ -233,23 +238,24 @@ static void mpg_row_f64_avx512(const fc_pool2d_params *p, const double *x, int64
     }
 }
 
-#pragma GCC pop_options
 
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
 
 /* lanes j < m of an 8 x int32 mask are set */
+FC_TARGET_AVX2
 static inline __m256i mask8_i32(int64_t m) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)m), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+FC_TARGET_AVX2
 static inline __m256 pick_mask_ps(__m256 a, __m256 b) { /* b replaces a */
     return _mm256_and_ps(_mm256_cmp_ps(b, a, _CMP_NLE_UQ), _mm256_cmp_ps(a, a, _CMP_ORD_Q));
 }
+FC_TARGET_AVX2
 static inline __m256d pick_mask_pd(__m256d a, __m256d b) {
     return _mm256_and_pd(_mm256_cmp_pd(b, a, _CMP_NLE_UQ), _mm256_cmp_pd(a, a, _CMP_ORD_Q));
 }
 
+FC_TARGET_AVX2
 static void mp2_row_f32_avx2(const float *r0, const float *r1, int64_t W, int64_t n, float *y,
                              int64_t *idx, int64_t base) {
     const __m256i c1 = _mm256_set1_epi32(1), c2 = _mm256_set1_epi32(2), c3 = _mm256_set1_epi32(3);
@@ -319,10 +325,12 @@ static void mp2_row_f32_avx2(const float *r0, const float *r1, int64_t W, int64_
 }
 
 /* lanes j < m of a 4 x int64 mask are set */
+FC_TARGET_AVX2
 static inline __m256i mask4_i64(int64_t m) {
     return _mm256_cmpgt_epi64(_mm256_set1_epi64x(m), _mm256_setr_epi64x(0, 1, 2, 3));
 }
 
+FC_TARGET_AVX2
 static void mp2_row_f64_avx2(const double *r0, const double *r1, int64_t W, int64_t n,
                              double *y, int64_t *idx, int64_t base) {
     const __m256i wv = _mm256_set1_epi64x(W);
@@ -368,6 +376,7 @@ static void mp2_row_f64_avx2(const double *r0, const double *r1, int64_t W, int6
 }
 
 
+FC_TARGET_AVX2
 static void mpg_row_f32_avx2(const fc_pool2d_params *p, const float *x, int64_t oh,
                              int64_t ow0, int64_t ow1, float *y, int64_t *idx) {
     const int64_t W = p->w, dh = p->dil_h;
@@ -408,6 +417,7 @@ static void mpg_row_f32_avx2(const fc_pool2d_params *p, const float *x, int64_t 
     }
 }
 
+FC_TARGET_AVX2
 static void mpg_row_f64_avx2(const fc_pool2d_params *p, const double *x, int64_t oh,
                              int64_t ow0, int64_t ow1, double *y, int64_t *idx) {
     const int64_t W = p->w, dh = p->dil_h;
@@ -440,7 +450,6 @@ static void mpg_row_f64_avx2(const fc_pool2d_params *p, const double *x, int64_t
     }
 }
 
-#pragma GCC pop_options
 
 #endif /* FC_POOL_X86 */
 
