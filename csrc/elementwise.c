@@ -41,10 +41,13 @@ DEFINE_RELU(f64, double, , scalar)
 #define ELT_X86 1
 DEFINE_RELU(f32, float, __attribute__((target("avx2,fma"))), avx2)
 DEFINE_RELU(f64, double, __attribute__((target("avx2,fma"))), avx2)
-DEFINE_RELU(f32, float, __attribute__((target("avx512f,avx2,fma,prefer-vector-width=512"))),
-            avx512)
-DEFINE_RELU(f64, double, __attribute__((target("avx512f,avx2,fma,prefer-vector-width=512"))),
-            avx512)
+#if defined(__clang__)
+#define ELT_AVX512 __attribute__((target("avx512f,avx2,fma")))
+#else /* GCC: also ask for 512-bit vectors, not just the AVX-512 instructions */
+#define ELT_AVX512 __attribute__((target("avx512f,avx2,fma,prefer-vector-width=512")))
+#endif
+DEFINE_RELU(f32, float, ELT_AVX512, avx512)
+DEFINE_RELU(f64, double, ELT_AVX512, avx512)
 #endif
 
 static int elt_threads(int64_t n) {
