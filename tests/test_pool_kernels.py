@@ -361,3 +361,55 @@ def test_cross_entropy_matches_reference(isa, dtype, reduction):
                     gx = run(isa, nt, K.cross_entropy_backward, x, t, eps, reduction, g)
                     assert gx.shape == (n, c) and gx.dtype == dtype
                     np.testing.assert_allclose(gx, gx_ref, **tol(dtype))
+
+
+def random_pool_configs(seed, count, dilation):
+    """Random valid pooling configurations (kernel, stride, padding, dilation, ceil_mode, H, W)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    while len(out) < count:
+        kh, kw = rng.integers(1, 5, size=2)
+        sh, sw = rng.integers(1, 4, size=2)
+        ph, pw = rng.integers(0, kh // 2 + 1), rng.integers(0, kw // 2 + 1)
+        dh, dw = rng.integers(1, 4, size=2) if dilation else (1, 1)
+        ceil = bool(rng.integers(0, 2))
+        h, w = rng.integers(1, 41, size=2)
+        if h + 2 * ph - dh * (kh - 1) - 1 < 0 or w + 2 * pw - dw * (kw - 1) - 1 < 0:
+            continue
+        out.append(tuple(int(v) for v in (kh, kw, sh, sw, ph, pw, dh, dw)) + (ceil, int(h), int(w)))
+    return out
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("isa", ISAS)
+def test_max_pool_random_configs(isa, dtype):
+    rng = np.random.default_rng(10)
+    for kh, kw, sh, sw, ph, pw, dh, dw, ceil, h, w in random_pool_configs(11, 60, True):
+        cfg = ((kh, kw), (sh, sw), (ph, pw), (dh, dw), ceil)
+        x = make_input(rng, (2, 2, h, w), dtype, ("normal", "ties", "special")[rng.integers(0, 3)])
+        y_ref, i_ref = ref(max_pool, x, cfg)
+        y, i = run(isa, 1, max_pool, x, cfg)
+        np.testing.assert_array_equal(y, y_ref, err_msg=str(cfg + (h, w)))
+        np.testing.assert_array_equal(i, i_ref, err_msg=str(cfg + (h, w)))
+        gy = rng.standard_normal(y.shape).astype(dtype)
+        gx_ref, bad_ref = ref(K.max_pool2d_backward, gy, i_ref, h, w)
+        gx, bad = run(isa, 1, K.max_pool2d_backward, gy, i, h, w)
+        assert bad == bad_ref
+        np.testing.assert_allclose(gx, gx_ref, **tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("isa", ISAS)
+def test_avg_pool_random_configs(isa, dtype):
+    rng = np.random.default_rng(12)
+    for kh, kw, sh, sw, ph, pw, _, _, ceil, h, w in random_pool_configs(13, 60, False):
+        oh, ow = pool_out(h, kh, sh, ph, 1, ceil), pool_out(w, kw, sw, pw, 1, ceil)
+        cip = bool(rng.integers(0, 2))
+        x = rng.standard_normal((2, 2, h, w)).astype(dtype)
+        args = (x, kh, kw, sh, sw, ph, pw, oh, ow, cip)
+        y_ref = ref(K.avg_pool2d_forward, *args)
+        np.testing.assert_allclose(run(isa, 1, K.avg_pool2d_forward, *args), y_ref, **tol(dtype))
+        gy = rng.standard_normal(y_ref.shape).astype(dtype)
+        bargs = (gy, h, w, kh, kw, sh, sw, ph, pw, cip)
+        np.testing.assert_allclose(run(isa, 1, K.avg_pool2d_backward, *bargs),
+                                   ref(K.avg_pool2d_backward, *bargs), **tol(dtype))
