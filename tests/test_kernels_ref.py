@@ -429,6 +429,19 @@ def test_max_pool2d_padding_is_minus_inf(dtype):
     assert np.all(y == -7.0)
 
 
+def test_max_pool2d_dilated_window_outside_the_input(dtype):
+    # pad <= k/2 does not keep a dilated window inside the input: 2x2 input, k=2, pad=1,
+    # dilation=3 -> one window at rows/cols {-1, 2}, none inside.  PyTorch returns -inf and
+    # the index (first window row >= 0) * W + (first window col >= 0) = 2*2 + 2.
+    x = np.arange(4, dtype=dtype).reshape(1, 1, 2, 2)
+    y, idx = K.max_pool2d_forward(x, 2, 2, 1, 1, 1, 1, 3, 3, 1, 1, True)
+    assert y[0, 0, 0, 0] == -np.inf
+    assert idx[0, 0, 0, 0] == 6
+    # such an index is outside the plane, so the backward reports it
+    _, bad = K.max_pool2d_backward(np.ones((1, 1, 1, 1), dtype), idx, 2, 2)
+    assert bad == 1
+
+
 @pytest.mark.parametrize("case", POOL_CASES)
 def test_max_pool2d_backward(dtype, case):
     n, c, h, w, k, s, p, d, ceil_mode = case
@@ -649,6 +662,25 @@ def test_cross_entropy_backward_matches_finite_differences():
         np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-9)
 
 
+def test_inputs_are_not_written(dtype):
+    rng = np.random.default_rng(17)
+    x = rand(rng, (2, 4, 6, 5), dtype)
+    w = rand(rng, (4, 2, 3, 3), dtype)
+    gy = rand(rng, (2, 4, 4, 3), dtype)
+    logits = rand(rng, (3, 4), dtype)
+    target = np.array([0, 3, 1], np.int64)
+    saved = [a.copy() for a in (x, w, gy, logits, target)]
+    K.conv2d_forward(x, w, None, 1, 1, 0, 0, 1, 1, 2, 4, 3)
+    K.conv2d_backward(gy, x, w, 1, 1, 0, 0, 1, 1, 2, True, True, True)
+    y, idx = K.max_pool2d_forward(x, 2, 2, 1, 2, 0, 0, 1, 1, 5, 2, True)
+    K.avg_pool2d_forward(x, 3, 3, 1, 1, 1, 1, 6, 5, False)
+    K.avg_pool2d_backward(gy, 6, 5, 3, 3, 1, 1, 0, 0, True)
+    K.relu_backward(gy, gy)
+    K.cross_entropy_backward(logits, target, 0.3, MEAN, np.array(1.0, dtype))
+    for before, after in zip(saved, (x, w, gy, logits, target)):
+        np.testing.assert_array_equal(before, after)
+
+
 def test_cross_entropy_zero_samples(dtype):
     logits = np.empty((0, 3), dtype)
     target = np.empty((0,), np.int64)
@@ -692,6 +724,13 @@ def test_parity_with_torch(dtype):
                              ceil_mode=True, return_indices=True)
     y, idx = K.max_pool2d_forward(x, 3, 2, 2, 2, 1, 1, 1, 2, *ty.shape[2:], True)
     close(y, ty.numpy(), dtype)
+    np.testing.assert_array_equal(idx, tidx.numpy())
+
+    # a dilated window that lies wholly outside the input
+    x = np.arange(4, dtype=dtype).reshape(1, 1, 2, 2)
+    ty, tidx = tF.max_pool2d(t(x), 2, stride=1, padding=1, dilation=3, return_indices=True)
+    y, idx = K.max_pool2d_forward(x, 2, 2, 1, 1, 1, 1, 3, 3, *ty.shape[2:], True)
+    np.testing.assert_array_equal(y, ty.numpy())
     np.testing.assert_array_equal(idx, tidx.numpy())
 
     # avg pool with ceil_mode, both count_include_pad
