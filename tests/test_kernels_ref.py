@@ -385,7 +385,8 @@ def test_max_pool2d_forward_and_indices(dtype, case):
     rng = np.random.default_rng(5)
     # small integers make ties frequent; negative values check that padding is -inf
     x = readonly(rng.integers(-4, 0, size=(n, c, h, w)).astype(dtype))
-    oh, ow = pool_out(h, k[0], s[0], p[0], d[0], ceil_mode), pool_out(w, k[1], s[1], p[1], d[1], ceil_mode)
+    oh = pool_out(h, k[0], s[0], p[0], d[0], ceil_mode)
+    ow = pool_out(w, k[1], s[1], p[1], d[1], ceil_mode)
     ey, eidx = np_max_pool(x, k, s, p, d, oh, ow)
     y, idx = K.max_pool2d_forward(x, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1], oh, ow, True)
     close(y, ey, dtype)
@@ -447,7 +448,8 @@ def test_max_pool2d_backward(dtype, case):
     n, c, h, w, k, s, p, d, ceil_mode = case
     rng = np.random.default_rng(6)
     x = rng.integers(-3, 3, size=(n, c, h, w)).astype(dtype)
-    oh, ow = pool_out(h, k[0], s[0], p[0], d[0], ceil_mode), pool_out(w, k[1], s[1], p[1], d[1], ceil_mode)
+    oh = pool_out(h, k[0], s[0], p[0], d[0], ceil_mode)
+    ow = pool_out(w, k[1], s[1], p[1], d[1], ceil_mode)
     _, idx = K.max_pool2d_forward(x, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1], oh, ow, True)
     gy = readonly(rand(rng, (n, c, oh, ow), dtype))
     gx, bad = K.max_pool2d_backward(gy, readonly(idx), h, w)
@@ -492,7 +494,8 @@ def test_avg_pool2d_forward(dtype, case, cip):
     n, c, h, w, k, s, p, _, ceil_mode = case
     rng = np.random.default_rng(7)
     x = readonly(rand(rng, (n, c, h, w), dtype))
-    oh, ow = pool_out(h, k[0], s[0], p[0], 1, ceil_mode), pool_out(w, k[1], s[1], p[1], 1, ceil_mode)
+    oh = pool_out(h, k[0], s[0], p[0], 1, ceil_mode)
+    ow = pool_out(w, k[1], s[1], p[1], 1, ceil_mode)
     y = K.avg_pool2d_forward(x, k[0], k[1], s[0], s[1], p[0], p[1], oh, ow, cip)
     close(y, np_avg_pool(x, k, s, p, oh, ow, cip), dtype)
 
@@ -502,7 +505,8 @@ def test_avg_pool2d_forward(dtype, case, cip):
 def test_avg_pool2d_backward(dtype, case, cip):
     n, c, h, w, k, s, p, _, ceil_mode = case
     rng = np.random.default_rng(8)
-    oh, ow = pool_out(h, k[0], s[0], p[0], 1, ceil_mode), pool_out(w, k[1], s[1], p[1], 1, ceil_mode)
+    oh = pool_out(h, k[0], s[0], p[0], 1, ceil_mode)
+    ow = pool_out(w, k[1], s[1], p[1], 1, ceil_mode)
     gy = readonly(rand(rng, (n, c, oh, ow), dtype))
     gx = K.avg_pool2d_backward(gy, h, w, k[0], k[1], s[0], s[1], p[0], p[1], cip)
     close(gx, np_avg_pool_backward(gy, h, w, k, s, p, cip), dtype)
