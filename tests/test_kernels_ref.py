@@ -760,3 +760,23 @@ def test_parity_with_torch(dtype):
         gl = rand(rng, loss.shape, dtype)
         tloss.backward(t(gl))
         close(K.cross_entropy_backward(logits, target, 0.15, code, gl), tl.grad.numpy(), dtype)
+
+
+def test_concurrent_calls_match_serial(dtype):
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(18)
+    xs = [rand(rng, (2, 4, 8, 8), dtype) for _ in range(4)]
+    w = rand(rng, (6, 2, 3, 3), dtype)
+
+    def run(x):
+        y = K.conv2d_forward(x, w, None, 1, 1, 1, 1, 1, 1, 2, 8, 8)
+        p, idx = K.max_pool2d_forward(y, 2, 2, 2, 2, 0, 0, 1, 1, 4, 4, True)
+        return y, p, idx
+
+    serial = [run(x) for x in xs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        threaded = list(pool.map(run, xs))
+    for a, b in zip(serial, threaded):
+        for u, v in zip(a, b):
+            np.testing.assert_array_equal(u, v)
