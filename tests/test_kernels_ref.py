@@ -118,7 +118,7 @@ def np_conv2d_backward(gy, x, w, stride, pad, dil, groups):
 
 def np_max_pool(x, k, s, p, d, oh, ow):
     """PyTorch's rule: padding is -inf; first maximum in row-major window order; NaN beats
-    everything, first NaN wins."""
+    everything, and the last NaN in window order wins (PyTorch's CPU kernel)."""
     n, c, h, w = x.shape
     y = np.empty((n, c, oh, ow), dtype=np.float64)
     idx = np.empty((n, c, oh, ow), dtype=np.int64)
@@ -132,7 +132,7 @@ def np_max_pool(x, k, s, p, d, oh, ow):
         assert cand, "test case has an all-padding window"
         nans = [t for t in cand if math.isnan(t[0])]
         if nans:
-            y[b, ch, i, j], idx[b, ch, i, j] = nans[0]
+            y[b, ch, i, j], idx[b, ch, i, j] = nans[-1]
         else:
             vals = [t[0] for t in cand]
             best = int(np.argmax(vals))  # first maximum
@@ -405,10 +405,10 @@ def test_max_pool2d_ties_take_the_first_maximum(dtype):
     np.testing.assert_array_equal(idx.ravel(), [1, 1, 3, 5])
 
 
-def test_max_pool2d_nan_wins_first_nan(dtype):
+def test_max_pool2d_nan_wins_last_nan(dtype):
     x = np.array([[1.0, np.nan, 5.0, np.nan]], dtype).reshape(1, 1, 1, 4)
     y, idx = K.max_pool2d_forward(x, 1, 4, 1, 1, 0, 0, 1, 1, 1, 1, True)
-    assert np.isnan(y[0, 0, 0, 0]) and idx[0, 0, 0, 0] == 1
+    assert np.isnan(y[0, 0, 0, 0]) and idx[0, 0, 0, 0] == 3
     # NaN only reaches the windows that hold it
     y, idx = K.max_pool2d_forward(x, 1, 2, 1, 1, 0, 0, 1, 1, 1, 3, True)
     assert np.isnan(y).ravel().tolist() == [True, True, True]
@@ -598,7 +598,7 @@ def test_relu(dtype):
     gy = readonly(rand(rng, x.shape, dtype))
     gx = K.relu_backward(gy, y)
     assert gx.shape == x.shape
-    np.testing.assert_array_equal(gx, np.where(y > 0, gy, 0))
+    np.testing.assert_array_equal(gx, np.where(y <= 0, 0, gy))  # NaN output passes gy
     assert K.relu_forward(np.empty((0, 3), dtype)).shape == (0, 3)
     assert K.relu_backward(np.empty((0, 3), dtype), np.empty((0, 3), dtype)).shape == (0, 3)
 
