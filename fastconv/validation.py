@@ -29,7 +29,7 @@ _REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
 # ----------------------------------------------------------------------------------------
 
 def _fmt_shape(shape):
-    return "(" + ", ".join(str(int(s)) for s in shape) + ")"
+    return str(tuple(int(s) for s in shape))
 
 
 def _as_int(value, name):
