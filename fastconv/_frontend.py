@@ -23,7 +23,11 @@ PUBLIC_NAMES = (
     "conv2d_output_shape", "pool2d_output_shape",
 )
 
-_c = np.ascontiguousarray
+
+
+def _c(a):
+    """`a` itself when C-contiguous, else a C-contiguous copy (0-d arrays keep their shape)."""
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
 def build(k, module):

@@ -116,9 +116,9 @@ class _NumpyKernels:
 
     @staticmethod
     def max_pool2d_backward(gy, idx, in_h, in_w):
-        n, c = gy.shape[:2]
+        n, c, out_h, out_w = gy.shape
         plane = in_h * in_w
-        flat = idx.reshape(n * c, -1)
+        flat = idx.reshape(n * c, out_h * out_w)
         n_bad = int(np.count_nonzero((flat < 0) | (flat >= plane)))
         if n_bad:
             return None, n_bad
