@@ -241,6 +241,21 @@ def _pool_out_size(size, k, s, p, d, ceil_mode):
     return out
 
 
+def _pool_has_empty_window(size, k, s, p, d, out):
+    """True if some max-pool window holds only padding (possible only when dilation > size).
+
+    Windows that start inside the input hold their first element; the ceil_mode rule keeps
+    every start below `size`.  A window starting at -p < start < 0 holds the element at
+    start mod d, which must lie inside the input.
+    """
+    if p == 0 or size >= d:
+        return False
+    n = min(out, -(-p // s))
+    if n > 1_000_000:
+        return True
+    return any(start % d >= size for start in range(-p, -p + n * s, s))
+
+
 def _pool2d_params(op, input_shape, kernel_size, stride, padding, dilation, ceil_mode,
                    is_max=True):
     if len(input_shape) != 4:
@@ -279,6 +294,12 @@ def _pool2d_params(op, input_shape, kernel_size, stride, padding, dilation, ceil
     if oh < 1 or ow < 1:
         raise ValueError(f"Given input size: ({c}x{h}x{w}). Calculated output size: "
                          f"({c}x{max(oh, 0)}x{max(ow, 0)}). Output size is too small")
+    if is_max:
+        for size, k, st, p, d, o in ((h, kh, sh, ph, dh, oh), (w, kw, sw, pw, dw, ow)):
+            if _pool_has_empty_window(size, k, st, p, d, o):
+                raise ValueError(f"{op}: some pooling windows would hold only padding (input "
+                                 f"size {size} with kernel_size={k}, dilation={d}, padding={p} "
+                                 f"and stride={st}); use less padding or dilation")
     out = (n, c, oh, ow)
     _check_numel(op, out)
     return (kh, kw), (sh, sw), (ph, pw), (dh, dw), out

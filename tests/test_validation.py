@@ -95,12 +95,17 @@ def test_pool2d_output_shape_matches_torch_grid():
         x = torch.zeros((1, 1, h, h + 1))
         kw = dict(kernel_size=(k, k + 1), stride=s, padding=p, dilation=d, ceil_mode=ceil)
         try:
-            expected = tuple(torch.nn.functional.max_pool2d(x, **kw).shape)
+            y = torch.nn.functional.max_pool2d(x, return_indices=True, **kw)[0]
         except RuntimeError:
             with pytest.raises(ValueError, match="Output size is too small"):
                 pool2d_output_shape(x.shape, **kw)
             continue
-        assert pool2d_output_shape(tuple(x.shape), **kw) == expected, kw
+        if torch.isinf(y).any():
+            # a window of only padding (PyTorch gives -inf there): rejected by fastconv
+            with pytest.raises(ValueError, match="only padding"):
+                pool2d_output_shape(tuple(x.shape), **kw)
+            continue
+        assert pool2d_output_shape(tuple(x.shape), **kw) == tuple(y.shape), kw
         n_checked += 1
     assert n_checked > 150
 
@@ -235,6 +240,20 @@ def test_pool_padding_above_half_kernel():
     _raises_same(lambda m: m.avg_pool2d(_z(1, 3, 8, 8), 3, padding=2), ValueError,
                  "pad should be smaller than or equal to half of kernel size, but got padW = 2, "
                  "padH = 2, kW = 3, kH = 3")
+
+
+def test_max_pool_window_of_only_padding():
+    # k=2, dilation=2, padding=1 on H=1: the window holds rows -1 and 1, both padding
+    # (PyTorch returns -inf with an index outside the plane there)
+    _raises_same(lambda m: m.max_pool2d(_z(1, 1, 1, 4), (2, 1), 1, (1, 0), (2, 1)), ValueError,
+                 re.escape("max_pool2d: some pooling windows would hold only padding (input "
+                           "size 1 with kernel_size=2, dilation=2, padding=1 and stride=1)"))
+    with pytest.raises(ValueError, match="only padding"):
+        pool2d_output_shape((1, 1, 2, 2), 2, stride=1, padding=1, dilation=3)  # rows -1, 2
+    # stride 3 skips the bad start: windows start at -3 (rows -3, 0, 3) and 0
+    assert pool2d_output_shape((1, 1, 2, 2), 3, stride=3, padding=3, dilation=3) == (1, 1, 1, 1)
+    assert F.max_pool2d(np.arange(4.0).reshape(1, 1, 2, 2), 3, stride=3, padding=3,
+                        dilation=3).ravel().tolist() == [0.0]
 
 
 def test_padding_strings():
