@@ -279,21 +279,22 @@ def _pool2d_params(op, input_shape, kernel_size, stride, padding, dilation, ceil
     if ph < 0 or pw < 0:
         raise ValueError(f"pad must be non-negative, but got pad: {min(ph, pw)}")
     _check_fits_int64(op, dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    # PyTorch checks both: first against the effective (dilated) kernel, then against
+    # the kernel itself, which is the binding rule when dilation > 1.
     if is_max:
         for p, k, d in ((ph, kh, dh), (pw, kw, dw)):
             if p > ((k - 1) * d + 1) // 2:
                 raise ValueError("pad should be at most half of effective kernel size, but got "
                                  f"pad={p}, kernel_size={k} and dilation={d}")
-    else:
-        if ph > kh // 2 or pw > kw // 2:
+    if ph > kh // 2 or pw > kw // 2:
             raise ValueError("pad should be smaller than or equal to half of kernel size, but "
-                             f"got padW = {pw}, padH = {ph}, kW = {kw}, kH = {kh}")
+                         f"got padW = {pw}, padH = {ph}, kW = {kw}, kH = {kh}")
     ceil_mode = bool(ceil_mode)
     oh = _pool_out_size(h, kh, sh, ph, dh, ceil_mode)
     ow = _pool_out_size(w, kw, sw, pw, dw, ceil_mode)
     if oh < 1 or ow < 1:
         raise ValueError(f"Given input size: ({c}x{h}x{w}). Calculated output size: "
-                         f"({c}x{max(oh, 0)}x{max(ow, 0)}). Output size is too small")
+                         f"({c}x{oh}x{ow}). Output size is too small")
     if is_max:
         for size, k, st, p, d, o in ((h, kh, sh, ph, dh, oh), (w, kw, sw, pw, dw, ow)):
             if _pool_has_empty_window(size, k, st, p, d, o):
@@ -312,7 +313,7 @@ def pool2d_output_shape(input_shape, kernel_size, stride=None, padding=0, dilati
     input_shape (N, C, H, W); kernel_size, stride (default: kernel_size), padding, dilation
     are ints or (h, w) pairs.  H_out = floor_or_ceil((H + 2*pad - dil*(k-1) - 1) / stride) + 1;
     with ceil_mode the last window must start inside the input or its top/left padding.
-    Padding must be at most half the effective kernel size.  Returns (N, C, H_out, W_out).
+    Padding must be at most half the kernel size.  Returns (N, C, H_out, W_out).
     """
     ishape = _shape_tuple(input_shape, "input_shape")
     return _pool2d_params("pool2d", ishape, kernel_size, stride, padding, dilation,

@@ -47,7 +47,7 @@ POOL_CASES = [
     ((1, 2, 8, 7), dict(kernel_size=(2, 3), stride=(2, 1), padding=(1, 1))),
     ((2, 2, 9, 9), dict(kernel_size=2, stride=3)),                           # stride > kernel
     ((2, 2, 10, 9), dict(kernel_size=2, stride=3, ceil_mode=True)),
-    ((1, 2, 9, 9), dict(kernel_size=3, dilation=2, stride=1, padding=2)),   # dilation 2
+    ((1, 2, 9, 9), dict(kernel_size=3, dilation=2, stride=1, padding=1)),   # dilation 2
     ((1, 2, 6, 6), dict(kernel_size=(5, 4), stride=2, padding=(2, 2), ceil_mode=True)),  # max pad
     ((2, 3, 3, 4), dict(kernel_size=(3, 4))),                                # H == kernel
     ((0, 3, 6, 6), dict(kernel_size=2)),                                     # batch 0
