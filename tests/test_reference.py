@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import fastconv
 import fastconv.functional as F
 import fastconv.reference as R
-from conftest import GRADCHECK_H, GRADCHECK_RTOL, assert_close
+from conftest import R64, GRADCHECK_H, GRADCHECK_RTOL, assert_close
 
 BACKENDS = [pytest.param(F, id="functional"), pytest.param(R, id="reference")]
 EPS64 = np.finfo(np.float64).eps
@@ -205,9 +205,9 @@ def test_conv2d_property(case, dtype, seed):
     b = rng.standard_normal(ws[0]).astype(dtype)
     y = F.conv2d(x, w, b, **opts)
     assert y.shape == fastconv.conv2d_output_shape(xs, ws, **opts)
-    assert_close(y, R.conv2d(x, w, b, **opts), dtype)
+    assert_close(y, R64.conv2d(x, w, b, **opts), dtype)
     gy = rng.standard_normal(y.shape).astype(dtype)
-    for a, e in zip(F.conv2d_backward(gy, x, w, **opts), R.conv2d_backward(gy, x, w, **opts)):
+    for a, e in zip(F.conv2d_backward(gy, x, w, **opts), R64.conv2d_backward(gy, x, w, **opts)):
         assert_close(a, e, dtype)
 
 
@@ -240,11 +240,11 @@ def test_max_pool2d_property(case, dtype, seed, ties):
     rng = np.random.default_rng(seed)
     x = (rng.integers(-2, 3, xs) if ties else rng.standard_normal(xs)).astype(dtype)
     y, idx = F.max_pool2d(x, return_indices=True, **opts)
-    y_ref, idx_ref = R.max_pool2d(x, return_indices=True, **opts)
+    y_ref, idx_ref = R64.max_pool2d(x, return_indices=True, **opts)
     assert_close(y, y_ref, dtype)
     np.testing.assert_array_equal(idx, idx_ref)
     gy = rng.standard_normal(y.shape).astype(dtype)
-    assert_close(F.max_pool2d_backward(gy, idx, xs), R.max_pool2d_backward(gy, idx, xs), dtype)
+    assert_close(F.max_pool2d_backward(gy, idx, xs), R64.max_pool2d_backward(gy, idx, xs), dtype)
 
 
 @given(case=pool_cases(avg=True), dtype=DTYPES, seed=st.integers(0, 2 ** 31),
@@ -254,10 +254,10 @@ def test_avg_pool2d_property(case, dtype, seed, count_include_pad):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(xs).astype(dtype)
     y = F.avg_pool2d(x, count_include_pad=count_include_pad, **opts)
-    assert_close(y, R.avg_pool2d(x, count_include_pad=count_include_pad, **opts), dtype)
+    assert_close(y, R64.avg_pool2d(x, count_include_pad=count_include_pad, **opts), dtype)
     gy = rng.standard_normal(y.shape).astype(dtype)
     assert_close(F.avg_pool2d_backward(gy, xs, count_include_pad=count_include_pad, **opts),
-                 R.avg_pool2d_backward(gy, xs, count_include_pad=count_include_pad, **opts),
+                 R64.avg_pool2d_backward(gy, xs, count_include_pad=count_include_pad, **opts),
                  dtype)
 
 
@@ -267,9 +267,9 @@ def test_linear_property(n, d, m, dtype, seed, bias):
     rng = np.random.default_rng(seed)
     x, w = rng.standard_normal((n, d)).astype(dtype), rng.standard_normal((m, d)).astype(dtype)
     b = rng.standard_normal(m).astype(dtype) if bias else None
-    assert_close(F.linear(x, w, b), R.linear(x, w, b), dtype)
+    assert_close(F.linear(x, w, b), R64.linear(x, w, b), dtype)
     gy = rng.standard_normal((n, m)).astype(dtype)
-    for a, e in zip(F.linear_backward(gy, x, w), R.linear_backward(gy, x, w)):
+    for a, e in zip(F.linear_backward(gy, x, w), R64.linear_backward(gy, x, w)):
         assert_close(a, e, dtype)
 
 
@@ -281,12 +281,12 @@ def test_softmax_cross_entropy_property(n, c, dtype, seed, reduction, label_smoo
     x = (rng.standard_normal((n, c)) * scale).astype(dtype)
     t = rng.integers(0, c, n)
     for fn in ("softmax", "log_softmax"):
-        assert_close(getattr(F, fn)(x), getattr(R, fn)(x), dtype)
+        assert_close(getattr(F, fn)(x), getattr(R64, fn)(x), dtype)
     assert_close(F.cross_entropy(x, t, reduction, label_smoothing),
-                 R.cross_entropy(x, t, reduction, label_smoothing), dtype)
+                 R64.cross_entropy(x, t, reduction, label_smoothing), dtype)
     g = rng.standard_normal(n).astype(dtype) if reduction == "none" else 1.5
     assert_close(F.cross_entropy_backward(x, t, g, reduction, label_smoothing),
-                 R.cross_entropy_backward(x, t, g, reduction, label_smoothing), dtype)
+                 R64.cross_entropy_backward(x, t, g, reduction, label_smoothing), dtype)
 
 
 @given(shape=st.lists(st.integers(0, 5), min_size=1, max_size=4), dtype=DTYPES,
