@@ -72,18 +72,32 @@ void *fc_scratch(int slot, size_t bytes)
 /* ------------------------------------------------------------------------------------ */
 /* kc keeps a kc x nr micro-panel of B within L1 while mc x kc of A sits in L2. */
 
-static const fc_gemm_config cfg_f32_scalar = {4, 16, 256, 128, 1024,
+#ifndef FC_GEMM_KC_F32
+#define FC_GEMM_KC_F32 256
+#endif
+#ifndef FC_GEMM_KC_F64
+#define FC_GEMM_KC_F64 128
+#endif
+#ifndef FC_GEMM_MC
+#define FC_GEMM_MC 192
+#endif
+#ifndef FC_GEMM_NC
+#define FC_GEMM_NC 2048
+#endif
+
+static const fc_gemm_config cfg_f32_scalar = {4, 16, FC_GEMM_KC_F32, 128, 1024,
                                               (void *)fc_f32_gemm_ukernel_4x16__scalar};
-static const fc_gemm_config cfg_f64_scalar = {4, 8, 256, 128, 1024,
+static const fc_gemm_config cfg_f64_scalar = {4, 8, FC_GEMM_KC_F64, 128, 1024,
                                               (void *)fc_f64_gemm_ukernel_4x8__scalar};
 #ifdef FC_HAVE_X86_UKERNELS
-static const fc_gemm_config cfg_f32_avx2 = {6, 16, 256, 192, 2048,
+static const fc_gemm_config cfg_f32_avx2 = {6, 16, FC_GEMM_KC_F32, FC_GEMM_MC, FC_GEMM_NC,
                                             (void *)fc_f32_gemm_ukernel_6x16__avx2};
-static const fc_gemm_config cfg_f64_avx2 = {6, 8, 256, 192, 1024,
+static const fc_gemm_config cfg_f64_avx2 = {6, 8, FC_GEMM_KC_F64, FC_GEMM_MC, FC_GEMM_NC / 2,
                                             (void *)fc_f64_gemm_ukernel_6x8__avx2};
-static const fc_gemm_config cfg_f32_avx512 = {8, 32, 256, 192, 2048,
+static const fc_gemm_config cfg_f32_avx512 = {8, 32, FC_GEMM_KC_F32, FC_GEMM_MC, FC_GEMM_NC,
                                               (void *)fc_f32_gemm_ukernel_8x32__avx512};
-static const fc_gemm_config cfg_f64_avx512 = {8, 16, 256, 192, 1024,
+static const fc_gemm_config cfg_f64_avx512 = {8, 16, FC_GEMM_KC_F64, FC_GEMM_MC,
+                                              FC_GEMM_NC / 2,
                                               (void *)fc_f64_gemm_ukernel_8x16__avx512};
 #endif
 
