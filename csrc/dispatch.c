@@ -19,40 +19,65 @@
 /* ==================================================================================== */
 /* Section 1: dense (gemm, linear)                                                      */
 /* ==================================================================================== */
-/* Entry points for gemm and linear.  Optimised paths are selected here with
- * fc_current_isa(); every path currently runs the reference kernels. */
+/* Entry points for gemm and linear.  FC_ISA_REFERENCE runs the reference kernels; every
+ * other path runs the packed GEMM engine (gemm.c, linear.c) with that path's microkernels. */
+#include "gemm_internal.h"
 
 void fc_gemm_f32(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                  const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                  float *c, int64_t ldc) {
-    fc_ref_gemm_f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    fc_isa isa = fc_current_isa();
+    if (isa == FC_ISA_REFERENCE)
+        fc_ref_gemm_f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    else
+        fc_opt_gemm_f32(isa, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 void fc_gemm_f64(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, double alpha,
                  const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
                  double *c, int64_t ldc) {
-    fc_ref_gemm_f64(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    fc_isa isa = fc_current_isa();
+    if (isa == FC_ISA_REFERENCE)
+        fc_ref_gemm_f64(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    else
+        fc_opt_gemm_f64(isa, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 void fc_linear_forward_f32(int64_t n, int64_t in_f, int64_t out_f, const float *x,
                            const float *w, const float *b, float *y) {
-    fc_ref_linear_forward_f32(n, in_f, out_f, x, w, b, y);
+    fc_isa isa = fc_current_isa();
+    if (isa == FC_ISA_REFERENCE)
+        fc_ref_linear_forward_f32(n, in_f, out_f, x, w, b, y);
+    else
+        fc_opt_linear_forward_f32(isa, n, in_f, out_f, x, w, b, y);
 }
 
 void fc_linear_forward_f64(int64_t n, int64_t in_f, int64_t out_f, const double *x,
                            const double *w, const double *b, double *y) {
-    fc_ref_linear_forward_f64(n, in_f, out_f, x, w, b, y);
+    fc_isa isa = fc_current_isa();
+    if (isa == FC_ISA_REFERENCE)
+        fc_ref_linear_forward_f64(n, in_f, out_f, x, w, b, y);
+    else
+        fc_opt_linear_forward_f64(isa, n, in_f, out_f, x, w, b, y);
 }
 
 void fc_linear_backward_f32(int64_t n, int64_t in_f, int64_t out_f, const float *gy,
                             const float *x, const float *w, float *gx, float *gw, float *gb) {
-    fc_ref_linear_backward_f32(n, in_f, out_f, gy, x, w, gx, gw, gb);
+    fc_isa isa = fc_current_isa();
+    if (isa == FC_ISA_REFERENCE)
+        fc_ref_linear_backward_f32(n, in_f, out_f, gy, x, w, gx, gw, gb);
+    else
+        fc_opt_linear_backward_f32(isa, n, in_f, out_f, gy, x, w, gx, gw, gb);
 }
 
 void fc_linear_backward_f64(int64_t n, int64_t in_f, int64_t out_f, const double *gy,
                             const double *x, const double *w, double *gx, double *gw,
                             double *gb) {
-    fc_ref_linear_backward_f64(n, in_f, out_f, gy, x, w, gx, gw, gb);
+    fc_isa isa = fc_current_isa();
+    if (isa == FC_ISA_REFERENCE)
+        fc_ref_linear_backward_f64(n, in_f, out_f, gy, x, w, gx, gw, gb);
+    else
+        fc_opt_linear_backward_f64(isa, n, in_f, out_f, gy, x, w, gx, gw, gb);
 }
 
 /* ---- end of section 1: dense (gemm, linear) ---- */
@@ -64,27 +89,45 @@ void fc_linear_backward_f64(int64_t n, int64_t in_f, int64_t out_f, const double
 /* ==================================================================================== */
 /* Section 2: conv2d                                                                    */
 /* ==================================================================================== */
-/* Entry points for conv2d forward and backward.  Optimised paths are selected here with
- * fc_current_isa(); every path currently runs the reference kernels. */
+/* Entry points for conv2d forward and backward.  FC_ISA_REFERENCE runs the reference
+ * kernels; every other path runs the conv engine (conv.c: tiled im2col + packed GEMM, and
+ * direct kernels for one input or one output channel per group). */
+#include "gemm_internal.h"
 
 void fc_conv2d_forward_f32(const fc_conv2d_params *p, const float *x, const float *w,
                            const float *bias, float *y) {
-    fc_ref_conv2d_forward_f32(p, x, w, bias, y);
+    fc_isa isa = fc_current_isa();
+    if (isa == FC_ISA_REFERENCE)
+        fc_ref_conv2d_forward_f32(p, x, w, bias, y);
+    else
+        fc_opt_conv2d_forward_f32(isa, p, x, w, bias, y);
 }
 
 void fc_conv2d_forward_f64(const fc_conv2d_params *p, const double *x, const double *w,
                            const double *bias, double *y) {
-    fc_ref_conv2d_forward_f64(p, x, w, bias, y);
+    fc_isa isa = fc_current_isa();
+    if (isa == FC_ISA_REFERENCE)
+        fc_ref_conv2d_forward_f64(p, x, w, bias, y);
+    else
+        fc_opt_conv2d_forward_f64(isa, p, x, w, bias, y);
 }
 
 void fc_conv2d_backward_f32(const fc_conv2d_params *p, const float *gy, const float *x,
                             const float *w, float *gx, float *gw, float *gb) {
-    fc_ref_conv2d_backward_f32(p, gy, x, w, gx, gw, gb);
+    fc_isa isa = fc_current_isa();
+    if (isa == FC_ISA_REFERENCE)
+        fc_ref_conv2d_backward_f32(p, gy, x, w, gx, gw, gb);
+    else
+        fc_opt_conv2d_backward_f32(isa, p, gy, x, w, gx, gw, gb);
 }
 
 void fc_conv2d_backward_f64(const fc_conv2d_params *p, const double *gy, const double *x,
                             const double *w, double *gx, double *gw, double *gb) {
-    fc_ref_conv2d_backward_f64(p, gy, x, w, gx, gw, gb);
+    fc_isa isa = fc_current_isa();
+    if (isa == FC_ISA_REFERENCE)
+        fc_ref_conv2d_backward_f64(p, gy, x, w, gx, gw, gb);
+    else
+        fc_opt_conv2d_backward_f64(isa, p, gy, x, w, gx, gw, gb);
 }
 
 /* ---- end of section 2: conv2d ---- */
