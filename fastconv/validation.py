@@ -446,7 +446,11 @@ def check_cross_entropy(op, logits, target, reduction, label_smoothing):
         raise ValueError(f"{op}: logits must have at least one class, got logits of size "
                          f"{_fmt_shape(logits.shape)}")
     if target.size:
-        lo, hi = target.min(), target.max()
+        if target.size <= 256:  # cheaper than two NumPy reductions for small batches
+            vals = target.tolist()
+            lo, hi = min(vals), max(vals)
+        else:
+            lo, hi = target.min(), target.max()
         if lo < 0 or hi >= c:
             bad = lo if lo < 0 else hi
             raise ValueError(f"Target {int(bad)} is out of bounds (logits have {c} classes).")
@@ -457,6 +461,10 @@ def check_cross_entropy(op, logits, target, reduction, label_smoothing):
 
 def check_grad_loss(op, grad_loss, dtype, reduction_code, n):
     """grad_loss as a 1-D array of `dtype`: (n,) for reduction 'none', else (1,)."""
+    if type(grad_loss) is float or type(grad_loss) is int:
+        if reduction_code != 0:
+            return np.array((grad_loss,), dtype=dtype)
+        return np.full(n, grad_loss, dtype=dtype)
     if isinstance(grad_loss, (bool, np.bool_)):
         raise TypeError(f"{op}: grad_loss must be a float or a float array, got a bool")
     g = np.asarray(grad_loss)
