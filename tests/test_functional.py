@@ -468,3 +468,35 @@ def test_info_command(capsys):
     assert "OpenMP:" in out and f"threads:          {fastconv.get_num_threads()}" in out
     for name in ("reference", "scalar"):
         assert name in out.split("supported paths:")[1].splitlines()[0]
+
+
+def test_info_command_as_module():
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "fastconv", "info"], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.startswith(f"fastconv {fastconv.__version__}\n")
+    assert "SIMD path:" in out and "supported paths:" in out and "threads:" in out
+
+
+def test_both_backends_share_signatures_and_docs():
+    import inspect
+    assert F.__all__ == R.__all__
+    expected = {"conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward", "avg_pool2d",
+                "avg_pool2d_backward", "global_avg_pool2d", "global_avg_pool2d_backward",
+                "linear", "linear_backward", "relu", "relu_backward", "cross_entropy",
+                "cross_entropy_backward", "softmax", "log_softmax", "conv2d_output_shape",
+                "pool2d_output_shape"}
+    assert set(F.__all__) == expected
+    for name in F.__all__:
+        f, r = getattr(F, name), getattr(R, name)
+        assert inspect.signature(f) == inspect.signature(r), name
+        assert f.__doc__ == r.__doc__ and "Returns" in f.__doc__, name
+        if not name.endswith("_shape"):
+            assert f.__module__ == "fastconv.functional" and r.__module__ == "fastconv.reference"
+    assert F.conv2d_output_shape is fastconv.conv2d_output_shape
+    assert str(inspect.signature(F.max_pool2d)) == (
+        "(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, "
+        "return_indices=False)")
+    assert str(inspect.signature(F.cross_entropy_backward)) == (
+        "(logits, target, grad_loss=1.0, reduction='mean', label_smoothing=0.0)")
