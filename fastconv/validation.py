@@ -58,16 +58,14 @@ def _pair(value, name):
 
 
 def _check_fits_int64(name, *values):
-    for v in values:
-        if v > INT64_MAX or v < -INT64_MAX:
-            raise ValueError(f"{name}: size arithmetic overflows int64 (value {v})")
+    if max(values, default=0) > INT64_MAX:
+        v = max(values)
+        raise ValueError(f"{name}: size arithmetic overflows int64 (value {v})")
 
 
 def _check_numel(op, shape):
-    n = 1
-    for s in shape:
-        n *= s
-    if n > INT64_MAX // 8:
+    a, b, c, d = shape
+    if a * b * c * d > INT64_MAX // 8:
         raise ValueError(f"{op}: output of shape {_fmt_shape(shape)} has too many elements "
                          "(its size overflows int64)")
 
