@@ -160,8 +160,8 @@ void fc_global_avg_pool2d_backward_f64(int64_t nc, int64_t hw, const double *gy,
 /* ==================================================================================== */
 /* Section 4: elementwise and loss                                                      */
 /* ==================================================================================== */
-/* Entry points for relu, softmax, log-softmax and cross-entropy.  Optimised paths are selected here with
- * fc_current_isa(); every path currently runs the reference kernels. */
+/* Entry points for relu, softmax, log-softmax and cross-entropy.  Optimised paths are
+ * selected here with fc_current_isa(); every path currently runs the reference kernels. */
 
 void fc_relu_forward_f32(int64_t size, const float *x, float *y) {
     fc_ref_relu_forward_f32(size, x, y);

@@ -102,10 +102,15 @@ class _NumpyKernels:
         xp = _pad(x, ph, pw, eh, ew, value=-np.inf)
         win = _windows(xp, kh, kw, sh, sw, dh, dw, out_h, out_w).reshape(
             n, c, out_h, out_w, kh * kw)
-        # argmax returns the first maximum and treats NaN as the largest (first NaN wins),
-        # exactly PyTorch's rule.
+        # argmax returns the first maximum and treats NaN as the largest; PyTorch's CPU
+        # kernel lets a later NaN replace an earlier one, so windows whose maximum is NaN
+        # take the last NaN instead.
         am = np.argmax(win, axis=-1)
         y = np.take_along_axis(win, am[..., None], axis=-1)[..., 0]
+        nan_out = np.isnan(y)
+        if nan_out.any():
+            last_nan = kh * kw - 1 - np.argmax(np.isnan(win[..., ::-1]), axis=-1)
+            am = np.where(nan_out, last_nan, am)
         idx = None
         if with_indices:
             i, j = np.divmod(am, kw)
@@ -192,7 +197,7 @@ class _NumpyKernels:
 
     @staticmethod
     def relu_backward(gy, y):
-        return np.where(y > 0, gy, gy.dtype.type(0))
+        return np.where(y <= 0, gy.dtype.type(0), gy)   # a NaN output passes gy, as in PyTorch
 
     # --- softmax and cross-entropy --------------------------------------------------------
     @staticmethod
