@@ -85,6 +85,8 @@ def _shape_tuple(shape, name, ndim=None):
         if s < 0:
             raise ValueError(f"{name} must not have negative entries, got {_fmt_shape(shape)}")
     _check_fits_int64(name, *shape)
+    if ndim == 4:
+        _check_numel(name, shape)
     return shape
 
 

@@ -353,6 +353,9 @@ def test_grad_loss_checks():
     lambda m: m.max_pool2d(_z(1, 3, 8, 8), 2 ** 63 + 1, stride=1),
     lambda m: m.avg_pool2d_backward(_z(1, 3, 4, 4), (1, 3, 2 ** 62, 8), 2),
     lambda m: m.global_avg_pool2d_backward(_z(1, 3), (1, 3, 2 ** 63, 1)),
+    lambda m: m.global_avg_pool2d_backward(_z(1, 3), (1, 3, 2 ** 31, 2 ** 31)),
+    lambda m: m.max_pool2d_backward(_z(1, 3, 1, 1), np.zeros((1, 3, 1, 1), np.int64),
+                                    (1, 3, 2 ** 31, 2 ** 31)),
 ])
 def test_int64_overflow_is_a_valueerror(call):
     _raises_same(call, ValueError, "overflows int64")
