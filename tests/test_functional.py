@@ -449,14 +449,14 @@ def test_default_thread_count_policy():
     import subprocess
     import sys
     code = "import fastconv; print(fastconv.get_num_threads())"
-    env = dict(os.environ, OMP_NUM_THREADS="3")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip() == "3"
-    env.pop("OMP_NUM_THREADS")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True)
-    assert int(out.stdout.strip()) == len(os.sched_getaffinity(0))
+    cores = len(os.sched_getaffinity(0))
+    for value, expected in (("3", 3), ("4,2", 4), ("0", cores), ("many", cores), (None, cores)):
+        env = dict(os.environ, OMP_NUM_THREADS=value or "")
+        if value is None:
+            env.pop("OMP_NUM_THREADS")
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True)
+        assert int(out.stdout.strip()) == expected, value
 
 
 def test_info_command(capsys):
