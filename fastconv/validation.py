@@ -115,6 +115,17 @@ def check_same_dtype(op, named):
 
 def float_arrays(op, *pairs):
     """Convert (name, value) pairs to float arrays of one dtype (None stays None)."""
+    # fast path: ndarrays (or None) that already share one float dtype
+    dt = None
+    for _, v in pairs:
+        if v is None:
+            continue
+        if type(v) is not np.ndarray or (dt is not None and v.dtype != dt):
+            break
+        dt = v.dtype
+    else:
+        if dt is None or dt in _FLOAT_DTYPES:
+            return [v for _, v in pairs]
     out = []
     named = []
     for nm, v in pairs:
@@ -173,7 +184,8 @@ def _conv2d_params(input_shape, weight_shape, stride, padding, dilation, groups)
         raise ValueError(f"Given groups={groups}, weight of size {_fmt_shape(weight_shape)}, "
                          f"expected input {_fmt_shape(input_shape)} to have {c_in_g * groups} "
                          f"channels, but got {c} channels instead")
-    _check_fits_int64("conv2d", dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    if dh * (kh - 1) >= INT64_MAX or dw * (kw - 1) >= INT64_MAX:
+        _check_fits_int64("conv2d", dh * (kh - 1) + 1, dw * (kw - 1) + 1)
     eh = ew = 0
     if isinstance(padding, str):
         if padding == "valid":
@@ -191,7 +203,8 @@ def _conv2d_params(input_shape, weight_shape, stride, padding, dilation, groups)
         if ph < 0 or pw < 0:
             raise ValueError("negative padding is not supported")
     hp, wp = h + 2 * ph + eh, w + 2 * pw + ew
-    _check_fits_int64("conv2d", hp, wp)
+    if hp > INT64_MAX or wp > INT64_MAX:
+        _check_fits_int64("conv2d", hp, wp)
     ekh, ekw = dh * (kh - 1) + 1, dw * (kw - 1) + 1
     if hp < ekh or wp < ekw:
         raise ValueError(f"Calculated padded input size per channel: ({hp} x {wp}). Kernel size: "
@@ -278,7 +291,8 @@ def _pool2d_params(op, input_shape, kernel_size, stride, padding, dilation, ceil
     ph, pw = _pair(padding, "padding")
     if ph < 0 or pw < 0:
         raise ValueError(f"pad must be non-negative, but got pad: {min(ph, pw)}")
-    _check_fits_int64(op, dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    if dh * (kh - 1) >= INT64_MAX or dw * (kw - 1) >= INT64_MAX:
+        _check_fits_int64(op, dh * (kh - 1) + 1, dw * (kw - 1) + 1)
     # PyTorch checks both: first against the effective (dilated) kernel, then against
     # the kernel itself, which is the binding rule when dilation > 1.
     if is_max:
