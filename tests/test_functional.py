@@ -501,3 +501,14 @@ def test_both_backends_share_signatures_and_docs():
         "return_indices=False)")
     assert str(inspect.signature(F.cross_entropy_backward)) == (
         "(logits, target, grad_loss=1.0, reduction='mean', label_smoothing=0.0)")
+
+
+def test_relu_nan_rules(isa, dtype):
+    # relu keeps NaN; its backward passes the gradient where the output is NaN (it is not
+    # <= 0), as PyTorch's threshold_backward does, and gives 0 where the output is <= 0
+    x = np.array([np.nan, -1.0, 0.0, 2.0, -np.inf, np.inf], dtype)
+    gy = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], dtype)
+    for mod in (F, R):
+        y = mod.relu(x)
+        np.testing.assert_array_equal(y, [np.nan, 0, 0, 2, 0, np.inf])
+        np.testing.assert_array_equal(mod.relu_backward(gy, y), [1, 0, 0, 4, 0, 6])
