@@ -1,7 +1,7 @@
 """fastconv.functional (the C backend) against fastconv.reference (NumPy), every function,
 both dtypes, every ISA path this CPU supports, on a generated grid of shapes and options."""
 import concurrent.futures
-import itertools
+import os
 
 import numpy as np
 import pytest
@@ -10,6 +10,9 @@ import fastconv
 import fastconv.functional as F
 import fastconv.reference as R
 from conftest import R64, assert_close
+
+# subprocesses run from here so that they import the same fastconv as this process
+_PKG_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(fastconv.__file__)))
 
 # ---------------------------------------------------------------------------------------
 # The grids
@@ -455,7 +458,7 @@ def test_default_thread_count_policy():
         if value is None:
             env.pop("OMP_NUM_THREADS")
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                             text=True, check=True)
+                             text=True, check=True, cwd=_PKG_PARENT)
         assert int(out.stdout.strip()) == expected, value
 
 
@@ -475,7 +478,7 @@ def test_info_command_as_module():
     import subprocess
     import sys
     out = subprocess.run([sys.executable, "-m", "fastconv", "info"], capture_output=True,
-                         text=True, check=True).stdout
+                         text=True, check=True, cwd=_PKG_PARENT).stdout
     assert out.startswith(f"fastconv {fastconv.__version__}\n")
     assert "SIMD path:" in out and "supported paths:" in out and "threads:" in out
 

@@ -11,7 +11,6 @@ import fastconv.functional as F
 import fastconv.reference as R
 from fastconv import conv2d_output_shape, pool2d_output_shape
 
-BACKENDS = [pytest.param(F, id="functional"), pytest.param(R, id="reference")]
 
 
 def _z(*shape, dtype=np.float32):
