@@ -447,7 +447,7 @@ def test_one_thread_equals_two_threads(dtype, rng):
         assert_close(a, b, dtype)
 
 
-def test_default_thread_count_policy():
+def test_default_thread_count_policy(tmp_path):
     import os
     import subprocess
     import sys
@@ -457,8 +457,10 @@ def test_default_thread_count_policy():
         env = dict(os.environ, OMP_NUM_THREADS=value or "")
         if value is None:
             env.pop("OMP_NUM_THREADS")
+        # run outside the source tree, so the child imports the same (built) fastconv as we do
+        env["PYTHONPATH"] = _PKG_PARENT
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                             text=True, check=True, cwd=_PKG_PARENT)
+                             text=True, check=True, cwd=tmp_path)
         assert int(out.stdout.strip()) == expected, value
 
 
