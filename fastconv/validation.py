@@ -99,6 +99,8 @@ def as_float_array(x, name):
     if type(x) is not np.ndarray:
         x = np.asarray(x)
     if x.dtype not in _FLOAT_DTYPES:
+        if x.dtype.kind == "f" and x.dtype.newbyteorder("=") in _FLOAT_DTYPES:
+            return x.astype(x.dtype.newbyteorder("="))   # non-native byte order
         raise TypeError(f"{name} must be a float32 or float64 array, got dtype {x.dtype}")
     return x
 

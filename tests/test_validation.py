@@ -146,6 +146,13 @@ def test_non_float_dtypes_raise_typeerror(bad):
                  str(np.dtype(bad)))
 
 
+def test_non_native_byte_order_is_accepted():
+    x = np.arange(-3.0, 3.0).astype(">f4")
+    for mod in (F, R):
+        y = mod.relu(x)
+        assert y.dtype == np.float32 and y.tolist() == [0, 0, 0, 0, 1, 2]
+
+
 def test_lists_are_accepted_as_arrays():
     y = F.relu([[-1.0, 2.0]])
     assert y.dtype == np.float64 and np.array_equal(y, [[0.0, 2.0]])
