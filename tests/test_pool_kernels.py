@@ -142,6 +142,7 @@ def test_max_pool_tie_and_nan_rules(isa, dtype):
         ([[np.nan, 5], [np.nan, 1]], 2),  # NaN beats numbers; the last NaN wins (PyTorch CPU)
         ([[5, np.nan], [np.nan, 9]], 2),
         ([[np.nan, 5], [7, 1]], 0),
+        ([[np.nan, np.nan], [3, 1]], 1),
         ([[1, 2], [np.nan, 9]], 2),
         ([[np.nan, np.nan], [np.nan, np.nan]], 3),
         ([[-np.inf, -np.inf], [-np.inf, -np.inf]], 0),
