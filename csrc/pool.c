@@ -4,9 +4,12 @@
  * Work is split over the n*c planes (OpenMP, only above POOL_PAR_MIN elements so that
  * small calls stay cheap).  Max pooling has one pass that writes the int64 indices; full
  * 2x2 stride-2 unpadded windows (the common CNN case) go through explicit AVX-512 / AVX2
- * row kernels, everything else (borders of ceil_mode, padding, dilation, other windows)
- * through the portable window loop of pool_tmpl.h.  The backward pass is one linear
- * scatter per plane, into a plane that was just zeroed (and so is in cache).
+ * row kernels; other windows (any size, stride, padding, dilation) whose columns lie inside
+ * the plane go through AVX-512 / AVX2 gather kernels (16 / 8 outputs at a time), and the
+ * remaining border outputs through the portable window loop of pool_tmpl.h.  The scalar
+ * path uses portable, branch-free versions of the same kernels.  The backward pass is one
+ * linear scatter per plane, into a plane that was just zeroed (and so is in cache).
+ * Average pooling uses column sums per output row (pool_tmpl.h).
  */
 #include <assert.h>
 #include <math.h>
