@@ -30,7 +30,7 @@ def get_generator():
 
 
 def _array(tensor):
-    arr = getattr(tensor, "data", tensor)
+    arr = tensor if isinstance(tensor, np.ndarray) else getattr(tensor, "data", tensor)
     if not isinstance(arr, np.ndarray) or arr.dtype.kind != "f":
         raise TypeError("expected a floating-point NumPy array or Parameter, got %r" % (type(tensor).__name__,))
     return arr
