@@ -176,7 +176,8 @@ def run(args):
                 history["step_loss"].append(loss)
                 elapsed = time.perf_counter() - t0
                 bar.set_postfix(loss="%.4f" % (loss_sum / seen), acc="%.4f" % (correct / seen),
-                                img_s="%.0f" % (seen / elapsed if elapsed > 0 else 0.0), refresh=False)
+                                img_s="%.0f" % (seen / elapsed if elapsed > 0 else 0.0),
+                                refresh=(b == steps_per_epoch - 1))
             bar.close()
             test_acc = _evaluate(model, x_test, y_test)
             history["train_loss"].append(loss_sum / seen)
