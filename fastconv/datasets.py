@@ -142,7 +142,7 @@ def load_mnist(path=None, test_size=1000, seed=0, dtype=np.float32, normalize=Tr
     if path is not None:
         path = os.fspath(path)
         if not os.path.isdir(path):
-            raise FileNotFoundError("MNIST folder %r does not exist.\n%s" % (path, _HOW_TO_GET))
+            raise FileNotFoundError("MNIST folder %r does not exist or is not a folder.\n%s" % (path, _HOW_TO_GET))
         found = {key: _find_idx(path, *key) for key in _MNIST_FILES}
         missing = [_MNIST_FILES[k][0] + "[.gz]" for k, v in found.items() if v is None]
         if missing:

@@ -109,3 +109,17 @@ def test_edges_on_a_given_image(tmp_path):
     assert "square.png" in proc.stdout and (tmp_path / "edges.png").exists()
     bad = run_cli(["edges", "missing.png"], tmp_path, check=False)
     assert bad.returncode != 0 and "cannot read image" in bad.stderr
+
+
+@pytest.mark.parametrize("blocked,args", [("tqdm", ["train", "--epochs", "1"]),
+                                          ("matplotlib", ["edges"])])
+def test_missing_example_dependencies_say_how_to_install(blocked, args, tmp_path):
+    code = ("import sys; sys.modules[%r] = None\n"
+            "from fastconv.cli import main\n"
+            "sys.exit(main(%r))" % (blocked, args))
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode != 0
+    assert 'pip install "fastconv[examples]"' in proc.stderr and blocked in proc.stderr
+    assert "Traceback" not in proc.stderr
