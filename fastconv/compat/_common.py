@@ -1,0 +1,84 @@
+"""Helpers shared by the drop-in layer modules.
+
+The drop-in modules never compute a convolution, pooling, affine map, ReLU or softmax
+themselves: they translate the call conventions of the original code and hand the work to the
+functional ops of the active fastconv backend (``fastconv.functional``, the C kernels, unless
+``fastconv.backend.use_backend("numpy")`` selected the NumPy reference).
+"""
+import importlib
+import math
+
+import numpy as np
+
+try:  # the backend switch of fastconv (shared with fastconv.nn)
+    from fastconv.backend import get_backend as _get_backend
+except ImportError:  # pragma: no cover - only for builds without the switch
+    _get_backend = None
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def ops():
+    """The functional module of the active backend (fastconv.functional by default)."""
+    if _get_backend is not None:
+        return _get_backend()
+    return importlib.import_module("fastconv.functional")
+
+
+def promote(*arrays):
+    """The arrays (None passes through) cast to their common NumPy result dtype.
+
+    The original code is plain NumPy, so ``float32 @ float64`` silently gives float64 there;
+    the drop-in keeps that behaviour instead of raising on mixed float dtypes.  Arrays that
+    already have the common dtype are returned unchanged (no copy).  A common dtype other than
+    float32/float64 (integers only, float16, complex) is left alone, so that the functional op
+    raises its usual TypeError naming the dtype.
+    """
+    present = [a for a in arrays if a is not None]
+    arrs = [a if isinstance(a, np.ndarray) else np.asarray(a) for a in present]
+    dts = {a.dtype for a in arrs}
+    if len(dts) <= 1:
+        it = iter(arrs)
+        return tuple(None if a is None else next(it) for a in arrays)
+    dt = np.result_type(*arrs)
+    if dt not in _FLOAT_DTYPES:
+        it = iter(arrs)
+        return tuple(None if a is None else next(it) for a in arrays)
+    it = iter(arrs)
+    return tuple(None if a is None else next(it).astype(dt, copy=False) for a in arrays)
+
+
+def as_array(x):
+    return x if isinstance(x, np.ndarray) else np.asarray(x)
+
+
+def flatten_batch(x):
+    """x of shape (N, d1, ..., dk) viewed (or copied, if it must be) as (N, d1 * ... * dk)."""
+    if x.ndim < 1:
+        raise ValueError(f"expected an input of shape (N, d1, ..., dk), got a 0-d array")
+    return x.reshape(x.shape[0], math.prod(x.shape[1:]))
+
+
+def class_indices(y, n, c, op):
+    """Integer class labels y (N,) as an int64 array, checked against N and C.
+
+    Raises TypeError for non-integer labels and ValueError for a wrong shape or a label
+    outside [0, C) (the original code would index out of bounds or wrap around).
+    """
+    y = as_array(y)
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"{op}: y must hold integer class labels, got dtype {y.dtype}")
+    if y.shape != (n,):
+        raise ValueError(f"{op}: expected y of shape ({n},) for scores of batch size {n}, "
+                         f"got y of shape {tuple(y.shape)}")
+    if y.size:
+        lo, hi = int(y.min()), int(y.max())
+        if lo < 0 or hi >= c:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{op}: Target {bad} is out of bounds (scores have {c} classes)")
+    return y.astype(np.int64, copy=False)
+
+
+def scalar(value):
+    """A 0-d array (or scalar) as a NumPy scalar of the same dtype."""
+    return np.asarray(value)[()]
