@@ -109,6 +109,7 @@ class Affine:
         self.W = W
         self.b = b
         self.x = None
+        self._xc = None
         self.original_x_shape = None
         self.dW = None
         self.db = None
@@ -118,11 +119,12 @@ class Affine:
         self.original_x_shape = x.shape
         self.x = flatten_batch(x)
         xc, wc, bc = promote(self.x, as_array(self.W), self.b)
+        self._xc = xc  # the input in the computation dtype, reused by backward
         # F.linear computes input @ weight.T + bias with weight (M, D); W.T is that matrix.
         return ops().linear(xc, wc.T, bc)
 
     def backward(self, dout):
-        dout, xc, wc = promote(as_array(dout), self.x, as_array(self.W))
+        dout, xc, wc = promote(as_array(dout), self._xc, as_array(self.W))
         dx, dwt, db = ops().linear_backward(dout, xc, wc.T)
         self.dW = np.ascontiguousarray(dwt.T)
         self.db = db
@@ -182,6 +184,7 @@ class Convolution:
         self.stride = stride
         self.pad = pad
         self.x = None
+        self._xc = None
         self._col = _UNSET
         self._col_W = _UNSET
         self.dW = None
@@ -219,12 +222,13 @@ class Convolution:
         xc, wc, bc = promote(x, as_array(self.W), self.b)
         out = ops().conv2d(xc, wc, bc, stride=self.stride, padding=self.pad)
         self.x = x
+        self._xc = xc  # the input in the computation dtype, reused by backward
         self._col = _UNSET
         self._col_W = _UNSET
         return out
 
     def backward(self, dout):
-        dout, xc, wc = promote(as_array(dout), self.x, as_array(self.W))
+        dout, xc, wc = promote(as_array(dout), self._xc, as_array(self.W))
         dx, dW, db = ops().conv2d_backward(dout, xc, wc, stride=self.stride, padding=self.pad)
         self.dW = dW
         self.db = db
