@@ -668,3 +668,12 @@ def test_bad_shapes_raise_value_errors():
         C.affine_forward(x, np.zeros((74, 3)), np.zeros(3))
     with pytest.raises(KeyError):
         C.conv_forward_naive(x, np.zeros((2, 3, 3, 3)), np.zeros(2), {"stride": 1})
+
+
+def test_pool_backward_rejects_foreign_caches():
+    x = np.zeros((1, 1, 4, 4))
+    dout = np.zeros((1, 1, 2, 2))
+    with pytest.raises(ValueError, match="tagged 'reshape'"):
+        C.max_pool_backward_fast(dout, ("reshape", (x, x.reshape(1, 1, 2, 2, 2, 2), dout)))
+    with pytest.raises(ValueError, match="3-tuple"):
+        C.max_pool_backward_naive(dout, (x, {}, None))

@@ -267,9 +267,11 @@ def _max_pool_forward(x, pool_param):
 
 
 def _max_pool_backward(dout, cache):
-    if len(cache) != 2:
-        raise ValueError("max pool backward: expected the cache (x, pool_param) of a fastconv "
-                         f"max-pool forward, got a {len(cache)}-tuple")
+    if len(cache) != 2 or isinstance(cache[0], str):
+        raise ValueError("max pool backward: expected the cache (x, pool_param) of a "
+                         "fastconv.compat max-pool forward, got "
+                         + (f"a cache tagged {cache[0]!r} (from another implementation)"
+                            if len(cache) == 2 else f"a {len(cache)}-tuple"))
     x, pool_param = cache
     x = as_array(x)
     idx = getattr(cache, "indices", None)
