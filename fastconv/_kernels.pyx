@@ -1,0 +1,464 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""Thin wrapper over fastconv's C kernels (csrc/fastconv.h).
+
+The Python frontend (fastconv.functional) validates every argument before calling here: every
+array is C-contiguous and of one float dtype (float32 or float64), every size is consistent.
+This module only converts: it allocates the outputs with NumPy in the input's dtype and calls
+the C kernel with the GIL released.  Memoryviews are const, so read-only arrays work.
+Zero-size arrays are fine: the C kernels never dereference an array whose size is zero, and
+&view[0, ...] of an empty view only computes its data pointer.
+"""
+cimport cython
+from cython cimport floating
+from libc.stdint cimport int64_t
+
+import numpy as np
+
+# The C declarations come from _kernels.pxd (same module name, included automatically).
+
+
+cdef inline object _dtype(floating dummy):
+    return np.float32 if floating is float else np.float64
+
+
+# ------------------------------------------------------------------------------------------
+# Runtime
+# ------------------------------------------------------------------------------------------
+
+def set_num_threads(int n):
+    fc_set_num_threads(n)
+
+
+def get_num_threads():
+    return fc_get_num_threads()
+
+
+def has_openmp():
+    return bool(fc_has_openmp())
+
+
+def set_isa(name):
+    """Return 0 on success, -1 for an unknown name, -2 if the CPU lacks the instructions."""
+    cdef bytes b = str(name).encode("ascii", "replace")
+    return fc_set_isa(b)
+
+
+def get_isa():
+    return fc_get_isa().decode("ascii")
+
+
+def isa_supported(name):
+    cdef bytes b = str(name).encode("ascii", "replace")
+    return bool(fc_isa_supported(b))
+
+
+def set_workspace_limit(int64_t nbytes):
+    fc_set_workspace_limit(nbytes)
+
+
+def get_workspace_limit():
+    return fc_get_workspace_limit()
+
+
+# ------------------------------------------------------------------------------------------
+# GEMM
+# ------------------------------------------------------------------------------------------
+
+cdef inline int64_t _ld(int64_t rows, int64_t cols, Py_ssize_t row_stride, Py_ssize_t itemsize):
+    """Leading dimension of a 2-D array with unit inner stride.  For one row (or none) the
+    row stride is meaningless, so the row length is used."""
+    if rows <= 1 or cols == 0:
+        return cols if cols > 0 else 1
+    return row_stride // itemsize
+
+
+def gemm(bint trans_a, bint trans_b, double alpha, const floating[:, :] a,
+         const floating[:, :] b, double beta, floating[:, :] c):
+    """c = alpha * op(a) @ op(b) + beta * c, in place on c (c is not read if beta == 0).
+    All three arrays are 2-D with unit inner stride; the row stride is the leading dimension."""
+    cdef int64_t m = c.shape[0]
+    cdef int64_t n = c.shape[1]
+    cdef int64_t k = a.shape[0] if trans_a else a.shape[1]
+    cdef int64_t lda = _ld(a.shape[0], a.shape[1], a.strides[0], sizeof(floating))
+    cdef int64_t ldb = _ld(b.shape[0], b.shape[1], b.strides[0], sizeof(floating))
+    cdef int64_t ldc = _ld(c.shape[0], c.shape[1], c.strides[0], sizeof(floating))
+    cdef const floating *pa = &a[0, 0]
+    cdef const floating *pb = &b[0, 0]
+    cdef floating *pc = &c[0, 0]
+    with nogil:
+        if floating is float:
+            fc_gemm_f32(trans_a, trans_b, m, n, k, <float>alpha, pa, lda, pb, ldb,
+                        <float>beta, pc, ldc)
+        else:
+            fc_gemm_f64(trans_a, trans_b, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc)
+
+
+# ------------------------------------------------------------------------------------------
+# conv2d
+# ------------------------------------------------------------------------------------------
+
+def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, b_or_None,
+                   int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w,
+                   int64_t dil_h, int64_t dil_w, int64_t groups, int64_t out_h, int64_t out_w):
+    cdef fc_conv2d_params p
+    p.n = x.shape[0]; p.c_in = x.shape[1]; p.h = x.shape[2]; p.w = x.shape[3]
+    p.c_out = w.shape[0]; p.kh = w.shape[2]; p.kw = w.shape[3]
+    p.stride_h = stride_h; p.stride_w = stride_w; p.pad_h = pad_h; p.pad_w = pad_w
+    p.dil_h = dil_h; p.dil_w = dil_w; p.groups = groups; p.out_h = out_h; p.out_w = out_w
+    cdef const floating[::1] bv
+    cdef const floating *pb = NULL
+    if b_or_None is not None:
+        bv = b_or_None
+        pb = &bv[0]
+    y = np.empty((p.n, p.c_out, out_h, out_w), dtype=_dtype(<floating>0))
+    cdef floating[:, :, :, ::1] yv = y
+    cdef const floating *px = &x[0, 0, 0, 0]
+    cdef const floating *pw = &w[0, 0, 0, 0]
+    cdef floating *py = &yv[0, 0, 0, 0]
+    with nogil:
+        if floating is float:
+            fc_conv2d_forward_f32(&p, px, pw, pb, py)
+        else:
+            fc_conv2d_forward_f64(&p, px, pw, pb, py)
+    return y
+
+
+def conv2d_backward(const floating[:, :, :, ::1] gy, const floating[:, :, :, ::1] x,
+                    const floating[:, :, :, ::1] w, int64_t stride_h, int64_t stride_w,
+                    int64_t pad_h, int64_t pad_w, int64_t dil_h, int64_t dil_w, int64_t groups,
+                    bint need_gx, bint need_gw, bint need_gb):
+    cdef fc_conv2d_params p
+    p.n = x.shape[0]; p.c_in = x.shape[1]; p.h = x.shape[2]; p.w = x.shape[3]
+    p.c_out = w.shape[0]; p.kh = w.shape[2]; p.kw = w.shape[3]
+    p.stride_h = stride_h; p.stride_w = stride_w; p.pad_h = pad_h; p.pad_w = pad_w
+    p.dil_h = dil_h; p.dil_w = dil_w; p.groups = groups
+    p.out_h = gy.shape[2]; p.out_w = gy.shape[3]
+    dt = _dtype(<floating>0)
+    gx = gw = gb = None
+    cdef floating[:, :, :, ::1] gxv
+    cdef floating[:, :, :, ::1] gwv
+    cdef floating[::1] gbv
+    cdef floating *pgx = NULL
+    cdef floating *pgw = NULL
+    cdef floating *pgb = NULL
+    if need_gx:
+        gx = np.empty((p.n, p.c_in, p.h, p.w), dtype=dt)
+        gxv = gx
+        pgx = &gxv[0, 0, 0, 0]
+    if need_gw:
+        gw = np.empty((w.shape[0], w.shape[1], w.shape[2], w.shape[3]), dtype=dt)
+        gwv = gw
+        pgw = &gwv[0, 0, 0, 0]
+    if need_gb:
+        gb = np.empty((p.c_out,), dtype=dt)
+        gbv = gb
+        pgb = &gbv[0]
+    cdef const floating *pgy = &gy[0, 0, 0, 0]
+    cdef const floating *px = &x[0, 0, 0, 0]
+    cdef const floating *pw = &w[0, 0, 0, 0]
+    with nogil:
+        if floating is float:
+            fc_conv2d_backward_f32(&p, pgy, px, pw, pgx, pgw, pgb)
+        else:
+            fc_conv2d_backward_f64(&p, pgy, px, pw, pgx, pgw, pgb)
+    return gx, gw, gb
+
+
+# ------------------------------------------------------------------------------------------
+# Pooling
+# ------------------------------------------------------------------------------------------
+
+def max_pool2d_forward(const floating[:, :, :, ::1] x, int64_t kh, int64_t kw, int64_t sh,
+                       int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
+                       int64_t out_h, int64_t out_w, bint with_indices):
+    cdef fc_pool2d_params p
+    p.n = x.shape[0]; p.c = x.shape[1]; p.h = x.shape[2]; p.w = x.shape[3]
+    p.kh = kh; p.kw = kw; p.stride_h = sh; p.stride_w = sw; p.pad_h = ph; p.pad_w = pw
+    p.dil_h = dh; p.dil_w = dw; p.out_h = out_h; p.out_w = out_w; p.count_include_pad = 0
+    y = np.empty((p.n, p.c, out_h, out_w), dtype=_dtype(<floating>0))
+    cdef floating[:, :, :, ::1] yv = y
+    idx = None
+    cdef int64_t[:, :, :, ::1] iv
+    cdef int64_t *pidx = NULL
+    if with_indices:
+        idx = np.empty((p.n, p.c, out_h, out_w), dtype=np.int64)
+        iv = idx
+        pidx = &iv[0, 0, 0, 0]
+    cdef const floating *px = &x[0, 0, 0, 0]
+    cdef floating *py = &yv[0, 0, 0, 0]
+    with nogil:
+        if floating is float:
+            fc_max_pool2d_forward_f32(&p, px, py, pidx)
+        else:
+            fc_max_pool2d_forward_f64(&p, px, py, pidx)
+    return y, idx
+
+
+def max_pool2d_backward(const floating[:, :, :, ::1] gy, const int64_t[:, :, :, ::1] idx,
+                        int64_t in_h, int64_t in_w):
+    """Return (gx, n_bad); n_bad > 0 means some indices lay outside the input plane (they
+    were skipped) and gx must be discarded."""
+    cdef int64_t nc = gy.shape[0] * gy.shape[1]
+    cdef int64_t out_plane = gy.shape[2] * gy.shape[3]
+    cdef int64_t in_plane = in_h * in_w
+    gx = np.empty((gy.shape[0], gy.shape[1], in_h, in_w), dtype=_dtype(<floating>0))
+    cdef floating[:, :, :, ::1] gxv = gx
+    cdef const floating *pgy = &gy[0, 0, 0, 0]
+    cdef const int64_t *pidx = &idx[0, 0, 0, 0]
+    cdef floating *pgx = &gxv[0, 0, 0, 0]
+    cdef int64_t bad
+    with nogil:
+        if floating is float:
+            bad = fc_max_pool2d_backward_f32(nc, in_plane, out_plane, pgy, pidx, pgx)
+        else:
+            bad = fc_max_pool2d_backward_f64(nc, in_plane, out_plane, pgy, pidx, pgx)
+    return gx, bad
+
+
+def avg_pool2d_forward(const floating[:, :, :, ::1] x, int64_t kh, int64_t kw, int64_t sh,
+                       int64_t sw, int64_t ph, int64_t pw, int64_t out_h, int64_t out_w,
+                       bint count_include_pad):
+    cdef fc_pool2d_params p
+    p.n = x.shape[0]; p.c = x.shape[1]; p.h = x.shape[2]; p.w = x.shape[3]
+    p.kh = kh; p.kw = kw; p.stride_h = sh; p.stride_w = sw; p.pad_h = ph; p.pad_w = pw
+    p.dil_h = 1; p.dil_w = 1; p.out_h = out_h; p.out_w = out_w
+    p.count_include_pad = 1 if count_include_pad else 0
+    y = np.empty((p.n, p.c, out_h, out_w), dtype=_dtype(<floating>0))
+    cdef floating[:, :, :, ::1] yv = y
+    cdef const floating *px = &x[0, 0, 0, 0]
+    cdef floating *py = &yv[0, 0, 0, 0]
+    with nogil:
+        if floating is float:
+            fc_avg_pool2d_forward_f32(&p, px, py)
+        else:
+            fc_avg_pool2d_forward_f64(&p, px, py)
+    return y
+
+
+def avg_pool2d_backward(const floating[:, :, :, ::1] gy, int64_t in_h, int64_t in_w,
+                        int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+                        bint count_include_pad):
+    cdef fc_pool2d_params p
+    p.n = gy.shape[0]; p.c = gy.shape[1]; p.h = in_h; p.w = in_w
+    p.kh = kh; p.kw = kw; p.stride_h = sh; p.stride_w = sw; p.pad_h = ph; p.pad_w = pw
+    p.dil_h = 1; p.dil_w = 1; p.out_h = gy.shape[2]; p.out_w = gy.shape[3]
+    p.count_include_pad = 1 if count_include_pad else 0
+    gx = np.empty((p.n, p.c, in_h, in_w), dtype=_dtype(<floating>0))
+    cdef floating[:, :, :, ::1] gxv = gx
+    cdef const floating *pgy = &gy[0, 0, 0, 0]
+    cdef floating *pgx = &gxv[0, 0, 0, 0]
+    with nogil:
+        if floating is float:
+            fc_avg_pool2d_backward_f32(&p, pgy, pgx)
+        else:
+            fc_avg_pool2d_backward_f64(&p, pgy, pgx)
+    return gx
+
+
+def global_avg_pool2d_forward(const floating[:, :, :, ::1] x):
+    cdef int64_t nc = x.shape[0] * x.shape[1]
+    cdef int64_t hw = x.shape[2] * x.shape[3]
+    y = np.empty((x.shape[0], x.shape[1]), dtype=_dtype(<floating>0))
+    cdef floating[:, ::1] yv = y
+    cdef const floating *px = &x[0, 0, 0, 0]
+    cdef floating *py = &yv[0, 0]
+    with nogil:
+        if floating is float:
+            fc_global_avg_pool2d_forward_f32(nc, hw, px, py)
+        else:
+            fc_global_avg_pool2d_forward_f64(nc, hw, px, py)
+    return y
+
+
+def global_avg_pool2d_backward(const floating[:, ::1] gy, int64_t h, int64_t w):
+    cdef int64_t nc = gy.shape[0] * gy.shape[1]
+    cdef int64_t hw = h * w
+    gx = np.empty((gy.shape[0], gy.shape[1], h, w), dtype=_dtype(<floating>0))
+    cdef floating[:, :, :, ::1] gxv = gx
+    cdef const floating *pgy = &gy[0, 0]
+    cdef floating *pgx = &gxv[0, 0, 0, 0]
+    with nogil:
+        if floating is float:
+            fc_global_avg_pool2d_backward_f32(nc, hw, pgy, pgx)
+        else:
+            fc_global_avg_pool2d_backward_f64(nc, hw, pgy, pgx)
+    return gx
+
+
+# ------------------------------------------------------------------------------------------
+# Linear
+# ------------------------------------------------------------------------------------------
+
+def linear_forward(const floating[:, ::1] x, const floating[:, ::1] w, b_or_None):
+    cdef int64_t n = x.shape[0]
+    cdef int64_t in_f = x.shape[1]
+    cdef int64_t out_f = w.shape[0]
+    cdef const floating[::1] bv
+    cdef const floating *pb = NULL
+    if b_or_None is not None:
+        bv = b_or_None
+        pb = &bv[0]
+    y = np.empty((n, out_f), dtype=_dtype(<floating>0))
+    cdef floating[:, ::1] yv = y
+    cdef const floating *px = &x[0, 0]
+    cdef const floating *pw = &w[0, 0]
+    cdef floating *py = &yv[0, 0]
+    with nogil:
+        if floating is float:
+            fc_linear_forward_f32(n, in_f, out_f, px, pw, pb, py)
+        else:
+            fc_linear_forward_f64(n, in_f, out_f, px, pw, pb, py)
+    return y
+
+
+def linear_backward(const floating[:, ::1] gy, const floating[:, ::1] x,
+                    const floating[:, ::1] w, bint need_gx, bint need_gw, bint need_gb):
+    cdef int64_t n = x.shape[0]
+    cdef int64_t in_f = x.shape[1]
+    cdef int64_t out_f = w.shape[0]
+    dt = _dtype(<floating>0)
+    gx = gw = gb = None
+    cdef floating[:, ::1] gxv
+    cdef floating[:, ::1] gwv
+    cdef floating[::1] gbv
+    cdef floating *pgx = NULL
+    cdef floating *pgw = NULL
+    cdef floating *pgb = NULL
+    if need_gx:
+        gx = np.empty((n, in_f), dtype=dt)
+        gxv = gx
+        pgx = &gxv[0, 0]
+    if need_gw:
+        gw = np.empty((out_f, in_f), dtype=dt)
+        gwv = gw
+        pgw = &gwv[0, 0]
+    if need_gb:
+        gb = np.empty((out_f,), dtype=dt)
+        gbv = gb
+        pgb = &gbv[0]
+    cdef const floating *pgy = &gy[0, 0]
+    cdef const floating *px = &x[0, 0]
+    cdef const floating *pw = &w[0, 0]
+    with nogil:
+        if floating is float:
+            fc_linear_backward_f32(n, in_f, out_f, pgy, px, pw, pgx, pgw, pgb)
+        else:
+            fc_linear_backward_f64(n, in_f, out_f, pgy, px, pw, pgx, pgw, pgb)
+    return gx, gw, gb
+
+
+# ------------------------------------------------------------------------------------------
+# Elementwise and loss
+# ------------------------------------------------------------------------------------------
+
+def _relu_forward_flat(const floating[::1] x):
+    cdef int64_t size = x.shape[0]
+    y = np.empty((size,), dtype=_dtype(<floating>0))
+    cdef floating[::1] yv = y
+    cdef const floating *px = &x[0]
+    cdef floating *py = &yv[0]
+    with nogil:
+        if floating is float:
+            fc_relu_forward_f32(size, px, py)
+        else:
+            fc_relu_forward_f64(size, px, py)
+    return y
+
+
+def relu_forward(x):
+    """y = max(x, 0) for a C-contiguous array of any shape."""
+    return _relu_forward_flat(x.reshape(-1)).reshape(x.shape)
+
+
+def _relu_backward_flat(const floating[::1] gy, const floating[::1] y):
+    cdef int64_t size = gy.shape[0]
+    gx = np.empty((size,), dtype=_dtype(<floating>0))
+    cdef floating[::1] gxv = gx
+    cdef const floating *pgy = &gy[0]
+    cdef const floating *py = &y[0]
+    cdef floating *pgx = &gxv[0]
+    with nogil:
+        if floating is float:
+            fc_relu_backward_f32(size, pgy, py, pgx)
+        else:
+            fc_relu_backward_f64(size, pgy, py, pgx)
+    return gx
+
+
+def relu_backward(gy, y):
+    """gx = gy where y > 0, else 0; C-contiguous arrays of any (equal) shape."""
+    return _relu_backward_flat(gy.reshape(-1), y.reshape(-1)).reshape(gy.shape)
+
+
+def softmax(const floating[:, ::1] x):
+    cdef int64_t rows = x.shape[0]
+    cdef int64_t cols = x.shape[1]
+    y = np.empty((rows, cols), dtype=_dtype(<floating>0))
+    cdef floating[:, ::1] yv = y
+    cdef const floating *px = &x[0, 0]
+    cdef floating *py = &yv[0, 0]
+    with nogil:
+        if floating is float:
+            fc_softmax_f32(rows, cols, px, py)
+        else:
+            fc_softmax_f64(rows, cols, px, py)
+    return y
+
+
+def log_softmax(const floating[:, ::1] x):
+    cdef int64_t rows = x.shape[0]
+    cdef int64_t cols = x.shape[1]
+    y = np.empty((rows, cols), dtype=_dtype(<floating>0))
+    cdef floating[:, ::1] yv = y
+    cdef const floating *px = &x[0, 0]
+    cdef floating *py = &yv[0, 0]
+    with nogil:
+        if floating is float:
+            fc_log_softmax_f32(rows, cols, px, py)
+        else:
+            fc_log_softmax_f64(rows, cols, px, py)
+    return y
+
+
+def cross_entropy_forward(const floating[:, ::1] logits, const int64_t[::1] target,
+                          double label_smoothing, int reduction_code):
+    """Return the (N,) losses for reduction_code 0 (none), else a 0-d array (1 mean, 2 sum)."""
+    cdef int64_t n = logits.shape[0]
+    cdef int64_t c = logits.shape[1]
+    cdef int64_t n_out = n if reduction_code == FC_REDUCTION_NONE else 1
+    out = np.empty((n_out,), dtype=_dtype(<floating>0))
+    cdef floating[::1] ov = out
+    cdef const floating *pl = &logits[0, 0]
+    cdef const int64_t *pt = &target[0]
+    cdef floating *po = &ov[0]
+    with nogil:
+        if floating is float:
+            fc_cross_entropy_forward_f32(n, c, pl, pt, label_smoothing, reduction_code, po)
+        else:
+            fc_cross_entropy_forward_f64(n, c, pl, pt, label_smoothing, reduction_code, po)
+    if reduction_code == FC_REDUCTION_NONE:
+        return out
+    return out.reshape(())
+
+
+def cross_entropy_backward(const floating[:, ::1] logits, const int64_t[::1] target,
+                           double label_smoothing, int reduction_code, grad_loss_array):
+    """grad_loss_array: (N,) for reduction_code 0, else one value (0-d or 1-element)."""
+    cdef int64_t n = logits.shape[0]
+    cdef int64_t c = logits.shape[1]
+    dt = _dtype(<floating>0)
+    cdef const floating[::1] glv = np.ascontiguousarray(grad_loss_array, dtype=dt).reshape(-1)
+    g = np.empty((n, c), dtype=dt)
+    cdef floating[:, ::1] gv = g
+    cdef const floating *pl = &logits[0, 0]
+    cdef const int64_t *pt = &target[0]
+    cdef const floating *pgl = &glv[0]
+    cdef floating *pg = &gv[0, 0]
+    with nogil:
+        if floating is float:
+            fc_cross_entropy_backward_f32(n, c, pl, pt, label_smoothing, reduction_code,
+                                          pgl, pg)
+        else:
+            fc_cross_entropy_backward_f64(n, c, pl, pt, label_smoothing, reduction_code,
+                                          pgl, pg)
+    return g
