@@ -5,6 +5,7 @@ themselves: they translate the call conventions of the original code and hand th
 functional ops of the active fastconv backend (``fastconv.functional``, the C kernels, unless
 ``fastconv.backend.use_backend("numpy")`` selected the NumPy reference).
 """
+import contextlib
 import importlib
 import math
 
@@ -12,17 +13,40 @@ import numpy as np
 
 try:  # the backend switch of fastconv (shared with fastconv.nn)
     from fastconv.backend import get_backend as _get_backend
-except ImportError:  # pragma: no cover - only for builds without the switch
+except ImportError:  # a build without the switch: the compat layers use their own binding
     _get_backend = None
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_MODULES = {"c": "fastconv.functional", "numpy": "fastconv.reference"}
+_bound = None  # module forced by use_backend below, or None
 
 
 def ops():
-    """The functional module of the active backend (fastconv.functional by default)."""
+    """The functional module the compat layers call right now: the module bound with
+    :func:`use_backend`, else the active fastconv backend (fastconv.functional by default)."""
+    if _bound is not None:
+        return _bound
     if _get_backend is not None:
         return _get_backend()
     return importlib.import_module("fastconv.functional")
+
+
+@contextlib.contextmanager
+def use_backend(name):
+    """Bind the compat layers to backend `name` ("c" or "numpy") inside a with-block.
+
+    Used by the benchmarks to time the same compat call on the C kernels and on the NumPy
+    reference.  Not thread-safe; fastconv.backend.use_backend is the public switch.
+    """
+    global _bound
+    if name not in _MODULES:
+        raise ValueError(f"backend must be one of {sorted(_MODULES)}, got {name!r}")
+    previous = _bound
+    _bound = importlib.import_module(_MODULES[name])
+    try:
+        yield _bound
+    finally:
+        _bound = previous
 
 
 def promote(*arrays):
