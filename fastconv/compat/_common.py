@@ -79,7 +79,7 @@ def as_array(x):
 def flatten_batch(x):
     """x of shape (N, d1, ..., dk) viewed (or copied, if it must be) as (N, d1 * ... * dk)."""
     if x.ndim < 1:
-        raise ValueError(f"expected an input of shape (N, d1, ..., dk), got a 0-d array")
+        raise ValueError("expected an input of shape (N, d1, ..., dk), got a 0-d array")
     return x.reshape(x.shape[0], math.prod(x.shape[1:]))
 
 

@@ -62,7 +62,7 @@ def _windows(x, fh, fw, stride, pad):
     return win[:, :, : (out_h - 1) * stride + 1 : stride, : (out_w - 1) * stride + 1 : stride]
 
 
-def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
+def _im2col(input_data, filter_h, filter_w, stride=1, pad=0):
     """The book's im2col: (N * out_h * out_w, C * filter_h * filter_w) column matrix."""
     x = as_array(input_data)
     win = _windows(x, filter_h, filter_w, stride, pad)
@@ -198,7 +198,7 @@ class Convolution:
         if self.x is None:
             return None
         _, _, fh, fw = self.W.shape
-        return im2col(self.x, fh, fw, self.stride, self.pad)
+        return _im2col(self.x, fh, fw, self.stride, self.pad)
 
     @col.setter
     def col(self, value):
