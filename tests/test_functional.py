@@ -444,18 +444,20 @@ def test_one_thread_equals_two_threads(dtype, rng):
         assert_close(a, b, dtype)
 
 
-def test_default_thread_count_policy():
+def test_default_thread_count_policy(tmp_path):
     import os
     import subprocess
     import sys
     code = "import fastconv; print(fastconv.get_num_threads())"
     env = dict(os.environ, OMP_NUM_THREADS="3")
+    # run outside the source tree, so the child imports the same (built) fastconv as we do
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(fastconv.__file__))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True)
+                         check=True, cwd=tmp_path)
     assert out.stdout.strip() == "3"
     env.pop("OMP_NUM_THREADS")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True)
+                         check=True, cwd=tmp_path)
     assert int(out.stdout.strip()) == len(os.sched_getaffinity(0))
 
 
