@@ -295,14 +295,19 @@ def test_affine_parity(xs, ws, dtype):
     np.testing.assert_array_equal(w, w0)
 
 
-def test_affine_accepts_transposed_and_strided_weights(dtype):
-    rng = rng_for("affine-strided")
+@pytest.mark.parametrize("layout", ["fortran", "strided"])
+def test_affine_accepts_transposed_and_strided_arrays(layout, dtype):
+    rng = rng_for("affine-strided", layout)
     x = rng.standard_normal((6, 2, 5)).astype(dtype)[:, :, ::2]  # non-contiguous (6, 2, 3)
-    w = np.asfortranarray(rng.standard_normal((6, 4)).astype(dtype))
+    if layout == "fortran":
+        w = np.asfortranarray(rng.standard_normal((6, 4)).astype(dtype))
+    else:
+        w = rng.standard_normal((12, 12)).astype(dtype)[::2, ::3]
     b = rng.standard_normal(4).astype(dtype)
     out, cache = C.affine_forward(x, w, b)
     assert_close(out, ref_affine_forward(x, w, b), dtype)
     dout = rng.standard_normal(out.shape).astype(dtype)
+    dout = np.asfortranarray(dout) if layout == "fortran" else dout
     dx, dw, db = C.affine_backward(dout, cache)
     rdx, rdw, rdb = ref_affine_backward(dout, x, w)
     assert_close(dx, rdx, dtype)

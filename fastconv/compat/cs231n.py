@@ -52,7 +52,10 @@ Differences from the course code, all deliberate:
 """
 import numpy as np
 
-from ._common import as_array, class_indices, flatten_batch, ops, promote, scalar
+from ._common import (
+    as_array, class_indices, flatten_batch, linear_in_out, linear_in_out_backward, ops, promote,
+    scalar,
+)
 
 __all__ = [
     "affine_forward", "affine_backward",
@@ -93,9 +96,7 @@ def affine_forward(x, w, b):
     """
     x, w = as_array(x), as_array(w)
     x2, wc, bc = promote(flatten_batch(x), w, b)
-    # F.linear computes input @ weight.T + bias with weight (M, D); w.T is that matrix.
-    out = ops().linear(x2, wc.T, bc)
-    return out, (x, w, b)
+    return linear_in_out(x2, wc, bc), (x, w, b)
 
 
 def affine_backward(dout, cache):
@@ -113,8 +114,8 @@ def affine_backward(dout, cache):
     x, w, b = cache
     x, w = as_array(x), as_array(w)
     dout, x2, wc = promote(as_array(dout), flatten_batch(x), w)
-    dx, dwt, db = ops().linear_backward(dout, x2, wc.T)
-    return dx.reshape(x.shape), np.ascontiguousarray(dwt.T), db
+    dx, dw, db = linear_in_out_backward(dout, x2, wc)
+    return dx.reshape(x.shape), dw, db
 
 
 # ------------------------------------------------------------------------------------------

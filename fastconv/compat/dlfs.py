@@ -45,7 +45,10 @@ Differences from the book's code, all deliberate:
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._common import as_array, class_indices, flatten_batch, ops, promote, scalar
+from ._common import (
+    as_array, class_indices, flatten_batch, linear_in_out, linear_in_out_backward, ops, promote,
+    scalar,
+)
 
 __all__ = ["Relu", "Affine", "SoftmaxWithLoss", "Convolution", "Pooling"]
 
@@ -120,14 +123,11 @@ class Affine:
         self.x = flatten_batch(x)
         xc, wc, bc = promote(self.x, as_array(self.W), self.b)
         self._xc = xc  # the input in the computation dtype, reused by backward
-        # F.linear computes input @ weight.T + bias with weight (M, D); W.T is that matrix.
-        return ops().linear(xc, wc.T, bc)
+        return linear_in_out(xc, wc, bc)
 
     def backward(self, dout):
         dout, xc, wc = promote(as_array(dout), self._xc, as_array(self.W))
-        dx, dwt, db = ops().linear_backward(dout, xc, wc.T)
-        self.dW = np.ascontiguousarray(dwt.T)
-        self.db = db
+        dx, self.dW, self.db = linear_in_out_backward(dout, xc, wc)
         return dx.reshape(*self.original_x_shape)
 
 
