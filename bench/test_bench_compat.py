@@ -149,3 +149,44 @@ def test_max_pool_backward_fast(benchmark, backend, dtype):
         dx2 = C.max_pool_backward_fast(dout, cache)
     np.testing.assert_array_equal(dx, dx2)
     assert np.count_nonzero(dx) == dout.size  # one element per window gets the gradient
+
+
+# The assignment's ThreeLayerConvNet at its default sizes: batch 50 of (3, 32, 32) images,
+# 32 filters 7x7 (pad 3), 2x2 max pool, 100 hidden units, 10 classes; one loss-and-gradients
+# evaluation (forward and backward), exactly the calls of the assignment's model.
+
+def _convnet_inputs(dtype):
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((50, 3, 32, 32)).astype(dtype)
+    y = rng.integers(0, 10, size=50)
+    p = {"W1": 1e-2 * rng.standard_normal((32, 3, 7, 7)), "b1": np.zeros(32),
+         "W2": 1e-2 * rng.standard_normal((32 * 16 * 16, 100)), "b2": np.zeros(100),
+         "W3": 1e-2 * rng.standard_normal((100, 10)), "b3": np.zeros(10)}
+    return X, y, {k: v.astype(dtype) for k, v in p.items()}
+
+
+def _convnet_loss(X, y, p):
+    conv_param = {"stride": 1, "pad": 3}
+    pool_param = {"pool_height": 2, "pool_width": 2, "stride": 2}
+    out1, cache1 = C.conv_relu_pool_forward(X, p["W1"], p["b1"], conv_param, pool_param)
+    out2, cache2 = C.affine_relu_forward(out1, p["W2"], p["b2"])
+    scores, cache3 = C.affine_forward(out2, p["W3"], p["b3"])
+    loss, dscores = C.softmax_loss(scores, y)
+    dout2, dW3, db3 = C.affine_backward(dscores, cache3)
+    dout1, dW2, db2 = C.affine_relu_backward(dout2, cache2)
+    _, dW1, db1 = C.conv_relu_pool_backward(dout1, cache1)
+    return np.asarray(loss), dW1, db1, dW2, db2, dW3, db3
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_three_layer_convnet_loss_and_grads(benchmark, backend, dtype):
+    X, y, p = _convnet_inputs(dtype)
+    result = _bench(benchmark, backend,
+                    f"ThreeLayerConvNet loss+grads {dtype} N=50 3x32x32 32@7x7 h100",
+                    _convnet_loss, X, y, p)
+    assert abs(float(result[0]) - np.log(10)) < 0.1
+    X64, y64, p64 = _convnet_inputs(np.float64)
+    with use_backend(_other(backend)):
+        expected = _convnet_loss(X64, y64, p64)
+    _assert_close_to(result, expected, dtype)
