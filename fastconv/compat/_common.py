@@ -1,4 +1,4 @@
-"""Helpers shared by the drop-in layer modules.
+"""Utilities shared by the drop-in layer modules.
 
 The drop-in modules never compute a convolution, pooling, affine map, ReLU or softmax
 themselves: they translate the call conventions of the original code and hand the work to the
