@@ -34,7 +34,8 @@ Differences from the course code, all deliberate:
   ``(H + 2*pad - HH) // stride + 1``.  The course code rejects or mishandles some:
   ``conv_forward_im2col`` asserts ``(H + 2*pad - HH) % stride == 0``; its ``get_im2col_indices``
   function checks the *width* against the kernel *height* (``W + 2*padding - field_height``), so
-  non-square kernels fail; ``max_pool_forward_fast`` falls back to ``max_pool_forward_im2col``,
+  with stride > 1 a non-square window is accepted or rejected by the wrong test;
+  ``max_pool_forward_fast`` falls back to ``max_pool_forward_im2col``,
   which asserts ``(H - pool_height) % stride == 0`` ("Invalid height"), so pools that do not
   tile the input raise AssertionError; ``max_pool_forward_reshape`` checks ``W % pool_height``
   instead of ``W % pool_width``.
