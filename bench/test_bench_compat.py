@@ -6,7 +6,7 @@
             max_pool_backward_fast).
 
 Each benchmark group holds the same compat call on fastconv's C kernels ("fastconv") and on the
-NumPy reference backend ("numpy-reference"), so the
+NumPy reference backend ("numpy-reference", selected with fastconv.use_backend), so the
 table shows the speed-up of one over the other.  Run:
 
     python -m pytest bench/test_bench_compat.py --benchmark-only --benchmark-group-by=group \
@@ -22,8 +22,8 @@ import pathlib
 import numpy as np
 import pytest
 
+from fastconv import use_backend
 from fastconv.compat import cs231n as C
-from fastconv.compat._common import use_backend
 
 
 def _load_tolerances():

@@ -699,7 +699,8 @@ def test_pool_backward_rejects_foreign_caches():
 def test_the_same_calls_run_on_the_numpy_reference_backend():
     import fastconv.functional
     import fastconv.reference
-    from fastconv.compat._common import ops, use_backend
+    from fastconv import use_backend
+    from fastconv.compat._common import ops
 
     model = ThreeLayerConvNet(input_dim=(2, 7, 9), filter_size=(3, 2), weight_scale=0.3, seed=7)
     rng = np.random.default_rng(8)

@@ -309,3 +309,20 @@ def test_simple_convnet_gradients_match_central_differences():
         assert grads[name].shape == param.shape
         err = rel_error(grads[name], num)
         assert err < 1e-7, f"{name}: relative error {err:.3e}"
+
+
+def test_layers_follow_the_backend_switch():
+    from fastconv import use_backend
+
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 1, 5, 7))
+    t = rng.integers(0, 4, size=2)
+    net = SimpleConvNet(seed=3)
+    grads_c = net.gradient(x, t)
+    loss_c = net.last_layer.loss
+    with use_backend("numpy"):
+        grads_np = net.gradient(x, t)
+        loss_np = net.last_layer.loss
+    assert_close(loss_c, loss_np, np.float64)
+    for k in grads_c:
+        assert_close(grads_c[k], grads_np[k], np.float64, err_msg=k)
