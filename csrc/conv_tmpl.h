@@ -28,6 +28,26 @@ static inline void FC_FN(ow_range)(const fc_conv2d_params *p, int64_t s, int64_t
     *hi = h;
 }
 
+/* Stride 1 in both directions and out_w == w: every col row is a shifted plane. */
+static int FC_FN(is_same_stride1)(const fc_conv2d_params *p)
+{
+    return p->stride_h == 1 && p->stride_w == 1 && p->out_w == p->w;
+}
+
+/* dst holds positions [p0, p0 + np) of planes of width W; zero the positions whose input
+ * column ow + off lies outside [0, W). */
+static void FC_FN(zero_edge_columns)(FC_T *restrict dst, int64_t p0, int64_t np, int64_t W,
+                                     int64_t off)
+{
+    const int64_t a = off < 0 ? 0 : W - off, b = off < 0 ? -off : W; /* bad ow in [a, b) */
+    int64_t row0 = p0 - p0 % W;
+    for (int64_t base = row0; base < p0 + np; base += W) {
+        const int64_t lo = FC_MAX(base + FC_MAX(a, 0), p0);
+        const int64_t hi = FC_MIN(base + FC_MIN(b, W), p0 + np);
+        for (int64_t q = lo; q < hi; q++) dst[q - p0] = 0;
+    }
+}
+
 /* col (K, np) = im2col of the group's input planes x (Cin_g, H, W) for output positions
  * [p0, p0 + np). */
 static void FC_FN(im2col)(const fc_conv2d_params *p, const FC_T *restrict x, int64_t p0,
@@ -35,6 +55,26 @@ static void FC_FN(im2col)(const fc_conv2d_params *p, const FC_T *restrict x, int
 {
     const int64_t H = p->h, W = p->w, OW = p->out_w, cin_g = p->c_in / p->groups;
     const int64_t sw = p->stride_w;
+    if (FC_FN(is_same_stride1)(p)) {
+        /* Each col row is the plane shifted by a constant: one long copy, then the
+         * columns that fell off the left or right edge are zeroed. */
+        const int64_t HW = H * W;
+        for (int64_t ci = 0; ci < cin_g; ci++)
+            for (int64_t r = 0; r < p->kh; r++)
+                for (int64_t s = 0; s < p->kw; s++) {
+                    FC_T *restrict dst = col + ((ci * p->kh + r) * p->kw + s) * np;
+                    const FC_T *restrict xc = x + ci * HW;
+                    const int64_t off = s * p->dil_w - p->pad_w;
+                    const int64_t shift = (r * p->dil_h - p->pad_h) * W + off;
+                    const int64_t qa = FC_MIN(FC_MAX(p0, -shift), p0 + np);
+                    const int64_t qb = FC_MAX(FC_MIN(p0 + np, HW - shift), qa);
+                    for (int64_t q = p0; q < qa; q++) dst[q - p0] = 0;
+                    for (int64_t q = qa; q < qb; q++) dst[q - p0] = xc[q + shift];
+                    for (int64_t q = qb; q < p0 + np; q++) dst[q - p0] = 0;
+                    if (off != 0) FC_FN(zero_edge_columns)(dst, p0, np, W, off);
+                }
+        return;
+    }
     for (int64_t ci = 0; ci < cin_g; ci++)
         for (int64_t r = 0; r < p->kh; r++)
             for (int64_t s = 0; s < p->kw; s++) {
@@ -68,12 +108,31 @@ static void FC_FN(im2col)(const fc_conv2d_params *p, const FC_T *restrict x, int
             }
 }
 
-/* gx (Cin_g, H, W) += col2im of col (K, np) for output positions [p0, p0 + np). */
-static void FC_FN(col2im_add)(const fc_conv2d_params *p, const FC_T *restrict col, int64_t p0,
+/* gx (Cin_g, H, W) += col2im of col (K, np) for output positions [p0, p0 + np).  col is
+ * scratch and may be modified. */
+static void FC_FN(col2im_add)(const fc_conv2d_params *p, FC_T *restrict col, int64_t p0,
                               int64_t np, FC_T *restrict gx)
 {
     const int64_t H = p->h, W = p->w, OW = p->out_w, cin_g = p->c_in / p->groups;
     const int64_t sw = p->stride_w;
+    if (FC_FN(is_same_stride1)(p)) {
+        /* Zero the entries whose column fell off the plane (col is scratch), then each col
+         * row is added to the plane shifted by a constant in one long loop. */
+        const int64_t HW = H * W;
+        for (int64_t ci = 0; ci < cin_g; ci++)
+            for (int64_t r = 0; r < p->kh; r++)
+                for (int64_t s = 0; s < p->kw; s++) {
+                    FC_T *restrict src = col + ((ci * p->kh + r) * p->kw + s) * np;
+                    FC_T *restrict gc = gx + ci * HW;
+                    const int64_t off = s * p->dil_w - p->pad_w;
+                    const int64_t shift = (r * p->dil_h - p->pad_h) * W + off;
+                    const int64_t qa = FC_MIN(FC_MAX(p0, -shift), p0 + np);
+                    const int64_t qb = FC_MAX(FC_MIN(p0 + np, HW - shift), qa);
+                    if (off != 0) FC_FN(zero_edge_columns)(src, p0, np, W, off);
+                    for (int64_t q = qa; q < qb; q++) gc[q + shift] += src[q - p0];
+                }
+        return;
+    }
     for (int64_t ci = 0; ci < cin_g; ci++)
         for (int64_t r = 0; r < p->kh; r++)
             for (int64_t s = 0; s < p->kw; s++) {

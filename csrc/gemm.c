@@ -8,6 +8,12 @@
 
 #include "gemm_internal.h"
 
+/* Packing and im2col copy short rows: keep those loops inline instead of turning them into
+ * memcpy/memset calls, whose call overhead dominated for rows of a few dozen values. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-tree-loop-distribute-patterns")
+#endif
+
 /* ------------------------------------------------------------------------------------ */
 /* Per-thread scratch                                                                    */
 /* ------------------------------------------------------------------------------------ */
