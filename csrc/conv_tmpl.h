@@ -289,11 +289,39 @@ void FC_FN(fc_opt_conv2d_forward)(fc_isa isa, const fc_conv2d_params *p, const F
  * image's input gradient (if gx). */
 static void FC_FN(backward_image)(fc_isa isa, int inner, const fc_conv2d_params *p,
                                   const FC_T *gy, const FC_T *x, const FC_T *w, FC_T *gx,
-                                  FC_T *gw_acc, int64_t np_tile)
+                                  FC_T *gw_acc, int64_t np_tile,
+                                  FC_FN(direct_plane_fn) plane_fn)
 {
     const int64_t G = p->groups, cin_g = p->c_in / G, cout_g = p->c_out / G;
     const int64_t K = cin_g * p->kh * p->kw, P = p->out_h * p->out_w, HW = p->h * p->w;
     const int pw = FC_FN(is_pointwise)(p);
+    if (gx && plane_fn) {
+        /* One output channel per group, stride 1: each input-channel gradient is the
+         * direct conv of the output gradient with the flipped kernel and the complementary
+         * padding dil*(k-1) - pad. */
+        fc_conv2d_params q = *p;
+        q.n = 1;
+        q.c_in = 1;
+        q.c_out = 1;
+        q.groups = 1;
+        q.h = p->out_h;
+        q.w = p->out_w;
+        q.out_h = p->h;
+        q.out_w = p->w;
+        q.pad_h = p->dil_h * (p->kh - 1) - p->pad_h;
+        q.pad_w = p->dil_w * (p->kw - 1) - p->pad_w;
+        const int64_t kk = p->kh * p->kw;
+        FC_T *wf = (FC_T *)fc_scratch(FC_SCRATCH_CONV_AUX, sizeof(FC_T) * (size_t)kk);
+        if (!wf) abort();
+        for (int64_t g = 0; g < G; g++)
+            for (int64_t ci = 0; ci < cin_g; ci++) {
+                const FC_T *wc = w + (g * cin_g + ci) * kk; /* cout_g == 1 */
+                for (int64_t t = 0; t < kk; t++) wf[t] = wc[kk - 1 - t];
+                plane_fn(&q, gy + g * P, wf, (FC_T)0, gx + (g * cin_g + ci) * HW);
+            }
+        gx = NULL; /* done; the weight gradient below still runs */
+    }
+    if (!gx && !gw_acc) return;
     if (gx && !pw)
         for (int64_t i = 0; i < p->c_in * HW; i++) gx[i] = 0;
     FC_T *col = NULL;
@@ -366,10 +394,19 @@ void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const 
     const int outer = (N >= nt) ? nt : 1;
     const int inner = outer > 1 ? 1 : nt;
     const int64_t np_tile = FC_FN(tile_positions)(p, K, outer);
+    FC_FN(direct_plane_fn) plane_fn = NULL;
+    if (gx && p->c_out == G && p->stride_h == 1 && p->stride_w == 1 &&
+        p->pad_h <= p->dil_h * (p->kh - 1) && p->pad_w <= p->dil_w * (p->kw - 1)) {
+        plane_fn = FC_FN(direct_plane_scalar);
+#ifdef FC_HAVE_X86_UKERNELS
+        if (isa == FC_ISA_AVX512) plane_fn = FC_FN(direct_plane_avx512);
+        else if (isa == FC_ISA_AVX2) plane_fn = FC_FN(direct_plane_avx2);
+#endif
+    }
     if (outer == 1) {
         for (int64_t i = 0; i < N; i++)
             FC_FN(backward_image)(isa, inner, p, gy + i * ys, x ? x + i * xs : NULL, w,
-                                  gx ? gx + i * xs : NULL, gw, np_tile);
+                                  gx ? gx + i * xs : NULL, gw, np_tile, plane_fn);
         return;
     }
     /* Threads over images; each thread accumulates its weight gradient privately (thread 0
@@ -392,7 +429,7 @@ void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const 
         const int64_t i0 = N * t / nth, i1 = N * (t + 1) / nth;
         for (int64_t i = i0; i < i1; i++)
             FC_FN(backward_image)(isa, 1, p, gy + i * ys, x ? x + i * xs : NULL, w,
-                                  gx ? gx + i * xs : NULL, acc, np_tile);
+                                  gx ? gx + i * xs : NULL, acc, np_tile, plane_fn);
     }
     if (gw) {
         for (int t = 1; t < outer; t++) {

@@ -97,6 +97,42 @@ static void FC_FN(scale_c)(int64_t m, int64_t n, FC_T beta, FC_T *c, int64_t rsc
         }
 }
 
+/* Tiny output, long k, both operands contiguous along k (op(A) = A, op(B) = B^T): each
+ * C entry is a dot product, computed 4 columns at a time with lane-wise partial sums
+ * (the packed path would pad the tile with zeros and pack for nothing). */
+static void FC_FN(gemm_dot)(int64_t m, int64_t n, int64_t k, FC_T alpha, const FC_T *a,
+                            int64_t lda, const FC_T *b, int64_t ldb, FC_T beta, FC_T *c,
+                            int64_t rsc, int64_t csc, const FC_T *bias_m, const FC_T *bias_n)
+{
+    enum { L = 16 };
+    for (int64_t i = 0; i < m; i++) {
+        const FC_T *ar = a + i * lda;
+        for (int64_t j0 = 0; j0 < n; j0 += 4) {
+            const int64_t nj = FC_MIN((int64_t)4, n - j0);
+            const FC_T *br[4];
+            for (int q = 0; q < 4; q++) br[q] = b + (j0 + (q < nj ? q : 0)) * ldb;
+            FC_T acc[4][L];
+            for (int q = 0; q < 4; q++)
+                for (int l = 0; l < L; l++) acc[q][l] = 0;
+            int64_t p = 0;
+            for (; p + L <= k; p += L)
+                for (int q = 0; q < 4; q++)
+                    for (int l = 0; l < L; l++) acc[q][l] += ar[p + l] * br[q][p + l];
+            for (int q = 0; q < nj; q++) {
+                FC_T s = 0;
+                for (int64_t pp = p; pp < k; pp++) s += ar[pp] * br[q][pp];
+                for (int l = 0; l < L; l++) s += acc[q][l];
+                FC_T *cc = c + i * rsc + (j0 + q) * csc;
+                FC_T r = alpha * s;
+                if (beta != 0) r += beta * *cc;
+                if (bias_m) r += bias_m[i];
+                if (bias_n) r += bias_n[j0 + q];
+                *cc = r;
+            }
+        }
+    }
+}
+
 /* The whole problem on the calling thread. */
 static void FC_FN(gemm_serial)(const fc_gemm_config *cfg, int trans_a, int trans_b, int64_t m,
                                int64_t n, int64_t k, FC_T alpha, const FC_T *a, int64_t lda,
@@ -106,6 +142,10 @@ static void FC_FN(gemm_serial)(const fc_gemm_config *cfg, int trans_a, int trans
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0) {
         FC_FN(scale_c)(m, n, beta, c, rsc, csc, bias_m, bias_n);
+        return;
+    }
+    if (!trans_a && trans_b && k >= 64 && 4 * m * n < (int64_t)cfg->mr * cfg->nr) {
+        FC_FN(gemm_dot)(m, n, k, alpha, a, lda, b, ldb, beta, c, rsc, csc, bias_m, bias_n);
         return;
     }
     const int mr = cfg->mr, nr = cfg->nr;

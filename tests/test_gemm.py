@@ -142,7 +142,8 @@ def test_degenerate_shapes(isa, dtype):
     """Narrow outputs (computed transposed), a single row or column, huge k."""
     rng = np.random.default_rng(4)
     for (m, n, k), (ta, tb) in itertools.product(
-        ((1000, 3, 40), (3, 1000, 40), (1, 77, 900), (77, 1, 900), (9, 32, 5000), (32, 9, 5000)),
+        ((1000, 3, 40), (3, 1000, 40), (1, 77, 900), (77, 1, 900), (9, 32, 5000), (32, 9, 5000),
+         (2, 7, 3000), (1, 9, 20000), (5, 1, 777)),
         TRANS,
     ):
         c, expect = gemm_case(rng, dtype, m, n, k, ta, tb, 1.0, 1.0, pad=(1, 2, 3))
