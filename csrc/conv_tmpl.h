@@ -48,62 +48,91 @@ static void FC_FN(zero_edge_columns)(FC_T *restrict dst, int64_t p0, int64_t np,
     }
 }
 
-/* col (K, np) = im2col of the group's input planes x (Cin_g, H, W) for output positions
- * [p0, p0 + np). */
+/* dst (np) = row (ci, r, s) of the im2col of the group's input planes x (Cin_g, H, W),
+ * for output positions [p0, p0 + np). */
+static void FC_FN(im2col_row)(const fc_conv2d_params *p, const FC_T *restrict x, int64_t ci,
+                              int64_t r, int64_t s, int64_t p0, int64_t np,
+                              FC_T *restrict dst)
+{
+    const int64_t H = p->h, W = p->w, OW = p->out_w, sw = p->stride_w;
+    const int64_t off = s * p->dil_w - p->pad_w;
+    if (FC_FN(is_same_stride1)(p)) {
+        /* the row is the plane shifted by a constant: one long copy, then the columns that
+         * fell off the left or right edge are zeroed */
+        const int64_t HW = H * W;
+        const FC_T *restrict xc = x + ci * HW;
+        const int64_t shift = (r * p->dil_h - p->pad_h) * W + off;
+        const int64_t qa = FC_MIN(FC_MAX(p0, -shift), p0 + np);
+        const int64_t qb = FC_MAX(FC_MIN(p0 + np, HW - shift), qa);
+        for (int64_t q = p0; q < qa; q++) dst[q - p0] = 0;
+        for (int64_t q = qa; q < qb; q++) dst[q - p0] = xc[q + shift];
+        for (int64_t q = qb; q < p0 + np; q++) dst[q - p0] = 0;
+        if (off != 0) FC_FN(zero_edge_columns)(dst, p0, np, W, off);
+        return;
+    }
+    int64_t lo, hi;
+    FC_FN(ow_range)(p, s, &lo, &hi);
+    int64_t q = p0;
+    const int64_t qend = p0 + np;
+    while (q < qend) {
+        const int64_t oh = q / OW, ow0 = q % OW;
+        const int64_t ow1 = FC_MIN(OW, ow0 + (qend - q));
+        const int64_t ih = oh * p->stride_h - p->pad_h + r * p->dil_h;
+        if (ih < 0 || ih >= H) {
+            for (int64_t ow = ow0; ow < ow1; ow++) dst[ow - ow0] = 0;
+        } else {
+            const FC_T *xr = x + (ci * H + ih) * W + off;
+            const int64_t a = FC_MAX(ow0, FC_MIN(lo, ow1));
+            const int64_t b = FC_MAX(a, FC_MIN(hi, ow1));
+            int64_t ow = ow0;
+            for (; ow < a; ow++) dst[ow - ow0] = 0;
+            if (sw == 1)
+                for (; ow < b; ow++) dst[ow - ow0] = xr[ow];
+            else
+                for (; ow < b; ow++) dst[ow - ow0] = xr[ow * sw];
+            for (; ow < ow1; ow++) dst[ow - ow0] = 0;
+        }
+        dst += ow1 - ow0;
+        q += ow1 - ow0;
+    }
+}
+
+/* col (K, np) = im2col of the group's input planes for output positions [p0, p0 + np). */
 static void FC_FN(im2col)(const fc_conv2d_params *p, const FC_T *restrict x, int64_t p0,
                           int64_t np, FC_T *restrict col)
 {
-    const int64_t H = p->h, W = p->w, OW = p->out_w, cin_g = p->c_in / p->groups;
-    const int64_t sw = p->stride_w;
-    if (FC_FN(is_same_stride1)(p)) {
-        /* Each col row is the plane shifted by a constant: one long copy, then the
-         * columns that fell off the left or right edge are zeroed. */
-        const int64_t HW = H * W;
-        for (int64_t ci = 0; ci < cin_g; ci++)
-            for (int64_t r = 0; r < p->kh; r++)
-                for (int64_t s = 0; s < p->kw; s++) {
-                    FC_T *restrict dst = col + ((ci * p->kh + r) * p->kw + s) * np;
-                    const FC_T *restrict xc = x + ci * HW;
-                    const int64_t off = s * p->dil_w - p->pad_w;
-                    const int64_t shift = (r * p->dil_h - p->pad_h) * W + off;
-                    const int64_t qa = FC_MIN(FC_MAX(p0, -shift), p0 + np);
-                    const int64_t qb = FC_MAX(FC_MIN(p0 + np, HW - shift), qa);
-                    for (int64_t q = p0; q < qa; q++) dst[q - p0] = 0;
-                    for (int64_t q = qa; q < qb; q++) dst[q - p0] = xc[q + shift];
-                    for (int64_t q = qb; q < p0 + np; q++) dst[q - p0] = 0;
-                    if (off != 0) FC_FN(zero_edge_columns)(dst, p0, np, W, off);
-                }
-        return;
-    }
+    const int64_t cin_g = p->c_in / p->groups;
     for (int64_t ci = 0; ci < cin_g; ci++)
         for (int64_t r = 0; r < p->kh; r++)
-            for (int64_t s = 0; s < p->kw; s++) {
-                FC_T *restrict dst = col + ((ci * p->kh + r) * p->kw + s) * np;
-                int64_t lo, hi;
-                FC_FN(ow_range)(p, s, &lo, &hi);
-                const int64_t off = s * p->dil_w - p->pad_w;
-                int64_t q = p0;
-                const int64_t qend = p0 + np;
-                while (q < qend) {
-                    const int64_t oh = q / OW, ow0 = q % OW;
-                    const int64_t ow1 = FC_MIN(OW, ow0 + (qend - q));
-                    const int64_t ih = oh * p->stride_h - p->pad_h + r * p->dil_h;
-                    if (ih < 0 || ih >= H) {
-                        for (int64_t ow = ow0; ow < ow1; ow++) dst[ow - ow0] = 0;
-                    } else {
-                        const FC_T *xr = x + (ci * H + ih) * W + off;
-                        const int64_t a = FC_MAX(ow0, FC_MIN(lo, ow1));
-                        const int64_t b = FC_MAX(a, FC_MIN(hi, ow1));
-                        int64_t ow = ow0;
-                        for (; ow < a; ow++) dst[ow - ow0] = 0;
-                        if (sw == 1)
-                            for (; ow < b; ow++) dst[ow - ow0] = xr[ow];
-                        else
-                            for (; ow < b; ow++) dst[ow - ow0] = xr[ow * sw];
-                        for (; ow < ow1; ow++) dst[ow - ow0] = 0;
-                    }
-                    dst += ow1 - ow0;
-                    q += ow1 - ow0;
+            for (int64_t s = 0; s < p->kw; s++)
+                FC_FN(im2col_row)(p, x, ci, r, s, p0, np,
+                                  col + ((ci * p->kh + r) * p->kw + s) * np);
+}
+
+/* The same im2col written straight into the GEMM's packed-B layout (implicit GEMM: no
+ * separate packing pass): kc blocks at offset pc * n_pad, nr-column micro-panels of
+ * kc x nr.  row: scratch of np values. */
+static void FC_FN(im2col_packed)(const fc_conv2d_params *p, const fc_gemm_config *cfg,
+                                 const FC_T *restrict x, int64_t p0, int64_t np,
+                                 FC_T *restrict row, FC_T *restrict bp)
+{
+    const int64_t cin_g = p->c_in / p->groups, K = cin_g * p->kh * p->kw;
+    const int64_t nr = cfg->nr, n_pad = ((np + nr - 1) / nr) * nr;
+    int64_t kidx = 0;
+    for (int64_t ci = 0; ci < cin_g; ci++)
+        for (int64_t r = 0; r < p->kh; r++)
+            for (int64_t s = 0; s < p->kw; s++, kidx++) {
+                FC_FN(im2col_row)(p, x, ci, r, s, p0, np, row);
+                const int64_t pc = (kidx / cfg->kc) * cfg->kc;
+                const int64_t kc = FC_MIN(cfg->kc, K - pc);
+                FC_T *dst = bp + pc * n_pad + (kidx - pc) * nr;
+                int64_t j0 = 0;
+                for (; j0 + nr <= np; j0 += nr, dst += nr * kc)
+                    for (int64_t j = 0; j < nr; j++) dst[j] = row[j0 + j];
+                if (j0 < np) {
+                    int64_t j = 0;
+                    for (; j0 + j < np; j++) dst[j] = row[j0 + j];
+                    for (; j < nr; j++) dst[j] = 0;
                 }
             }
 }
@@ -195,7 +224,7 @@ typedef void (*FC_FN(cin1_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t,
 static void FC_FN(forward_image)(fc_isa isa, int inner, const fc_conv2d_params *p,
                                  const FC_T *x, const FC_T *w, const FC_T *bias, FC_T *y,
                                  int64_t np_tile, FC_FN(direct_plane_fn) plane_fn,
-                                 FC_FN(cin1_fn) cin1_fn)
+                                 FC_FN(cin1_fn) cin1_fn, const FC_T *ap_all)
 {
     const int64_t G = p->groups, cin_g = p->c_in / G, cout_g = p->c_out / G;
     const int64_t K = cin_g * p->kh * p->kw, P = p->out_h * p->out_w, HW = p->h * p->w;
@@ -227,6 +256,22 @@ static void FC_FN(forward_image)(fc_isa isa, int inner, const fc_conv2d_params *
         if (FC_FN(is_pointwise)(p)) {
             FC_ENGINE(isa, inner, 0, 0, cout_g, P, K, (FC_T)1, wg, K, xg, HW, (FC_T)0, yg, P, 1,
                       bg, NULL);
+            continue;
+        }
+        if (ap_all) {
+            /* weights packed once per call; im2col written straight into packed B */
+            const fc_gemm_config *cfg = FC_FN(fc_gemm_config)(isa);
+            const int64_t m_pad = ((cout_g + cfg->mr - 1) / cfg->mr) * cfg->mr;
+            FC_T *bp = (FC_T *)fc_scratch(FC_SCRATCH_COL,
+                                          sizeof(FC_T) * (size_t)(K * (np_tile + cfg->nr)));
+            FC_T *row = (FC_T *)fc_scratch(FC_SCRATCH_CONV_AUX, sizeof(FC_T) * (size_t)np_tile);
+            if (!bp || !row) abort();
+            for (int64_t p0 = 0; p0 < P; p0 += np_tile) {
+                const int64_t np = FC_MIN(np_tile, P - p0);
+                FC_FN(im2col_packed)(p, cfg, xg, p0, np, row, bp);
+                FC_FN(fc_gemm_prepacked)(cfg, cout_g, np, K, (FC_T)1, ap_all + g * m_pad * K, bp,
+                                         (FC_T)0, yg + p0, P, bg);
+            }
             continue;
         }
         FC_T *col = (FC_T *)fc_scratch(FC_SCRATCH_COL, sizeof(FC_T) * (size_t)(K * np_tile));
@@ -269,16 +314,28 @@ void FC_FN(fc_opt_conv2d_forward)(fc_isa isa, const fc_conv2d_params *p, const F
     }
 #endif
     const int64_t xs = p->c_in * p->h * p->w, ys = p->c_out * P;
+    /* With one thread per GEMM, pack the weights once for all images and tiles. */
+    FC_T *ap_all = NULL;
+    if (inner == 1 && !plane_fn && !cin1_fn && !FC_FN(is_pointwise)(p)) {
+        const fc_gemm_config *cfg = FC_FN(fc_gemm_config)(isa);
+        const int64_t m_pad = ((cout_g + cfg->mr - 1) / cfg->mr) * cfg->mr;
+        ap_all = (FC_T *)malloc(sizeof(FC_T) * (size_t)(G * m_pad * K));
+        if (ap_all)
+            for (int64_t g = 0; g < G; g++)
+                FC_FN(fc_gemm_pack_a_full)(cfg, 0, cout_g, K, w + g * cout_g * K, K,
+                                           ap_all + g * m_pad * K);
+    }
     if (outer > 1) {
         FC_PRAGMA(omp parallel for schedule(static) num_threads(outer))
         for (int64_t i = 0; i < N; i++)
             FC_FN(forward_image)(isa, 1, p, x + i * xs, w, bias, y + i * ys, np_tile, plane_fn,
-                                 cin1_fn);
+                                 cin1_fn, ap_all);
     } else {
         for (int64_t i = 0; i < N; i++)
             FC_FN(forward_image)(isa, inner, p, x + i * xs, w, bias, y + i * ys, np_tile,
-                                 plane_fn, cin1_fn);
+                                 plane_fn, cin1_fn, ap_all);
     }
+    free(ap_all);
 }
 
 /* ------------------------------------------------------------------------------------ */

@@ -202,6 +202,70 @@ static void FC_FN(gemm_serial)(const fc_gemm_config *cfg, int trans_a, int trans
     }
 }
 
+/* ------------------------------------------------------------------------------------ */
+/* Pre-packed operands (conv: weights packed once per call, im2col written packed)       */
+/* ------------------------------------------------------------------------------------ */
+
+/* Whole op(A) (m, k) packed for fc_gemm_prepacked: for each kc block starting at pc, the
+ * row micro-panels of all m rows, at offset pc * m_pad (m_pad = m rounded up to mr). */
+void FC_FN(fc_gemm_pack_a_full)(const fc_gemm_config *cfg, int trans_a, int64_t m, int64_t k,
+                                const FC_T *a, int64_t lda, FC_T *ap)
+{
+    const int64_t m_pad = ((m + cfg->mr - 1) / cfg->mr) * cfg->mr;
+    for (int64_t pc = 0; pc < k; pc += cfg->kc) {
+        const int64_t kc = FC_MIN(cfg->kc, k - pc);
+        FC_FN(pack_a)(trans_a, trans_a ? a + pc * lda : a + pc, lda, m, kc, cfg->mr,
+                      ap + pc * m_pad);
+    }
+}
+
+/* C = alpha * A @ B + beta * C + bias_m[i] on the calling thread, with A packed by
+ * fc_gemm_pack_a_full and B (k, n) packed the same way by columns: for each kc block at pc,
+ * the nr-column micro-panels of all n columns at offset pc * n_pad, zero-padded. */
+void FC_FN(fc_gemm_prepacked)(const fc_gemm_config *cfg, int64_t m, int64_t n, int64_t k,
+                              FC_T alpha, const FC_T *ap, const FC_T *bp, FC_T beta, FC_T *c,
+                              int64_t ldc, const FC_T *bias_m)
+{
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        FC_FN(scale_c)(m, n, beta, c, ldc, 1, bias_m, NULL);
+        return;
+    }
+    const int mr = cfg->mr, nr = cfg->nr;
+    const FC_UKFN uk = (FC_UKFN)cfg->ukernel;
+    const int64_t m_pad = ((m + mr - 1) / mr) * mr, n_pad = ((n + nr - 1) / nr) * nr;
+    FC_T tmp[16 * 32] __attribute__((aligned(64)));
+    for (int64_t pc = 0; pc < k; pc += cfg->kc) {
+        const int64_t kc = FC_MIN(cfg->kc, k - pc);
+        const int first = pc == 0;
+        const FC_T beta_k = first ? beta : (FC_T)1;
+        const FC_T *apc = ap + pc * m_pad, *bpc = bp + pc * n_pad;
+        for (int64_t jr = 0; jr < n; jr += nr) {
+            const int64_t cols = FC_MIN((int64_t)nr, n - jr);
+            const FC_T *bpanel = bpc + jr * kc;
+            for (int64_t ir = 0; ir < m; ir += mr) {
+                const int64_t rows = FC_MIN((int64_t)mr, m - ir);
+                const FC_T *apanel = apc + ir * kc;
+                const FC_T *bm = (first && bias_m) ? bias_m + ir : NULL;
+                FC_T *cij = c + ir * ldc + jr;
+                if (rows == mr && cols == nr) {
+                    uk(kc, apanel, bpanel, cij, ldc, alpha, beta_k, bm, NULL);
+                } else {
+                    uk(kc, apanel, bpanel, tmp, nr, (FC_T)1, (FC_T)0, NULL, NULL);
+                    for (int64_t i = 0; i < rows; i++)
+                        for (int64_t j = 0; j < cols; j++) {
+                            FC_T *cc = cij + i * ldc + j;
+                            FC_T r = alpha * tmp[i * nr + j];
+                            if (beta_k != 0) r += beta_k * *cc;
+                            if (bm) r += bm[i];
+                            *cc = r;
+                        }
+                }
+            }
+        }
+    }
+}
+
 void FC_FN(fc_gemm_engine)(fc_isa isa, int nthreads, int trans_a, int trans_b, int64_t m,
                            int64_t n, int64_t k, FC_T alpha, const FC_T *a, int64_t lda,
                            const FC_T *b, int64_t ldb, FC_T beta, FC_T *c, int64_t rsc,
