@@ -431,16 +431,13 @@ void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const 
         for (int64_t i = 0; i < N; i++)
             for (int64_t co = 0; co < p->c_out; co++) {
                 const FC_T *r = gy + i * ys + co * P;
-                FC_T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+                FC_T acc[16] = {0}, sum = 0; /* lane-wise partial sums vectorise */
                 int64_t q = 0;
-                for (; q + 4 <= P; q += 4) {
-                    s0 += r[q];
-                    s1 += r[q + 1];
-                    s2 += r[q + 2];
-                    s3 += r[q + 3];
-                }
-                for (; q < P; q++) s0 += r[q];
-                gb[co] += (s0 + s1) + (s2 + s3);
+                for (; q + 16 <= P; q += 16)
+                    for (int l = 0; l < 16; l++) acc[l] += r[q + l];
+                for (; q < P; q++) sum += r[q];
+                for (int l = 0; l < 16; l++) sum += acc[l];
+                gb[co] += sum;
             }
     }
     if (!gx && !gw) return;

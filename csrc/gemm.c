@@ -5,6 +5,9 @@
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 
 #include "gemm_internal.h"
 
@@ -132,9 +135,11 @@ const fc_gemm_config *fc_gemm_config_f64(fc_isa isa)
 /* ------------------------------------------------------------------------------------ */
 
 #define FC_T float
+#define FC_T_IS_FLOAT 1
 #define FC_SFX f32
 #include "gemm_driver_tmpl.h"
 #undef FC_T
+#undef FC_T_IS_FLOAT
 #undef FC_SFX
 
 #define FC_T double

@@ -7,6 +7,25 @@
 #define FC_FN(name) FC_CAT(name, FC_SFX)
 #define FC_UKFN FC_CAT(FC_CAT(fc, FC_SFX), gemm_ukernel_fn)
 
+/* dst[c * ldd + r] = src[r * lds + c] for a 4x4 block; SSE in-register transpose for
+ * float (SSE is part of the x86-64 baseline), plain copies otherwise. */
+static inline void FC_FN(transpose4)(const FC_T *restrict src, int64_t lds, FC_T *restrict dst,
+                                     int64_t ldd)
+{
+#if defined(FC_T_IS_FLOAT) && defined(__SSE__)
+    __m128 r0 = _mm_loadu_ps(src), r1 = _mm_loadu_ps(src + lds);
+    __m128 r2 = _mm_loadu_ps(src + 2 * lds), r3 = _mm_loadu_ps(src + 3 * lds);
+    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+    _mm_storeu_ps(dst, r0);
+    _mm_storeu_ps(dst + ldd, r1);
+    _mm_storeu_ps(dst + 2 * ldd, r2);
+    _mm_storeu_ps(dst + 3 * ldd, r3);
+#else
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 4; c++) dst[c * ldd + r] = src[r * lds + c];
+#endif
+}
+
 /* Pack the mc x kc block of op(A) whose top-left element is at `a` into row micro-panels
  * of mr rows: ap[(ir/mr)*mr*kc + p*mr + i] = op(A)[ir+i, p], zero rows past mc. */
 static void FC_FN(pack_a)(int trans_a, const FC_T *restrict a, int64_t lda, int64_t mc,
@@ -24,6 +43,13 @@ static void FC_FN(pack_a)(int trans_a, const FC_T *restrict a, int64_t lda, int6
             }
         } else {
             int64_t i = 0;
+            for (; i + 4 <= rows; i += 4) {
+                const FC_T *src = a + (ir + i) * lda;
+                int64_t p = 0;
+                for (; p + 4 <= kc; p += 4) FC_FN(transpose4)(src + p, lda, ap + p * mr + i, mr);
+                for (; p < kc; p++)
+                    for (int q = 0; q < 4; q++) ap[p * mr + i + q] = src[q * lda + p];
+            }
             for (; i < rows; i++) {
                 const FC_T *src = a + (ir + i) * lda;
                 FC_T *dst = ap + i;
@@ -65,6 +91,11 @@ static void FC_FN(pack_b)(int trans_b, const FC_T *restrict b, int64_t ldb, int6
             int64_t p0 = 0;
             for (; p0 + 8 <= kc; p0 += 8) {
                 int64_t j = 0;
+                for (; j + 4 <= cols; j += 4) {
+                    const FC_T *src = b + (jr + j) * ldb + p0;
+                    FC_FN(transpose4)(src, ldb, bp + p0 * nr + j, nr);
+                    FC_FN(transpose4)(src + 4, ldb, bp + (p0 + 4) * nr + j, nr);
+                }
                 for (; j < cols; j++) {
                     const FC_T *src = b + (jr + j) * ldb + p0;
                     FC_T *dst = bp + p0 * nr + j;
