@@ -14,8 +14,10 @@
 
 #ifdef _OPENMP
 #define FC_NUM_THREADS_IN_REGION() omp_get_num_threads()
+#define FC_OMP(directive) FC_PRAGMA(omp directive)
 #else
 #define FC_NUM_THREADS_IN_REGION() 1
+#define FC_OMP(directive)
 #endif
 
 /* names the template builds with FC_FN(...) */

@@ -326,7 +326,7 @@ void FC_FN(fc_opt_conv2d_forward)(fc_isa isa, const fc_conv2d_params *p, const F
                                            ap_all + g * m_pad * K);
     }
     if (outer > 1) {
-        FC_PRAGMA(omp parallel for schedule(static) num_threads(outer))
+        FC_OMP(parallel for schedule(static) num_threads(outer))
         for (int64_t i = 0; i < N; i++)
             FC_FN(forward_image)(isa, 1, p, x + i * xs, w, bias, y + i * ys, np_tile, plane_fn,
                                  cin1_fn, ap_all);
@@ -467,19 +467,16 @@ void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const 
      * directly into gw) and the partials are summed at the end. */
     FC_T *part = NULL;
     if (gw) {
-        part = (FC_T *)malloc(sizeof(FC_T) * (size_t)wsize * (size_t)(outer - 1) + 1);
+        /* zeroed up front: a region may run with fewer threads than asked for */
+        part = (FC_T *)calloc((size_t)wsize * (size_t)(outer - 1) + 1, sizeof(FC_T));
         if (!part) abort();
     }
-    FC_PRAGMA(omp parallel num_threads(outer))
+    FC_OMP(parallel num_threads(outer))
     {
         const int t = FC_THREAD_ID();
         const int nth = FC_NUM_THREADS_IN_REGION();
         FC_T *acc = NULL;
-        if (gw) {
-            acc = t == 0 ? gw : part + (size_t)(t - 1) * wsize;
-            if (t != 0)
-                for (int64_t i = 0; i < wsize; i++) acc[i] = 0;
-        }
+        if (gw) acc = t == 0 ? gw : part + (size_t)(t - 1) * wsize;
         const int64_t i0 = N * t / nth, i1 = N * (t + 1) / nth;
         for (int64_t i = i0; i < i1; i++)
             FC_FN(backward_image)(isa, 1, p, gy + i * ys, x ? x + i * xs : NULL, w,

@@ -128,8 +128,8 @@ static void FC_FN(scale_c)(int64_t m, int64_t n, FC_T beta, FC_T *c, int64_t rsc
         }
 }
 
-/* Tiny output, long k, both operands contiguous along k (op(A) = A, op(B) = B^T): each
- * C entry is a dot product, computed 4 columns at a time with lane-wise partial sums
+/* Tiny output (or a single row: x @ W^T at batch 1), long k, both operands contiguous
+ * along k (op(A) = A, op(B) = B^T): each C entry is a dot product, computed 4 columns at a time with lane-wise partial sums
  * (the packed path would pad the tile with zeros and pack for nothing). */
 static void FC_FN(gemm_dot)(int64_t m, int64_t n, int64_t k, FC_T alpha, const FC_T *a,
                             int64_t lda, const FC_T *b, int64_t ldb, FC_T beta, FC_T *c,
@@ -175,7 +175,7 @@ static void FC_FN(gemm_serial)(const fc_gemm_config *cfg, int trans_a, int trans
         FC_FN(scale_c)(m, n, beta, c, rsc, csc, bias_m, bias_n);
         return;
     }
-    if (!trans_a && trans_b && k >= 64 && 4 * m * n < (int64_t)cfg->mr * cfg->nr) {
+    if (!trans_a && trans_b && k >= 64 && (4 * m * n < (int64_t)cfg->mr * cfg->nr || m == 1)) {
         FC_FN(gemm_dot)(m, n, k, alpha, a, lda, b, ldb, beta, c, rsc, csc, bias_m, bias_n);
         return;
     }
@@ -313,9 +313,9 @@ void FC_FN(fc_gemm_engine)(fc_isa isa, int nthreads, int trans_a, int trans_b, i
     }
     const double work = (double)m * (double)n * (double)(k > 0 ? k : 1);
     if (nthreads > 1 && work < 65536.0 * 4) nthreads = 1;
+#ifdef _OPENMP
     const int64_t tiles_m = (m + cfg->mr - 1) / cfg->mr;
     const int64_t tiles_n = (n + cfg->nr - 1) / cfg->nr;
-#ifdef _OPENMP
     if (nthreads > 1) {
         const int nt = nthreads;
         int mode = 0; /* 1 split m, 2 split n, 3 split k */
