@@ -121,9 +121,10 @@ typedef struct {
 } fc_pool2d_params;
 
 /* Max pooling.  Padding counts as -inf.  The first maximum in row-major window order wins;
- * NaN counts as larger than any number (the first NaN wins), as in PyTorch.
- * idx (same shape as y, may be NULL) receives the flat position h*W + w of the maximum in
- * its input plane.  A window holding only padding cannot occur (pad <= k/2). */
+ * NaN counts as larger than any number and the last NaN in window order wins, as in
+ * PyTorch's CPU kernel.  idx (same shape as y, may be NULL) receives the flat position
+ * h*W + w of the maximum in its input plane.  Precondition: every window holds at least one
+ * input element (the Python layer rejects dilated windows that hold only padding). */
 void fc_max_pool2d_forward_f32(const fc_pool2d_params *p, const float *x, float *y,
                                int64_t *idx);
 void fc_max_pool2d_forward_f64(const fc_pool2d_params *p, const double *x, double *y,
@@ -175,7 +176,8 @@ void fc_linear_backward_f64(int64_t n, int64_t in_f, int64_t out_f, const double
 /* Elementwise and loss                                                                  */
 /* ------------------------------------------------------------------------------------ */
 
-/* y = max(x, 0) elementwise; NaN stays NaN.  gx = gy where y > 0, else 0. */
+/* y = max(x, 0) elementwise; NaN stays NaN.  gx = 0 where y <= 0, else gy (so a NaN
+ * output passes its gradient, as in PyTorch). */
 void fc_relu_forward_f32(int64_t size, const float *x, float *y);
 void fc_relu_forward_f64(int64_t size, const double *x, double *y);
 void fc_relu_backward_f32(int64_t size, const float *gy, const float *y, float *gx);

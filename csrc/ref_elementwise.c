@@ -1,5 +1,6 @@
 /*
- * ref_elementwise.c -- reference relu, softmax, log-softmax and cross-entropy kernels (plain loops).
+ * ref_elementwise.c -- reference relu, softmax, log-softmax and cross-entropy kernels
+ * (plain loops).
  *
  * The algorithms are written once in ref_elementwise.inc and instantiated here for float32 and
  * float64 with the type macro FC_T and the name macro FC_NAME (appends _f32 / _f64).

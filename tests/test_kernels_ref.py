@@ -118,7 +118,7 @@ def np_conv2d_backward(gy, x, w, stride, pad, dil, groups):
 
 def np_max_pool(x, k, s, p, d, oh, ow):
     """PyTorch's rule: padding is -inf; first maximum in row-major window order; NaN beats
-    everything, first NaN wins."""
+    everything, and the last NaN in window order wins (PyTorch's CPU kernel)."""
     n, c, h, w = x.shape
     y = np.empty((n, c, oh, ow), dtype=np.float64)
     idx = np.empty((n, c, oh, ow), dtype=np.int64)
@@ -132,7 +132,7 @@ def np_max_pool(x, k, s, p, d, oh, ow):
         assert cand, "test case has an all-padding window"
         nans = [t for t in cand if math.isnan(t[0])]
         if nans:
-            y[b, ch, i, j], idx[b, ch, i, j] = nans[0]
+            y[b, ch, i, j], idx[b, ch, i, j] = nans[-1]
         else:
             vals = [t[0] for t in cand]
             best = int(np.argmax(vals))  # first maximum
@@ -385,7 +385,8 @@ def test_max_pool2d_forward_and_indices(dtype, case):
     rng = np.random.default_rng(5)
     # small integers make ties frequent; negative values check that padding is -inf
     x = readonly(rng.integers(-4, 0, size=(n, c, h, w)).astype(dtype))
-    oh, ow = pool_out(h, k[0], s[0], p[0], d[0], ceil_mode), pool_out(w, k[1], s[1], p[1], d[1], ceil_mode)
+    oh = pool_out(h, k[0], s[0], p[0], d[0], ceil_mode)
+    ow = pool_out(w, k[1], s[1], p[1], d[1], ceil_mode)
     ey, eidx = np_max_pool(x, k, s, p, d, oh, ow)
     y, idx = K.max_pool2d_forward(x, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1], oh, ow, True)
     close(y, ey, dtype)
@@ -404,10 +405,10 @@ def test_max_pool2d_ties_take_the_first_maximum(dtype):
     np.testing.assert_array_equal(idx.ravel(), [1, 1, 3, 5])
 
 
-def test_max_pool2d_nan_wins_first_nan(dtype):
+def test_max_pool2d_nan_wins_last_nan(dtype):
     x = np.array([[1.0, np.nan, 5.0, np.nan]], dtype).reshape(1, 1, 1, 4)
     y, idx = K.max_pool2d_forward(x, 1, 4, 1, 1, 0, 0, 1, 1, 1, 1, True)
-    assert np.isnan(y[0, 0, 0, 0]) and idx[0, 0, 0, 0] == 1
+    assert np.isnan(y[0, 0, 0, 0]) and idx[0, 0, 0, 0] == 3
     # NaN only reaches the windows that hold it
     y, idx = K.max_pool2d_forward(x, 1, 2, 1, 1, 0, 0, 1, 1, 1, 3, True)
     assert np.isnan(y).ravel().tolist() == [True, True, True]
@@ -429,12 +430,26 @@ def test_max_pool2d_padding_is_minus_inf(dtype):
     assert np.all(y == -7.0)
 
 
+def test_max_pool2d_dilated_window_outside_the_input(dtype):
+    # pad <= k/2 does not keep a dilated window inside the input: 2x2 input, k=2, pad=1,
+    # dilation=3 -> one window at rows/cols {-1, 2}, none inside.  PyTorch returns -inf and
+    # the index (first window row >= 0) * W + (first window col >= 0) = 2*2 + 2.
+    x = np.arange(4, dtype=dtype).reshape(1, 1, 2, 2)
+    y, idx = K.max_pool2d_forward(x, 2, 2, 1, 1, 1, 1, 3, 3, 1, 1, True)
+    assert y[0, 0, 0, 0] == -np.inf
+    assert idx[0, 0, 0, 0] == 6
+    # such an index is outside the plane, so the backward reports it
+    _, bad = K.max_pool2d_backward(np.ones((1, 1, 1, 1), dtype), idx, 2, 2)
+    assert bad == 1
+
+
 @pytest.mark.parametrize("case", POOL_CASES)
 def test_max_pool2d_backward(dtype, case):
     n, c, h, w, k, s, p, d, ceil_mode = case
     rng = np.random.default_rng(6)
     x = rng.integers(-3, 3, size=(n, c, h, w)).astype(dtype)
-    oh, ow = pool_out(h, k[0], s[0], p[0], d[0], ceil_mode), pool_out(w, k[1], s[1], p[1], d[1], ceil_mode)
+    oh = pool_out(h, k[0], s[0], p[0], d[0], ceil_mode)
+    ow = pool_out(w, k[1], s[1], p[1], d[1], ceil_mode)
     _, idx = K.max_pool2d_forward(x, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1], oh, ow, True)
     gy = readonly(rand(rng, (n, c, oh, ow), dtype))
     gx, bad = K.max_pool2d_backward(gy, readonly(idx), h, w)
@@ -479,7 +494,8 @@ def test_avg_pool2d_forward(dtype, case, cip):
     n, c, h, w, k, s, p, _, ceil_mode = case
     rng = np.random.default_rng(7)
     x = readonly(rand(rng, (n, c, h, w), dtype))
-    oh, ow = pool_out(h, k[0], s[0], p[0], 1, ceil_mode), pool_out(w, k[1], s[1], p[1], 1, ceil_mode)
+    oh = pool_out(h, k[0], s[0], p[0], 1, ceil_mode)
+    ow = pool_out(w, k[1], s[1], p[1], 1, ceil_mode)
     y = K.avg_pool2d_forward(x, k[0], k[1], s[0], s[1], p[0], p[1], oh, ow, cip)
     close(y, np_avg_pool(x, k, s, p, oh, ow, cip), dtype)
 
@@ -489,7 +505,8 @@ def test_avg_pool2d_forward(dtype, case, cip):
 def test_avg_pool2d_backward(dtype, case, cip):
     n, c, h, w, k, s, p, _, ceil_mode = case
     rng = np.random.default_rng(8)
-    oh, ow = pool_out(h, k[0], s[0], p[0], 1, ceil_mode), pool_out(w, k[1], s[1], p[1], 1, ceil_mode)
+    oh = pool_out(h, k[0], s[0], p[0], 1, ceil_mode)
+    ow = pool_out(w, k[1], s[1], p[1], 1, ceil_mode)
     gy = readonly(rand(rng, (n, c, oh, ow), dtype))
     gx = K.avg_pool2d_backward(gy, h, w, k[0], k[1], s[0], s[1], p[0], p[1], cip)
     close(gx, np_avg_pool_backward(gy, h, w, k, s, p, cip), dtype)
@@ -581,7 +598,7 @@ def test_relu(dtype):
     gy = readonly(rand(rng, x.shape, dtype))
     gx = K.relu_backward(gy, y)
     assert gx.shape == x.shape
-    np.testing.assert_array_equal(gx, np.where(y > 0, gy, 0))
+    np.testing.assert_array_equal(gx, np.where(y <= 0, 0, gy))  # NaN output passes gy
     assert K.relu_forward(np.empty((0, 3), dtype)).shape == (0, 3)
     assert K.relu_backward(np.empty((0, 3), dtype), np.empty((0, 3), dtype)).shape == (0, 3)
 
@@ -649,6 +666,25 @@ def test_cross_entropy_backward_matches_finite_differences():
         np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-9)
 
 
+def test_inputs_are_not_written(dtype):
+    rng = np.random.default_rng(17)
+    x = rand(rng, (2, 4, 6, 5), dtype)
+    w = rand(rng, (4, 2, 3, 3), dtype)
+    gy = rand(rng, (2, 4, 4, 3), dtype)
+    logits = rand(rng, (3, 4), dtype)
+    target = np.array([0, 3, 1], np.int64)
+    saved = [a.copy() for a in (x, w, gy, logits, target)]
+    K.conv2d_forward(x, w, None, 1, 1, 0, 0, 1, 1, 2, 4, 3)
+    K.conv2d_backward(gy, x, w, 1, 1, 0, 0, 1, 1, 2, True, True, True)
+    y, idx = K.max_pool2d_forward(x, 2, 2, 1, 2, 0, 0, 1, 1, 5, 2, True)
+    K.avg_pool2d_forward(x, 3, 3, 1, 1, 1, 1, 6, 5, False)
+    K.avg_pool2d_backward(gy, 6, 5, 3, 3, 1, 1, 0, 0, True)
+    K.relu_backward(gy, gy)
+    K.cross_entropy_backward(logits, target, 0.3, MEAN, np.array(1.0, dtype))
+    for before, after in zip(saved, (x, w, gy, logits, target)):
+        np.testing.assert_array_equal(before, after)
+
+
 def test_cross_entropy_zero_samples(dtype):
     logits = np.empty((0, 3), dtype)
     target = np.empty((0,), np.int64)
@@ -694,6 +730,13 @@ def test_parity_with_torch(dtype):
     close(y, ty.numpy(), dtype)
     np.testing.assert_array_equal(idx, tidx.numpy())
 
+    # a dilated window that lies wholly outside the input
+    x = np.arange(4, dtype=dtype).reshape(1, 1, 2, 2)
+    ty, tidx = tF.max_pool2d(t(x), 2, stride=1, padding=1, dilation=3, return_indices=True)
+    y, idx = K.max_pool2d_forward(x, 2, 2, 1, 1, 1, 1, 3, 3, *ty.shape[2:], True)
+    np.testing.assert_array_equal(y, ty.numpy())
+    np.testing.assert_array_equal(idx, tidx.numpy())
+
     # avg pool with ceil_mode, both count_include_pad
     x = rand(rng, (2, 2, 7, 6), dtype)
     for cip in (True, False):
@@ -717,3 +760,23 @@ def test_parity_with_torch(dtype):
         gl = rand(rng, loss.shape, dtype)
         tloss.backward(t(gl))
         close(K.cross_entropy_backward(logits, target, 0.15, code, gl), tl.grad.numpy(), dtype)
+
+
+def test_concurrent_calls_match_serial(dtype):
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(18)
+    xs = [rand(rng, (2, 4, 8, 8), dtype) for _ in range(4)]
+    w = rand(rng, (6, 2, 3, 3), dtype)
+
+    def run(x):
+        y = K.conv2d_forward(x, w, None, 1, 1, 1, 1, 1, 1, 2, 8, 8)
+        p, idx = K.max_pool2d_forward(y, 2, 2, 2, 2, 0, 0, 1, 1, 4, 4, True)
+        return y, p, idx
+
+    serial = [run(x) for x in xs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        threaded = list(pool.map(run, xs))
+    for a, b in zip(serial, threaded):
+        for u, v in zip(a, b):
+            np.testing.assert_array_equal(u, v)

@@ -1,0 +1,247 @@
+"""fastconv.reference: the NumPy backend, with the same functions, signatures and errors as
+fastconv.functional.
+
+Written as the best honest NumPy: im2col through ``as_strided`` plus batched ``matmul``,
+col2im by strided accumulation over the kernel offsets, max pooling through window views
+and ``argmax``.  There are no Python loops over pixels, images or channels (only over the
+kh * kw kernel offsets in col2im).  It is the baseline every benchmark compares against and
+the oracle the C kernels are tested against.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from . import _frontend
+
+
+def _pad(x, ph, pw, extra_h=0, extra_w=0, value=0.0):
+    if ph == pw == extra_h == extra_w == 0:
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (ph, ph + extra_h), (pw, pw + extra_w)),
+                  constant_values=value)
+
+
+def _windows(xp, kh, kw, sh, sw, dh, dw, out_h, out_w):
+    """View (N, C, out_h, out_w, kh, kw) of the windows of a padded NCHW array."""
+    n, c = xp.shape[:2]
+    s0, s1, s2, s3 = xp.strides
+    return as_strided(xp, (n, c, out_h, out_w, kh, kw),
+                      (s0, s1, s2 * sh, s3 * sw, s2 * dh, s3 * dw), writeable=False)
+
+
+def _extra(size, pad, k, s, d, out):
+    """Zero rows/columns needed beyond size + 2 * pad for the last window (ceil_mode)."""
+    return max(0, (out - 1) * s + d * (k - 1) + 1 - (size + 2 * pad))
+
+
+class _NumpyKernels:
+    """The Python-level kernel API of fastconv._kernels, implemented with NumPy."""
+
+    # --- conv2d ---------------------------------------------------------------------------
+    @staticmethod
+    def _cols(x, kh, kw, sh, sw, ph, pw, dh, dw, groups, out_h, out_w):
+        n, c = x.shape[:2]
+        cg = c // groups
+        xp = _pad(x, ph, pw)
+        win = _windows(xp, kh, kw, sh, sw, dh, dw, out_h, out_w)      # (N, C, oh, ow, kh, kw)
+        win = win.reshape(n, groups, cg, out_h, out_w, kh, kw)
+        # (G, N, oh, ow, Cg, kh, kw) -> (G, N*oh*ow, Cg*kh*kw): the im2col copy
+        return np.ascontiguousarray(win.transpose(1, 0, 3, 4, 2, 5, 6)).reshape(
+            groups, n * out_h * out_w, cg * kh * kw)
+
+    @staticmethod
+    def conv2d_forward(x, w, b, sh, sw, ph, pw, dh, dw, groups, out_h, out_w):
+        n = x.shape[0]
+        f, cg, kh, kw = w.shape
+        fg = f // groups
+        cols = _NumpyKernels._cols(x, kh, kw, sh, sw, ph, pw, dh, dw, groups, out_h, out_w)
+        wm = w.reshape(groups, fg, cg * kh * kw).transpose(0, 2, 1)       # (G, K, Fg)
+        y = np.matmul(cols, wm)                                            # (G, N*oh*ow, Fg)
+        y = y.reshape(groups, n, out_h, out_w, fg).transpose(1, 0, 4, 2, 3)
+        y = np.ascontiguousarray(y).reshape(n, f, out_h, out_w)
+        if b is not None:
+            y += b.reshape(1, f, 1, 1)
+        return y
+
+    @staticmethod
+    def conv2d_backward(gy, x, w, sh, sw, ph, pw, dh, dw, groups, need_gx, need_gw, need_gb):
+        n, c, h, wd = x.shape
+        f, cg, kh, kw = w.shape
+        fg = f // groups
+        out_h, out_w = gy.shape[2], gy.shape[3]
+        # (N, F, oh, ow) -> (G, N*oh*ow, Fg)
+        gym = np.ascontiguousarray(
+            gy.reshape(n, groups, fg, out_h, out_w).transpose(1, 0, 3, 4, 2)).reshape(
+            groups, n * out_h * out_w, fg)
+        gx = gw = gb = None
+        if need_gb:
+            gb = gy.sum(axis=(0, 2, 3))
+        if need_gw:
+            cols = _NumpyKernels._cols(x, kh, kw, sh, sw, ph, pw, dh, dw, groups, out_h, out_w)
+            gw = np.matmul(cols.transpose(0, 2, 1), gym)                  # (G, K, Fg)
+            gw = np.ascontiguousarray(gw.transpose(0, 2, 1)).reshape(f, cg, kh, kw)
+        if need_gx:
+            wm = w.reshape(groups, fg, cg * kh * kw)
+            dcols = np.matmul(gym, wm)                                     # (G, N*oh*ow, K)
+            dcols = dcols.reshape(groups, n, out_h, out_w, cg, kh, kw)
+            # -> (kh, kw, N, G, Cg, oh, ow)
+            dcols = dcols.transpose(5, 6, 1, 0, 4, 2, 3).reshape(kh, kw, n, c, out_h, out_w)
+            gxp = np.zeros((n, c, h + 2 * ph + sh, wd + 2 * pw + sw), dtype=x.dtype)
+            he, we = sh * (out_h - 1) + 1, sw * (out_w - 1) + 1
+            for i in range(kh):
+                for j in range(kw):
+                    gxp[:, :, i * dh:i * dh + he:sh, j * dw:j * dw + we:sw] += dcols[i, j]
+            gx = np.ascontiguousarray(gxp[:, :, ph:ph + h, pw:pw + wd])
+        return gx, gw, gb
+
+    # --- pooling --------------------------------------------------------------------------
+    @staticmethod
+    def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, with_indices):
+        n, c, h, w = x.shape
+        eh = _extra(h, ph, kh, sh, dh, out_h)
+        ew = _extra(w, pw, kw, sw, dw, out_w)
+        xp = _pad(x, ph, pw, eh, ew, value=-np.inf)
+        win = _windows(xp, kh, kw, sh, sw, dh, dw, out_h, out_w).reshape(
+            n, c, out_h, out_w, kh * kw)
+        # argmax returns the first maximum and treats NaN as the largest; PyTorch's CPU
+        # kernel lets a later NaN replace an earlier one, so windows whose maximum is NaN
+        # take the last NaN instead.
+        am = np.argmax(win, axis=-1)
+        y = np.take_along_axis(win, am[..., None], axis=-1)[..., 0]
+        nan_out = np.isnan(y)
+        if nan_out.any():
+            last_nan = kh * kw - 1 - np.argmax(np.isnan(win[..., ::-1]), axis=-1)
+            am = np.where(nan_out, last_nan, am)
+        idx = None
+        if with_indices:
+            i, j = np.divmod(am, kw)
+            rows = np.arange(out_h).reshape(out_h, 1) * sh - ph + i * dh
+            cols = np.arange(out_w) * sw - pw + j * dw
+            idx = (rows * w + cols).astype(np.int64, copy=False)
+        return np.ascontiguousarray(y), idx
+
+    @staticmethod
+    def max_pool2d_backward(gy, idx, in_h, in_w):
+        n, c, out_h, out_w = gy.shape
+        plane = in_h * in_w
+        flat = idx.reshape(n * c, out_h * out_w)
+        n_bad = int(np.count_nonzero((flat < 0) | (flat >= plane)))
+        if n_bad:
+            return None, n_bad
+        pos = (flat + (np.arange(n * c, dtype=np.int64) * plane)[:, None]).ravel()
+        gx = np.bincount(pos, weights=gy.ravel(), minlength=n * c * plane)
+        return gx.astype(gy.dtype, copy=False).reshape(n, c, in_h, in_w), 0
+
+    @staticmethod
+    def _divisor(h, w, kh, kw, sh, sw, ph, pw, out_h, out_w, count_include_pad, dtype):
+        def axis(size, k, s, p, out):
+            start = np.arange(out) * s - p
+            end = np.minimum(start + k, size + p)
+            if count_include_pad:
+                return end - start
+            return np.minimum(end, size) - np.maximum(start, 0)
+        return np.outer(axis(h, kh, sh, ph, out_h), axis(w, kw, sw, pw, out_w)).astype(dtype)
+
+    @staticmethod
+    def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, out_h, out_w, count_include_pad):
+        n, c, h, w = x.shape
+        eh = _extra(h, ph, kh, sh, 1, out_h)
+        ew = _extra(w, pw, kw, sw, 1, out_w)
+        xp = _pad(x, ph, pw, eh, ew)
+        win = _windows(xp, kh, kw, sh, sw, 1, 1, out_h, out_w)
+        y = win.sum(axis=(4, 5))
+        y /= _NumpyKernels._divisor(h, w, kh, kw, sh, sw, ph, pw, out_h, out_w,
+                                    count_include_pad, x.dtype)
+        return y
+
+    @staticmethod
+    def avg_pool2d_backward(gy, in_h, in_w, kh, kw, sh, sw, ph, pw, count_include_pad):
+        n, c, out_h, out_w = gy.shape
+        g = gy / _NumpyKernels._divisor(in_h, in_w, kh, kw, sh, sw, ph, pw, out_h, out_w,
+                                        count_include_pad, gy.dtype)
+        he, we = sh * (out_h - 1) + 1, sw * (out_w - 1) + 1
+        gxp = np.zeros((n, c, max(in_h + 2 * ph, kh + he), max(in_w + 2 * pw, kw + we)),
+                       dtype=gy.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                gxp[:, :, i:i + he:sh, j:j + we:sw] += g
+        return np.ascontiguousarray(gxp[:, :, ph:ph + in_h, pw:pw + in_w])
+
+    @staticmethod
+    def global_avg_pool2d_forward(x):
+        return x.mean(axis=(2, 3))
+
+    @staticmethod
+    def global_avg_pool2d_backward(gy, h, w):
+        n, c = gy.shape
+        return np.ascontiguousarray(
+            np.broadcast_to((gy / (h * w))[:, :, None, None], (n, c, h, w)))
+
+    # --- linear, relu ---------------------------------------------------------------------
+    @staticmethod
+    def linear_forward(x, w, b):
+        y = x @ w.T
+        if b is not None:
+            y += b
+        return y
+
+    @staticmethod
+    def linear_backward(gy, x, w, need_gx, need_gw, need_gb):
+        gx = gy @ w if need_gx else None
+        gw = gy.T @ x if need_gw else None
+        gb = gy.sum(axis=0) if need_gb else None
+        return gx, gw, gb
+
+    @staticmethod
+    def relu_forward(x):
+        return np.maximum(x, 0)   # propagates NaN
+
+    @staticmethod
+    def relu_backward(gy, y):
+        return np.where(y <= 0, gy.dtype.type(0), gy)   # a NaN output passes gy, as in PyTorch
+
+    # --- softmax and cross-entropy --------------------------------------------------------
+    @staticmethod
+    def log_softmax(x):
+        z = x - x.max(axis=1, keepdims=True)
+        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+    @staticmethod
+    def softmax(x):
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    @staticmethod
+    def cross_entropy_forward(logits, target, label_smoothing, reduction):
+        n, c = logits.shape
+        lsm = _NumpyKernels.log_softmax(logits) if n else logits
+        nll = -np.take_along_axis(lsm, target[:, None], axis=1)[:, 0]
+        if label_smoothing:
+            loss = (1 - label_smoothing) * nll - (label_smoothing / c) * lsm.sum(axis=1)
+        else:
+            loss = nll
+        loss = loss.astype(logits.dtype, copy=False)
+        if reduction == 0:
+            return loss
+        total = loss.sum(dtype=np.float64)
+        if reduction == 1:
+            total = total / n if n else np.nan
+        return np.asarray(total, dtype=logits.dtype)
+
+    @staticmethod
+    def cross_entropy_backward(logits, target, label_smoothing, reduction, grad_loss):
+        n, c = logits.shape
+        g = _NumpyKernels.softmax(logits) if n else np.zeros_like(logits)
+        if label_smoothing:
+            g -= logits.dtype.type(label_smoothing / c)
+        g[np.arange(n), target] -= logits.dtype.type(1 - label_smoothing)
+        if reduction == 0:
+            g *= grad_loss.reshape(n, 1)
+        else:
+            scale = grad_loss.reshape(()) / n if (reduction == 1 and n) else grad_loss.reshape(())
+            g *= scale
+        return g
+
+
+globals().update(_frontend.build(_NumpyKernels, __name__))
+
+__all__ = list(_frontend.PUBLIC_NAMES)
