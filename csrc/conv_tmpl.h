@@ -203,7 +203,7 @@ static int64_t FC_FN(tile_positions)(const fc_conv2d_params *p, int64_t K, int n
     const int64_t P = p->out_h * p->out_w;
     int64_t limit = fc_get_workspace_limit() / nbuf;
     int64_t per = K * (int64_t)sizeof(FC_T);
-    int64_t np = limit / (per > 0 ? per : 1);
+    int64_t np = limit / (per > 0 ? per : 1) - 32; /* room for padding to a full nr panel */
     const int64_t cache_np = ((int64_t)1 << 20) / (per > 0 ? per : 1); /* ~1 MiB tiles */
     if (np > cache_np && cache_np >= 256) np = cache_np;
     if (np >= P) return P;
