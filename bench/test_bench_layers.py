@@ -6,8 +6,9 @@ The outputs of fastconv and torch are checked against the NumPy reference's (und
 --benchmark-disable each call runs exactly once, so the suite doubles as a smoke test).  The
 conv and linear cases use small-integer data, exact in float32 (see case_inputs)."""
 import numpy as np
+import pytest
 
-from conftest import assert_outputs_close, require_backend
+from benchutil import assert_outputs_close, require_backend
 from fastconv import _benchmarks as FB
 
 DTYPE = np.float32
@@ -32,9 +33,14 @@ def _reference(case, direction, d):
     return _CACHE[key]
 
 
-def test_layer(benchmark, layer_case, direction, backend):
+def test_layer(benchmark, layer_case, direction, backend, request):
     require_backend(backend)
     case = layer_case
+    if benchmark.disabled:
+        limit = request.config.getoption("--bench-smoke-max-mib")
+        mib = np.prod(case.shape) * np.dtype(DTYPE).itemsize / 2 ** 20
+        if mib > limit:
+            pytest.skip(f"smoke run: input {mib:.0f} MiB > --bench-smoke-max-mib {limit:g}")
     d = _inputs(case)
     fn = FB.case_function(case, direction, backend, d)
     op, rest = case.name.split(" ", 1)
