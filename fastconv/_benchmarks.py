@@ -191,28 +191,49 @@ def layer_shapes(net, batch):
 
 
 def init_params(net, dtype=np.float32, seed=0):
-    """Parameters of `net` as a list (one entry per layer: None or [weight, bias_or_None]),
-    initialised as PyTorch does by default (uniform in +-1/sqrt(fan_in))."""
+    """Parameters of `net` as a list (one entry per layer: None or [weight, bias_or_None]).
+
+    Weights and biases are integers in {-1, 0, 1} times a power of two per layer, chosen so
+    that the layer's outputs on make_batch's images have a standard deviation near 1 (as with
+    PyTorch's default initialisation).  With binary images every forward value up to the last
+    layer is then a dyadic number whose sums are exact in float32: every backend, in float32
+    or float64, takes the same relu and max-pool decisions, and a float32 step can be checked
+    against a float64 one within the float32 tolerance (continuous random data puts about one
+    near-tie per batch into the pools, where float32 and float64 pick different windows).
+    The speed of the kernels does not depend on the values."""
     rng = np.random.default_rng(seed)
+    x, _ = make_batch(net, 8, np.float64, seed=seed + 1)
     params = []
+    h = x
+    import fastconv.reference as R
     for layer in net.layers:
+        p = None
         if layer.kind == "conv2d":
-            if layer.fixed == "laplacian":
-                w = np.broadcast_to(LAPLACIAN, (layer.cout, layer.cin, 3, 3)).astype(dtype)
-                params.append([w, None])
-                continue
-            fan_in = layer.cin * layer.k * layer.k
             shape = (layer.cout, layer.cin, layer.k, layer.k)
+            if layer.fixed == "laplacian":
+                p = [np.broadcast_to(LAPLACIAN, shape).astype(np.float64), None]
+            else:
+                p = [rng.integers(-1, 2, shape).astype(np.float64),
+                     rng.integers(-1, 2, layer.cout).astype(np.float64)]
+                std = float(R.conv2d(h, p[0], p[1], padding=layer.pad).std()) or 1.0
+                scale = 2.0 ** -round(math.log2(std))
+                p = [p[0] * scale, p[1] * scale]
+            h = R.conv2d(h, p[0], p[1], padding=layer.pad)
         elif layer.kind == "linear":
-            fan_in = layer.din
-            shape = (layer.dout, layer.din)
-        else:
-            params.append(None)
-            continue
-        bound = 1.0 / math.sqrt(fan_in)
-        w = rng.uniform(-bound, bound, shape).astype(dtype)
-        b = rng.uniform(-bound, bound, shape[0]).astype(dtype)
-        params.append([w, b])
+            p = [rng.integers(-1, 2, (layer.dout, layer.din)).astype(np.float64),
+                 rng.integers(-1, 2, layer.dout).astype(np.float64)]
+            std = float(R.linear(h, p[0], p[1]).std()) or 1.0
+            scale = 2.0 ** -round(math.log2(std))
+            p = [p[0] * scale, p[1] * scale]
+            h = R.linear(h, p[0], p[1])
+        elif layer.kind == "relu":
+            h = R.relu(h)
+        elif layer.kind == "max_pool2d":
+            h = R.max_pool2d(h, layer.k)
+        elif layer.kind == "flatten":
+            h = h.reshape(h.shape[0], -1)
+        params.append(None if p is None else
+                      [None if a is None else np.ascontiguousarray(a, dtype=dtype) for a in p])
     return params
 
 
@@ -223,9 +244,9 @@ def copy_params(params, dtype=None):
 
 
 def make_batch(net, batch, dtype=np.float32, seed=1):
-    """Images in [0, 1) of shape (batch, C, H, W) and int64 class targets."""
+    """Binary images (values 0 and 1) of shape (batch, C, H, W) and int64 class targets."""
     rng = np.random.default_rng(seed)
-    x = rng.random((batch,) + tuple(net.input_shape)).astype(dtype)
+    x = rng.integers(0, 2, (batch,) + tuple(net.input_shape)).astype(dtype)
     t = rng.integers(0, net.classes, batch).astype(np.int64)
     return x, t
 
