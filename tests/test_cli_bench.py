@@ -30,7 +30,7 @@ def _run_cli(tmp_path, *extra):
 
 def test_cli_bench_writes_table_json_and_png(tmp_path):
     pytest.importorskip("matplotlib")
-    proc = _run_cli(tmp_path)
+    proc = _run_cli(tmp_path, "--markdown", str(tmp_path / "bench.md"))
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert out.startswith("machine: ")
@@ -45,7 +45,7 @@ def test_cli_bench_writes_table_json_and_png(tmp_path):
 
     doc = json.loads((tmp_path / "fastconv_bench.json").read_text())
     assert set(doc) >= {"machine", "machine_line", "command", "config", "results", "targets",
-                        "elapsed_seconds"}
+                        "elapsed_seconds", "load_average"}
     assert set(doc["machine"]) >= {"cpu", "cores", "isa", "openmp", "numpy", "torch"}
     assert doc["config"]["threads"] == [1]
     assert doc["config"]["batch"] == 2
@@ -65,6 +65,10 @@ def test_cli_bench_writes_table_json_and_png(tmp_path):
             assert 0 < m["min"] <= m["median"] <= m["max"]
     step = next(r for r in doc["results"] if r["kind"] == "step")
     assert step["flops"] == FB.step_flops(FB.NETWORKS["simple"], 2)
+
+    md = (tmp_path / "bench.md").read_text()
+    assert doc["machine_line"] in md and doc["command"] in md
+    assert "| 1 | train step simple b2 |" in md
 
     png = (tmp_path / "fastconv_bench.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
@@ -210,3 +214,17 @@ def test_machine_line_names_the_configuration():
     line = FB.machine_line()
     assert f"{FB.machine_info()['cores']} cores" in line
     assert "OpenMP" in line and fastconv.__version__ in line
+
+
+def test_evaluate_targets_uses_medians_and_mins():
+    def row(name, kind, meta, fc, torch, flops=0):
+        return {"name": name, "kind": kind, "threads": 1, "flops": flops, "meta": meta,
+                "backends": {"fastconv": {"median": fc, "min": fc / 2},
+                             "torch": {"median": torch, "min": torch}}}
+    rows = [row("train step mnist b64", "step", {"network": "mnist", "batch": 64}, 10.0, 20.0),
+            row("train step simple b64", "step", {"network": "simple", "batch": 64}, 1.0, 2.0)]
+    got = {t["target"]: t for t in FB.evaluate_targets(rows)}
+    mnist = got["train step mnist b64: fastconv vs torch"]
+    assert mnist["measured"] == 2.0 and mnist["measured_min"] == 4.0 and mnist["met"]
+    simple = got["train step simple b64: fastconv vs torch"]
+    assert simple["goal"] == 3.0 and not simple["met"]

@@ -42,9 +42,19 @@ def register(subparsers):
                    help="folder for the JSON and PNG files (default: the current folder)")
     p.add_argument("--json", default=None, metavar="PATH",
                    help="JSON output path (default: DIR/fastconv_bench.json)")
+    p.add_argument("--markdown", default=None, metavar="PATH",
+                   help="also write the table, targets, machine line and command as a "
+                        "Markdown section (for the README)")
     p.add_argument("--no-plot", action="store_true", help="do not write the PNG chart")
     p.set_defaults(func=run)
     return p
+
+
+def _loadavg():
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
 
 
 def _fmt_time(seconds):
@@ -82,6 +92,35 @@ def _table(rows, backends):
         out.append("  ".join((c.ljust(w) if i < 2 else c.rjust(w))
                              for i, (c, w) in enumerate(zip(cells, widths))))
     return "\n".join(out)
+
+
+def _markdown(doc, backends):
+    rows, others = doc["results"], [b for b in backends if b != "fastconv"]
+    names = {"fastconv": "fastconv", "numpy": "NumPy reference", "torch": "torch"}
+    out = ["## Benchmarks", "",
+           f"Machine: {doc['machine_line']}.", "",
+           f"Command: `{doc['command']}` (float32; medians of {doc['config']['repeat']} "
+           "samples, min-max in parentheses; xB = B's median time / fastconv's; for the GEMM "
+           "and dense rows the NumPy column is numpy.matmul).", "",
+           "| threads | case | " + " | ".join(names[b] for b in backends) + " | " +
+           " | ".join(f"x {names[b]}" for b in others) + " | GFLOP/s |",
+           "|---|---|" + "---:|" * (len(backends) + len(others) + 1)]
+    for r in rows:
+        fc = r["backends"]["fastconv"]["median"]
+        cells = [str(r["threads"]), r["name"]] + [_fmt_cell(r["backends"].get(b))
+                                                   for b in backends]
+        cells += [("-" if r["backends"].get(b) is None
+                   else f"{r['backends'][b]['median'] / fc:.2f}") for b in others]
+        cells.append(f"{r['flops'] / fc / 1e9:.1f}" if r["flops"] else "-")
+        out.append("| " + " | ".join(cells) + " |")
+    if doc["targets"]:
+        out += ["", "| target | threads | measured (median) | from min times | goal | met |",
+                "|---|---:|---:|---:|---:|---|"]
+        for t in doc["targets"]:
+            out.append(f"| {t['target']} | {t['threads']} | {t['measured']:.2f} | "
+                       f"{t['measured_min']:.2f} | {t['goal']:g} | "
+                       f"{'yes' if t['met'] else '**no**'} |")
+    return "\n".join(out) + "\n"
 
 
 def _plot(rows, backends, path):
@@ -148,6 +187,10 @@ def run(args):
     print(f"batch {args.batch}, {args.repeat} samples per backend, float32 unless stated; "
           "x B = B's median time / fastconv's", flush=True)
 
+    load_start = _loadavg()
+    if load_start is not None and load_start > 0.5 * info["cores"]:
+        print(f"warning: load average {load_start:.1f} on {info['cores']} cores: other "
+              "processes share the CPU and the timings will be noisy", flush=True)
     rows = []
     t_start = time.perf_counter()
     for t in threads:
@@ -173,18 +216,24 @@ def run(args):
             status = "met" if tg["met"] else "MISSED"
             unit = "x" if tg["unit"] == "x" else f" {tg['unit']}"
             print(f"  [{tg['threads']}t] {tg['target']}: {tg['measured']:.2f}{unit} "
-                  f"(goal {tg['goal']:g}{unit}) {status}")
+                  f"(from the min times: {tg['measured_min']:.2f}; goal {tg['goal']:g}{unit}) "
+                  f"{status}")
     doc = {"machine": info, "machine_line": FB.machine_line(info), "command": command.strip(),
            "config": {"threads": threads, "batch": args.batch, "repeat": args.repeat,
                       "networks": list(args.networks), "gemm_sizes": list(args.gemm_sizes),
                       "backends": backends, "min_sample_time": args.min_sample_time,
                       "dtype": "float32"},
-           "elapsed_seconds": elapsed, "results": rows, "targets": targets}
+           "elapsed_seconds": elapsed, "load_average": {"start": load_start, "end": _loadavg()},
+           "results": rows, "targets": targets}
     parent = os.path.dirname(os.path.abspath(json_path))
     os.makedirs(parent, exist_ok=True)
     with open(json_path, "w") as f:
         json.dump(doc, f, indent=1)
     print(f"\nwrote {json_path}")
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(_markdown(doc, backends))
+        print(f"wrote {args.markdown}")
     if not args.no_plot:
         try:
             _plot(rows, backends, png_path)
