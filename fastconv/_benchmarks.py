@@ -63,10 +63,6 @@ class _BlasLimiter:
         except Exception:               # not installed, or no BLAS found
             self._ctl = None
 
-    @property
-    def available(self):
-        return self._ctl is not None
-
     def set(self, n):
         if self._ctl is not None:
             self._ctl.limit(limits=n, user_api="blas")
@@ -627,10 +623,6 @@ def to_numpy(result):
     if hasattr(result, "detach"):
         return [result.detach().numpy()]
     return [np.asarray(result)]
-
-
-def as_float64(d):
-    return {k: (v.astype(np.float64) if v.dtype == np.float32 else v) for k, v in d.items()}
 
 
 # ---------------------------------------------------------------------------------------------
