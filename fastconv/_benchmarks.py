@@ -843,21 +843,23 @@ def gemm_functions(n, dtype, op):
 
 
 def workloads(networks, batch, backends, gemm_sizes=(1024, 2048),
-              gemm_dtypes=("float32", "float64"), inference_batch=1):
-    """The rows of the bench table, built lazily (inputs exist only while a row is timed)."""
-    for name in networks:
+              gemm_dtypes=("float32", "float64"), inference_batch=1,
+              kinds=("step", "inference", "layer", "gemm", "dense")):
+    """The rows of the bench table (of the given kinds), built lazily: inputs exist only
+    while a row is timed."""
+    for name in networks if "step" in kinds else ():
         net = NETWORKS[name]
         yield lambda net=net: Workload(f"train step {net.name} b{batch}", "step",
                                        step_functions(net, batch, backends),
                                        step_flops(net, batch),
                                        {"network": net.name, "batch": batch})
-    for name in networks:
+    for name in networks if "inference" in kinds else ():
         net = NETWORKS[name]
         yield lambda net=net: Workload(f"inference {net.name} b{inference_batch}", "inference",
                                        inference_functions(net, inference_batch, backends),
                                        inference_flops(net, inference_batch),
                                        {"network": net.name, "batch": inference_batch})
-    for case in key_layer_cases(networks, batch):
+    for case in key_layer_cases(networks, batch) if "layer" in kinds else ():
         def make(case=case):
             d = case_inputs(case)
             return Workload(f"{case.name} fwd+bwd", "layer",
@@ -868,7 +870,7 @@ def workloads(networks, batch, backends, gemm_sizes=(1024, 2048),
         yield make
     for n in gemm_sizes:
         for dt in gemm_dtypes:
-            for op in ("gemm", "dense"):
+            for op in [k for k in ("gemm", "dense") if k in kinds]:
                 short = {"float32": "f32", "float64": "f64"}[np.dtype(dt).name]
                 yield (lambda n=n, dt=dt, op=op, short=short: Workload(
                     f"{op} {n}x{n}x{n} {short}", op,

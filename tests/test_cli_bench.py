@@ -77,11 +77,12 @@ def test_cli_bench_writes_table_json_and_png(tmp_path):
 def test_cli_bench_json_path_and_no_plot(tmp_path):
     target = tmp_path / "sub" / "r.json"
     proc = _run_cli(tmp_path, "--json", str(target), "--no-plot", "--no-torch",
-                    "--gemm-sizes")
+                    "--gemm-sizes", "--only", "step", "layer")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(target.read_text())
     assert doc["config"]["backends"] == ["fastconv", "numpy"]
-    assert all(r["kind"] not in ("gemm", "dense") for r in doc["results"])
+    assert doc["config"]["kinds"] == ["step", "layer"]
+    assert {r["kind"] for r in doc["results"]} == {"step", "layer"}
     assert not (tmp_path / "fastconv_bench.png").exists()
     assert not (tmp_path / "fastconv_bench.json").exists()
 

@@ -10,6 +10,7 @@ import sys
 import time
 
 NETWORK_NAMES = ("mnist", "simple", "cifar", "edge")
+KINDS = ("step", "inference", "layer", "gemm", "dense")
 
 
 def register(subparsers):
@@ -32,6 +33,8 @@ def register(subparsers):
     p.add_argument("--gemm-sizes", type=int, nargs="*", default=[1024, 2048], metavar="N",
                    help="square GEMM/dense sizes to time against numpy.matmul, float32 and "
                         "float64 (default: 1024 2048; none to skip)")
+    p.add_argument("--only", nargs="+", choices=KINDS, default=list(KINDS), metavar="KIND",
+                   help=f"row kinds to run: {', '.join(KINDS)} (default: all)")
     p.add_argument("--no-numpy", action="store_true",
                    help="leave out the NumPy reference backend")
     p.add_argument("--no-torch", action="store_true", help="leave out torch even if installed")
@@ -195,7 +198,8 @@ def run(args):
     t_start = time.perf_counter()
     for t in threads:
         FB.warm_thread_pools(t)
-        for make in FB.workloads(args.networks, args.batch, backends, tuple(args.gemm_sizes)):
+        for make in FB.workloads(args.networks, args.batch, backends, tuple(args.gemm_sizes),
+                                 kinds=tuple(args.only)):
             w = make()
             timings = FB.compare(w.functions, repeat=args.repeat,
                                  min_sample_time=args.min_sample_time)
@@ -221,6 +225,7 @@ def run(args):
     doc = {"machine": info, "machine_line": FB.machine_line(info), "command": command.strip(),
            "config": {"threads": threads, "batch": args.batch, "repeat": args.repeat,
                       "networks": list(args.networks), "gemm_sizes": list(args.gemm_sizes),
+                      "kinds": list(args.only),
                       "backends": backends, "min_sample_time": args.min_sample_time,
                       "dtype": "float32"},
            "elapsed_seconds": elapsed, "load_average": {"start": load_start, "end": _loadavg()},
