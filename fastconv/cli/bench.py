@@ -105,6 +105,7 @@ def _markdown(doc, backends):
            f"Command: `{doc['command']}` (float32; medians of {doc['config']['repeat']} "
            "samples, min-max in parentheses; xB = B's median time / fastconv's; for the GEMM "
            "and dense rows the NumPy column is numpy.matmul).", "",
+           *_load_note(doc),
            "| threads | case | " + " | ".join(names[b] for b in backends) + " | " +
            " | ".join(f"x {names[b]}" for b in others) + " | GFLOP/s |",
            "|---|---|" + "---:|" * (len(backends) + len(others) + 1)]
@@ -124,6 +125,14 @@ def _markdown(doc, backends):
                        f"{t['measured_min']:.2f} | {t['goal']:g} | "
                        f"{'yes' if t['met'] else '**no**'} |")
     return "\n".join(out) + "\n"
+
+
+def _load_note(doc):
+    load = doc.get("load_average") or {}
+    if load.get("start") is None:
+        return []
+    return [f"Load average (1 min) at the start and end of the run: {load['start']:.1f} and "
+            f"{load['end']:.1f} on {doc['machine']['cores']} cores.", ""]
 
 
 def _plot(rows, backends, path):
