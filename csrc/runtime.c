@@ -101,8 +101,12 @@ int fc_get_num_threads(void) {
 int fc_threads_for_region(void) {
 #ifdef _OPENMP
     if (omp_in_parallel()) return 1;
-#endif
     return fc_get_num_threads();
+#else
+    /* Without OpenMP every "parallel" region runs on the calling thread alone, so callers
+     * that split work by thread count must see exactly one thread. */
+    return 1;
+#endif
 }
 
 void fc_set_workspace_limit(int64_t bytes) {
