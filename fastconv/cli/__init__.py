@@ -6,7 +6,7 @@ Each command lives in its own module ``fastconv/cli/<name>.py`` exposing
 import argparse
 import importlib
 
-COMMANDS = ("info", "train", "summary", "edges")
+COMMANDS = ("info", "train", "summary", "edges", "bench")
 
 
 def build_parser():

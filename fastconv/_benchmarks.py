@@ -1,0 +1,942 @@
+"""Benchmark support shared by ``python -m fastconv bench`` and the ``bench/`` pytest suite.
+
+It holds, written once:
+
+- the seed networks (MNIST, SimpleCNN, CIFAR, edge pipeline) as layer lists;
+- one training step (forward, backward, SGD update) per network, generic over a backend module
+  with the functional API (``fastconv.functional`` or ``fastconv.reference``), and the same
+  step for PyTorch with autograd;
+- the per-layer cases of those networks (every conv, relu, pool, linear and loss, forward and
+  backward) with their inputs and one callable per backend;
+- the timing helpers: allocator priming, thread-pool warm-up, interleaved side-by-side timing
+  with medians, min and max;
+- the machine description (CPU, cores, SIMD path, OpenMP, library versions).
+
+Only NumPy is required.  PyTorch and threadpoolctl are used when importable.
+"""
+import math
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# ---------------------------------------------------------------------------------------------
+# Backends
+# ---------------------------------------------------------------------------------------------
+BACKENDS = ("numpy", "fastconv", "torch")
+
+
+def torch_or_none():
+    """The torch module, or None when it is not importable."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def available_backends():
+    return tuple(b for b in BACKENDS if b != "torch" or torch_or_none() is not None)
+
+
+def backend_module(name):
+    """The functional module of a NumPy-array backend ('fastconv' or 'numpy')."""
+    if name == "fastconv":
+        import fastconv.functional as F
+        return F
+    if name == "numpy":
+        import fastconv.reference as R
+        return R
+    raise ValueError(f"backend must be 'fastconv' or 'numpy', got {name!r}")
+
+
+class _BlasLimiter:
+    """Limits numpy's BLAS threads through threadpoolctl when it is installed."""
+
+    def __init__(self):
+        try:
+            from threadpoolctl import ThreadpoolController
+            self._ctl = ThreadpoolController()
+        except Exception:               # not installed, or no BLAS found
+            self._ctl = None
+
+    def set(self, n):
+        if self._ctl is not None:
+            self._ctl.limit(limits=n, user_api="blas")
+
+    def describe(self):
+        if self._ctl is None:
+            return "unknown (threadpoolctl not installed)"
+        infos = [i for i in self._ctl.info() if i.get("user_api") == "blas"]
+        if not infos:
+            return "none found"
+        i = infos[0]
+        return f"{i.get('internal_api')} {i.get('version')}"
+
+
+_BLAS = None
+
+
+def _blas():
+    global _BLAS
+    if _BLAS is None:
+        _BLAS = _BlasLimiter()
+    return _BLAS
+
+
+def set_threads(n):
+    """Use `n` threads in fastconv, in numpy's BLAS (via threadpoolctl) and in torch."""
+    import fastconv
+    fastconv.set_num_threads(n)
+    _blas().set(n)
+    torch = torch_or_none()
+    if torch is not None:
+        torch.set_num_threads(n)
+
+
+# ---------------------------------------------------------------------------------------------
+# Networks
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Conv:
+    cin: int
+    cout: int
+    k: int = 3
+    pad: int = 0
+    fixed: str = ""          # "laplacian": a fixed, non-trainable edge filter without bias
+    kind: str = "conv2d"
+
+
+@dataclass(frozen=True)
+class ReLU:
+    kind: str = "relu"
+
+
+@dataclass(frozen=True)
+class MaxPool:
+    k: int = 2
+    kind: str = "max_pool2d"
+
+
+@dataclass(frozen=True)
+class Flatten:
+    kind: str = "flatten"
+
+
+@dataclass(frozen=True)
+class Linear:
+    din: int
+    dout: int
+    kind: str = "linear"
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    title: str
+    input_shape: tuple          # (C, H, W)
+    layers: tuple
+    classes: int
+
+    def trainable(self, layer):
+        return layer.kind == "linear" or (layer.kind == "conv2d" and not layer.fixed)
+
+
+NETWORKS = {
+    "mnist": Network("mnist", "MNIST network", (1, 28, 28), (
+        Conv(1, 32, 3, 1), ReLU(), MaxPool(2), Conv(32, 64, 3, 1), ReLU(), MaxPool(2),
+        Flatten(), Linear(3136, 128), ReLU(), Linear(128, 10)), 10),
+    "simple": Network("simple", "SimpleCNN", (1, 28, 28), (
+        Conv(1, 32, 3, 0), ReLU(), MaxPool(2), Flatten(), Linear(5408, 10)), 10),
+    "cifar": Network("cifar", "CIFAR network", (3, 32, 32), (
+        Conv(3, 32, 3, 1), ReLU(), MaxPool(2), Conv(32, 64, 3, 1), ReLU(), MaxPool(2),
+        Flatten(), Linear(4096, 128), ReLU(), Linear(128, 10)), 10),
+    # A fixed Laplacian edge filter, relu, pool and a dense 22500 -> 64 layer; the training
+    # step trains the dense layer with a 64-class cross-entropy head.
+    "edge": Network("edge", "edge pipeline", (1, 300, 300), (
+        Conv(1, 1, 3, 1, fixed="laplacian"), ReLU(), MaxPool(2), Flatten(),
+        Linear(22500, 64)), 64),
+}
+
+LAPLACIAN = np.array([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+
+
+def layer_shapes(net, batch):
+    """[(layer, input_shape, output_shape)] for a batch of `batch` images."""
+    shape = (batch,) + tuple(net.input_shape)
+    out = []
+    for layer in net.layers:
+        if layer.kind == "conv2d":
+            n, c, h, w = shape
+            o = (n, layer.cout, h + 2 * layer.pad - layer.k + 1, w + 2 * layer.pad - layer.k + 1)
+        elif layer.kind == "max_pool2d":
+            n, c, h, w = shape
+            o = (n, c, h // layer.k, w // layer.k)
+        elif layer.kind == "flatten":
+            o = (shape[0], int(np.prod(shape[1:])))
+        elif layer.kind == "linear":
+            o = (shape[0], layer.dout)
+        else:
+            o = shape
+        out.append((layer, shape, o))
+        shape = o
+    return out
+
+
+def init_params(net, dtype=np.float32, seed=0):
+    """Parameters of `net` as a list (one entry per layer: None or [weight, bias_or_None]).
+
+    Weights and biases are integers in {-1, 0, 1} times a power of two per layer, chosen so
+    that the layer's outputs on make_batch's images have a standard deviation near 1 (as with
+    PyTorch's default initialisation).  With binary images every forward value up to the last
+    layer is then a dyadic number whose sums are exact in float32: every backend, in float32
+    or float64, takes the same relu and max-pool decisions, and a float32 step can be checked
+    against a float64 one within the float32 tolerance (continuous random data puts about one
+    near-tie per batch into the pools, where float32 and float64 pick different windows).
+    The speed of the kernels does not depend on the values."""
+    rng = np.random.default_rng(seed)
+    x, _ = make_batch(net, 8, np.float64, seed=seed + 1)
+    params = []
+    h = x
+    import fastconv.reference as R
+    for layer in net.layers:
+        p = None
+        if layer.kind == "conv2d":
+            shape = (layer.cout, layer.cin, layer.k, layer.k)
+            if layer.fixed == "laplacian":
+                p = [np.broadcast_to(LAPLACIAN, shape).astype(np.float64), None]
+            else:
+                p = [rng.integers(-1, 2, shape).astype(np.float64),
+                     rng.integers(-1, 2, layer.cout).astype(np.float64)]
+                std = float(R.conv2d(h, p[0], p[1], padding=layer.pad).std()) or 1.0
+                scale = 2.0 ** -round(math.log2(std))
+                p = [p[0] * scale, p[1] * scale]
+            h = R.conv2d(h, p[0], p[1], padding=layer.pad)
+        elif layer.kind == "linear":
+            p = [rng.integers(-1, 2, (layer.dout, layer.din)).astype(np.float64),
+                 rng.integers(-1, 2, layer.dout).astype(np.float64)]
+            std = float(R.linear(h, p[0], p[1]).std()) or 1.0
+            scale = 2.0 ** -round(math.log2(std))
+            p = [p[0] * scale, p[1] * scale]
+            h = R.linear(h, p[0], p[1])
+        elif layer.kind == "relu":
+            h = R.relu(h)
+        elif layer.kind == "max_pool2d":
+            h = R.max_pool2d(h, layer.k)
+        elif layer.kind == "flatten":
+            h = h.reshape(h.shape[0], -1)
+        params.append(None if p is None else
+                      [None if a is None else np.ascontiguousarray(a, dtype=dtype) for a in p])
+    return params
+
+
+def copy_params(params, dtype=None):
+    return [None if p is None else [None if a is None else
+                                    np.array(a, dtype=dtype or a.dtype, copy=True) for a in p]
+            for p in params]
+
+
+def make_batch(net, batch, dtype=np.float32, seed=1):
+    """Binary images (values 0 and 1) of shape (batch, C, H, W) and int64 class targets."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 2, (batch,) + tuple(net.input_shape)).astype(dtype)
+    t = rng.integers(0, net.classes, batch).astype(np.int64)
+    return x, t
+
+
+def param_names(net):
+    names = []
+    for i, layer in enumerate(net.layers):
+        if net.trainable(layer):
+            names += [f"{i}.weight", f"{i}.bias"]
+    return names
+
+
+def forward(B, net, params, x, training=True):
+    """The logits of `net` on `x` with backend module B, and the caches for backward."""
+    caches = []
+    h = x
+    for layer, p in zip(net.layers, params):
+        kind = layer.kind
+        if kind == "conv2d":
+            caches.append(h)
+            h = B.conv2d(h, p[0], p[1], padding=layer.pad)
+        elif kind == "relu":
+            h = B.relu(h)
+            caches.append(h)
+        elif kind == "max_pool2d":
+            if training:
+                shape = h.shape
+                h, idx = B.max_pool2d(h, layer.k, return_indices=True)
+                caches.append((idx, shape))
+            else:
+                h = B.max_pool2d(h, layer.k)
+                caches.append(None)
+        elif kind == "flatten":
+            caches.append(h.shape)
+            h = h.reshape(h.shape[0], -1)
+        elif kind == "linear":
+            caches.append(h)
+            h = B.linear(h, p[0], p[1])
+    return h, caches
+
+
+def backward(B, net, params, caches, grad):
+    """Gradients [(weight_grad, bias_grad)] of the trainable layers, first layer first.
+
+    The chain stops at the first trainable layer: nothing below it needs a gradient."""
+    first = min(i for i, layer in enumerate(net.layers) if net.trainable(layer))
+    grads = []
+    g = grad
+    for i in range(len(net.layers) - 1, first - 1, -1):
+        layer, p, cache = net.layers[i], params[i], caches[i]
+        kind = layer.kind
+        if kind == "conv2d":
+            g_in, gw, gb = B.conv2d_backward(g, cache, p[0], padding=layer.pad)
+            if net.trainable(layer):
+                grads.append((gw, gb))
+            g = g_in
+        elif kind == "linear":
+            g_in, gw, gb = B.linear_backward(g, cache, p[0])
+            grads.append((gw, gb))
+            g = g_in
+        elif kind == "relu":
+            g = B.relu_backward(g, cache)
+        elif kind == "max_pool2d":
+            g = B.max_pool2d_backward(g, cache[0], cache[1])
+        elif kind == "flatten":
+            g = g.reshape(cache)
+    grads.reverse()
+    return grads
+
+
+def train_step(B, net, params, x, target, lr=0.01):
+    """One SGD training step of `net` with backend module B; updates `params` in place.
+
+    Returns (loss, grads): the loss before the update and the gradients as a flat list in
+    the order of param_names(net)."""
+    logits, caches = forward(B, net, params, x, training=True)
+    loss = B.cross_entropy(logits, target)
+    grads = backward(B, net, params, caches, B.cross_entropy_backward(logits, target))
+    flat = []
+    trainable = [p for layer, p in zip(net.layers, params) if net.trainable(layer)]
+    for p, (gw, gb) in zip(trainable, grads):
+        p[0] -= lr * gw
+        p[1] -= lr * gb
+        flat += [gw, gb]
+    return loss, flat
+
+
+def inference(B, net, params, x):
+    """The logits of `net` on `x` (no indices kept, nothing cached)."""
+    return forward(B, net, params, x, training=False)[0]
+
+
+class TorchNet:
+    """`net` in PyTorch (torch.nn.functional, autograd for backward, SGD by hand)."""
+
+    def __init__(self, net, params):
+        torch = torch_or_none()
+        if torch is None:
+            raise ImportError("torch is not installed")
+        self.torch = torch
+        self.net = net
+        self.params = []
+        self.trainable = []
+        for layer, p in zip(net.layers, params):
+            if p is None:
+                self.params.append(None)
+                continue
+            tp = [None if a is None else torch.tensor(np.array(a)) for a in p]
+            if net.trainable(layer):
+                for t in tp:
+                    t.requires_grad_(True)
+                self.trainable += tp
+            self.params.append(tp)
+
+    def forward(self, x):
+        tf = self.torch.nn.functional
+        h = x
+        for layer, p in zip(self.net.layers, self.params):
+            kind = layer.kind
+            if kind == "conv2d":
+                h = tf.conv2d(h, p[0], p[1], padding=layer.pad)
+            elif kind == "relu":
+                h = tf.relu(h)
+            elif kind == "max_pool2d":
+                h = tf.max_pool2d(h, layer.k)
+            elif kind == "flatten":
+                h = h.flatten(1)
+            elif kind == "linear":
+                h = tf.linear(h, p[0], p[1])
+        return h
+
+    def train_step(self, x, target, lr=0.01):
+        torch = self.torch
+        for p in self.trainable:
+            p.grad = None
+        loss = torch.nn.functional.cross_entropy(self.forward(x), target)
+        loss.backward()
+        with torch.no_grad():
+            for p in self.trainable:
+                p.add_(p.grad, alpha=-lr)
+        return loss.detach(), [p.grad for p in self.trainable]
+
+    def inference(self, x):
+        with self.torch.inference_mode():
+            return self.forward(x)
+
+
+def step_flops(net, batch):
+    """FLOPs of one training step's convs and linears (multiply-add = 2): forward, the weight
+    gradient, and the input gradient of every layer above the first trainable one."""
+    total = 0
+    first = min(i for i, layer in enumerate(net.layers) if net.trainable(layer))
+    for i, (layer, shape, out) in enumerate(layer_shapes(net, batch)):
+        f = layer_flops(layer, shape, out)
+        if not f:
+            continue
+        total += f                                   # forward
+        if i >= first:
+            total += f if net.trainable(layer) else 0    # weight gradient
+            total += f if i > first else 0               # input gradient
+    return total
+
+
+def inference_flops(net, batch):
+    return sum(layer_flops(layer, s, o) for layer, s, o in layer_shapes(net, batch))
+
+
+def layer_flops(layer, shape, out):
+    if layer.kind == "conv2d":
+        n, f, oh, ow = out
+        return 2 * n * f * oh * ow * layer.cin * layer.k * layer.k
+    if layer.kind == "linear":
+        return 2 * shape[0] * layer.din * layer.dout
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-layer cases
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class LayerCase:
+    """One layer shape: op ('conv2d', 'relu', 'max_pool2d', 'linear', 'cross_entropy'), the
+    input shape, the layer, and the networks it occurs in."""
+    op: str
+    shape: tuple
+    layer: object = None
+    classes: int = 0
+    networks: list = field(default_factory=list)
+
+    @property
+    def key(self):
+        return (self.op, self.shape, self.layer, self.classes)
+
+    @property
+    def name(self):
+        dims = "x".join(map(str, self.shape[1:]))
+        b = f"b{self.shape[0]}"
+        if self.op == "conv2d":
+            L = self.layer
+            return f"conv2d {L.cin}->{L.cout} k{L.k} p{L.pad} {dims} {b}"
+        if self.op == "linear":
+            return f"linear {self.layer.din}->{self.layer.dout} {b}"
+        if self.op == "max_pool2d":
+            return f"max_pool2d k{self.layer.k} {dims} {b}"
+        if self.op == "cross_entropy":
+            return f"cross_entropy {dims} {b}"
+        return f"{self.op} {dims} {b}"
+
+    def flops(self):
+        if self.op in ("conv2d", "linear"):
+            out = layer_shapes_one(self.layer, self.shape)
+            return layer_flops(self.layer, self.shape, out)
+        return 0
+
+
+def layer_shapes_one(layer, shape):
+    if layer.kind == "conv2d":
+        n, c, h, w = shape
+        return (n, layer.cout, h + 2 * layer.pad - layer.k + 1, w + 2 * layer.pad - layer.k + 1)
+    return (shape[0], layer.dout)
+
+
+def layer_cases(networks, batches):
+    """The distinct layer cases of `networks` (names) at each batch size, in network order."""
+    cases = {}
+    for b in batches:
+        for name in networks:
+            net = NETWORKS[name]
+            shapes = layer_shapes(net, b)
+            for layer, shape, out in shapes:
+                if layer.kind == "flatten":
+                    continue
+                lay = None if layer.kind == "relu" else layer
+                case = LayerCase(layer.kind, tuple(shape), lay)
+                cases.setdefault(case.key, case).networks.append(name)
+            loss = LayerCase("cross_entropy", tuple(shapes[-1][2]), None, net.classes)
+            cases.setdefault(loss.key, loss).networks.append(name)
+    return list(cases.values())
+
+
+def case_inputs(case, dtype=np.float32, seed=2):
+    """The arrays of a layer case, the same for every backend (forward and backward).
+
+    Convs and linears get small integers (inputs 0..3, weights, biases and output gradients
+    -2..2): every product and partial sum is then an integer far below 2**24, exact in
+    float32 in any summation order, so every backend's result is exact and they can be
+    compared within the float32 tolerance even for the 23-million-term weight-gradient sums of
+    the batch-256 edge conv (random real data leaves float32 with errors near 1e-3 there).
+    The speed of these kernels does not depend on the values.  relu, max-pool and the loss
+    are elementwise or exact and get signed normal data."""
+    rng = np.random.default_rng(seed)
+
+    def ints(lo, hi, shape):
+        return rng.integers(lo, hi + 1, shape).astype(dtype)
+
+    d = {}
+    if case.op == "conv2d":
+        L = case.layer
+        d["x"] = ints(0, 3, case.shape)
+        d["w"] = ints(-2, 2, (L.cout, L.cin, L.k, L.k))
+        d["b"] = ints(-2, 2, L.cout)
+        d["gy"] = ints(-2, 2, layer_shapes_one(L, case.shape))
+    elif case.op == "linear":
+        L = case.layer
+        d["x"] = ints(0, 3, case.shape)
+        d["w"] = ints(-2, 2, (L.dout, L.din))
+        d["b"] = ints(-2, 2, L.dout)
+        d["gy"] = ints(-2, 2, (case.shape[0], L.dout))
+    elif case.op == "relu":
+        d["x"] = rng.standard_normal(case.shape).astype(dtype)
+        d["y"] = np.maximum(d["x"], 0)
+        d["gy"] = rng.standard_normal(case.shape).astype(dtype)
+    elif case.op == "max_pool2d":
+        import fastconv.reference as R
+        d["x"] = rng.standard_normal(case.shape).astype(dtype)
+        y, d["idx"] = R.max_pool2d(d["x"], case.layer.k, return_indices=True)
+        d["gy"] = rng.standard_normal(y.shape).astype(dtype)
+    elif case.op == "cross_entropy":
+        d["x"] = rng.standard_normal(case.shape).astype(dtype)
+        d["t"] = rng.integers(0, case.shape[1], case.shape[0]).astype(np.int64)
+    else:
+        raise ValueError(case.op)
+    return d
+
+
+def case_function(case, direction, backend, d):
+    """A no-argument callable running `case` forward ('fwd'), backward ('bwd') or both
+    ('fwdbwd'; the backward pass gets the same indices/gradients as its forward) on `backend`
+    ('fastconv', 'numpy' or 'torch') with the arrays `d` from case_inputs.  It returns the
+    outputs (torch tensors for torch; see to_numpy)."""
+    if direction == "fwdbwd":
+        fwd = case_function(case, "fwd", backend, d)
+        bwd = case_function(case, "bwd", backend, d)
+        return lambda: (fwd(), bwd())
+    if backend == "torch":
+        return _torch_case_function(case, direction, d)
+    B = backend_module(backend)
+    op = case.op
+    if op == "conv2d":
+        p = case.layer.pad
+        if direction == "fwd":
+            return lambda: B.conv2d(d["x"], d["w"], d["b"], padding=p)
+        return lambda: B.conv2d_backward(d["gy"], d["x"], d["w"], padding=p)
+    if op == "linear":
+        if direction == "fwd":
+            return lambda: B.linear(d["x"], d["w"], d["b"])
+        return lambda: B.linear_backward(d["gy"], d["x"], d["w"])
+    if op == "relu":
+        if direction == "fwd":
+            return lambda: B.relu(d["x"])
+        return lambda: B.relu_backward(d["gy"], d["y"])
+    if op == "max_pool2d":
+        k = case.layer.k
+        if direction == "fwd":
+            return lambda: B.max_pool2d(d["x"], k, return_indices=True)
+        return lambda: B.max_pool2d_backward(d["gy"], d["idx"], d["x"].shape)
+    if op == "cross_entropy":
+        if direction == "fwd":
+            return lambda: B.cross_entropy(d["x"], d["t"])
+        return lambda: B.cross_entropy_backward(d["x"], d["t"])
+    raise ValueError(op)
+
+
+def _torch_case_function(case, direction, d):
+    """The same computation in torch, without autograd: the ATen functions autograd calls."""
+    torch = torch_or_none()
+    aten = torch.ops.aten
+    t = {k: torch.from_numpy(v) for k, v in d.items()}
+    op = case.op
+    if op == "conv2d":
+        p = case.layer.pad
+        if direction == "fwd":
+            return lambda: torch.nn.functional.conv2d(t["x"], t["w"], t["b"], padding=p)
+        bias_sizes = [case.layer.cout]
+        return lambda: aten.convolution_backward(t["gy"], t["x"], t["w"], bias_sizes, [1, 1],
+                                                 [p, p], [1, 1], False, [0, 0], 1,
+                                                 [True, True, True])
+    if op == "linear":
+        if direction == "fwd":
+            return lambda: torch.nn.functional.linear(t["x"], t["w"], t["b"])
+        gy, x, w = t["gy"], t["x"], t["w"]
+        return lambda: (gy.mm(w), gy.t().mm(x), gy.sum(0))
+    if op == "relu":
+        if direction == "fwd":
+            return lambda: torch.relu(t["x"])
+        return lambda: aten.threshold_backward(t["gy"], t["y"], 0)
+    if op == "max_pool2d":
+        k = case.layer.k
+        if direction == "fwd":
+            return lambda: aten.max_pool2d_with_indices(t["x"], [k, k], [k, k])
+        return lambda: aten.max_pool2d_with_indices_backward(
+            t["gy"], t["x"], [k, k], [k, k], [0, 0], [1, 1], False, t["idx"])
+    if op == "cross_entropy":
+        x, tg = t["x"], t["t"]
+        if direction == "fwd":
+            return lambda: torch.nn.functional.cross_entropy(x, tg)
+        # What autograd runs for cross_entropy's backward, given the saved log-softmax.
+        logp = aten._log_softmax(x, 1, False)
+        total_weight = aten.nll_loss_forward(logp, tg, None, 1, -100)[1]
+        one = torch.ones((), dtype=x.dtype)
+
+        def bwd():
+            g = aten.nll_loss_backward(one, logp, tg, None, 1, -100, total_weight)
+            return aten._log_softmax_backward_data(g, logp, 1, x.dtype)
+        return bwd
+    raise ValueError(op)
+
+
+def to_numpy(result):
+    """Outputs as a flat list of NumPy arrays (torch tensors converted, None dropped)."""
+    if isinstance(result, (tuple, list)):
+        out = []
+        for r in result:
+            out += to_numpy(r)
+        return out
+    if result is None:
+        return []
+    if hasattr(result, "detach"):
+        return [result.detach().numpy()]
+    return [np.asarray(result)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Timing
+# ---------------------------------------------------------------------------------------------
+def prime_allocator(max_mib=32):
+    """Allocate, touch and free buffers of 1 .. max_mib MiB.
+
+    glibc serves large blocks with fresh mmap()s until a freed block raises its dynamic mmap
+    threshold (up to 32 MiB); until then every 1-30 MiB output costs page faults, which
+    changed timings here by up to 10x."""
+    size = 1 << 20
+    while size <= max_mib << 20:
+        a = np.ones(size // 8)
+        del a
+        size *= 2
+
+
+def warm_thread_pools(threads):
+    """Run small parallel work in every thread pool (fastconv's OpenMP, numpy's BLAS, torch)
+    at `threads` threads so that the first timed call does not pay for thread start-up."""
+    set_threads(threads)
+    import fastconv.functional as F
+    x = np.random.default_rng(0).random((8, 8, 32, 32)).astype(np.float32)
+    w = np.random.default_rng(1).random((16, 8, 3, 3)).astype(np.float32)
+    a = np.ones((256, 256), np.float32)
+    for _ in range(3):
+        F.conv2d(x, w)
+        F.max_pool2d(x, 2)
+        a @ a
+    torch = torch_or_none()
+    if torch is not None:
+        tx, tw = torch.from_numpy(x), torch.from_numpy(w)
+        for _ in range(3):
+            torch.nn.functional.conv2d(tx, tw)
+            torch.from_numpy(a) @ torch.from_numpy(a)
+
+
+@dataclass
+class Timing:
+    """Seconds per call: the median, min and max over the samples (each sample is the mean of
+    `number` consecutive calls)."""
+    samples: list
+    number: int
+
+    @property
+    def median(self):
+        return statistics.median(self.samples)
+
+    @property
+    def min(self):
+        return min(self.samples)
+
+    @property
+    def max(self):
+        return max(self.samples)
+
+    def as_dict(self):
+        return {"median": self.median, "min": self.min, "max": self.max,
+                "number": self.number, "samples": list(self.samples)}
+
+
+def _time_calls(fn, number, clock=time.perf_counter):
+    t0 = clock()
+    for _ in range(number):
+        fn()
+    return (clock() - t0) / number
+
+
+def calibrate(fn, min_sample_time=0.02, clock=time.perf_counter):
+    """Calls per sample so that one sample lasts at least `min_sample_time` seconds, and the
+    time of one call."""
+    t = _time_calls(fn, 1, clock)
+    if t <= 0:
+        t = 1e-9
+    return max(1, int(math.ceil(min_sample_time / t))), t
+
+
+def compare(functions, repeat=5, min_sample_time=0.02, warmup=2, switch_warmup_limit=0.1,
+            clock=time.perf_counter):
+    """Time the callables of `functions` (name -> fn) side by side in this process.
+
+    Every function gets the same treatment: `warmup` untimed calls (after the allocator is
+    primed), calibration of the calls per sample, then `repeat` rounds; each round takes one
+    sample of every function, in an order rotated from round to round.  Before each sample one
+    untimed call is made when a call is shorter than `switch_warmup_limit` seconds, so that
+    the previous backend's busy-waiting worker threads have gone idle and this backend's pool
+    is awake.  Returns {name: Timing}."""
+    if repeat < 1:
+        raise ValueError(f"repeat must be >= 1, got {repeat}")
+    names = list(functions)
+    prime_allocator()
+    numbers, single = {}, {}
+    for name in names:
+        fn = functions[name]
+        for _ in range(warmup):
+            fn()
+        numbers[name], single[name] = calibrate(fn, min_sample_time, clock)
+    samples = {name: [] for name in names}
+    for r in range(repeat):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            fn = functions[name]
+            if single[name] < switch_warmup_limit:
+                fn()
+            samples[name].append(_time_calls(fn, numbers[name], clock))
+    return {name: Timing(samples[name], numbers[name]) for name in names}
+
+
+# ---------------------------------------------------------------------------------------------
+# Machine description
+# ---------------------------------------------------------------------------------------------
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def machine_info():
+    import fastconv
+    from fastconv import _kernels
+    torch = torch_or_none()
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return {
+        "cpu": cpu_model(),
+        "cores": cores,
+        "isa": _kernels.get_isa(),
+        "openmp": bool(_kernels.has_openmp()),
+        "fastconv": fastconv.__version__,
+        "numpy": np.__version__,
+        "blas": _blas().describe(),
+        "torch": None if torch is None else torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def machine_line(info=None):
+    info = info or machine_info()
+    torch = info["torch"] or "not installed"
+    return (f"{info['cpu']}, {info['cores']} cores, fastconv {info['fastconv']} "
+            f"(SIMD path {info['isa']}, OpenMP {'yes' if info['openmp'] else 'no'}), "
+            f"numpy {info['numpy']} ({info['blas']}), torch {torch}, Python {info['python']}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The workloads of `python -m fastconv bench`
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Workload:
+    """One row of the bench table: callables per backend doing the same work."""
+    name: str
+    kind: str                 # 'step', 'inference', 'layer', 'gemm', 'dense'
+    functions: dict
+    flops: int = 0
+    meta: dict = field(default_factory=dict)
+
+
+def step_functions(net, batch, backends, dtype=np.float32):
+    """Training-step closures per backend, each on its own copy of the same parameters."""
+    x, t = make_batch(net, batch, dtype)
+    params = init_params(net, dtype)
+    fns = {}
+    for b in backends:
+        if b == "torch":
+            torch = torch_or_none()
+            model = TorchNet(net, params)
+            xt, tt = torch.from_numpy(x), torch.from_numpy(t)
+            fns[b] = (lambda m=model, xt=xt, tt=tt: m.train_step(xt, tt))
+        else:
+            B, p = backend_module(b), copy_params(params)
+            fns[b] = (lambda B=B, p=p: train_step(B, net, p, x, t))
+    return fns
+
+
+def inference_functions(net, batch, backends, dtype=np.float32):
+    x, _ = make_batch(net, batch, dtype)
+    params = init_params(net, dtype)
+    fns = {}
+    for b in backends:
+        if b == "torch":
+            model = TorchNet(net, params)
+            xt = torch_or_none().from_numpy(x)
+            fns[b] = (lambda m=model, xt=xt: m.inference(xt))
+        else:
+            B = backend_module(b)
+            fns[b] = (lambda B=B: inference(B, net, params, x))
+    return fns
+
+
+def key_layer_cases(networks, batch):
+    """The convs and max-pools of `networks` at `batch` (distinct shapes), timed fwd+bwd."""
+    return [c for c in layer_cases(networks, [batch]) if c.op in ("conv2d", "max_pool2d")]
+
+
+def gemm_functions(n, dtype, op):
+    """fastconv's GEMM (op 'gemm': C = A @ B in place) or dense layer (op 'dense':
+    F.linear(X, W) = X @ W.T) against numpy.matmul on the same square operands."""
+    from fastconv import _kernels
+    import fastconv.functional as F
+    rng = np.random.default_rng(3)
+    a = rng.random((n, n)).astype(dtype)
+    b = rng.random((n, n)).astype(dtype)
+    c1, c2 = np.empty((n, n), dtype), np.empty((n, n), dtype)
+    if op == "gemm":
+        return {"fastconv": lambda: _kernels.gemm(False, False, 1.0, a, b, 0.0, c1),
+                "numpy": lambda: np.matmul(a, b, out=c2)}
+    bt = b.T
+    return {"fastconv": lambda: F.linear(a, b),
+            "numpy": lambda: np.matmul(a, bt, out=c2)}
+
+
+def workloads(networks, batch, backends, gemm_sizes=(1024, 2048),
+              gemm_dtypes=("float32", "float64"), inference_batch=1,
+              kinds=("step", "inference", "layer", "gemm", "dense")):
+    """The rows of the bench table (of the given kinds), built lazily: inputs exist only
+    while a row is timed."""
+    for name in networks if "step" in kinds else ():
+        net = NETWORKS[name]
+        yield lambda net=net: Workload(f"train step {net.name} b{batch}", "step",
+                                       step_functions(net, batch, backends),
+                                       step_flops(net, batch),
+                                       {"network": net.name, "batch": batch})
+    for name in networks if "inference" in kinds else ():
+        net = NETWORKS[name]
+        yield lambda net=net: Workload(f"inference {net.name} b{inference_batch}", "inference",
+                                       inference_functions(net, inference_batch, backends),
+                                       inference_flops(net, inference_batch),
+                                       {"network": net.name, "batch": inference_batch})
+    for case in key_layer_cases(networks, batch) if "layer" in kinds else ():
+        def make(case=case):
+            d = case_inputs(case)
+            return Workload(f"{case.name} fwd+bwd", "layer",
+                            {b: case_function(case, "fwdbwd", b, d) for b in backends},
+                            3 * case.flops(),
+                            {"op": case.op, "shape": list(case.shape), "batch": case.shape[0],
+                             "networks": sorted(set(case.networks))})
+        yield make
+    for n in gemm_sizes:
+        for dt in gemm_dtypes:
+            for op in [k for k in ("gemm", "dense") if k in kinds]:
+                short = {"float32": "f32", "float64": "f64"}[np.dtype(dt).name]
+                yield (lambda n=n, dt=dt, op=op, short=short: Workload(
+                    f"{op} {n}x{n}x{n} {short}", op,
+                    {b: f for b, f in gemm_functions(n, np.dtype(dt), op).items()
+                     if b in backends},
+                    2 * n ** 3, {"n": n, "dtype": np.dtype(dt).name}))
+
+
+def evaluate_targets(rows):
+    """The issue's speed targets that `rows` (the JSON rows of one run) allow to evaluate.
+
+    Returns dicts: target, threads, measured (the ratio of medians), measured_min (the same
+    ratio from the min times: the quiet-machine figure), goal, unit, met (on the medians)."""
+    out = []
+    by = {(r["threads"], r["name"]): r for r in rows}
+
+    def speedup(r, other, stat):
+        m = r["backends"].get(other)
+        return None if m is None else m[stat] / r["backends"]["fastconv"][stat]
+
+    def gflops(r, backend, stat):
+        return r["flops"] / r["backends"][backend][stat] / 1e9
+
+    for t in sorted({r["threads"] for r in rows}):
+        sgemm = [r for (tt, _), r in by.items()
+                 if tt == t and r["kind"] == "gemm" and r["meta"].get("dtype") == "float32"]
+
+        def peak(stat):
+            """numpy's best square sgemm GFLOP/s at this thread count: the FLOP limit."""
+            return max(gflops(r, "numpy", stat) for r in sgemm)
+
+        def add(target, ratio, goal, unit="x"):
+            measured = ratio("median")
+            if measured is not None:
+                out.append({"target": target, "threads": t, "measured": measured,
+                            "measured_min": ratio("min"), "goal": goal, "unit": unit,
+                            "met": measured >= goal})
+
+        def vs(r, other):
+            return lambda stat: speedup(r, other, stat)
+
+        def of_peak(r):
+            return lambda stat: gflops(r, "fastconv", stat) / peak(stat)
+
+        for (tt, name), r in sorted(by.items()):
+            if tt != t:
+                continue
+            kind, meta = r["kind"], r["meta"]
+            if kind == "step" and meta.get("batch") == 64:
+                goals = {"mnist": 1.5, "simple": 3.0, "edge": 5.0}
+                if meta["network"] in goals:
+                    add(f"{name}: fastconv vs torch", vs(r, "torch"), goals[meta["network"]])
+                if meta["network"] == "mnist" and sgemm:
+                    add(f"{name}: GFLOP/s vs numpy's sgemm GFLOP/s ({peak('median'):.0f})",
+                        of_peak(r), 0.75, "of peak")
+            elif kind == "inference" and meta.get("network") == "mnist" and meta["batch"] == 1:
+                add(f"{name}: fastconv vs torch", vs(r, "torch"), 3.0)
+            elif kind == "layer" and meta.get("batch") == 64:
+                if name.startswith("conv2d 32->64 k3 p1 32x14x14") and sgemm:
+                    add(f"{name}: GFLOP/s vs numpy's sgemm GFLOP/s ({peak('median'):.0f})",
+                        of_peak(r), 0.9, "of peak")
+                elif name.startswith("conv2d 1->32 k3 p1 1x28x28"):
+                    add(f"{name}: fastconv vs torch", vs(r, "torch"), 5.0)
+                elif name.startswith("max_pool2d k2 32x28x28"):
+                    add(f"{name}: fastconv vs torch", vs(r, "torch"), 5.0)
+                    add(f"{name}: fastconv vs numpy reference", vs(r, "numpy"), 10.0)
+            elif kind in ("gemm", "dense") and meta.get("n") in (1024, 2048):
+                add(f"{name}: fastconv vs numpy.matmul", vs(r, "numpy"), 0.95)
+    return [o for o in out if o["measured_min"] is not None]

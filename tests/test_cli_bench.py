@@ -1,0 +1,231 @@
+"""``python -m fastconv bench`` through subprocess, and the timing helpers of
+fastconv._benchmarks.  No timing assertions: the machine is shared."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastconv
+import fastconv.functional as F
+import fastconv.reference as R
+from fastconv import _benchmarks as FB
+
+from conftest import R64, assert_close
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run_cli(tmp_path, *extra):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    cmd = [sys.executable, "-m", "fastconv", "bench", "--batch", "2", "--repeat", "1",
+           "--networks", "simple", "--gemm-sizes", "32", "--min-sample-time", "0",
+           "--threads", "1", "--out", str(tmp_path), *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(tmp_path),
+                          timeout=300)
+
+
+def test_cli_bench_writes_table_json_and_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    proc = _run_cli(tmp_path, "--markdown", str(tmp_path / "bench.md"))
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert out.startswith("machine: ")
+    machine = out.splitlines()[0]
+    assert "cores" in machine and "SIMD path" in machine and "OpenMP" in machine
+    assert "numpy " + np.__version__ in machine
+    for name in ("train step simple b2", "inference simple b1",
+                 "conv2d 1->32 k3 p0 1x28x28 b2 fwd+bwd", "max_pool2d k2 32x26x26 b2 fwd+bwd",
+                 "gemm 32x32x32 f32", "dense 32x32x32 f64"):
+        assert name in out, name
+    assert "fastconv median (min-max)" in out and "x numpy" in out
+
+    doc = json.loads((tmp_path / "fastconv_bench.json").read_text())
+    assert set(doc) >= {"machine", "machine_line", "command", "config", "results", "targets",
+                        "elapsed_seconds", "load_average"}
+    assert set(doc["machine"]) >= {"cpu", "cores", "isa", "openmp", "numpy", "torch"}
+    assert doc["config"]["threads"] == [1]
+    assert doc["config"]["batch"] == 2
+    assert doc["config"]["networks"] == ["simple"]
+    backends = doc["config"]["backends"]
+    assert backends[:2] == ["fastconv", "numpy"]
+    names = [r["name"] for r in doc["results"]]
+    assert "train step simple b2" in names and len(names) == len(set(names))
+    for r in doc["results"]:
+        assert set(r) >= {"name", "kind", "threads", "flops", "meta", "backends"}
+        assert r["threads"] == 1
+        expected = set(backends) if r["kind"] not in ("gemm", "dense") else {"fastconv", "numpy"}
+        assert set(r["backends"]) == expected
+        for m in r["backends"].values():
+            assert set(m) >= {"median", "min", "max", "number", "samples"}
+            assert len(m["samples"]) == 1
+            assert 0 < m["min"] <= m["median"] <= m["max"]
+    step = next(r for r in doc["results"] if r["kind"] == "step")
+    assert step["flops"] == FB.step_flops(FB.NETWORKS["simple"], 2)
+
+    md = (tmp_path / "bench.md").read_text()
+    assert doc["machine_line"] in md and doc["command"] in md
+    assert "| 1 | train step simple b2 |" in md
+
+    png = (tmp_path / "fastconv_bench.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_bench_json_path_and_no_plot(tmp_path):
+    target = tmp_path / "sub" / "r.json"
+    proc = _run_cli(tmp_path, "--json", str(target), "--no-plot", "--no-torch",
+                    "--gemm-sizes", "--only", "step", "layer")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(target.read_text())
+    assert doc["config"]["backends"] == ["fastconv", "numpy"]
+    assert doc["config"]["kinds"] == ["step", "layer"]
+    assert {r["kind"] for r in doc["results"]} == {"step", "layer"}
+    assert not (tmp_path / "fastconv_bench.png").exists()
+    assert not (tmp_path / "fastconv_bench.json").exists()
+
+
+def test_cli_bench_rejects_bad_repeat(tmp_path):
+    proc = _run_cli(tmp_path, "--repeat", "0", "--no-plot")
+    assert proc.returncode == 2
+    assert "--repeat" in proc.stderr
+
+
+# --- timing helpers ---------------------------------------------------------------------------
+def test_compare_interleaves_and_counts_calls():
+    calls = {"a": 0, "b": 0}
+    order = []
+
+    def make(name):
+        def fn():
+            calls[name] += 1
+            order.append(name)
+        return fn
+
+    res = FB.compare({"a": make("a"), "b": make("b")}, repeat=4, min_sample_time=0, warmup=2)
+    assert set(res) == {"a", "b"}
+    for name, t in res.items():
+        assert t.number == 1 and len(t.samples) == 4
+        assert t.min <= t.median <= t.max
+        # 2 warm-up calls, 1 calibration call, then per round a switch warm-up and a sample
+        assert calls[name] == 2 + 1 + 4 * 2
+    timed = order[-16:]
+    firsts = [timed[i] for i in range(0, 16, 4)]
+    assert firsts == ["a", "b", "a", "b"]           # the order rotates from round to round
+
+
+def test_compare_uses_the_clock_and_calibrates():
+    ticks = iter(range(10 ** 6))
+
+    def clock():
+        return next(ticks) * 1e-3                   # every clock read advances 1 ms
+    res = FB.compare({"f": lambda: None}, repeat=3, min_sample_time=0.005, warmup=0,
+                     clock=clock)
+    t = res["f"]
+    assert t.number == 5                            # one call "takes" 1 ms: 5 per sample
+    assert t.samples == [pytest.approx(1e-3 / 5)] * 3
+
+
+def test_compare_rejects_zero_repeat():
+    with pytest.raises(ValueError, match="repeat"):
+        FB.compare({"f": lambda: None}, repeat=0)
+
+
+def test_timing_statistics():
+    t = FB.Timing([3.0, 1.0, 2.0, 10.0, 4.0], 2)
+    assert (t.median, t.min, t.max) == (3.0, 1.0, 10.0)
+    assert t.as_dict()["number"] == 2
+
+
+def test_prime_allocator_runs():
+    FB.prime_allocator(max_mib=2)
+
+
+# --- networks and steps -----------------------------------------------------------------------
+def test_mnist_step_flops_match_the_issue():
+    # about 1.6 GFLOP per batch-64 training step
+    assert FB.step_flops(FB.NETWORKS["mnist"], 64) == pytest.approx(1.6e9, rel=0.02)
+
+
+@pytest.mark.parametrize("name", ["simple", "mnist"])
+def test_train_step_matches_reference(name, dtype):
+    net = FB.NETWORKS[name]
+    x, t = FB.make_batch(net, 3, dtype)
+    p_c = FB.init_params(net, dtype)
+    p_r = FB.copy_params(p_c)
+    loss_c, grads_c = FB.train_step(F, net, p_c, x, t, lr=0.1)
+    loss_r, grads_r = FB.train_step(R64 if dtype == np.float32 else R, net, p_r, x, t, lr=0.1)
+    assert len(grads_c) == len(FB.param_names(net))
+    assert_close(loss_c, loss_r, dtype)
+    for gc, gr in zip(grads_c, grads_r):
+        assert_close(gc, gr, dtype)
+    # the update was applied in place
+    p0 = FB.init_params(net, dtype)
+    trained = [p for layer, p in zip(net.layers, p_c) if net.trainable(layer)]
+    initial = [p for layer, p in zip(net.layers, p0) if net.trainable(layer)]
+    assert_close(trained[0][0], initial[0][0] - dtype.type(0.1) * grads_c[0], dtype)
+
+
+def test_edge_step_trains_only_the_dense_layer():
+    net = FB.NETWORKS["edge"]
+    assert FB.param_names(net) == ["4.weight", "4.bias"]
+    params = FB.init_params(net)
+    np.testing.assert_array_equal(params[0][0][0, 0], FB.LAPLACIAN.astype(np.float32))
+
+
+def test_torch_step_matches_reference():
+    torch = pytest.importorskip("torch")
+    net = FB.NETWORKS["simple"]
+    x, t = FB.make_batch(net, 3, np.float64)
+    params = FB.init_params(net, np.float64)
+    model = FB.TorchNet(net, params)
+    loss_t, grads_t = model.train_step(torch.from_numpy(x), torch.from_numpy(t))
+    loss_r, grads_r = FB.train_step(R, net, FB.copy_params(params), x, t)
+    assert_close(loss_t.numpy(), loss_r, np.float64)
+    for gt, gr in zip(grads_t, grads_r):
+        assert_close(gt.numpy(), gr, np.float64)
+
+
+def test_layer_cases_cover_every_layer_once():
+    cases = FB.layer_cases(["mnist", "cifar"], [64])
+    names = [c.name for c in cases]
+    assert len(names) == len(set(names))
+    # mnist: 2 conv, 3 relu, 2 pool, 2 linear, loss; cifar adds its own conv/relu/pool/fc1;
+    # relu 128, fc2 and the loss are shared
+    assert len(cases) == 10 + 7
+    shared = [c for c in cases if c.name == "linear 128->10 b64"]
+    assert shared and shared[0].networks == ["mnist", "cifar"]
+
+
+@pytest.mark.parametrize("direction", ["fwd", "bwd", "fwdbwd"])
+def test_case_functions_agree_across_backends(direction):
+    case = next(c for c in FB.layer_cases(["simple"], [2]) if c.op == "max_pool2d")
+    d = FB.case_inputs(case)
+    outs = [FB.to_numpy(FB.case_function(case, direction, b, d)())
+            for b in FB.available_backends()]
+    for other in outs[1:]:
+        assert len(other) == len(outs[0])
+        for a, e in zip(other, outs[0]):
+            np.testing.assert_array_equal(a, e)
+
+
+def test_machine_line_names_the_configuration():
+    line = FB.machine_line()
+    assert f"{FB.machine_info()['cores']} cores" in line
+    assert "OpenMP" in line and fastconv.__version__ in line
+
+
+def test_evaluate_targets_uses_medians_and_mins():
+    def row(name, kind, meta, fc, torch, flops=0):
+        return {"name": name, "kind": kind, "threads": 1, "flops": flops, "meta": meta,
+                "backends": {"fastconv": {"median": fc, "min": fc / 2},
+                             "torch": {"median": torch, "min": torch}}}
+    rows = [row("train step mnist b64", "step", {"network": "mnist", "batch": 64}, 10.0, 20.0),
+            row("train step simple b64", "step", {"network": "simple", "batch": 64}, 1.0, 2.0)]
+    got = {t["target"]: t for t in FB.evaluate_targets(rows)}
+    mnist = got["train step mnist b64: fastconv vs torch"]
+    assert mnist["measured"] == 2.0 and mnist["measured_min"] == 4.0 and mnist["met"]
+    simple = got["train step simple b64: fastconv vs torch"]
+    assert simple["goal"] == 3.0 and not simple["met"]
