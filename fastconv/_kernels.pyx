@@ -386,11 +386,11 @@ def _relu_backward_flat(const floating[::1] gy, const floating[::1] y):
 
 
 def relu_backward(gy, y):
-    """gx = gy where y > 0, else 0; C-contiguous arrays of any (equal) shape."""
+    """gx = 0 where y <= 0, else gy (NaN outputs pass gy); C-contiguous arrays of any (equal) shape."""
     return _relu_backward_flat(gy.reshape(-1), y.reshape(-1)).reshape(gy.shape)
 
 
-def softmax(const floating[:, ::1] x):
+def _softmax_rows(const floating[:, ::1] x, bint log):
     cdef int64_t rows = x.shape[0]
     cdef int64_t cols = x.shape[1]
     y = np.empty((rows, cols), dtype=_dtype(<floating>0))
@@ -399,25 +399,26 @@ def softmax(const floating[:, ::1] x):
     cdef floating *py = &yv[0, 0]
     with nogil:
         if floating is float:
-            fc_softmax_f32(rows, cols, px, py)
+            if log:
+                fc_log_softmax_f32(rows, cols, px, py)
+            else:
+                fc_softmax_f32(rows, cols, px, py)
         else:
-            fc_softmax_f64(rows, cols, px, py)
+            if log:
+                fc_log_softmax_f64(rows, cols, px, py)
+            else:
+                fc_softmax_f64(rows, cols, px, py)
     return y
 
 
-def log_softmax(const floating[:, ::1] x):
-    cdef int64_t rows = x.shape[0]
-    cdef int64_t cols = x.shape[1]
-    y = np.empty((rows, cols), dtype=_dtype(<floating>0))
-    cdef floating[:, ::1] yv = y
-    cdef const floating *px = &x[0, 0]
-    cdef floating *py = &yv[0, 0]
-    with nogil:
-        if floating is float:
-            fc_log_softmax_f32(rows, cols, px, py)
-        else:
-            fc_log_softmax_f64(rows, cols, px, py)
-    return y
+def softmax(x):
+    """Row-wise softmax of a C-contiguous 2-D array."""
+    return _softmax_rows(x, False)
+
+
+def log_softmax(x):
+    """Row-wise log-softmax of a C-contiguous 2-D array."""
+    return _softmax_rows(x, True)
 
 
 def cross_entropy_forward(const floating[:, ::1] logits, const int64_t[::1] target,
