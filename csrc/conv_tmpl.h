@@ -211,6 +211,15 @@ static int64_t FC_FN(tile_positions)(const fc_conv2d_params *p, int64_t K, int n
     return np < 1 ? 1 : np;
 }
 
+/* Threads for one conv pass: 1 (no team) when the pass has fewer than FC_PAR_MIN_MACS
+ * multiply-adds, N * Cout * (Cin/G * kh * kw) * OH * OW. */
+static int FC_FN(conv_threads)(const fc_conv2d_params *p)
+{
+    const double macs = (double)p->n * (double)p->c_out * (double)(p->c_in / p->groups) *
+                        (double)(p->kh * p->kw) * (double)(p->out_h * p->out_w);
+    return macs < FC_PAR_MIN_MACS ? 1 : fc_threads_for_region();
+}
+
 /* ------------------------------------------------------------------------------------ */
 /* Forward                                                                               */
 /* ------------------------------------------------------------------------------------ */
@@ -292,7 +301,7 @@ void FC_FN(fc_opt_conv2d_forward)(fc_isa isa, const fc_conv2d_params *p, const F
     const int64_t cin_g = p->c_in / G, cout_g = p->c_out / G;
     const int64_t K = cin_g * p->kh * p->kw, P = p->out_h * p->out_w;
     if (N <= 0 || p->c_out <= 0) return;
-    const int nt = fc_threads_for_region();
+    const int nt = FC_FN(conv_threads)(p);
     const int outer = (N >= nt) ? nt : 1; /* threads over images */
     const int inner = outer > 1 ? 1 : nt;
     const int64_t np_tile = FC_FN(tile_positions)(p, K, outer);
@@ -424,7 +433,7 @@ void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const 
     const int64_t K = (p->c_in / G) * p->kh * p->kw, P = p->out_h * p->out_w;
     const int64_t xs = p->c_in * p->h * p->w, ys = p->c_out * P;
     const int64_t wsize = p->c_out * K;
-    const int nt = fc_threads_for_region();
+    const int nt = FC_FN(conv_threads)(p);
 
     if (gb) {
         for (int64_t co = 0; co < p->c_out; co++) gb[co] = 0;

@@ -312,7 +312,7 @@ void FC_FN(fc_gemm_engine)(fc_isa isa, int nthreads, int trans_a, int trans_b, i
         return;
     }
     const double work = (double)m * (double)n * (double)(k > 0 ? k : 1);
-    if (nthreads > 1 && work < 65536.0 * 4) nthreads = 1;
+    if (nthreads > 1 && work < FC_PAR_MIN_MACS) nthreads = 1;
 #ifdef _OPENMP
     const int64_t tiles_m = (m + cfg->mr - 1) / cfg->mr;
     const int64_t tiles_n = (n + cfg->nr - 1) / cfg->nr;

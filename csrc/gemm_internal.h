@@ -40,6 +40,12 @@ FC_DECLARE_UKERNELS(6x16, 6x8, avx2)
 FC_DECLARE_UKERNELS(8x32, 8x16, avx512)
 #endif
 
+/* Below this many multiply-adds (m*n*k for a GEMM, N*Cout*K*P for a conv pass) a call runs
+ * on the calling thread: starting a team costs tens of microseconds, and milliseconds when
+ * the other cores are busy, which is more than such a call takes alone (about 40 us at
+ * 100 GFLOP/s).  Serial and threaded runs then give identical results for small calls. */
+#define FC_PAR_MIN_MACS ((double)(1 << 21))
+
 /* The blocking of one ISA path and dtype. */
 typedef struct {
     int mr, nr;               /* microkernel tile */
