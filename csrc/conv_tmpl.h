@@ -119,6 +119,50 @@ static void FC_FN(im2col_packed)(const fc_conv2d_params *p, const fc_gemm_config
     const int64_t cin_g = p->c_in / p->groups, K = cin_g * p->kh * p->kw;
     const int64_t nr = cfg->nr, n_pad = ((np + nr - 1) / nr) * nr;
     int64_t kidx = 0;
+    if (FC_FN(is_same_stride1)(p)) {
+        /* Each row is the plane shifted by a constant, copied straight into the panels and
+         * ANDed with a per-kernel-column mask that zeroes the output columns whose input
+         * column falls off the left or right edge (a bit mask: inf/NaN inputs stay exact).
+         * row holds kw masks of n_pad entries. */
+        const int64_t H = p->h, W = p->w, HW = H * W;
+        FC_UT *restrict mask = (FC_UT *)row;
+        for (int64_t s = 0; s < p->kw; s++) {
+            const int64_t off = s * p->dil_w - p->pad_w;
+            for (int64_t j = 0; j < n_pad; j++) {
+                const int64_t iw = (p0 + j) % W + off;
+                mask[s * n_pad + j] = (iw >= 0 && iw < W) ? ~(FC_UT)0 : (FC_UT)0;
+            }
+        }
+        for (int64_t ci = 0; ci < cin_g; ci++)
+            for (int64_t r = 0; r < p->kh; r++)
+                for (int64_t s = 0; s < p->kw; s++, kidx++) {
+                    const FC_UT *restrict xc = (const FC_UT *)(x + ci * HW);
+                    const FC_UT *restrict ms = mask + s * n_pad;
+                    const int64_t off = s * p->dil_w - p->pad_w;
+                    const int64_t shift = (r * p->dil_h - p->pad_h) * W + off;
+                    const int64_t qa = FC_MIN(FC_MAX(p0, -shift), p0 + np);
+                    const int64_t qb = FC_MAX(FC_MIN(p0 + np, HW - shift), qa);
+                    const int64_t pc = (kidx / cfg->kc) * cfg->kc;
+                    const int64_t kc = FC_MIN(cfg->kc, K - pc);
+                    FC_UT *restrict dst = (FC_UT *)(bp + pc * n_pad + (kidx - pc) * nr);
+                    for (int64_t j0 = 0; j0 < n_pad; j0 += nr, dst += nr * kc) {
+                        const int64_t q0 = p0 + j0;
+                        const FC_UT *restrict src = xc + q0 + shift;
+                        const FC_UT *restrict mj = ms + j0;
+                        if (q0 >= qa && q0 + nr <= qb) {
+                            for (int64_t j = 0; j < nr; j++) dst[j] = src[j] & mj[j];
+                        } else {
+                            const int64_t ja = FC_MIN(FC_MAX(qa - q0, 0), nr);
+                            const int64_t jb = FC_MAX(FC_MIN(qb - q0, nr), ja);
+                            int64_t j = 0;
+                            for (; j < ja; j++) dst[j] = 0;
+                            for (; j < jb; j++) dst[j] = src[j] & mj[j];
+                            for (; j < nr; j++) dst[j] = 0;
+                        }
+                    }
+                }
+        return;
+    }
     for (int64_t ci = 0; ci < cin_g; ci++)
         for (int64_t r = 0; r < p->kh; r++)
             for (int64_t s = 0; s < p->kw; s++, kidx++) {
@@ -273,7 +317,9 @@ static void FC_FN(forward_image)(fc_isa isa, int inner, const fc_conv2d_params *
             const int64_t m_pad = ((cout_g + cfg->mr - 1) / cfg->mr) * cfg->mr;
             FC_T *bp = (FC_T *)fc_scratch(FC_SCRATCH_COL,
                                           sizeof(FC_T) * (size_t)(K * (np_tile + cfg->nr)));
-            FC_T *row = (FC_T *)fc_scratch(FC_SCRATCH_CONV_AUX, sizeof(FC_T) * (size_t)np_tile);
+            /* row: one im2col row, or the kw column masks of the stride-1 path */
+            FC_T *row = (FC_T *)fc_scratch(FC_SCRATCH_CONV_AUX,
+                                           sizeof(FC_T) * (size_t)((np_tile + cfg->nr) * p->kw));
             if (!bp || !row) abort();
             for (int64_t p0 = 0; p0 < P; p0 += np_tile) {
                 const int64_t np = FC_MIN(np_tile, P - p0);
