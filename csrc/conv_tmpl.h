@@ -97,11 +97,42 @@ static void FC_FN(im2col_row)(const fc_conv2d_params *p, const FC_T *restrict x,
     }
 }
 
-/* col (K, np) = im2col of the group's input planes for output positions [p0, p0 + np). */
+/* col (K, np) = im2col of the group's input planes for output positions [p0, p0 + np).
+ * Uses the FC_SCRATCH_CONV_AUX slot. */
 static void FC_FN(im2col)(const fc_conv2d_params *p, const FC_T *restrict x, int64_t p0,
                           int64_t np, FC_T *restrict col)
 {
     const int64_t cin_g = p->c_in / p->groups;
+    if (FC_FN(is_same_stride1)(p)) {
+        /* rows are shifted planes: one masked copy each (see im2col_packed) */
+        const int64_t H = p->h, W = p->w, HW = H * W;
+        FC_UT *restrict mask =
+            (FC_UT *)fc_scratch(FC_SCRATCH_CONV_AUX, sizeof(FC_UT) * (size_t)(np * p->kw));
+        if (!mask) abort();
+        for (int64_t s = 0; s < p->kw; s++) {
+            const int64_t off = s * p->dil_w - p->pad_w;
+            for (int64_t j = 0; j < np; j++) {
+                const int64_t iw = (p0 + j) % W + off;
+                mask[s * np + j] = (iw >= 0 && iw < W) ? ~(FC_UT)0 : (FC_UT)0;
+            }
+        }
+        FC_UT *restrict dst = (FC_UT *)col;
+        for (int64_t ci = 0; ci < cin_g; ci++)
+            for (int64_t r = 0; r < p->kh; r++)
+                for (int64_t s = 0; s < p->kw; s++, dst += np) {
+                    const FC_UT *restrict xc = (const FC_UT *)(x + ci * HW);
+                    const FC_UT *restrict ms = mask + s * np;
+                    const int64_t shift = (r * p->dil_h - p->pad_h) * W + s * p->dil_w - p->pad_w;
+                    const int64_t ja = FC_MIN(FC_MAX(p0, -shift), p0 + np) - p0;
+                    const int64_t jb = FC_MAX(FC_MIN(p0 + np, HW - shift) - p0, ja);
+                    const FC_UT *restrict src = xc + p0 + shift;
+                    int64_t j = 0;
+                    for (; j < ja; j++) dst[j] = 0;
+                    for (; j < jb; j++) dst[j] = src[j] & ms[j];
+                    for (; j < np; j++) dst[j] = 0;
+                }
+        return;
+    }
     for (int64_t ci = 0; ci < cin_g; ci++)
         for (int64_t r = 0; r < p->kh; r++)
             for (int64_t s = 0; s < p->kw; s++)
