@@ -31,7 +31,7 @@ TILES = {
     "avx2": {np.float32: (6, 16), np.float64: (6, 8)},
     "avx512": {np.float32: (8, 32), np.float64: (8, 16)},
 }
-KC = {np.float32: 256, np.float64: 128}
+KC = {np.float32: 256, np.float64: 256}
 ISAS = [name for name in ("scalar", "avx2", "avx512") if K.isa_supported(name)]
 TRANS = list(itertools.product((False, True), repeat=2))
 
