@@ -433,7 +433,7 @@ void FC_FN(fc_opt_conv2d_forward)(fc_isa isa, const fc_conv2d_params *p, const F
 static void FC_FN(backward_image)(fc_isa isa, int inner, const fc_conv2d_params *p,
                                   const FC_T *gy, const FC_T *x, const FC_T *w, FC_T *gx,
                                   FC_T *gw_acc, int64_t np_tile,
-                                  FC_FN(direct_plane_fn) plane_fn)
+                                  FC_FN(direct_plane_fn) plane_fn, const FC_T *apT_all)
 {
     const int64_t G = p->groups, cin_g = p->c_in / G, cout_g = p->c_out / G;
     const int64_t K = cin_g * p->kh * p->kw, P = p->out_h * p->out_w, HW = p->h * p->w;
@@ -494,7 +494,19 @@ static void FC_FN(backward_image)(fc_isa isa, int inner, const fc_conv2d_params 
                 FC_ENGINE(isa, inner, 0, 1, cout_g, K, np, (FC_T)1, gyg + p0, P, col, np,
                           (FC_T)1, gwg, K, 1, NULL, NULL);
             }
-            if (gxg) {
+            if (gxg && apT_all) {
+                /* w_g^T packed once per call; only this tile of gy is packed here */
+                const fc_gemm_config *cfg = FC_FN(fc_gemm_config)(isa);
+                const int64_t m_pad = ((K + cfg->mr - 1) / cfg->mr) * cfg->mr;
+                const int64_t n_pad = ((np + cfg->nr - 1) / cfg->nr) * cfg->nr;
+                FC_T *bpk = (FC_T *)fc_scratch(FC_SCRATCH_PACK_B,
+                                               sizeof(FC_T) * (size_t)(n_pad * cout_g));
+                if (!bpk) abort();
+                FC_FN(fc_gemm_pack_b_full)(cfg, 0, cout_g, np, gyg + p0, P, bpk);
+                FC_FN(fc_gemm_prepacked)(cfg, K, np, cout_g, (FC_T)1, apT_all + g * m_pad * cout_g,
+                                         bpk, (FC_T)0, col, np, NULL);
+                FC_FN(col2im_add)(p, col, p0, np, gxg);
+            } else if (gxg) {
                 FC_ENGINE(isa, inner, 1, 0, K, np, cout_g, (FC_T)1, wg, K, gyg + p0, P, (FC_T)0,
                           col, np, 1, NULL, NULL);
                 FC_FN(col2im_add)(p, col, p0, np, gxg);
@@ -543,10 +555,23 @@ void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const 
         else if (isa == FC_ISA_AVX2) plane_fn = FC_FN(direct_plane_avx2);
 #endif
     }
+    /* With one thread per GEMM, pack w^T (for gx) once for all images and tiles. */
+    FC_T *apT_all = NULL;
+    const int64_t cout_g = p->c_out / G;
+    if (gx && inner == 1 && !plane_fn && !FC_FN(is_pointwise)(p) && cout_g > 0) {
+        const fc_gemm_config *cfg = FC_FN(fc_gemm_config)(isa);
+        const int64_t m_pad = ((K + cfg->mr - 1) / cfg->mr) * cfg->mr;
+        apT_all = (FC_T *)malloc(sizeof(FC_T) * (size_t)(G * m_pad * cout_g));
+        if (apT_all)
+            for (int64_t g = 0; g < G; g++)
+                FC_FN(fc_gemm_pack_a_full)(cfg, 1, K, cout_g, w + g * cout_g * K, K,
+                                           apT_all + g * m_pad * cout_g);
+    }
     if (outer == 1) {
         for (int64_t i = 0; i < N; i++)
             FC_FN(backward_image)(isa, inner, p, gy + i * ys, x ? x + i * xs : NULL, w,
-                                  gx ? gx + i * xs : NULL, gw, np_tile, plane_fn);
+                                  gx ? gx + i * xs : NULL, gw, np_tile, plane_fn, apT_all);
+        free(apT_all);
         return;
     }
     /* Threads over images; each thread accumulates its weight gradient privately (thread 0
@@ -566,8 +591,9 @@ void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const 
         const int64_t i0 = N * t / nth, i1 = N * (t + 1) / nth;
         for (int64_t i = i0; i < i1; i++)
             FC_FN(backward_image)(isa, 1, p, gy + i * ys, x ? x + i * xs : NULL, w,
-                                  gx ? gx + i * xs : NULL, acc, np_tile, plane_fn);
+                                  gx ? gx + i * xs : NULL, acc, np_tile, plane_fn, apT_all);
     }
+    free(apT_all);
     if (gw) {
         for (int t = 1; t < outer; t++) {
             const FC_T *pt = part + (size_t)(t - 1) * wsize;

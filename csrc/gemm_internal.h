@@ -79,6 +79,10 @@ void fc_gemm_pack_a_full_f32(const fc_gemm_config *cfg, int trans_a, int64_t m, 
                              const float *a, int64_t lda, float *ap);
 void fc_gemm_pack_a_full_f64(const fc_gemm_config *cfg, int trans_a, int64_t m, int64_t k,
                              const double *a, int64_t lda, double *ap);
+void fc_gemm_pack_b_full_f32(const fc_gemm_config *cfg, int trans_b, int64_t k, int64_t n,
+                             const float *b, int64_t ldb, float *bp);
+void fc_gemm_pack_b_full_f64(const fc_gemm_config *cfg, int trans_b, int64_t k, int64_t n,
+                             const double *b, int64_t ldb, double *bp);
 void fc_gemm_prepacked_f32(const fc_gemm_config *cfg, int64_t m, int64_t n, int64_t k,
                            float alpha, const float *ap, const float *bp, float beta, float *c,
                            int64_t ldc, const float *bias_m);
