@@ -304,6 +304,20 @@ typedef void (*FC_FN(direct_plane_fn))(const fc_conv2d_params *, const FC_T *, c
 typedef void (*FC_FN(cin1_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t, const FC_T *,
                                const FC_T *, FC_T *);
 
+/* Blocking of the pre-packed forward GEMM: the path's own, with K split into equal kc
+ * blocks of at most 5/4 of its kc (K = 288 was a 256 block and a 32 block that ran the
+ * microkernel at a fraction of its speed). */
+static const fc_gemm_config *FC_FN(packed_cfg)(fc_isa isa, int64_t K, fc_gemm_config *out)
+{
+    *out = *FC_FN(fc_gemm_config)(isa);
+    const int64_t kc_max = out->kc + out->kc / 4;
+    const int64_t nb = K > 0 ? (K + kc_max - 1) / kc_max : 1;
+    int64_t kc = (K + nb - 1) / nb;
+    kc = ((kc + 7) / 8) * 8;
+    out->kc = kc > 0 ? kc : out->kc;
+    return out;
+}
+
 /* One image, all groups, forward; `inner` threads inside the GEMMs. */
 static void FC_FN(forward_image)(fc_isa isa, int inner, const fc_conv2d_params *p,
                                  const FC_T *x, const FC_T *w, const FC_T *bias, FC_T *y,
@@ -344,7 +358,8 @@ static void FC_FN(forward_image)(fc_isa isa, int inner, const fc_conv2d_params *
         }
         if (ap_all) {
             /* weights packed once per call; im2col written straight into packed B */
-            const fc_gemm_config *cfg = FC_FN(fc_gemm_config)(isa);
+            fc_gemm_config cfgk;
+            const fc_gemm_config *cfg = FC_FN(packed_cfg)(isa, K, &cfgk);
             const int64_t m_pad = ((cout_g + cfg->mr - 1) / cfg->mr) * cfg->mr;
             FC_T *bp = (FC_T *)fc_scratch(FC_SCRATCH_COL,
                                           sizeof(FC_T) * (size_t)(K * (np_tile + cfg->nr)));
@@ -403,7 +418,8 @@ void FC_FN(fc_opt_conv2d_forward)(fc_isa isa, const fc_conv2d_params *p, const F
     /* With one thread per GEMM, pack the weights once for all images and tiles. */
     FC_T *ap_all = NULL;
     if (inner == 1 && !plane_fn && !cin1_fn && !FC_FN(is_pointwise)(p)) {
-        const fc_gemm_config *cfg = FC_FN(fc_gemm_config)(isa);
+        fc_gemm_config cfgk;
+        const fc_gemm_config *cfg = FC_FN(packed_cfg)(isa, K, &cfgk);
         const int64_t m_pad = ((cout_g + cfg->mr - 1) / cfg->mr) * cfg->mr;
         ap_all = (FC_T *)malloc(sizeof(FC_T) * (size_t)(G * m_pad * K));
         if (ap_all)
