@@ -2,6 +2,7 @@
  * conv.c -- conv2d forward and backward on the packed GEMM engine and the direct kernels
  * (see conv_tmpl.h for the algorithm).
  */
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "conv_internal.h"
@@ -35,13 +36,17 @@
 #endif
 
 #define FC_T float
+#define FC_UT uint32_t /* unsigned integer of the same size, for bit masks */
 #define FC_SFX f32
 #include "conv_tmpl.h"
 #undef FC_T
+#undef FC_UT
 #undef FC_SFX
 
 #define FC_T double
+#define FC_UT uint64_t
 #define FC_SFX f64
 #include "conv_tmpl.h"
 #undef FC_T
+#undef FC_UT
 #undef FC_SFX

@@ -97,11 +97,42 @@ static void FC_FN(im2col_row)(const fc_conv2d_params *p, const FC_T *restrict x,
     }
 }
 
-/* col (K, np) = im2col of the group's input planes for output positions [p0, p0 + np). */
+/* col (K, np) = im2col of the group's input planes for output positions [p0, p0 + np).
+ * Uses the FC_SCRATCH_CONV_AUX slot. */
 static void FC_FN(im2col)(const fc_conv2d_params *p, const FC_T *restrict x, int64_t p0,
                           int64_t np, FC_T *restrict col)
 {
     const int64_t cin_g = p->c_in / p->groups;
+    if (FC_FN(is_same_stride1)(p)) {
+        /* rows are shifted planes: one masked copy each (see im2col_packed) */
+        const int64_t H = p->h, W = p->w, HW = H * W;
+        FC_UT *restrict mask =
+            (FC_UT *)fc_scratch(FC_SCRATCH_CONV_AUX, sizeof(FC_UT) * (size_t)(np * p->kw));
+        if (!mask) abort();
+        for (int64_t s = 0; s < p->kw; s++) {
+            const int64_t off = s * p->dil_w - p->pad_w;
+            for (int64_t j = 0; j < np; j++) {
+                const int64_t iw = (p0 + j) % W + off;
+                mask[s * np + j] = (iw >= 0 && iw < W) ? ~(FC_UT)0 : (FC_UT)0;
+            }
+        }
+        FC_UT *restrict dst = (FC_UT *)col;
+        for (int64_t ci = 0; ci < cin_g; ci++)
+            for (int64_t r = 0; r < p->kh; r++)
+                for (int64_t s = 0; s < p->kw; s++, dst += np) {
+                    const FC_UT *restrict xc = (const FC_UT *)(x + ci * HW);
+                    const FC_UT *restrict ms = mask + s * np;
+                    const int64_t shift = (r * p->dil_h - p->pad_h) * W + s * p->dil_w - p->pad_w;
+                    const int64_t ja = FC_MIN(FC_MAX(p0, -shift), p0 + np) - p0;
+                    const int64_t jb = FC_MAX(FC_MIN(p0 + np, HW - shift) - p0, ja);
+                    const FC_UT *restrict src = xc + p0 + shift;
+                    int64_t j = 0;
+                    for (; j < ja; j++) dst[j] = 0;
+                    for (; j < jb; j++) dst[j] = src[j] & ms[j];
+                    for (; j < np; j++) dst[j] = 0;
+                }
+        return;
+    }
     for (int64_t ci = 0; ci < cin_g; ci++)
         for (int64_t r = 0; r < p->kh; r++)
             for (int64_t s = 0; s < p->kw; s++)
@@ -119,6 +150,50 @@ static void FC_FN(im2col_packed)(const fc_conv2d_params *p, const fc_gemm_config
     const int64_t cin_g = p->c_in / p->groups, K = cin_g * p->kh * p->kw;
     const int64_t nr = cfg->nr, n_pad = ((np + nr - 1) / nr) * nr;
     int64_t kidx = 0;
+    if (FC_FN(is_same_stride1)(p)) {
+        /* Each row is the plane shifted by a constant, copied straight into the panels and
+         * ANDed with a per-kernel-column mask that zeroes the output columns whose input
+         * column falls off the left or right edge (a bit mask: inf/NaN inputs stay exact).
+         * row holds kw masks of n_pad entries. */
+        const int64_t H = p->h, W = p->w, HW = H * W;
+        FC_UT *restrict mask = (FC_UT *)row;
+        for (int64_t s = 0; s < p->kw; s++) {
+            const int64_t off = s * p->dil_w - p->pad_w;
+            for (int64_t j = 0; j < n_pad; j++) {
+                const int64_t iw = (p0 + j) % W + off;
+                mask[s * n_pad + j] = (iw >= 0 && iw < W) ? ~(FC_UT)0 : (FC_UT)0;
+            }
+        }
+        for (int64_t ci = 0; ci < cin_g; ci++)
+            for (int64_t r = 0; r < p->kh; r++)
+                for (int64_t s = 0; s < p->kw; s++, kidx++) {
+                    const FC_UT *restrict xc = (const FC_UT *)(x + ci * HW);
+                    const FC_UT *restrict ms = mask + s * n_pad;
+                    const int64_t off = s * p->dil_w - p->pad_w;
+                    const int64_t shift = (r * p->dil_h - p->pad_h) * W + off;
+                    const int64_t qa = FC_MIN(FC_MAX(p0, -shift), p0 + np);
+                    const int64_t qb = FC_MAX(FC_MIN(p0 + np, HW - shift), qa);
+                    const int64_t pc = (kidx / cfg->kc) * cfg->kc;
+                    const int64_t kc = FC_MIN(cfg->kc, K - pc);
+                    FC_UT *restrict dst = (FC_UT *)(bp + pc * n_pad + (kidx - pc) * nr);
+                    for (int64_t j0 = 0; j0 < n_pad; j0 += nr, dst += nr * kc) {
+                        const int64_t q0 = p0 + j0;
+                        const FC_UT *restrict src = xc + q0 + shift;
+                        const FC_UT *restrict mj = ms + j0;
+                        if (q0 >= qa && q0 + nr <= qb) {
+                            for (int64_t j = 0; j < nr; j++) dst[j] = src[j] & mj[j];
+                        } else {
+                            const int64_t ja = FC_MIN(FC_MAX(qa - q0, 0), nr);
+                            const int64_t jb = FC_MAX(FC_MIN(qb - q0, nr), ja);
+                            int64_t j = 0;
+                            for (; j < ja; j++) dst[j] = 0;
+                            for (; j < jb; j++) dst[j] = src[j] & mj[j];
+                            for (; j < nr; j++) dst[j] = 0;
+                        }
+                    }
+                }
+        return;
+    }
     for (int64_t ci = 0; ci < cin_g; ci++)
         for (int64_t r = 0; r < p->kh; r++)
             for (int64_t s = 0; s < p->kw; s++, kidx++) {
@@ -211,6 +286,15 @@ static int64_t FC_FN(tile_positions)(const fc_conv2d_params *p, int64_t K, int n
     return np < 1 ? 1 : np;
 }
 
+/* Threads for one conv pass: 1 (no team) when the pass has fewer than FC_PAR_MIN_MACS
+ * multiply-adds, N * Cout * (Cin/G * kh * kw) * OH * OW. */
+static int FC_FN(conv_threads)(const fc_conv2d_params *p)
+{
+    const double macs = (double)p->n * (double)p->c_out * (double)(p->c_in / p->groups) *
+                        (double)(p->kh * p->kw) * (double)(p->out_h * p->out_w);
+    return macs < FC_PAR_MIN_MACS ? 1 : fc_threads_for_region();
+}
+
 /* ------------------------------------------------------------------------------------ */
 /* Forward                                                                               */
 /* ------------------------------------------------------------------------------------ */
@@ -219,6 +303,20 @@ typedef void (*FC_FN(direct_plane_fn))(const fc_conv2d_params *, const FC_T *, c
                                        FC_T, FC_T *);
 typedef void (*FC_FN(cin1_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t, const FC_T *,
                                const FC_T *, FC_T *);
+
+/* Blocking of the pre-packed forward GEMM: the path's own, with K split into equal kc
+ * blocks of at most 5/4 of its kc (K = 288 was a 256 block and a 32 block that ran the
+ * microkernel at a fraction of its speed). */
+static const fc_gemm_config *FC_FN(packed_cfg)(fc_isa isa, int64_t K, fc_gemm_config *out)
+{
+    *out = *FC_FN(fc_gemm_config)(isa);
+    const int64_t kc_max = out->kc + out->kc / 4;
+    const int64_t nb = K > 0 ? (K + kc_max - 1) / kc_max : 1;
+    int64_t kc = (K + nb - 1) / nb;
+    kc = ((kc + 7) / 8) * 8;
+    out->kc = kc > 0 ? kc : out->kc;
+    return out;
+}
 
 /* One image, all groups, forward; `inner` threads inside the GEMMs. */
 static void FC_FN(forward_image)(fc_isa isa, int inner, const fc_conv2d_params *p,
@@ -260,11 +358,14 @@ static void FC_FN(forward_image)(fc_isa isa, int inner, const fc_conv2d_params *
         }
         if (ap_all) {
             /* weights packed once per call; im2col written straight into packed B */
-            const fc_gemm_config *cfg = FC_FN(fc_gemm_config)(isa);
+            fc_gemm_config cfgk;
+            const fc_gemm_config *cfg = FC_FN(packed_cfg)(isa, K, &cfgk);
             const int64_t m_pad = ((cout_g + cfg->mr - 1) / cfg->mr) * cfg->mr;
             FC_T *bp = (FC_T *)fc_scratch(FC_SCRATCH_COL,
                                           sizeof(FC_T) * (size_t)(K * (np_tile + cfg->nr)));
-            FC_T *row = (FC_T *)fc_scratch(FC_SCRATCH_CONV_AUX, sizeof(FC_T) * (size_t)np_tile);
+            /* row: one im2col row, or the kw column masks of the stride-1 path */
+            FC_T *row = (FC_T *)fc_scratch(FC_SCRATCH_CONV_AUX,
+                                           sizeof(FC_T) * (size_t)((np_tile + cfg->nr) * p->kw));
             if (!bp || !row) abort();
             for (int64_t p0 = 0; p0 < P; p0 += np_tile) {
                 const int64_t np = FC_MIN(np_tile, P - p0);
@@ -292,7 +393,7 @@ void FC_FN(fc_opt_conv2d_forward)(fc_isa isa, const fc_conv2d_params *p, const F
     const int64_t cin_g = p->c_in / G, cout_g = p->c_out / G;
     const int64_t K = cin_g * p->kh * p->kw, P = p->out_h * p->out_w;
     if (N <= 0 || p->c_out <= 0) return;
-    const int nt = fc_threads_for_region();
+    const int nt = FC_FN(conv_threads)(p);
     const int outer = (N >= nt) ? nt : 1; /* threads over images */
     const int inner = outer > 1 ? 1 : nt;
     const int64_t np_tile = FC_FN(tile_positions)(p, K, outer);
@@ -317,7 +418,8 @@ void FC_FN(fc_opt_conv2d_forward)(fc_isa isa, const fc_conv2d_params *p, const F
     /* With one thread per GEMM, pack the weights once for all images and tiles. */
     FC_T *ap_all = NULL;
     if (inner == 1 && !plane_fn && !cin1_fn && !FC_FN(is_pointwise)(p)) {
-        const fc_gemm_config *cfg = FC_FN(fc_gemm_config)(isa);
+        fc_gemm_config cfgk;
+        const fc_gemm_config *cfg = FC_FN(packed_cfg)(isa, K, &cfgk);
         const int64_t m_pad = ((cout_g + cfg->mr - 1) / cfg->mr) * cfg->mr;
         ap_all = (FC_T *)malloc(sizeof(FC_T) * (size_t)(G * m_pad * K));
         if (ap_all)
@@ -347,7 +449,7 @@ void FC_FN(fc_opt_conv2d_forward)(fc_isa isa, const fc_conv2d_params *p, const F
 static void FC_FN(backward_image)(fc_isa isa, int inner, const fc_conv2d_params *p,
                                   const FC_T *gy, const FC_T *x, const FC_T *w, FC_T *gx,
                                   FC_T *gw_acc, int64_t np_tile,
-                                  FC_FN(direct_plane_fn) plane_fn)
+                                  FC_FN(direct_plane_fn) plane_fn, const FC_T *apT_all)
 {
     const int64_t G = p->groups, cin_g = p->c_in / G, cout_g = p->c_out / G;
     const int64_t K = cin_g * p->kh * p->kw, P = p->out_h * p->out_w, HW = p->h * p->w;
@@ -408,7 +510,19 @@ static void FC_FN(backward_image)(fc_isa isa, int inner, const fc_conv2d_params 
                 FC_ENGINE(isa, inner, 0, 1, cout_g, K, np, (FC_T)1, gyg + p0, P, col, np,
                           (FC_T)1, gwg, K, 1, NULL, NULL);
             }
-            if (gxg) {
+            if (gxg && apT_all) {
+                /* w_g^T packed once per call; only this tile of gy is packed here */
+                const fc_gemm_config *cfg = FC_FN(fc_gemm_config)(isa);
+                const int64_t m_pad = ((K + cfg->mr - 1) / cfg->mr) * cfg->mr;
+                const int64_t n_pad = ((np + cfg->nr - 1) / cfg->nr) * cfg->nr;
+                FC_T *bpk = (FC_T *)fc_scratch(FC_SCRATCH_PACK_B,
+                                               sizeof(FC_T) * (size_t)(n_pad * cout_g));
+                if (!bpk) abort();
+                FC_FN(fc_gemm_pack_b_full)(cfg, 0, cout_g, np, gyg + p0, P, bpk);
+                FC_FN(fc_gemm_prepacked)(cfg, K, np, cout_g, (FC_T)1, apT_all + g * m_pad * cout_g,
+                                         bpk, (FC_T)0, col, np, NULL);
+                FC_FN(col2im_add)(p, col, p0, np, gxg);
+            } else if (gxg) {
                 FC_ENGINE(isa, inner, 1, 0, K, np, cout_g, (FC_T)1, wg, K, gyg + p0, P, (FC_T)0,
                           col, np, 1, NULL, NULL);
                 FC_FN(col2im_add)(p, col, p0, np, gxg);
@@ -424,7 +538,7 @@ void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const 
     const int64_t K = (p->c_in / G) * p->kh * p->kw, P = p->out_h * p->out_w;
     const int64_t xs = p->c_in * p->h * p->w, ys = p->c_out * P;
     const int64_t wsize = p->c_out * K;
-    const int nt = fc_threads_for_region();
+    const int nt = FC_FN(conv_threads)(p);
 
     if (gb) {
         for (int64_t co = 0; co < p->c_out; co++) gb[co] = 0;
@@ -457,10 +571,23 @@ void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const 
         else if (isa == FC_ISA_AVX2) plane_fn = FC_FN(direct_plane_avx2);
 #endif
     }
+    /* With one thread per GEMM, pack w^T (for gx) once for all images and tiles. */
+    FC_T *apT_all = NULL;
+    const int64_t cout_g = p->c_out / G;
+    if (gx && inner == 1 && !plane_fn && !FC_FN(is_pointwise)(p) && cout_g > 0) {
+        const fc_gemm_config *cfg = FC_FN(fc_gemm_config)(isa);
+        const int64_t m_pad = ((K + cfg->mr - 1) / cfg->mr) * cfg->mr;
+        apT_all = (FC_T *)malloc(sizeof(FC_T) * (size_t)(G * m_pad * cout_g));
+        if (apT_all)
+            for (int64_t g = 0; g < G; g++)
+                FC_FN(fc_gemm_pack_a_full)(cfg, 1, K, cout_g, w + g * cout_g * K, K,
+                                           apT_all + g * m_pad * cout_g);
+    }
     if (outer == 1) {
         for (int64_t i = 0; i < N; i++)
             FC_FN(backward_image)(isa, inner, p, gy + i * ys, x ? x + i * xs : NULL, w,
-                                  gx ? gx + i * xs : NULL, gw, np_tile, plane_fn);
+                                  gx ? gx + i * xs : NULL, gw, np_tile, plane_fn, apT_all);
+        free(apT_all);
         return;
     }
     /* Threads over images; each thread accumulates its weight gradient privately (thread 0
@@ -480,8 +607,9 @@ void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const 
         const int64_t i0 = N * t / nth, i1 = N * (t + 1) / nth;
         for (int64_t i = i0; i < i1; i++)
             FC_FN(backward_image)(isa, 1, p, gy + i * ys, x ? x + i * xs : NULL, w,
-                                  gx ? gx + i * xs : NULL, acc, np_tile, plane_fn);
+                                  gx ? gx + i * xs : NULL, acc, np_tile, plane_fn, apT_all);
     }
+    free(apT_all);
     if (gw) {
         for (int t = 1; t < outer; t++) {
             const FC_T *pt = part + (size_t)(t - 1) * wsize;

@@ -79,13 +79,16 @@ void *fc_scratch(int slot, size_t bytes)
 /* ------------------------------------------------------------------------------------ */
 /* Blocking per ISA path                                                                 */
 /* ------------------------------------------------------------------------------------ */
-/* kc keeps a kc x nr micro-panel of B within L1 while mc x kc of A sits in L2. */
+/* kc keeps a kc x nr micro-panel of B within L1 while mc x kc of A sits in L2.  It also sets
+ * how often C is read and written again (k / kc times): for float64, kc 128 made a 2048^2
+ * product stream its 32 MiB C from memory 16 times; 256 (a 32 KiB B micro-panel) halves
+ * that. */
 
 #ifndef FC_GEMM_KC_F32
 #define FC_GEMM_KC_F32 256
 #endif
 #ifndef FC_GEMM_KC_F64
-#define FC_GEMM_KC_F64 128
+#define FC_GEMM_KC_F64 256
 #endif
 #ifndef FC_GEMM_MC
 #define FC_GEMM_MC 192

@@ -250,6 +250,19 @@ void FC_FN(fc_gemm_pack_a_full)(const fc_gemm_config *cfg, int trans_a, int64_t 
     }
 }
 
+/* Whole op(B) (k, n) packed in the layout fc_gemm_prepacked reads: for each kc block at pc,
+ * the nr-column micro-panels of all n columns at offset pc * n_pad, zero-padded. */
+void FC_FN(fc_gemm_pack_b_full)(const fc_gemm_config *cfg, int trans_b, int64_t k, int64_t n,
+                                const FC_T *b, int64_t ldb, FC_T *bp)
+{
+    const int64_t n_pad = ((n + cfg->nr - 1) / cfg->nr) * cfg->nr;
+    for (int64_t pc = 0; pc < k; pc += cfg->kc) {
+        const int64_t kc = FC_MIN(cfg->kc, k - pc);
+        FC_FN(pack_b)(trans_b, trans_b ? b + pc : b + pc * ldb, ldb, kc, n, cfg->nr,
+                      bp + pc * n_pad);
+    }
+}
+
 /* C = alpha * A @ B + beta * C + bias_m[i] on the calling thread, with A packed by
  * fc_gemm_pack_a_full and B (k, n) packed the same way by columns: for each kc block at pc,
  * the nr-column micro-panels of all n columns at offset pc * n_pad, zero-padded. */
@@ -312,7 +325,7 @@ void FC_FN(fc_gemm_engine)(fc_isa isa, int nthreads, int trans_a, int trans_b, i
         return;
     }
     const double work = (double)m * (double)n * (double)(k > 0 ? k : 1);
-    if (nthreads > 1 && work < 65536.0 * 4) nthreads = 1;
+    if (nthreads > 1 && work < FC_PAR_MIN_MACS) nthreads = 1;
 #ifdef _OPENMP
     const int64_t tiles_m = (m + cfg->mr - 1) / cfg->mr;
     const int64_t tiles_n = (n + cfg->nr - 1) / cfg->nr;

@@ -40,6 +40,12 @@ FC_DECLARE_UKERNELS(6x16, 6x8, avx2)
 FC_DECLARE_UKERNELS(8x32, 8x16, avx512)
 #endif
 
+/* Below this many multiply-adds (m*n*k for a GEMM, N*Cout*K*P for a conv pass) a call runs
+ * on the calling thread: starting a team costs tens of microseconds, and milliseconds when
+ * the other cores are busy, which is more than such a call takes alone (about 40 us at
+ * 100 GFLOP/s).  Serial and threaded runs then give identical results for small calls. */
+#define FC_PAR_MIN_MACS ((double)(1 << 21))
+
 /* The blocking of one ISA path and dtype. */
 typedef struct {
     int mr, nr;               /* microkernel tile */
@@ -73,6 +79,10 @@ void fc_gemm_pack_a_full_f32(const fc_gemm_config *cfg, int trans_a, int64_t m, 
                              const float *a, int64_t lda, float *ap);
 void fc_gemm_pack_a_full_f64(const fc_gemm_config *cfg, int trans_a, int64_t m, int64_t k,
                              const double *a, int64_t lda, double *ap);
+void fc_gemm_pack_b_full_f32(const fc_gemm_config *cfg, int trans_b, int64_t k, int64_t n,
+                             const float *b, int64_t ldb, float *bp);
+void fc_gemm_pack_b_full_f64(const fc_gemm_config *cfg, int trans_b, int64_t k, int64_t n,
+                             const double *b, int64_t ldb, double *bp);
 void fc_gemm_prepacked_f32(const fc_gemm_config *cfg, int64_t m, int64_t n, int64_t k,
                            float alpha, const float *ap, const float *bp, float beta, float *c,
                            int64_t ldc, const float *bias_m);

@@ -27,6 +27,10 @@
 
 /* Below this many elements touched, a call runs on the calling thread. */
 #define POOL_PAR_MIN ((int64_t)1 << 16)
+/* The backward scatter moves ~2 elements per ns on one core: it goes parallel only from
+ * POOL_SCATTER_PAR_SCALE * POOL_PAR_MIN (1M) elements, i.e. about half a millisecond of work,
+ * since a team costs milliseconds when the other cores are busy. */
+#define POOL_SCATTER_PAR_SCALE 16
 
 /* Parallel `for` over planes that stays on the calling thread, without a team, for nt == 1. */
 #ifdef _OPENMP

@@ -181,7 +181,7 @@ int64_t PT_CAT(fc_opt_max_pool2d_backward, SFX)(int64_t nc, int64_t in_plane,
     assert(nc >= 0 && in_plane >= 0 && out_plane >= 0);
     int64_t bad = 0;
     if (nc == 0) return 0;
-    const int nt = pool_threads(nc, nc * (in_plane + 2 * out_plane));
+    const int nt = pool_threads(nc, nc * (in_plane + 2 * out_plane) / POOL_SCATTER_PAR_SCALE);
     (void)nt;
     const uint64_t lim = (uint64_t)in_plane;
 #ifdef _OPENMP

@@ -31,7 +31,7 @@ TILES = {
     "avx2": {np.float32: (6, 16), np.float64: (6, 8)},
     "avx512": {np.float32: (8, 32), np.float64: (8, 16)},
 }
-KC = {np.float32: 256, np.float64: 128}
+KC = {np.float32: 256, np.float64: 256}
 ISAS = [name for name in ("scalar", "avx2", "avx512") if K.isa_supported(name)]
 TRANS = list(itertools.product((False, True), repeat=2))
 
@@ -152,7 +152,8 @@ def test_degenerate_shapes(isa, dtype):
         check(c, expect, dtype)
 
 
-@pytest.mark.parametrize("m,n,k", [(300, 200, 700), (7, 5, 20000), (64, 9, 12544), (20, 900, 64)])
+# each above the 2**21 multiply-add threshold, so that 2 threads really split M, K, K, N
+@pytest.mark.parametrize("m,n,k", [(300, 200, 700), (7, 5, 80000), (64, 9, 12544), (20, 900, 160)])
 def test_threads_match_serial(isa, dtype, threads, m, n, k):
     """2 threads (splitting M, N or K) give the serial result within float tolerance."""
     rng = np.random.default_rng(5)
@@ -325,3 +326,68 @@ def test_conv_threads_match_serial_real_data(isa, dtype, threads):
     tol = tolerance(dtype)
     for a, b in zip(out[2], out[1]):
         np.testing.assert_allclose(a, b, rtol=tol["rtol"], atol=tol["atol"] * np.abs(b).max())
+
+
+# Larger than the 2**21 multiply-add threshold below which a call runs on one thread, so that
+# with 2 threads these take the threaded paths (over images, inside the GEMM for one image,
+# direct kernels, groups, pointwise).
+THREADED = {
+    "cin1_direct": (12, 1, 28, 28, 32, 3, 3, (1, 1), (1, 1), (1, 1), 1),
+    "cout1_plane": (8, 1, 200, 200, 1, 3, 3, (1, 1), (1, 1), (1, 1), 1),
+    "groups": (8, 8, 28, 28, 16, 3, 3, (1, 1), (1, 1), (1, 1), 2),
+    "pointwise": (4, 64, 14, 14, 64, 1, 1, (1, 1), (0, 0), (1, 1), 1),
+    "batch1_inner": (1, 32, 28, 28, 64, 3, 3, (1, 1), (1, 1), (1, 1), 1),
+    # K = 360: the pre-packed forward splits it into two equal k blocks
+    "k_blocks": (4, 40, 12, 12, 16, 3, 3, (1, 1), (1, 1), (1, 1), 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(THREADED))
+def test_conv_threaded_paths(isa, dtype, threads, name):
+    K.set_num_threads(2)
+    check_conv(THREADED[name], dtype)
+
+
+def small_calls(dtype):
+    """Calls below the parallel thresholds (conv, GEMM, linear, max-pool backward)."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, 3, 8, 8)).astype(dtype)
+    wt = rng.standard_normal((4, 3, 3, 3)).astype(dtype)
+    b = rng.standard_normal(4).astype(dtype)
+    gy = rng.standard_normal((3, 4, 8, 8)).astype(dtype)
+    a = rng.standard_normal((40, 70)).astype(dtype)
+    bm = rng.standard_normal((50, 70)).astype(dtype)
+    c0 = rng.standard_normal((40, 50)).astype(dtype)
+    a_k = rng.standard_normal((3, 20000)).astype(dtype)  # small output, long k (split-K shape)
+    b_k = rng.standard_normal((5, 20000)).astype(dtype)
+    xl = rng.standard_normal((16, 64)).astype(dtype)
+    wl = rng.standard_normal((32, 64)).astype(dtype)
+    gyl = rng.standard_normal((16, 32)).astype(dtype)
+    xp = rng.standard_normal((100, 3, 32, 32)).astype(dtype)
+    yp, idx = K.max_pool2d_forward(xp, 2, 2, 2, 2, 0, 0, 1, 1, 16, 16, True)
+    gyp = rng.standard_normal(yp.shape).astype(dtype)
+    out = [K.conv2d_forward(x, wt, b, 1, 1, 1, 1, 1, 1, 1, 8, 8)]
+    out += [g for g in K.conv2d_backward(gy, x, wt, 1, 1, 1, 1, 1, 1, 1, True, True, True)]
+    c = c0.copy()
+    K.gemm(False, True, 1.0, a, bm, 0.5, c)
+    out.append(c)
+    ck = np.zeros((3, 5), dtype)
+    K.gemm(False, True, 1.0, a_k, b_k, 0.0, ck)
+    out.append(ck)
+    out.append(K.linear_forward(xl, wl, None))
+    out += [g for g in K.linear_backward(gyl, xl, wl, True, True, True)]
+    gxp, bad = K.max_pool2d_backward(gyp, idx, 32, 32)
+    assert bad == 0
+    out.append(gxp)
+    return out
+
+
+def test_small_calls_identical_at_1_and_2_threads(isa, dtype, threads):
+    """Below the thresholds 2 threads run the serial code: bit-identical results (a split of
+    K or of the weight-gradient sum over images would change the rounding)."""
+    res = {}
+    for nt in (1, 2):
+        K.set_num_threads(nt)
+        res[nt] = small_calls(dtype)
+    for a, b in zip(res[2], res[1]):
+        np.testing.assert_array_equal(a, b)
