@@ -305,8 +305,11 @@ def _pool2d_params(op, input_shape, kernel_size, stride, padding, dilation, ceil
                 raise ValueError(f"{op}: some pooling windows would hold only padding (input "
                                  f"size {size} with kernel_size={k}, dilation={d}, padding={p} "
                                  f"and stride={st}); use less padding or dilation")
-    # As for conv2d: cap unused strides and dilations (see _conv2d_params).
+    # As for conv2d: cap unused strides and dilations (see _conv2d_params).  A kernel longer
+    # than the padded input (possible with ceil_mode) is capped too: window positions past
+    # the padded input are skipped anyway, so every window keeps its elements and divisor.
     sh, sw = (min(sh, h + 2 * ph) if oh == 1 else sh), (min(sw, w + 2 * pw) if ow == 1 else sw)
+    kh, kw = min(kh, (h + 2 * ph - 1) // dh + 1), min(kw, (w + 2 * pw - 1) // dw + 1)
     dh, dw = (1 if kh == 1 else dh), (1 if kw == 1 else dw)
     out = (n, c, oh, ow)
     _check_numel(op, out)

@@ -636,3 +636,52 @@ def test_fuzz_each_function(op, data):
     name, args, kwargs = make_case(HypothesisSource(data), op)
     with np.errstate(all="ignore"):
         check_case(name, args, kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# Huge but valid windows: the C kernels must clip them, not loop over them
+# ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_huge_windows_finish_and_are_right(isa, dtype):
+    """Kernels, paddings and strides near 2**62 that validation accepts (PyTorch accepts them
+    too).  The NumPy reference cannot run them (it pads its input), so the expected values
+    come from the reference on the small equivalent problem.  A kernel that loops over the
+    window instead of clipping it would hang: the watchdog is re-armed at 60 s here."""
+    faulthandler.dump_traceback_later(60, exit=True)
+    try:
+        rng = np.random.default_rng(3)
+        x = rng.standard_normal((2, 3, 7, 9)).astype(dtype)
+        plane = x.reshape(2, 3, -1)
+        # One window holding the whole plane (ceil_mode allows a kernel past the input).
+        y, idx = F.max_pool2d(x, 2 ** 62, padding=2 ** 61 - 1, ceil_mode=True,
+                              return_indices=True)
+        np.testing.assert_array_equal(y.reshape(2, 3), plane.max(-1))
+        np.testing.assert_array_equal(idx.reshape(2, 3), plane.argmax(-1))
+        y = F.max_pool2d(x, (2 ** 40, 3), stride=(2 ** 62, 3), dilation=(1, 2),
+                         ceil_mode=True)
+        assert_close(y, R.max_pool2d(x, (7, 3), stride=(7, 3), dilation=(1, 2),
+                                     ceil_mode=True), dtype)
+        y = F.avg_pool2d(x, 2 ** 62, ceil_mode=True, count_include_pad=False)
+        assert_close(y, R.avg_pool2d(x, (7, 9)), dtype)
+        g = F.avg_pool2d_backward(np.ones((2, 3, 1, 1), dtype), x.shape, 2 ** 62,
+                                  ceil_mode=True, count_include_pad=False)
+        assert_close(g, np.full(x.shape, 1 / 63), dtype)
+        # conv: padding and stride 10**12, a 3x3 output of which only the centre sees x.
+        w = rng.standard_normal((4, 3, 3, 3)).astype(dtype)
+        b = rng.standard_normal(4).astype(dtype)
+        y = F.conv2d(x, w, b, stride=10 ** 12, padding=10 ** 12)
+        assert y.shape == (2, 4, 3, 3)
+        expected = np.broadcast_to(b.reshape(1, 4, 1, 1), y.shape).copy()
+        expected[:, :, 1, 1] = R.conv2d(x[:, :, :3, :3], w, b)[:, :, 0, 0]
+        assert_close(y, expected, dtype)
+        gx, gw, gb = F.conv2d_backward(np.ones_like(y), x, w, stride=10 ** 12,
+                                       padding=10 ** 12)
+        rgx, rgw, _ = R.conv2d_backward(np.ones((2, 4, 1, 1), dtype), x[:, :, :3, :3], w)
+        expected_gx = np.zeros_like(x)
+        expected_gx[:, :, :3, :3] = rgx
+        assert_close(gx, expected_gx, dtype)
+        assert_close(gw, rgw, dtype)
+        assert_close(gb, np.full(4, 18.0), dtype)
+    finally:
+        faulthandler.dump_traceback_later(CALL_TIMEOUT, exit=True)
