@@ -58,16 +58,14 @@ def _pair(value, name):
 
 
 def _check_fits_int64(name, *values):
-    for v in values:
-        if v > INT64_MAX or v < -INT64_MAX:
-            raise ValueError(f"{name}: size arithmetic overflows int64 (value {v})")
+    if max(values, default=0) > INT64_MAX:
+        v = max(values)
+        raise ValueError(f"{name}: size arithmetic overflows int64 (value {v})")
 
 
 def _check_numel(op, shape):
-    n = 1
-    for s in shape:
-        n *= s
-    if n > INT64_MAX // 8:
+    a, b, c, d = shape
+    if a * b * c * d > INT64_MAX // 8:
         raise ValueError(f"{op}: output of shape {_fmt_shape(shape)} has too many elements "
                          "(its size overflows int64)")
 
@@ -87,6 +85,8 @@ def _shape_tuple(shape, name, ndim=None):
         if s < 0:
             raise ValueError(f"{name} must not have negative entries, got {_fmt_shape(shape)}")
     _check_fits_int64(name, *shape)
+    if ndim == 4:
+        _check_numel(name, shape)
     return shape
 
 
@@ -99,6 +99,8 @@ def as_float_array(x, name):
     if type(x) is not np.ndarray:
         x = np.asarray(x)
     if x.dtype not in _FLOAT_DTYPES:
+        if x.dtype.kind == "f" and x.dtype.newbyteorder("=") in _FLOAT_DTYPES:
+            return x.astype(x.dtype.newbyteorder("="))   # non-native byte order
         raise TypeError(f"{name} must be a float32 or float64 array, got dtype {x.dtype}")
     return x
 
@@ -115,6 +117,17 @@ def check_same_dtype(op, named):
 
 def float_arrays(op, *pairs):
     """Convert (name, value) pairs to float arrays of one dtype (None stays None)."""
+    # fast path: ndarrays (or None) that already share one float dtype
+    dt = None
+    for _, v in pairs:
+        if v is None:
+            continue
+        if type(v) is not np.ndarray or (dt is not None and v.dtype != dt):
+            break
+        dt = v.dtype
+    else:
+        if dt is None or dt in _FLOAT_DTYPES:
+            return [v for _, v in pairs]
     out = []
     named = []
     for nm, v in pairs:
@@ -173,7 +186,8 @@ def _conv2d_params(input_shape, weight_shape, stride, padding, dilation, groups)
         raise ValueError(f"Given groups={groups}, weight of size {_fmt_shape(weight_shape)}, "
                          f"expected input {_fmt_shape(input_shape)} to have {c_in_g * groups} "
                          f"channels, but got {c} channels instead")
-    _check_fits_int64("conv2d", dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    if dh * (kh - 1) >= INT64_MAX or dw * (kw - 1) >= INT64_MAX:
+        _check_fits_int64("conv2d", dh * (kh - 1) + 1, dw * (kw - 1) + 1)
     eh = ew = 0
     if isinstance(padding, str):
         if padding == "valid":
@@ -191,7 +205,8 @@ def _conv2d_params(input_shape, weight_shape, stride, padding, dilation, groups)
         if ph < 0 or pw < 0:
             raise ValueError("negative padding is not supported")
     hp, wp = h + 2 * ph + eh, w + 2 * pw + ew
-    _check_fits_int64("conv2d", hp, wp)
+    if hp > INT64_MAX or wp > INT64_MAX:
+        _check_fits_int64("conv2d", hp, wp)
     ekh, ekw = dh * (kh - 1) + 1, dw * (kw - 1) + 1
     if hp < ekh or wp < ekw:
         raise ValueError(f"Calculated padded input size per channel: ({hp} x {wp}). Kernel size: "
@@ -282,7 +297,8 @@ def _pool2d_params(op, input_shape, kernel_size, stride, padding, dilation, ceil
     ph, pw = _pair(padding, "padding")
     if ph < 0 or pw < 0:
         raise ValueError(f"pad must be non-negative, but got pad: {min(ph, pw)}")
-    _check_fits_int64(op, dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    if dh * (kh - 1) >= INT64_MAX or dw * (kw - 1) >= INT64_MAX:
+        _check_fits_int64(op, dh * (kh - 1) + 1, dw * (kw - 1) + 1)
     # PyTorch checks both: first against the effective (dilated) kernel, then against
     # the kernel itself, which is the binding rule when dilation > 1.
     if is_max:
@@ -456,7 +472,11 @@ def check_cross_entropy(op, logits, target, reduction, label_smoothing):
         raise ValueError(f"{op}: logits must have at least one class, got logits of size "
                          f"{_fmt_shape(logits.shape)}")
     if target.size:
-        lo, hi = target.min(), target.max()
+        if target.size <= 256:  # cheaper than two NumPy reductions for small batches
+            vals = target.tolist()
+            lo, hi = min(vals), max(vals)
+        else:
+            lo, hi = target.min(), target.max()
         if lo < 0 or hi >= c:
             bad = lo if lo < 0 else hi
             raise ValueError(f"Target {int(bad)} is out of bounds (logits have {c} classes).")
@@ -467,6 +487,10 @@ def check_cross_entropy(op, logits, target, reduction, label_smoothing):
 
 def check_grad_loss(op, grad_loss, dtype, reduction_code, n):
     """grad_loss as a 1-D array of `dtype`: (n,) for reduction 'none', else (1,)."""
+    if type(grad_loss) is float or type(grad_loss) is int:
+        if reduction_code != 0:
+            return np.array((grad_loss,), dtype=dtype)
+        return np.full(n, grad_loss, dtype=dtype)
     if isinstance(grad_loss, (bool, np.bool_)):
         raise TypeError(f"{op}: grad_loss must be a float or a float array, got a bool")
     g = np.asarray(grad_loss)

@@ -1,7 +1,7 @@
 """fastconv.functional (the C backend) against fastconv.reference (NumPy), every function,
 both dtypes, every ISA path this CPU supports, on a generated grid of shapes and options."""
 import concurrent.futures
-import itertools
+import os
 
 import numpy as np
 import pytest
@@ -10,6 +10,9 @@ import fastconv
 import fastconv.functional as F
 import fastconv.reference as R
 from conftest import R64, assert_close
+
+# subprocesses run from here so that they import the same fastconv as this process
+_PKG_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(fastconv.__file__)))
 
 # ---------------------------------------------------------------------------------------
 # The grids
@@ -444,19 +447,21 @@ def test_one_thread_equals_two_threads(dtype, rng):
         assert_close(a, b, dtype)
 
 
-def test_default_thread_count_policy():
+def test_default_thread_count_policy(tmp_path):
     import os
     import subprocess
     import sys
     code = "import fastconv; print(fastconv.get_num_threads())"
-    env = dict(os.environ, OMP_NUM_THREADS="3")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip() == "3"
-    env.pop("OMP_NUM_THREADS")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True)
-    assert int(out.stdout.strip()) == len(os.sched_getaffinity(0))
+    cores = len(os.sched_getaffinity(0))
+    for value, expected in (("3", 3), ("4,2", 4), ("0", cores), ("many", cores), (None, cores)):
+        env = dict(os.environ, OMP_NUM_THREADS=value or "")
+        if value is None:
+            env.pop("OMP_NUM_THREADS")
+        # run outside the source tree, so the child imports the same (built) fastconv as we do
+        env["PYTHONPATH"] = _PKG_PARENT
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True, cwd=tmp_path)
+        assert int(out.stdout.strip()) == expected, value
 
 
 def test_info_command(capsys):
@@ -469,3 +474,46 @@ def test_info_command(capsys):
     assert "OpenMP:" in out and f"threads:          {fastconv.get_num_threads()}" in out
     for name in ("reference", "scalar"):
         assert name in out.split("supported paths:")[1].splitlines()[0]
+
+
+def test_info_command_as_module():
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "fastconv", "info"], capture_output=True,
+                         text=True, check=True, cwd=_PKG_PARENT).stdout
+    assert out.startswith(f"fastconv {fastconv.__version__}\n")
+    assert "SIMD path:" in out and "supported paths:" in out and "threads:" in out
+
+
+def test_both_backends_share_signatures_and_docs():
+    import inspect
+    assert F.__all__ == R.__all__
+    expected = {"conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward", "avg_pool2d",
+                "avg_pool2d_backward", "global_avg_pool2d", "global_avg_pool2d_backward",
+                "linear", "linear_backward", "relu", "relu_backward", "cross_entropy",
+                "cross_entropy_backward", "softmax", "log_softmax", "conv2d_output_shape",
+                "pool2d_output_shape"}
+    assert set(F.__all__) == expected
+    for name in F.__all__:
+        f, r = getattr(F, name), getattr(R, name)
+        assert inspect.signature(f) == inspect.signature(r), name
+        assert f.__doc__ == r.__doc__ and "Returns" in f.__doc__, name
+        if not name.endswith("_shape"):
+            assert f.__module__ == "fastconv.functional" and r.__module__ == "fastconv.reference"
+    assert F.conv2d_output_shape is fastconv.conv2d_output_shape
+    assert str(inspect.signature(F.max_pool2d)) == (
+        "(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, "
+        "return_indices=False)")
+    assert str(inspect.signature(F.cross_entropy_backward)) == (
+        "(logits, target, grad_loss=1.0, reduction='mean', label_smoothing=0.0)")
+
+
+def test_relu_nan_rules(isa, dtype):
+    # relu keeps NaN; its backward passes the gradient where the output is NaN (it is not
+    # <= 0), as PyTorch's threshold_backward does, and gives 0 where the output is <= 0
+    x = np.array([np.nan, -1.0, 0.0, 2.0, -np.inf, np.inf], dtype)
+    gy = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], dtype)
+    for mod in (F, R):
+        y = mod.relu(x)
+        np.testing.assert_array_equal(y, [np.nan, 0, 0, 2, 0, np.inf])
+        np.testing.assert_array_equal(mod.relu_backward(gy, y), [1, 0, 0, 4, 0, 6])

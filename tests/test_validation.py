@@ -11,7 +11,6 @@ import fastconv.functional as F
 import fastconv.reference as R
 from fastconv import conv2d_output_shape, pool2d_output_shape
 
-BACKENDS = [pytest.param(F, id="functional"), pytest.param(R, id="reference")]
 
 
 def _z(*shape, dtype=np.float32):
@@ -145,6 +144,13 @@ def test_non_float_dtypes_raise_typeerror(bad):
     _raises_same(lambda m: m.relu(np.zeros(3, dtype=bad)), TypeError, str(np.dtype(bad)))
     _raises_same(lambda m: m.softmax(np.zeros((2, 3), dtype=bad)), TypeError,
                  str(np.dtype(bad)))
+
+
+def test_non_native_byte_order_is_accepted():
+    x = np.arange(-3.0, 3.0).astype(">f4")
+    for mod in (F, R):
+        y = mod.relu(x)
+        assert y.dtype == np.float32 and y.tolist() == [0, 0, 0, 0, 1, 2]
 
 
 def test_lists_are_accepted_as_arrays():
@@ -353,6 +359,9 @@ def test_grad_loss_checks():
     lambda m: m.max_pool2d(_z(1, 3, 8, 8), 2 ** 63 + 1, stride=1),
     lambda m: m.avg_pool2d_backward(_z(1, 3, 4, 4), (1, 3, 2 ** 62, 8), 2),
     lambda m: m.global_avg_pool2d_backward(_z(1, 3), (1, 3, 2 ** 63, 1)),
+    lambda m: m.global_avg_pool2d_backward(_z(1, 3), (1, 3, 2 ** 31, 2 ** 31)),
+    lambda m: m.max_pool2d_backward(_z(1, 3, 1, 1), np.zeros((1, 3, 1, 1), np.int64),
+                                    (1, 3, 2 ** 31, 2 ** 31)),
 ])
 def test_int64_overflow_is_a_valueerror(call):
     _raises_same(call, ValueError, "overflows int64")

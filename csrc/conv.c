@@ -1,0 +1,39 @@
+/*
+ * conv.c -- conv2d forward and backward on the packed GEMM engine and the direct kernels
+ * (see conv_tmpl.h for the algorithm).
+ */
+#include <stdlib.h>
+
+#include "conv_internal.h"
+
+#ifdef _OPENMP
+#define FC_NUM_THREADS_IN_REGION() omp_get_num_threads()
+#else
+#define FC_NUM_THREADS_IN_REGION() 1
+#endif
+
+/* names the template builds with FC_FN(...) */
+#define direct_plane_scalar_f32 fc_f32_conv2d_direct_plane__scalar
+#define direct_plane_scalar_f64 fc_f64_conv2d_direct_plane__scalar
+#ifdef FC_HAVE_X86_UKERNELS
+#define direct_plane_avx2_f32 fc_f32_conv2d_direct_plane__avx2
+#define direct_plane_avx2_f64 fc_f64_conv2d_direct_plane__avx2
+#define direct_plane_avx512_f32 fc_f32_conv2d_direct_plane__avx512
+#define direct_plane_avx512_f64 fc_f64_conv2d_direct_plane__avx512
+#define cin1_3x3_avx2_f32 fc_f32_conv2d_cin1_3x3__avx2
+#define cin1_3x3_avx2_f64 fc_f64_conv2d_cin1_3x3__avx2
+#define cin1_3x3_avx512_f32 fc_f32_conv2d_cin1_3x3__avx512
+#define cin1_3x3_avx512_f64 fc_f64_conv2d_cin1_3x3__avx512
+#endif
+
+#define FC_T float
+#define FC_SFX f32
+#include "conv_tmpl.h"
+#undef FC_T
+#undef FC_SFX
+
+#define FC_T double
+#define FC_SFX f64
+#include "conv_tmpl.h"
+#undef FC_T
+#undef FC_SFX

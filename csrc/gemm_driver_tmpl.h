@@ -1,0 +1,255 @@
+/*
+ * gemm_driver_tmpl.h -- packing and macro loops of the GEMM engine, written once for both
+ * dtypes.  Included by gemm.c with FC_T (element type) and FC_SFX (f32 / f64) defined.
+ */
+#define FC_CAT_(a, b) a##_##b
+#define FC_CAT(a, b) FC_CAT_(a, b)
+#define FC_FN(name) FC_CAT(name, FC_SFX)
+#define FC_UKFN FC_CAT(FC_CAT(fc, FC_SFX), gemm_ukernel_fn)
+
+/* Pack the mc x kc block of op(A) whose top-left element is at `a` into row micro-panels
+ * of mr rows: ap[(ir/mr)*mr*kc + p*mr + i] = op(A)[ir+i, p], zero rows past mc. */
+static void FC_FN(pack_a)(int trans_a, const FC_T *restrict a, int64_t lda, int64_t mc,
+                          int64_t kc, int mr, FC_T *restrict ap)
+{
+    for (int64_t ir = 0; ir < mc; ir += mr) {
+        int64_t rows = FC_MIN((int64_t)mr, mc - ir);
+        if (trans_a) {
+            for (int64_t p = 0; p < kc; p++) {
+                const FC_T *src = a + p * lda + ir;
+                FC_T *dst = ap + p * mr;
+                int64_t i = 0;
+                for (; i < rows; i++) dst[i] = src[i];
+                for (; i < mr; i++) dst[i] = 0;
+            }
+        } else {
+            int64_t i = 0;
+            for (; i < rows; i++) {
+                const FC_T *src = a + (ir + i) * lda;
+                FC_T *dst = ap + i;
+                for (int64_t p = 0; p < kc; p++) dst[p * mr] = src[p];
+            }
+            for (; i < mr; i++)
+                for (int64_t p = 0; p < kc; p++) ap[p * mr + i] = 0;
+        }
+        ap += (int64_t)mr * kc;
+    }
+}
+
+/* Pack the kc x nc block of op(B) whose top-left element is at `b` into column
+ * micro-panels of nr columns: bp[(jr/nr)*nr*kc + p*nr + j] = op(B)[p, jr+j]. */
+static void FC_FN(pack_b)(int trans_b, const FC_T *restrict b, int64_t ldb, int64_t kc,
+                          int64_t nc, int nr, FC_T *restrict bp)
+{
+    for (int64_t jr = 0; jr < nc; jr += nr) {
+        int64_t cols = FC_MIN((int64_t)nr, nc - jr);
+        if (!trans_b) {
+            if (cols == nr) {
+                for (int64_t p = 0; p < kc; p++) {
+                    const FC_T *src = b + p * ldb + jr;
+                    FC_T *dst = bp + p * nr;
+                    for (int64_t j = 0; j < nr; j++) dst[j] = src[j];
+                }
+            } else {
+                for (int64_t p = 0; p < kc; p++) {
+                    const FC_T *src = b + p * ldb + jr;
+                    FC_T *dst = bp + p * nr;
+                    int64_t j = 0;
+                    for (; j < cols; j++) dst[j] = src[j];
+                    for (; j < nr; j++) dst[j] = 0;
+                }
+            }
+        } else {
+            /* B is stored (n, k): gather nr rows, written transposed in blocks of 8 k so
+             * that reads stay sequential and writes stay within a few cache lines. */
+            int64_t p0 = 0;
+            for (; p0 + 8 <= kc; p0 += 8) {
+                int64_t j = 0;
+                for (; j < cols; j++) {
+                    const FC_T *src = b + (jr + j) * ldb + p0;
+                    FC_T *dst = bp + p0 * nr + j;
+                    for (int q = 0; q < 8; q++) dst[q * nr] = src[q];
+                }
+                for (; j < nr; j++)
+                    for (int q = 0; q < 8; q++) bp[(p0 + q) * nr + j] = 0;
+            }
+            for (; p0 < kc; p0++) {
+                int64_t j = 0;
+                for (; j < cols; j++) bp[p0 * nr + j] = b[(jr + j) * ldb + p0];
+                for (; j < nr; j++) bp[p0 * nr + j] = 0;
+            }
+        }
+        bp += (int64_t)nr * kc;
+    }
+}
+
+/* C = beta * C + biases for k == 0 (beta == 0 never reads C). */
+static void FC_FN(scale_c)(int64_t m, int64_t n, FC_T beta, FC_T *c, int64_t rsc, int64_t csc,
+                           const FC_T *bias_m, const FC_T *bias_n)
+{
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            FC_T *cij = c + i * rsc + j * csc;
+            FC_T r = beta != 0 ? beta * *cij : (FC_T)0;
+            if (bias_m) r += bias_m[i];
+            if (bias_n) r += bias_n[j];
+            *cij = r;
+        }
+}
+
+/* The whole problem on the calling thread. */
+static void FC_FN(gemm_serial)(const fc_gemm_config *cfg, int trans_a, int trans_b, int64_t m,
+                               int64_t n, int64_t k, FC_T alpha, const FC_T *a, int64_t lda,
+                               const FC_T *b, int64_t ldb, FC_T beta, FC_T *c, int64_t rsc,
+                               int64_t csc, const FC_T *bias_m, const FC_T *bias_n)
+{
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0) {
+        FC_FN(scale_c)(m, n, beta, c, rsc, csc, bias_m, bias_n);
+        return;
+    }
+    const int mr = cfg->mr, nr = cfg->nr;
+    const FC_UKFN uk = (FC_UKFN)cfg->ukernel;
+    const int64_t KC = cfg->kc;
+    const int64_t MC = FC_MIN(cfg->mc, ((m + mr - 1) / mr) * mr);
+    const int64_t NC = FC_MIN(cfg->nc, ((n + nr - 1) / nr) * nr);
+    const int64_t kcap = FC_MIN(KC, k);
+    FC_T *ap = (FC_T *)fc_scratch(FC_SCRATCH_PACK_A, sizeof(FC_T) * (size_t)(MC * kcap));
+    FC_T *bp = (FC_T *)fc_scratch(FC_SCRATCH_PACK_B, sizeof(FC_T) * (size_t)(NC * kcap));
+    if (!ap || !bp) abort();
+    FC_T tmp[16 * 32] __attribute__((aligned(64)));
+    assert(mr * nr <= 16 * 32);
+
+    for (int64_t jc = 0; jc < n; jc += NC) {
+        const int64_t nc = FC_MIN(NC, n - jc);
+        for (int64_t pc = 0; pc < k; pc += KC) {
+            const int64_t kc = FC_MIN(KC, k - pc);
+            const int first = pc == 0;
+            const FC_T beta_k = first ? beta : (FC_T)1;
+            FC_FN(pack_b)(trans_b, trans_b ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, kc,
+                          nc, nr, bp);
+            for (int64_t ic = 0; ic < m; ic += MC) {
+                const int64_t mc = FC_MIN(MC, m - ic);
+                FC_FN(pack_a)(trans_a, trans_a ? a + pc * lda + ic : a + ic * lda + pc, lda,
+                              mc, kc, mr, ap);
+                for (int64_t jr = 0; jr < nc; jr += nr) {
+                    const int64_t cols = FC_MIN((int64_t)nr, nc - jr);
+                    const FC_T *bpanel = bp + (jr / nr) * nr * kc;
+                    const FC_T *bn = (first && bias_n) ? bias_n + jc + jr : NULL;
+                    for (int64_t ir = 0; ir < mc; ir += mr) {
+                        const int64_t rows = FC_MIN((int64_t)mr, mc - ir);
+                        const FC_T *apanel = ap + (ir / mr) * mr * kc;
+                        const FC_T *bm = (first && bias_m) ? bias_m + ic + ir : NULL;
+                        FC_T *cij = c + (ic + ir) * rsc + (jc + jr) * csc;
+                        if (rows == mr && cols == nr && csc == 1) {
+                            uk(kc, apanel, bpanel, cij, rsc, alpha, beta_k, bm, bn);
+                        } else {
+                            uk(kc, apanel, bpanel, tmp, nr, (FC_T)1, (FC_T)0, NULL, NULL);
+                            for (int64_t i = 0; i < rows; i++)
+                                for (int64_t j = 0; j < cols; j++) {
+                                    FC_T *cc = cij + i * rsc + j * csc;
+                                    FC_T r = alpha * tmp[i * nr + j];
+                                    if (beta_k != 0) r += beta_k * *cc;
+                                    if (bm) r += bm[i];
+                                    if (bn) r += bn[j];
+                                    *cc = r;
+                                }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+void FC_FN(fc_gemm_engine)(fc_isa isa, int nthreads, int trans_a, int trans_b, int64_t m,
+                           int64_t n, int64_t k, FC_T alpha, const FC_T *a, int64_t lda,
+                           const FC_T *b, int64_t ldb, FC_T beta, FC_T *c, int64_t rsc,
+                           int64_t csc, const FC_T *bias_m, const FC_T *bias_n)
+{
+    const fc_gemm_config *cfg = FC_FN(fc_gemm_config)(isa);
+    if (m <= 0 || n <= 0) return;
+    /* A narrow C is computed as its transpose, C^T = op(B)^T op(A)^T, so that the wide side
+     * runs along the microkernel's vector dimension. */
+    if (n < cfg->nr / 2 && m >= 2 * n) {
+        FC_FN(fc_gemm_engine)(isa, nthreads, !trans_b, !trans_a, n, m, k, alpha, b, ldb, a,
+                              lda, beta, c, csc, rsc, bias_n, bias_m);
+        return;
+    }
+    const double work = (double)m * (double)n * (double)(k > 0 ? k : 1);
+    if (nthreads > 1 && work < 65536.0 * 4) nthreads = 1;
+    const int64_t tiles_m = (m + cfg->mr - 1) / cfg->mr;
+    const int64_t tiles_n = (n + cfg->nr - 1) / cfg->nr;
+#ifdef _OPENMP
+    if (nthreads > 1) {
+        const int nt = nthreads;
+        int mode = 0; /* 1 split m, 2 split n, 3 split k */
+        if (tiles_m >= 2 * nt && tiles_m >= tiles_n) mode = 1;
+        else if (tiles_n >= 2 * nt) mode = 2;
+        else if (tiles_m >= 2 * nt) mode = 1;
+        else if (k >= 2 * cfg->kc * nt / 2 && k >= 512) mode = 3;
+        else if (tiles_m >= nt) mode = 1;
+        else if (tiles_n >= nt) mode = 2;
+        if (mode == 1 || mode == 2) {
+            const int64_t tiles = mode == 1 ? tiles_m : tiles_n;
+            const int64_t unit = mode == 1 ? cfg->mr : cfg->nr;
+            FC_PRAGMA(omp parallel for schedule(static, 1) num_threads(nt))
+            for (int t = 0; t < nt; t++) {
+                const int64_t t0 = tiles * t / nt, t1 = tiles * (t + 1) / nt;
+                if (mode == 1) {
+                    const int64_t i0 = t0 * unit, i1 = FC_MIN(m, t1 * unit);
+                    if (i1 > i0)
+                        FC_FN(gemm_serial)(cfg, trans_a, trans_b, i1 - i0, n, k, alpha,
+                                           trans_a ? a + i0 : a + i0 * lda, lda, b, ldb, beta,
+                                           c + i0 * rsc, rsc, csc,
+                                           bias_m ? bias_m + i0 : NULL, bias_n);
+                } else {
+                    const int64_t j0 = t0 * unit, j1 = FC_MIN(n, t1 * unit);
+                    if (j1 > j0)
+                        FC_FN(gemm_serial)(cfg, trans_a, trans_b, m, j1 - j0, k, alpha, a, lda,
+                                           trans_b ? b + j0 * ldb : b + j0, ldb, beta,
+                                           c + j0 * csc, rsc, csc, bias_m,
+                                           bias_n ? bias_n + j0 : NULL);
+                }
+            }
+            return;
+        }
+        if (mode == 3) {
+            /* Split K: thread 0 writes into C (with beta and biases), the others into
+             * private row-major partials that are added afterwards. */
+            FC_T *part = (FC_T *)malloc(sizeof(FC_T) * (size_t)(m * n) * (size_t)(nt - 1));
+            if (part) {
+                const int64_t kblocks = (k + 63) / 64;
+                FC_PRAGMA(omp parallel for schedule(static, 1) num_threads(nt))
+                for (int t = 0; t < nt; t++) {
+                    const int64_t p0 = FC_MIN(k, kblocks * t / nt * 64);
+                    const int64_t p1 = FC_MIN(k, kblocks * (t + 1) / nt * 64);
+                    const FC_T *at = trans_a ? a + p0 * lda : a + p0;
+                    const FC_T *bt = trans_b ? b + p0 : b + p0 * ldb;
+                    if (t == 0)
+                        FC_FN(gemm_serial)(cfg, trans_a, trans_b, m, n, p1 - p0, alpha, at, lda,
+                                           bt, ldb, beta, c, rsc, csc, bias_m, bias_n);
+                    else
+                        FC_FN(gemm_serial)(cfg, trans_a, trans_b, m, n, p1 - p0, alpha, at, lda,
+                                           bt, ldb, (FC_T)0, part + (size_t)(t - 1) * m * n, n,
+                                           1, NULL, NULL);
+                }
+                for (int t = 1; t < nt; t++) {
+                    const FC_T *pt = part + (size_t)(t - 1) * m * n;
+                    for (int64_t i = 0; i < m; i++)
+                        for (int64_t j = 0; j < n; j++) c[i * rsc + j * csc] += pt[i * n + j];
+                }
+                free(part);
+                return;
+            }
+        }
+    }
+#endif
+    FC_FN(gemm_serial)(cfg, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, rsc, csc,
+                       bias_m, bias_n);
+}
+
+#undef FC_CAT_
+#undef FC_CAT
+#undef FC_FN
+#undef FC_UKFN

@@ -1,0 +1,110 @@
+/*
+ * gemm_internal.h -- the packed GEMM engine shared by gemm, linear and conv2d.
+ * Not part of the public API.
+ *
+ * Layout of the engine (BLIS style):
+ *   - op(A) is packed into row micro-panels of MR rows (for each k, MR consecutive values),
+ *     op(B) into column micro-panels of NR columns (for each k, NR consecutive values),
+ *     both zero-padded to full tiles;
+ *   - a microkernel computes one MR x NR tile of C from a kc-long pair of micro-panels and
+ *     applies the epilogue  C = alpha * acc + beta * C + bias_m[i] + bias_n[j]
+ *     (beta == 0 never reads C; a NULL bias is skipped);
+ *   - the macro loops (NC, KC, MC blocks) run over the whole problem; threads split C, or
+ *     split K when C is too small to share.
+ * Microkernels are named fc_<dtype>_gemm_ukernel_<MR>x<NR>__<isa>.
+ */
+#ifndef FASTCONV_GEMM_INTERNAL_H
+#define FASTCONV_GEMM_INTERNAL_H
+
+#include "internal.h"
+
+typedef void (*fc_f32_gemm_ukernel_fn)(int64_t kc, const float *a, const float *b, float *c,
+                                       int64_t ldc, float alpha, float beta,
+                                       const float *bias_m, const float *bias_n);
+typedef void (*fc_f64_gemm_ukernel_fn)(int64_t kc, const double *a, const double *b,
+                                       double *c, int64_t ldc, double alpha, double beta,
+                                       const double *bias_m, const double *bias_n);
+
+/* Microkernels: one full MR x NR tile; ldc is the row stride of c (unit column stride). */
+#define FC_DECLARE_UKERNELS(MRxNR_F32, MRxNR_F64, ISA)                                       \
+    void fc_f32_gemm_ukernel_##MRxNR_F32##__##ISA(int64_t, const float *, const float *,     \
+                                                  float *, int64_t, float, float,             \
+                                                  const float *, const float *);              \
+    void fc_f64_gemm_ukernel_##MRxNR_F64##__##ISA(int64_t, const double *, const double *,   \
+                                                  double *, int64_t, double, double,          \
+                                                  const double *, const double *);
+FC_DECLARE_UKERNELS(4x16, 4x8, scalar)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define FC_HAVE_X86_UKERNELS 1
+FC_DECLARE_UKERNELS(6x16, 6x8, avx2)
+FC_DECLARE_UKERNELS(8x32, 8x16, avx512)
+#endif
+
+/* The blocking of one ISA path and dtype. */
+typedef struct {
+    int mr, nr;               /* microkernel tile */
+    int64_t kc, mc, nc;       /* cache blocks: kc (k), mc (rows of A), nc (columns of B) */
+    void *ukernel;            /* fc_f32_gemm_ukernel_fn or fc_f64_gemm_ukernel_fn */
+} fc_gemm_config;
+
+/* Blocking for the current ISA path (never FC_ISA_REFERENCE: that maps to scalar). */
+const fc_gemm_config *fc_gemm_config_f32(fc_isa isa);
+const fc_gemm_config *fc_gemm_config_f64(fc_isa isa);
+
+/* The general engine:
+ *   C[i*rsc + j*csc] = alpha * sum_p op(A)[i,p] op(B)[p,j] + beta * C (+ bias_m[i]) (+ bias_n[j])
+ * for i < m, j < n.  op(A)/op(B) as in fc_gemm_*.  Either C stride may be 1 (row- or
+ * column-major C).  beta == 0 never reads C.  nthreads >= 1 threads are used (1 = run on
+ * the calling thread; callers inside a parallel region pass 1).  isa must not be
+ * FC_ISA_REFERENCE. */
+void fc_gemm_engine_f32(fc_isa isa, int nthreads, int trans_a, int trans_b, int64_t m,
+                        int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                        const float *b, int64_t ldb, float beta, float *c, int64_t rsc,
+                        int64_t csc, const float *bias_m, const float *bias_n);
+void fc_gemm_engine_f64(fc_isa isa, int nthreads, int trans_a, int trans_b, int64_t m,
+                        int64_t n, int64_t k, double alpha, const double *a, int64_t lda,
+                        const double *b, int64_t ldb, double beta, double *c, int64_t rsc,
+                        int64_t csc, const double *bias_m, const double *bias_n);
+
+/* Optimised implementations behind the public entry points (dispatch.c calls these for
+ * every ISA but FC_ISA_REFERENCE). */
+void fc_opt_gemm_f32(fc_isa isa, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                     float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                     float beta, float *c, int64_t ldc);
+void fc_opt_gemm_f64(fc_isa isa, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,
+                     double alpha, const double *a, int64_t lda, const double *b, int64_t ldb,
+                     double beta, double *c, int64_t ldc);
+void fc_opt_linear_forward_f32(fc_isa isa, int64_t n, int64_t in_f, int64_t out_f,
+                               const float *x, const float *w, const float *b, float *y);
+void fc_opt_linear_forward_f64(fc_isa isa, int64_t n, int64_t in_f, int64_t out_f,
+                               const double *x, const double *w, const double *b, double *y);
+void fc_opt_linear_backward_f32(fc_isa isa, int64_t n, int64_t in_f, int64_t out_f,
+                                const float *gy, const float *x, const float *w, float *gx,
+                                float *gw, float *gb);
+void fc_opt_linear_backward_f64(fc_isa isa, int64_t n, int64_t in_f, int64_t out_f,
+                                const double *gy, const double *x, const double *w,
+                                double *gx, double *gw, double *gb);
+void fc_opt_conv2d_forward_f32(fc_isa isa, const fc_conv2d_params *p, const float *x,
+                               const float *w, const float *bias, float *y);
+void fc_opt_conv2d_forward_f64(fc_isa isa, const fc_conv2d_params *p, const double *x,
+                               const double *w, const double *bias, double *y);
+void fc_opt_conv2d_backward_f32(fc_isa isa, const fc_conv2d_params *p, const float *gy,
+                                const float *x, const float *w, float *gx, float *gw,
+                                float *gb);
+void fc_opt_conv2d_backward_f64(fc_isa isa, const fc_conv2d_params *p, const double *gy,
+                                const double *x, const double *w, double *gx, double *gw,
+                                double *gb);
+
+/* Per-thread scratch buffers, reused across calls (64-byte aligned, grown on demand, freed
+ * when the thread exits).  Each slot is an independent buffer; a caller owns a slot only
+ * for the duration of its call on that thread.  Returns NULL only if allocation fails. */
+enum {
+    FC_SCRATCH_PACK_A = 0,
+    FC_SCRATCH_PACK_B = 1,
+    FC_SCRATCH_COL = 2,      /* conv: im2col / col2im tile */
+    FC_SCRATCH_CONV_AUX = 3, /* conv: padded planes, partial weight gradients */
+    FC_SCRATCH_SLOTS = 4
+};
+void *fc_scratch(int slot, size_t bytes);
+
+#endif /* FASTCONV_GEMM_INTERNAL_H */

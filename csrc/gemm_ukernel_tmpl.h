@@ -1,0 +1,58 @@
+/*
+ * gemm_ukernel_tmpl.h -- one register-blocked GEMM microkernel written with GCC vector
+ * extensions; included by the per-ISA files inside their `#pragma GCC target` region.
+ *
+ * Expects: FC_UK_T (element type), FC_UK_VL (lanes per vector), FC_UK_MR (rows),
+ * FC_UK_NV (vectors per row: NR = NV * VL), FC_UK_NAME (function name), FC_UK_SET1(x)
+ * (broadcast intrinsic).
+ * a: packed MR x kc micro-panel (MR values per k); b: packed kc x NR micro-panel
+ * (NR values per k).  Computes the full MR x NR tile
+ *     c[i*ldc + j] = alpha * acc + beta * c (if beta != 0) + bias_m[i] + bias_n[j].
+ */
+void FC_UK_NAME(int64_t kc, const FC_UK_T *restrict a, const FC_UK_T *restrict b,
+                FC_UK_T *restrict c, int64_t ldc, FC_UK_T alpha, FC_UK_T beta,
+                const FC_UK_T *restrict bias_m, const FC_UK_T *restrict bias_n)
+{
+    typedef FC_UK_T vec_t __attribute__((vector_size(FC_UK_VL * sizeof(FC_UK_T))));
+    enum { MR = FC_UK_MR, NV = FC_UK_NV, VL = FC_UK_VL, NR = FC_UK_NV * FC_UK_VL };
+    vec_t acc[MR][NV];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; j++) acc[i][j] = (vec_t){0};
+
+    for (int64_t p = 0; p < kc; p++) {
+        vec_t bv[NV];
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; j++) __builtin_memcpy(&bv[j], b + j * VL, sizeof(vec_t));
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) {
+            vec_t av = (vec_t)FC_UK_SET1(a[i]);
+#pragma GCC unroll 4
+            for (int j = 0; j < NV; j++) acc[i][j] += av * bv[j];
+        }
+        a += MR;
+        b += NR;
+    }
+
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) {
+        FC_UK_T *cr = c + i * ldc;
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; j++) {
+            vec_t r = acc[i][j] * alpha;
+            if (beta != 0) {
+                vec_t cv;
+                __builtin_memcpy(&cv, cr + j * VL, sizeof cv);
+                r += cv * beta;
+            }
+            if (bias_m) r += bias_m[i];
+            if (bias_n) {
+                vec_t bb;
+                __builtin_memcpy(&bb, bias_n + j * VL, sizeof bb);
+                r += bb;
+            }
+            __builtin_memcpy(cr + j * VL, &r, sizeof r);
+        }
+    }
+}
