@@ -10,6 +10,7 @@ crash and saves as crash-<hash> (replay: python tools/fuzz_atheris.py crash-<has
     python setup.py build_ext --inplace
     python tools/fuzz_atheris.py -max_total_time=300 -timeout=60 -max_len=2048 [corpus_dir]
 
+FASTCONV_FUZZ_SKIP=op1,op2 leaves functions out (to look past a known, still open finding).
 Extra libFuzzer flags are passed through (-runs=N, -jobs=N, -print_final_stats=1, ...).  Run
 it on a sanitizer build to catch memory errors too: build as tools/sanitize.sh does and run
 with LD_PRELOAD=$(gcc -print-file-name=libasan.so).  The Python code of fastconv (validation,
@@ -50,10 +51,13 @@ class BytesSource(test_fuzz.Source):
 
 
 _stats = {"calls": 0, "ok": 0, "error": 0, "start": time.time()}
+_SKIP = set(filter(None, os.environ.get("FASTCONV_FUZZ_SKIP", "").split(",")))
 
 
 def test_one_input(data):
     name, args, kwargs = test_fuzz.make_case(BytesSource(data))
+    if name in _SKIP:
+        return
     with np.errstate(all="ignore"):
         outcome = test_fuzz.check_case(name, args, kwargs)
     _stats["calls"] += 1
