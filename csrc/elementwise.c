@@ -5,7 +5,8 @@
  * times (baseline x86-64 / portable, AVX2, AVX-512) and picked from fc_current_isa().
  * Large arrays are split into contiguous chunks over the OpenMP threads.
  *
- * relu: y = x < 0 ? 0 : x, so NaN stays NaN.  Backward: gx = y > 0 ? gy : 0.
+ * relu: y = x < 0 ? 0 : x, so NaN stays NaN.  Backward: gx = y <= 0 ? 0 : gy, so a NaN
+ * output passes its gradient, as in PyTorch.
  */
 #include <assert.h>
 
@@ -22,7 +23,7 @@
 #define RELU_BWD_BODY(FT)                                                                 \
     for (int64_t i = 0; i < n; i++) {                                                    \
         const FT g = gy[i];                                                              \
-        gx[i] = y[i] > (FT)0 ? g : (FT)0;                                                \
+        gx[i] = y[i] <= (FT)0 ? (FT)0 : g;                                               \
     }
 
 #define DEFINE_RELU(SFX, FT, ATTR, ISA)                                                   \

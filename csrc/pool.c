@@ -4,9 +4,12 @@
  * Work is split over the n*c planes (OpenMP, only above POOL_PAR_MIN elements so that
  * small calls stay cheap).  Max pooling has one pass that writes the int64 indices; full
  * 2x2 stride-2 unpadded windows (the common CNN case) go through explicit AVX-512 / AVX2
- * row kernels, everything else (borders of ceil_mode, padding, dilation, other windows)
- * through the portable window loop of pool_tmpl.h.  The backward pass is one linear
- * scatter per plane, into a plane that was just zeroed (and so is in cache).
+ * row kernels; other windows (any size, stride, padding, dilation) whose columns lie inside
+ * the plane go through AVX-512 / AVX2 gather kernels (16 / 8 outputs at a time), and the
+ * remaining border outputs through the portable window loop of pool_tmpl.h.  The scalar
+ * path uses portable, branch-free versions of the same kernels.  The backward pass is one
+ * linear scatter per plane, into a plane that was just zeroed (and so is in cache).
+ * Average pooling uses column sums per output row (pool_tmpl.h).
  */
 #include <assert.h>
 #include <math.h>
@@ -59,13 +62,24 @@ static int pool_threads(int64_t planes, int64_t work) {
 /* x86 row kernels for full 2x2 stride-2 windows                                        */
 /*                                                                                      */
 /* Each output combines its window pairwise: top = pick(x00, x01), bottom = pick(x10,   */
-/* x11), out = pick(top, bottom), where pick(a, b) keeps a unless b > a, or b is NaN    */
-/* and a is not.  That is the same "first maximum / first NaN in row-major order" as    */
-/* the sequential scan.  The window position (0..3) is tracked and turned into the flat  */
-/* index base + 2k + (pos & 1) + (pos >> 1) * W.                                         */
+/* x11), out = pick(top, bottom), where pick(a, b) keeps a unless b > a or b is NaN.   */
+/* That pick is associative, so the result is the sequential scan's "first maximum,     */
+/* last NaN in row-major order".  The window position (0..3) is tracked and turned into */
+/* the flat index base + 2k + (pos & 1) + (pos >> 1) * W.                                */
 /* ---------------------------------------------------------------------------------- */
 #ifdef FC_POOL_X86
 
+
+/* The max-pool update rule (see mp_better in pool_tmpl.h): lanes where b replaces a, i.e.
+ * b > a or b is NaN.  The first maximum wins; among NaNs the last one wins. */
+FC_TARGET_AVX512
+static inline __mmask16 pick_ps_512(__m512 a, __m512 b) {
+    return _mm512_cmp_ps_mask(b, a, _CMP_GT_OQ) | _mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q);
+}
+FC_TARGET_AVX512
+static inline __mmask8 pick_pd_512(__m512d a, __m512d b) {
+    return _mm512_cmp_pd_mask(b, a, _CMP_GT_OQ) | _mm512_cmp_pd_mask(b, b, _CMP_UNORD_Q);
+}
 
 FC_TARGET_AVX512
 static void mp2_row_f32_avx512(const float *r0, const float *r1, int64_t W, int64_t n, float *y,
@@ -93,14 +107,11 @@ static void mp2_row_f32_avx512(const float *r0, const float *r1, int64_t W, int6
         const __m512 x01 = _mm512_permutex2var_ps(a0, od, a1);
         const __m512 x10 = _mm512_permutex2var_ps(b0, ev, b1);
         const __m512 x11 = _mm512_permutex2var_ps(b0, od, b1);
-        const __mmask16 k1 = _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(x00, x00, _CMP_ORD_Q),
-                                                     x01, x00, _CMP_NLE_UQ);
-        const __mmask16 k2 = _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(x10, x10, _CMP_ORD_Q),
-                                                     x11, x10, _CMP_NLE_UQ);
+        const __mmask16 k1 = pick_ps_512(x00, x01);
+        const __mmask16 k2 = pick_ps_512(x10, x11);
         const __m512 t = _mm512_mask_mov_ps(x00, k1, x01);
         const __m512 b = _mm512_mask_mov_ps(x10, k2, x11);
-        const __mmask16 k3 =
-            _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(t, t, _CMP_ORD_Q), b, t, _CMP_NLE_UQ);
+        const __mmask16 k3 = pick_ps_512(t, b);
         _mm512_mask_storeu_ps(y + k, ko, _mm512_mask_mov_ps(t, k3, b));
         if (idx) {
             const __m512i ct = _mm512_maskz_mov_epi32(k1, c1);
@@ -144,14 +155,11 @@ static void mp2_row_f64_avx512(const double *r0, const double *r1, int64_t W, in
         const __m512d x01 = _mm512_permutex2var_pd(a0, od, a1);
         const __m512d x10 = _mm512_permutex2var_pd(b0, ev, b1);
         const __m512d x11 = _mm512_permutex2var_pd(b0, od, b1);
-        const __mmask8 k1 = _mm512_mask_cmp_pd_mask(_mm512_cmp_pd_mask(x00, x00, _CMP_ORD_Q),
-                                                    x01, x00, _CMP_NLE_UQ);
-        const __mmask8 k2 = _mm512_mask_cmp_pd_mask(_mm512_cmp_pd_mask(x10, x10, _CMP_ORD_Q),
-                                                    x11, x10, _CMP_NLE_UQ);
+        const __mmask8 k1 = pick_pd_512(x00, x01);
+        const __mmask8 k2 = pick_pd_512(x10, x11);
         const __m512d t = _mm512_mask_mov_pd(x00, k1, x01);
         const __m512d b = _mm512_mask_mov_pd(x10, k2, x11);
-        const __mmask8 k3 =
-            _mm512_mask_cmp_pd_mask(_mm512_cmp_pd_mask(t, t, _CMP_ORD_Q), b, t, _CMP_NLE_UQ);
+        const __mmask8 k3 = pick_pd_512(t, b);
         _mm512_mask_storeu_pd(y + k, ko, _mm512_mask_mov_pd(t, k3, b));
         if (idx) {
             const __m512i i00 = _mm512_add_epi64(_mm512_set1_epi64(base + 2 * k), iota2);
@@ -188,8 +196,7 @@ static void mpg_row_f32_avx512(const fc_pool2d_params *p, const float *x, int64_
             __m512i col = col0;
             for (int64_t b = 0; b < p->kw; b++) {
                 const __m512 v = _mm512_mask_i32gather_ps(best, km, col, row, 4);
-                const __mmask16 k = _mm512_mask_cmp_ps_mask(
-                    _mm512_mask_cmp_ps_mask(km, best, best, _CMP_ORD_Q), v, best, _CMP_NLE_UQ);
+                const __mmask16 k = (km & pick_ps_512(best, v));
                 best = _mm512_mask_mov_ps(best, k, v);
                 bi = _mm512_mask_add_epi32(bi, k, rowoff, col);
                 col = _mm512_add_epi32(col, _mm512_set1_epi32((int)p->dil_w));
@@ -226,8 +233,7 @@ static void mpg_row_f64_avx512(const fc_pool2d_params *p, const double *x, int64
             __m256i col = col0;
             for (int64_t b = 0; b < p->kw; b++) {
                 const __m512d v = _mm512_mask_i32gather_pd(best, km, col, row, 8);
-                const __mmask8 k = _mm512_mask_cmp_pd_mask(
-                    _mm512_mask_cmp_pd_mask(km, best, best, _CMP_ORD_Q), v, best, _CMP_NLE_UQ);
+                const __mmask8 k = (km & pick_pd_512(best, v));
                 best = _mm512_mask_mov_pd(best, k, v);
                 bi = _mm512_mask_mov_epi64(bi, k, _mm512_cvtepi32_epi64(_mm256_add_epi32(rowoff, col)));
                 col = _mm256_add_epi32(col, _mm256_set1_epi32((int)p->dil_w));
@@ -248,11 +254,11 @@ static inline __m256i mask8_i32(int64_t m) {
 
 FC_TARGET_AVX2
 static inline __m256 pick_mask_ps(__m256 a, __m256 b) { /* b replaces a */
-    return _mm256_and_ps(_mm256_cmp_ps(b, a, _CMP_NLE_UQ), _mm256_cmp_ps(a, a, _CMP_ORD_Q));
+    return _mm256_or_ps(_mm256_cmp_ps(b, a, _CMP_GT_OQ), _mm256_cmp_ps(b, b, _CMP_UNORD_Q));
 }
 FC_TARGET_AVX2
 static inline __m256d pick_mask_pd(__m256d a, __m256d b) {
-    return _mm256_and_pd(_mm256_cmp_pd(b, a, _CMP_NLE_UQ), _mm256_cmp_pd(a, a, _CMP_ORD_Q));
+    return _mm256_or_pd(_mm256_cmp_pd(b, a, _CMP_GT_OQ), _mm256_cmp_pd(b, b, _CMP_UNORD_Q));
 }
 
 FC_TARGET_AVX2

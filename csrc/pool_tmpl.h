@@ -6,9 +6,9 @@
 #define PT_CAT(a, b) PT_CAT_(a, b)
 #define FN(name) PT_CAT(name, SFX)
 
-/* The max-pool update rule: v replaces the current maximum if it is larger, or if it is NaN
- * while the current maximum is not (so the first NaN in window order wins). */
-static inline int FN(mp_better)(FT v, FT cur) { return (!(v <= cur)) & (cur == cur); }
+/* The max-pool update rule, PyTorch's CPU rule: v replaces the current maximum if it is
+ * larger or if it is NaN (so the first maximum wins, but the last NaN in window order). */
+static inline int FN(mp_better)(FT v, FT cur) { return (v > cur) | (v != v); }
 
 /* Branch-free select: k ? b : a, through the bit patterns (compilers otherwise branch, and
  * random data mispredicts every other comparison). */
@@ -58,10 +58,9 @@ static void FN(mp2_row_scalar)(const FT *r0, const FT *r1, int64_t W, int64_t n,
                                int64_t *idx, int64_t base) {
     for (int64_t k = 0; k < n; k++) {
         const FT a = r0[2 * k], b = r0[2 * k + 1], c = r1[2 * k], d = r1[2 * k + 1];
-        const int kb = (!(b <= a)) & (a == a);
-        const int kd = (!(d <= c)) & (c == c);
+        const int kb = FN(mp_better)(b, a), kd = FN(mp_better)(d, c);
         const FT t = FN(sel)(a, b, kb), u = FN(sel)(c, d, kd);
-        const int ku = (!(u <= t)) & (t == t);
+        const int ku = FN(mp_better)(u, t);
         y[k] = FN(sel)(t, u, ku);
         if (idx) {
             const int64_t mu = -(int64_t)ku;

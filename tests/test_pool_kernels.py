@@ -5,25 +5,22 @@ functions and is compared with `set_isa("reference")` on shapes that reach every
 and every edge: the 2x2 stride-2 vector path (with row lengths below, at and above the
 vector widths), ceil_mode windows hanging over the edge, padding, dilation, ties, NaN, -inf,
 empty batches, planes large enough to be split over threads, and 1 vs 2 threads.
-Max pooling must give exactly the reference values and indices.
+Max pooling must give exactly the reference values and indices (first maximum wins, NaN
+beats every number and the last NaN wins, as in PyTorch's CPU kernel).
 """
 import numpy as np
 import pytest
 
+from conftest import supported_isas, tolerance
 from fastconv import _kernels as K
 
-# The project-wide tolerances (the suite has no shared conftest.py yet).
-TOL = {
-    np.dtype(np.float32): dict(rtol=1e-4, atol=1e-5),
-    np.dtype(np.float64): dict(rtol=1e-10, atol=0.0),
-}
-
-ISAS = [name for name in ("scalar", "avx2", "avx512") if K.isa_supported(name)]
+# every optimised path this CPU runs; each is compared with the "reference" path
+ISAS = [name for name in supported_isas() if name != "reference"]
 DTYPES = [np.float32, np.float64]
 
 
 def tol(dtype):
-    return TOL[np.dtype(dtype)]
+    return tolerance(dtype)
 
 
 @pytest.fixture(autouse=True)
@@ -137,14 +134,17 @@ def test_max_pool_forward_backward_match_reference(isa, dtype, cfg):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("isa", ISAS)
-def test_max_pool_nan_first_and_ties_first(isa, dtype):
+def test_max_pool_tie_and_nan_rules(isa, dtype):
     # one 2x2 window per case; the expected flat index is written out by hand
     cases = [
         ([[1, 1], [1, 1]], 0),  # ties: the first in row-major order
         ([[0, 2], [2, 2]], 1),
-        ([[np.nan, 5], [np.nan, 1]], 0),  # first NaN wins over numbers and later NaNs
-        ([[5, np.nan], [np.nan, 9]], 1),
+        ([[np.nan, 5], [np.nan, 1]], 2),  # NaN beats numbers; the last NaN wins (PyTorch CPU)
+        ([[5, np.nan], [np.nan, 9]], 2),
+        ([[np.nan, 5], [7, 1]], 0),
+        ([[np.nan, np.nan], [3, 1]], 1),
         ([[1, 2], [np.nan, 9]], 2),
+        ([[np.nan, np.nan], [np.nan, np.nan]], 3),
         ([[-np.inf, -np.inf], [-np.inf, -np.inf]], 0),
         ([[-np.inf, -np.inf], [-np.inf, -3]], 3),
     ]
@@ -304,7 +304,7 @@ def test_relu_matches_reference(isa, dtype):
             assert np.isnan(y).sum() == np.isnan(x).sum()  # NaN stays NaN
             gx = run(isa, nt, K.relu_backward, gy, y_ref)
             np.testing.assert_array_equal(gx, gx_ref)
-            np.testing.assert_array_equal(gx, np.where(y_ref > 0, gy, 0))
+            np.testing.assert_array_equal(gx, np.where(y_ref <= 0, 0, gy))  # NaN y passes gy
 
 
 SOFTMAX_SHAPES = [(1, 1), (5, 10), (64, 10), (3, 1000), (257, 300), (0, 7)]
@@ -361,3 +361,55 @@ def test_cross_entropy_matches_reference(isa, dtype, reduction):
                     gx = run(isa, nt, K.cross_entropy_backward, x, t, eps, reduction, g)
                     assert gx.shape == (n, c) and gx.dtype == dtype
                     np.testing.assert_allclose(gx, gx_ref, **tol(dtype))
+
+
+def random_pool_configs(seed, count, dilation):
+    """Random valid pooling configurations (kernel, stride, padding, dilation, ceil_mode, H, W)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    while len(out) < count:
+        kh, kw = rng.integers(1, 5, size=2)
+        sh, sw = rng.integers(1, 4, size=2)
+        ph, pw = rng.integers(0, kh // 2 + 1), rng.integers(0, kw // 2 + 1)
+        dh, dw = rng.integers(1, 4, size=2) if dilation else (1, 1)
+        ceil = bool(rng.integers(0, 2))
+        h, w = rng.integers(1, 41, size=2)
+        if h + 2 * ph - dh * (kh - 1) - 1 < 0 or w + 2 * pw - dw * (kw - 1) - 1 < 0:
+            continue
+        out.append(tuple(int(v) for v in (kh, kw, sh, sw, ph, pw, dh, dw)) + (ceil, int(h), int(w)))
+    return out
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("isa", ISAS)
+def test_max_pool_random_configs(isa, dtype):
+    rng = np.random.default_rng(10)
+    for kh, kw, sh, sw, ph, pw, dh, dw, ceil, h, w in random_pool_configs(11, 60, True):
+        cfg = ((kh, kw), (sh, sw), (ph, pw), (dh, dw), ceil)
+        x = make_input(rng, (2, 2, h, w), dtype, ("normal", "ties", "special")[rng.integers(0, 3)])
+        y_ref, i_ref = ref(max_pool, x, cfg)
+        y, i = run(isa, 1, max_pool, x, cfg)
+        np.testing.assert_array_equal(y, y_ref, err_msg=str(cfg + (h, w)))
+        np.testing.assert_array_equal(i, i_ref, err_msg=str(cfg + (h, w)))
+        gy = rng.standard_normal(y.shape).astype(dtype)
+        gx_ref, bad_ref = ref(K.max_pool2d_backward, gy, i_ref, h, w)
+        gx, bad = run(isa, 1, K.max_pool2d_backward, gy, i, h, w)
+        assert bad == bad_ref
+        np.testing.assert_allclose(gx, gx_ref, **tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("isa", ISAS)
+def test_avg_pool_random_configs(isa, dtype):
+    rng = np.random.default_rng(12)
+    for kh, kw, sh, sw, ph, pw, _, _, ceil, h, w in random_pool_configs(13, 60, False):
+        oh, ow = pool_out(h, kh, sh, ph, 1, ceil), pool_out(w, kw, sw, pw, 1, ceil)
+        cip = bool(rng.integers(0, 2))
+        x = rng.standard_normal((2, 2, h, w)).astype(dtype)
+        args = (x, kh, kw, sh, sw, ph, pw, oh, ow, cip)
+        y_ref = ref(K.avg_pool2d_forward, *args)
+        np.testing.assert_allclose(run(isa, 1, K.avg_pool2d_forward, *args), y_ref, **tol(dtype))
+        gy = rng.standard_normal(y_ref.shape).astype(dtype)
+        bargs = (gy, h, w, kh, kw, sh, sw, ph, pw, cip)
+        np.testing.assert_allclose(run(isa, 1, K.avg_pool2d_backward, *bargs),
+                                   ref(K.avg_pool2d_backward, *bargs), **tol(dtype))
