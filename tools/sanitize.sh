@@ -36,6 +36,10 @@ fi
 
 libasan=$($cc -print-file-name=libasan.so)
 libubsan=$($cc -print-file-name=libubsan.so)
+# libstdc++ is preloaded after libasan so that ASan finds the real __cxa_throw when it starts;
+# otherwise the first C++ exception of a C++ extension loaded later (PyTorch in the parity
+# tests) aborts with "CHECK failed: ... real___cxa_throw".
+libstdcxx=$($cc -print-file-name=libstdc++.so.6)
 if [[ ! -e $libasan || ! -e $libubsan ]]; then
     echo "sanitize.sh: $cc has no libasan.so/libubsan.so (install gcc's sanitizer runtimes)" >&2
     exit 2
@@ -65,7 +69,9 @@ fi
 reports="$work/reports"
 rm -rf "$reports"
 mkdir -p "$reports"
-export LD_PRELOAD="$libasan${LD_PRELOAD:+:$LD_PRELOAD}"
+preload=$libasan
+[[ -e $libstdcxx ]] && preload="$preload:$libstdcxx"
+export LD_PRELOAD="$preload${LD_PRELOAD:+:$LD_PRELOAD}"
 # detect_leaks=0: the interpreter itself keeps memory until exit (tests/test_leaks.py checks
 # fastconv's own leaks).  allocator_may_return_null=1: a failed huge allocation returns NULL
 # (NumPy turns it into MemoryError) as it does without ASan.
@@ -83,19 +89,27 @@ status=$?
 set -e
 elapsed=$(( $(date +%s) - start ))
 
-# 4. Findings.
+# 4. Findings: every report file is printed; ASan/UBSan errors count as findings, anything
+# else the runtimes wrote (e.g. an internal CHECK failure) as a tool failure.
 findings=0
+tool_errors=0
 shopt -s nullglob
 for f in "$reports"/*; do
+    echo "==== $f"
+    cat "$f"
     n=$(grep -c -E "ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer" "$f" || true)
     if [[ $n -gt 0 ]]; then
         findings=$(( findings + n ))
-        echo "==== $f"
-        cat "$f"
+    else
+        tool_errors=$(( tool_errors + 1 ))
     fi
 done
-echo "sanitize.sh: pytest exit status $status, sanitizer findings: $findings, tests took ${elapsed} s"
+echo "sanitize.sh: pytest exit status $status, sanitizer findings: $findings," \
+     "other sanitizer runtime reports: $tool_errors, tests took ${elapsed} s"
 if [[ $findings -gt 0 ]]; then
     exit 1
+fi
+if [[ $tool_errors -gt 0 ]]; then
+    exit 2
 fi
 exit "$status"
