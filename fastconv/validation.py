@@ -325,7 +325,9 @@ def _pool2d_params(op, input_shape, kernel_size, stride, padding, dilation, ceil
     # than the padded input (possible with ceil_mode) is capped too: window positions past
     # the padded input are skipped anyway, so every window keeps its elements and divisor.
     sh, sw = (min(sh, h + 2 * ph) if oh == 1 else sh), (min(sw, w + 2 * pw) if ow == 1 else sw)
-    kh, kw = min(kh, (h + 2 * ph - 1) // dh + 1), min(kw, (w + 2 * pw - 1) // dw + 1)
+    # (never below 2 * pad, the kernels' precondition pad <= kernel / 2)
+    kh = min(kh, max((h + 2 * ph - 1) // dh + 1, 2 * ph))
+    kw = min(kw, max((w + 2 * pw - 1) // dw + 1, 2 * pw))
     dh, dw = (1 if kh == 1 else dh), (1 if kw == 1 else dw)
     out = (n, c, oh, ow)
     _check_numel(op, out)
