@@ -6,10 +6,18 @@
 
 #include "conv_internal.h"
 
+/* Packing and im2col copy short rows: keep those loops inline instead of turning them into
+ * memcpy/memset calls, whose call overhead dominated for rows of a few dozen values. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-tree-loop-distribute-patterns")
+#endif
+
 #ifdef _OPENMP
 #define FC_NUM_THREADS_IN_REGION() omp_get_num_threads()
+#define FC_OMP(directive) FC_PRAGMA(omp directive)
 #else
 #define FC_NUM_THREADS_IN_REGION() 1
+#define FC_OMP(directive)
 #endif
 
 /* names the template builds with FC_FN(...) */

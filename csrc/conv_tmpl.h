@@ -28,52 +28,140 @@ static inline void FC_FN(ow_range)(const fc_conv2d_params *p, int64_t s, int64_t
     *hi = h;
 }
 
-/* col (K, np) = im2col of the group's input planes x (Cin_g, H, W) for output positions
- * [p0, p0 + np). */
+/* Stride 1 in both directions and out_w == w: every col row is a shifted plane. */
+static int FC_FN(is_same_stride1)(const fc_conv2d_params *p)
+{
+    return p->stride_h == 1 && p->stride_w == 1 && p->out_w == p->w;
+}
+
+/* dst holds positions [p0, p0 + np) of planes of width W; zero the positions whose input
+ * column ow + off lies outside [0, W). */
+static void FC_FN(zero_edge_columns)(FC_T *restrict dst, int64_t p0, int64_t np, int64_t W,
+                                     int64_t off)
+{
+    const int64_t a = off < 0 ? 0 : W - off, b = off < 0 ? -off : W; /* bad ow in [a, b) */
+    int64_t row0 = p0 - p0 % W;
+    for (int64_t base = row0; base < p0 + np; base += W) {
+        const int64_t lo = FC_MAX(base + FC_MAX(a, 0), p0);
+        const int64_t hi = FC_MIN(base + FC_MIN(b, W), p0 + np);
+        for (int64_t q = lo; q < hi; q++) dst[q - p0] = 0;
+    }
+}
+
+/* dst (np) = row (ci, r, s) of the im2col of the group's input planes x (Cin_g, H, W),
+ * for output positions [p0, p0 + np). */
+static void FC_FN(im2col_row)(const fc_conv2d_params *p, const FC_T *restrict x, int64_t ci,
+                              int64_t r, int64_t s, int64_t p0, int64_t np,
+                              FC_T *restrict dst)
+{
+    const int64_t H = p->h, W = p->w, OW = p->out_w, sw = p->stride_w;
+    const int64_t off = s * p->dil_w - p->pad_w;
+    if (FC_FN(is_same_stride1)(p)) {
+        /* the row is the plane shifted by a constant: one long copy, then the columns that
+         * fell off the left or right edge are zeroed */
+        const int64_t HW = H * W;
+        const FC_T *restrict xc = x + ci * HW;
+        const int64_t shift = (r * p->dil_h - p->pad_h) * W + off;
+        const int64_t qa = FC_MIN(FC_MAX(p0, -shift), p0 + np);
+        const int64_t qb = FC_MAX(FC_MIN(p0 + np, HW - shift), qa);
+        for (int64_t q = p0; q < qa; q++) dst[q - p0] = 0;
+        for (int64_t q = qa; q < qb; q++) dst[q - p0] = xc[q + shift];
+        for (int64_t q = qb; q < p0 + np; q++) dst[q - p0] = 0;
+        if (off != 0) FC_FN(zero_edge_columns)(dst, p0, np, W, off);
+        return;
+    }
+    int64_t lo, hi;
+    FC_FN(ow_range)(p, s, &lo, &hi);
+    int64_t q = p0;
+    const int64_t qend = p0 + np;
+    while (q < qend) {
+        const int64_t oh = q / OW, ow0 = q % OW;
+        const int64_t ow1 = FC_MIN(OW, ow0 + (qend - q));
+        const int64_t ih = oh * p->stride_h - p->pad_h + r * p->dil_h;
+        if (ih < 0 || ih >= H) {
+            for (int64_t ow = ow0; ow < ow1; ow++) dst[ow - ow0] = 0;
+        } else {
+            const FC_T *xr = x + (ci * H + ih) * W + off;
+            const int64_t a = FC_MAX(ow0, FC_MIN(lo, ow1));
+            const int64_t b = FC_MAX(a, FC_MIN(hi, ow1));
+            int64_t ow = ow0;
+            for (; ow < a; ow++) dst[ow - ow0] = 0;
+            if (sw == 1)
+                for (; ow < b; ow++) dst[ow - ow0] = xr[ow];
+            else
+                for (; ow < b; ow++) dst[ow - ow0] = xr[ow * sw];
+            for (; ow < ow1; ow++) dst[ow - ow0] = 0;
+        }
+        dst += ow1 - ow0;
+        q += ow1 - ow0;
+    }
+}
+
+/* col (K, np) = im2col of the group's input planes for output positions [p0, p0 + np). */
 static void FC_FN(im2col)(const fc_conv2d_params *p, const FC_T *restrict x, int64_t p0,
                           int64_t np, FC_T *restrict col)
 {
-    const int64_t H = p->h, W = p->w, OW = p->out_w, cin_g = p->c_in / p->groups;
-    const int64_t sw = p->stride_w;
+    const int64_t cin_g = p->c_in / p->groups;
     for (int64_t ci = 0; ci < cin_g; ci++)
         for (int64_t r = 0; r < p->kh; r++)
-            for (int64_t s = 0; s < p->kw; s++) {
-                FC_T *restrict dst = col + ((ci * p->kh + r) * p->kw + s) * np;
-                int64_t lo, hi;
-                FC_FN(ow_range)(p, s, &lo, &hi);
-                const int64_t off = s * p->dil_w - p->pad_w;
-                int64_t q = p0;
-                const int64_t qend = p0 + np;
-                while (q < qend) {
-                    const int64_t oh = q / OW, ow0 = q % OW;
-                    const int64_t ow1 = FC_MIN(OW, ow0 + (qend - q));
-                    const int64_t ih = oh * p->stride_h - p->pad_h + r * p->dil_h;
-                    if (ih < 0 || ih >= H) {
-                        for (int64_t ow = ow0; ow < ow1; ow++) dst[ow - ow0] = 0;
-                    } else {
-                        const FC_T *xr = x + (ci * H + ih) * W + off;
-                        const int64_t a = FC_MAX(ow0, FC_MIN(lo, ow1));
-                        const int64_t b = FC_MAX(a, FC_MIN(hi, ow1));
-                        int64_t ow = ow0;
-                        for (; ow < a; ow++) dst[ow - ow0] = 0;
-                        if (sw == 1)
-                            for (; ow < b; ow++) dst[ow - ow0] = xr[ow];
-                        else
-                            for (; ow < b; ow++) dst[ow - ow0] = xr[ow * sw];
-                        for (; ow < ow1; ow++) dst[ow - ow0] = 0;
-                    }
-                    dst += ow1 - ow0;
-                    q += ow1 - ow0;
+            for (int64_t s = 0; s < p->kw; s++)
+                FC_FN(im2col_row)(p, x, ci, r, s, p0, np,
+                                  col + ((ci * p->kh + r) * p->kw + s) * np);
+}
+
+/* The same im2col written straight into the GEMM's packed-B layout (implicit GEMM: no
+ * separate packing pass): kc blocks at offset pc * n_pad, nr-column micro-panels of
+ * kc x nr.  row: scratch of np values. */
+static void FC_FN(im2col_packed)(const fc_conv2d_params *p, const fc_gemm_config *cfg,
+                                 const FC_T *restrict x, int64_t p0, int64_t np,
+                                 FC_T *restrict row, FC_T *restrict bp)
+{
+    const int64_t cin_g = p->c_in / p->groups, K = cin_g * p->kh * p->kw;
+    const int64_t nr = cfg->nr, n_pad = ((np + nr - 1) / nr) * nr;
+    int64_t kidx = 0;
+    for (int64_t ci = 0; ci < cin_g; ci++)
+        for (int64_t r = 0; r < p->kh; r++)
+            for (int64_t s = 0; s < p->kw; s++, kidx++) {
+                FC_FN(im2col_row)(p, x, ci, r, s, p0, np, row);
+                const int64_t pc = (kidx / cfg->kc) * cfg->kc;
+                const int64_t kc = FC_MIN(cfg->kc, K - pc);
+                FC_T *dst = bp + pc * n_pad + (kidx - pc) * nr;
+                int64_t j0 = 0;
+                for (; j0 + nr <= np; j0 += nr, dst += nr * kc)
+                    for (int64_t j = 0; j < nr; j++) dst[j] = row[j0 + j];
+                if (j0 < np) {
+                    int64_t j = 0;
+                    for (; j0 + j < np; j++) dst[j] = row[j0 + j];
+                    for (; j < nr; j++) dst[j] = 0;
                 }
             }
 }
 
-/* gx (Cin_g, H, W) += col2im of col (K, np) for output positions [p0, p0 + np). */
-static void FC_FN(col2im_add)(const fc_conv2d_params *p, const FC_T *restrict col, int64_t p0,
+/* gx (Cin_g, H, W) += col2im of col (K, np) for output positions [p0, p0 + np).  col is
+ * scratch and may be modified. */
+static void FC_FN(col2im_add)(const fc_conv2d_params *p, FC_T *restrict col, int64_t p0,
                               int64_t np, FC_T *restrict gx)
 {
     const int64_t H = p->h, W = p->w, OW = p->out_w, cin_g = p->c_in / p->groups;
     const int64_t sw = p->stride_w;
+    if (FC_FN(is_same_stride1)(p)) {
+        /* Zero the entries whose column fell off the plane (col is scratch), then each col
+         * row is added to the plane shifted by a constant in one long loop. */
+        const int64_t HW = H * W;
+        for (int64_t ci = 0; ci < cin_g; ci++)
+            for (int64_t r = 0; r < p->kh; r++)
+                for (int64_t s = 0; s < p->kw; s++) {
+                    FC_T *restrict src = col + ((ci * p->kh + r) * p->kw + s) * np;
+                    FC_T *restrict gc = gx + ci * HW;
+                    const int64_t off = s * p->dil_w - p->pad_w;
+                    const int64_t shift = (r * p->dil_h - p->pad_h) * W + off;
+                    const int64_t qa = FC_MIN(FC_MAX(p0, -shift), p0 + np);
+                    const int64_t qb = FC_MAX(FC_MIN(p0 + np, HW - shift), qa);
+                    if (off != 0) FC_FN(zero_edge_columns)(src, p0, np, W, off);
+                    for (int64_t q = qa; q < qb; q++) gc[q + shift] += src[q - p0];
+                }
+        return;
+    }
     for (int64_t ci = 0; ci < cin_g; ci++)
         for (int64_t r = 0; r < p->kh; r++)
             for (int64_t s = 0; s < p->kw; s++) {
@@ -115,7 +203,7 @@ static int64_t FC_FN(tile_positions)(const fc_conv2d_params *p, int64_t K, int n
     const int64_t P = p->out_h * p->out_w;
     int64_t limit = fc_get_workspace_limit() / nbuf;
     int64_t per = K * (int64_t)sizeof(FC_T);
-    int64_t np = limit / (per > 0 ? per : 1);
+    int64_t np = limit / (per > 0 ? per : 1) - 32; /* room for padding to a full nr panel */
     const int64_t cache_np = ((int64_t)1 << 20) / (per > 0 ? per : 1); /* ~1 MiB tiles */
     if (np > cache_np && cache_np >= 256) np = cache_np;
     if (np >= P) return P;
@@ -136,7 +224,7 @@ typedef void (*FC_FN(cin1_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t,
 static void FC_FN(forward_image)(fc_isa isa, int inner, const fc_conv2d_params *p,
                                  const FC_T *x, const FC_T *w, const FC_T *bias, FC_T *y,
                                  int64_t np_tile, FC_FN(direct_plane_fn) plane_fn,
-                                 FC_FN(cin1_fn) cin1_fn)
+                                 FC_FN(cin1_fn) cin1_fn, const FC_T *ap_all)
 {
     const int64_t G = p->groups, cin_g = p->c_in / G, cout_g = p->c_out / G;
     const int64_t K = cin_g * p->kh * p->kw, P = p->out_h * p->out_w, HW = p->h * p->w;
@@ -168,6 +256,22 @@ static void FC_FN(forward_image)(fc_isa isa, int inner, const fc_conv2d_params *
         if (FC_FN(is_pointwise)(p)) {
             FC_ENGINE(isa, inner, 0, 0, cout_g, P, K, (FC_T)1, wg, K, xg, HW, (FC_T)0, yg, P, 1,
                       bg, NULL);
+            continue;
+        }
+        if (ap_all) {
+            /* weights packed once per call; im2col written straight into packed B */
+            const fc_gemm_config *cfg = FC_FN(fc_gemm_config)(isa);
+            const int64_t m_pad = ((cout_g + cfg->mr - 1) / cfg->mr) * cfg->mr;
+            FC_T *bp = (FC_T *)fc_scratch(FC_SCRATCH_COL,
+                                          sizeof(FC_T) * (size_t)(K * (np_tile + cfg->nr)));
+            FC_T *row = (FC_T *)fc_scratch(FC_SCRATCH_CONV_AUX, sizeof(FC_T) * (size_t)np_tile);
+            if (!bp || !row) abort();
+            for (int64_t p0 = 0; p0 < P; p0 += np_tile) {
+                const int64_t np = FC_MIN(np_tile, P - p0);
+                FC_FN(im2col_packed)(p, cfg, xg, p0, np, row, bp);
+                FC_FN(fc_gemm_prepacked)(cfg, cout_g, np, K, (FC_T)1, ap_all + g * m_pad * K, bp,
+                                         (FC_T)0, yg + p0, P, bg);
+            }
             continue;
         }
         FC_T *col = (FC_T *)fc_scratch(FC_SCRATCH_COL, sizeof(FC_T) * (size_t)(K * np_tile));
@@ -210,16 +314,28 @@ void FC_FN(fc_opt_conv2d_forward)(fc_isa isa, const fc_conv2d_params *p, const F
     }
 #endif
     const int64_t xs = p->c_in * p->h * p->w, ys = p->c_out * P;
+    /* With one thread per GEMM, pack the weights once for all images and tiles. */
+    FC_T *ap_all = NULL;
+    if (inner == 1 && !plane_fn && !cin1_fn && !FC_FN(is_pointwise)(p)) {
+        const fc_gemm_config *cfg = FC_FN(fc_gemm_config)(isa);
+        const int64_t m_pad = ((cout_g + cfg->mr - 1) / cfg->mr) * cfg->mr;
+        ap_all = (FC_T *)malloc(sizeof(FC_T) * (size_t)(G * m_pad * K));
+        if (ap_all)
+            for (int64_t g = 0; g < G; g++)
+                FC_FN(fc_gemm_pack_a_full)(cfg, 0, cout_g, K, w + g * cout_g * K, K,
+                                           ap_all + g * m_pad * K);
+    }
     if (outer > 1) {
-        FC_PRAGMA(omp parallel for schedule(static) num_threads(outer))
+        FC_OMP(parallel for schedule(static) num_threads(outer))
         for (int64_t i = 0; i < N; i++)
             FC_FN(forward_image)(isa, 1, p, x + i * xs, w, bias, y + i * ys, np_tile, plane_fn,
-                                 cin1_fn);
+                                 cin1_fn, ap_all);
     } else {
         for (int64_t i = 0; i < N; i++)
             FC_FN(forward_image)(isa, inner, p, x + i * xs, w, bias, y + i * ys, np_tile,
-                                 plane_fn, cin1_fn);
+                                 plane_fn, cin1_fn, ap_all);
     }
+    free(ap_all);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -230,11 +346,39 @@ void FC_FN(fc_opt_conv2d_forward)(fc_isa isa, const fc_conv2d_params *p, const F
  * image's input gradient (if gx). */
 static void FC_FN(backward_image)(fc_isa isa, int inner, const fc_conv2d_params *p,
                                   const FC_T *gy, const FC_T *x, const FC_T *w, FC_T *gx,
-                                  FC_T *gw_acc, int64_t np_tile)
+                                  FC_T *gw_acc, int64_t np_tile,
+                                  FC_FN(direct_plane_fn) plane_fn)
 {
     const int64_t G = p->groups, cin_g = p->c_in / G, cout_g = p->c_out / G;
     const int64_t K = cin_g * p->kh * p->kw, P = p->out_h * p->out_w, HW = p->h * p->w;
     const int pw = FC_FN(is_pointwise)(p);
+    if (gx && plane_fn) {
+        /* One output channel per group, stride 1: each input-channel gradient is the
+         * direct conv of the output gradient with the flipped kernel and the complementary
+         * padding dil*(k-1) - pad. */
+        fc_conv2d_params q = *p;
+        q.n = 1;
+        q.c_in = 1;
+        q.c_out = 1;
+        q.groups = 1;
+        q.h = p->out_h;
+        q.w = p->out_w;
+        q.out_h = p->h;
+        q.out_w = p->w;
+        q.pad_h = p->dil_h * (p->kh - 1) - p->pad_h;
+        q.pad_w = p->dil_w * (p->kw - 1) - p->pad_w;
+        const int64_t kk = p->kh * p->kw;
+        FC_T *wf = (FC_T *)fc_scratch(FC_SCRATCH_CONV_AUX, sizeof(FC_T) * (size_t)kk);
+        if (!wf) abort();
+        for (int64_t g = 0; g < G; g++)
+            for (int64_t ci = 0; ci < cin_g; ci++) {
+                const FC_T *wc = w + (g * cin_g + ci) * kk; /* cout_g == 1 */
+                for (int64_t t = 0; t < kk; t++) wf[t] = wc[kk - 1 - t];
+                plane_fn(&q, gy + g * P, wf, (FC_T)0, gx + (g * cin_g + ci) * HW);
+            }
+        gx = NULL; /* done; the weight gradient below still runs */
+    }
+    if (!gx && !gw_acc) return;
     if (gx && !pw)
         for (int64_t i = 0; i < p->c_in * HW; i++) gx[i] = 0;
     FC_T *col = NULL;
@@ -287,16 +431,13 @@ void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const 
         for (int64_t i = 0; i < N; i++)
             for (int64_t co = 0; co < p->c_out; co++) {
                 const FC_T *r = gy + i * ys + co * P;
-                FC_T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+                FC_T acc[16] = {0}, sum = 0; /* lane-wise partial sums vectorise */
                 int64_t q = 0;
-                for (; q + 4 <= P; q += 4) {
-                    s0 += r[q];
-                    s1 += r[q + 1];
-                    s2 += r[q + 2];
-                    s3 += r[q + 3];
-                }
-                for (; q < P; q++) s0 += r[q];
-                gb[co] += (s0 + s1) + (s2 + s3);
+                for (; q + 16 <= P; q += 16)
+                    for (int l = 0; l < 16; l++) acc[l] += r[q + l];
+                for (; q < P; q++) sum += r[q];
+                for (int l = 0; l < 16; l++) sum += acc[l];
+                gb[co] += sum;
             }
     }
     if (!gx && !gw) return;
@@ -307,33 +448,39 @@ void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const 
     const int outer = (N >= nt) ? nt : 1;
     const int inner = outer > 1 ? 1 : nt;
     const int64_t np_tile = FC_FN(tile_positions)(p, K, outer);
+    FC_FN(direct_plane_fn) plane_fn = NULL;
+    if (gx && p->c_out == G && p->stride_h == 1 && p->stride_w == 1 &&
+        p->pad_h <= p->dil_h * (p->kh - 1) && p->pad_w <= p->dil_w * (p->kw - 1)) {
+        plane_fn = FC_FN(direct_plane_scalar);
+#ifdef FC_HAVE_X86_UKERNELS
+        if (isa == FC_ISA_AVX512) plane_fn = FC_FN(direct_plane_avx512);
+        else if (isa == FC_ISA_AVX2) plane_fn = FC_FN(direct_plane_avx2);
+#endif
+    }
     if (outer == 1) {
         for (int64_t i = 0; i < N; i++)
             FC_FN(backward_image)(isa, inner, p, gy + i * ys, x ? x + i * xs : NULL, w,
-                                  gx ? gx + i * xs : NULL, gw, np_tile);
+                                  gx ? gx + i * xs : NULL, gw, np_tile, plane_fn);
         return;
     }
     /* Threads over images; each thread accumulates its weight gradient privately (thread 0
      * directly into gw) and the partials are summed at the end. */
     FC_T *part = NULL;
     if (gw) {
-        part = (FC_T *)malloc(sizeof(FC_T) * (size_t)wsize * (size_t)(outer - 1) + 1);
+        /* zeroed up front: a region may run with fewer threads than asked for */
+        part = (FC_T *)calloc((size_t)wsize * (size_t)(outer - 1) + 1, sizeof(FC_T));
         if (!part) abort();
     }
-    FC_PRAGMA(omp parallel num_threads(outer))
+    FC_OMP(parallel num_threads(outer))
     {
         const int t = FC_THREAD_ID();
         const int nth = FC_NUM_THREADS_IN_REGION();
         FC_T *acc = NULL;
-        if (gw) {
-            acc = t == 0 ? gw : part + (size_t)(t - 1) * wsize;
-            if (t != 0)
-                for (int64_t i = 0; i < wsize; i++) acc[i] = 0;
-        }
+        if (gw) acc = t == 0 ? gw : part + (size_t)(t - 1) * wsize;
         const int64_t i0 = N * t / nth, i1 = N * (t + 1) / nth;
         for (int64_t i = i0; i < i1; i++)
             FC_FN(backward_image)(isa, 1, p, gy + i * ys, x ? x + i * xs : NULL, w,
-                                  gx ? gx + i * xs : NULL, acc, np_tile);
+                                  gx ? gx + i * xs : NULL, acc, np_tile, plane_fn);
     }
     if (gw) {
         for (int t = 1; t < outer; t++) {

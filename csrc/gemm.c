@@ -5,8 +5,17 @@
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 
 #include "gemm_internal.h"
+
+/* Packing and im2col copy short rows: keep those loops inline instead of turning them into
+ * memcpy/memset calls, whose call overhead dominated for rows of a few dozen values. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-tree-loop-distribute-patterns")
+#endif
 
 /* ------------------------------------------------------------------------------------ */
 /* Per-thread scratch                                                                    */
@@ -126,9 +135,11 @@ const fc_gemm_config *fc_gemm_config_f64(fc_isa isa)
 /* ------------------------------------------------------------------------------------ */
 
 #define FC_T float
+#define FC_T_IS_FLOAT 1
 #define FC_SFX f32
 #include "gemm_driver_tmpl.h"
 #undef FC_T
+#undef FC_T_IS_FLOAT
 #undef FC_SFX
 
 #define FC_T double

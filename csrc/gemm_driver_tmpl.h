@@ -7,6 +7,25 @@
 #define FC_FN(name) FC_CAT(name, FC_SFX)
 #define FC_UKFN FC_CAT(FC_CAT(fc, FC_SFX), gemm_ukernel_fn)
 
+/* dst[c * ldd + r] = src[r * lds + c] for a 4x4 block; SSE in-register transpose for
+ * float (SSE is part of the x86-64 baseline), plain copies otherwise. */
+static inline void FC_FN(transpose4)(const FC_T *restrict src, int64_t lds, FC_T *restrict dst,
+                                     int64_t ldd)
+{
+#if defined(FC_T_IS_FLOAT) && defined(__SSE__)
+    __m128 r0 = _mm_loadu_ps(src), r1 = _mm_loadu_ps(src + lds);
+    __m128 r2 = _mm_loadu_ps(src + 2 * lds), r3 = _mm_loadu_ps(src + 3 * lds);
+    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+    _mm_storeu_ps(dst, r0);
+    _mm_storeu_ps(dst + ldd, r1);
+    _mm_storeu_ps(dst + 2 * ldd, r2);
+    _mm_storeu_ps(dst + 3 * ldd, r3);
+#else
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 4; c++) dst[c * ldd + r] = src[r * lds + c];
+#endif
+}
+
 /* Pack the mc x kc block of op(A) whose top-left element is at `a` into row micro-panels
  * of mr rows: ap[(ir/mr)*mr*kc + p*mr + i] = op(A)[ir+i, p], zero rows past mc. */
 static void FC_FN(pack_a)(int trans_a, const FC_T *restrict a, int64_t lda, int64_t mc,
@@ -24,6 +43,13 @@ static void FC_FN(pack_a)(int trans_a, const FC_T *restrict a, int64_t lda, int6
             }
         } else {
             int64_t i = 0;
+            for (; i + 4 <= rows; i += 4) {
+                const FC_T *src = a + (ir + i) * lda;
+                int64_t p = 0;
+                for (; p + 4 <= kc; p += 4) FC_FN(transpose4)(src + p, lda, ap + p * mr + i, mr);
+                for (; p < kc; p++)
+                    for (int q = 0; q < 4; q++) ap[p * mr + i + q] = src[q * lda + p];
+            }
             for (; i < rows; i++) {
                 const FC_T *src = a + (ir + i) * lda;
                 FC_T *dst = ap + i;
@@ -65,6 +91,11 @@ static void FC_FN(pack_b)(int trans_b, const FC_T *restrict b, int64_t ldb, int6
             int64_t p0 = 0;
             for (; p0 + 8 <= kc; p0 += 8) {
                 int64_t j = 0;
+                for (; j + 4 <= cols; j += 4) {
+                    const FC_T *src = b + (jr + j) * ldb + p0;
+                    FC_FN(transpose4)(src, ldb, bp + p0 * nr + j, nr);
+                    FC_FN(transpose4)(src + 4, ldb, bp + (p0 + 4) * nr + j, nr);
+                }
                 for (; j < cols; j++) {
                     const FC_T *src = b + (jr + j) * ldb + p0;
                     FC_T *dst = bp + p0 * nr + j;
@@ -97,6 +128,42 @@ static void FC_FN(scale_c)(int64_t m, int64_t n, FC_T beta, FC_T *c, int64_t rsc
         }
 }
 
+/* Tiny output (or a single row: x @ W^T at batch 1), long k, both operands contiguous
+ * along k (op(A) = A, op(B) = B^T): each C entry is a dot product, computed 4 columns at a time with lane-wise partial sums
+ * (the packed path would pad the tile with zeros and pack for nothing). */
+static void FC_FN(gemm_dot)(int64_t m, int64_t n, int64_t k, FC_T alpha, const FC_T *a,
+                            int64_t lda, const FC_T *b, int64_t ldb, FC_T beta, FC_T *c,
+                            int64_t rsc, int64_t csc, const FC_T *bias_m, const FC_T *bias_n)
+{
+    enum { L = 16 };
+    for (int64_t i = 0; i < m; i++) {
+        const FC_T *ar = a + i * lda;
+        for (int64_t j0 = 0; j0 < n; j0 += 4) {
+            const int64_t nj = FC_MIN((int64_t)4, n - j0);
+            const FC_T *br[4];
+            for (int q = 0; q < 4; q++) br[q] = b + (j0 + (q < nj ? q : 0)) * ldb;
+            FC_T acc[4][L];
+            for (int q = 0; q < 4; q++)
+                for (int l = 0; l < L; l++) acc[q][l] = 0;
+            int64_t p = 0;
+            for (; p + L <= k; p += L)
+                for (int q = 0; q < 4; q++)
+                    for (int l = 0; l < L; l++) acc[q][l] += ar[p + l] * br[q][p + l];
+            for (int q = 0; q < nj; q++) {
+                FC_T s = 0;
+                for (int64_t pp = p; pp < k; pp++) s += ar[pp] * br[q][pp];
+                for (int l = 0; l < L; l++) s += acc[q][l];
+                FC_T *cc = c + i * rsc + (j0 + q) * csc;
+                FC_T r = alpha * s;
+                if (beta != 0) r += beta * *cc;
+                if (bias_m) r += bias_m[i];
+                if (bias_n) r += bias_n[j0 + q];
+                *cc = r;
+            }
+        }
+    }
+}
+
 /* The whole problem on the calling thread. */
 static void FC_FN(gemm_serial)(const fc_gemm_config *cfg, int trans_a, int trans_b, int64_t m,
                                int64_t n, int64_t k, FC_T alpha, const FC_T *a, int64_t lda,
@@ -106,6 +173,10 @@ static void FC_FN(gemm_serial)(const fc_gemm_config *cfg, int trans_a, int trans
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0) {
         FC_FN(scale_c)(m, n, beta, c, rsc, csc, bias_m, bias_n);
+        return;
+    }
+    if (!trans_a && trans_b && k >= 64 && (4 * m * n < (int64_t)cfg->mr * cfg->nr || m == 1)) {
+        FC_FN(gemm_dot)(m, n, k, alpha, a, lda, b, ldb, beta, c, rsc, csc, bias_m, bias_n);
         return;
     }
     const int mr = cfg->mr, nr = cfg->nr;
@@ -162,6 +233,70 @@ static void FC_FN(gemm_serial)(const fc_gemm_config *cfg, int trans_a, int trans
     }
 }
 
+/* ------------------------------------------------------------------------------------ */
+/* Pre-packed operands (conv: weights packed once per call, im2col written packed)       */
+/* ------------------------------------------------------------------------------------ */
+
+/* Whole op(A) (m, k) packed for fc_gemm_prepacked: for each kc block starting at pc, the
+ * row micro-panels of all m rows, at offset pc * m_pad (m_pad = m rounded up to mr). */
+void FC_FN(fc_gemm_pack_a_full)(const fc_gemm_config *cfg, int trans_a, int64_t m, int64_t k,
+                                const FC_T *a, int64_t lda, FC_T *ap)
+{
+    const int64_t m_pad = ((m + cfg->mr - 1) / cfg->mr) * cfg->mr;
+    for (int64_t pc = 0; pc < k; pc += cfg->kc) {
+        const int64_t kc = FC_MIN(cfg->kc, k - pc);
+        FC_FN(pack_a)(trans_a, trans_a ? a + pc * lda : a + pc, lda, m, kc, cfg->mr,
+                      ap + pc * m_pad);
+    }
+}
+
+/* C = alpha * A @ B + beta * C + bias_m[i] on the calling thread, with A packed by
+ * fc_gemm_pack_a_full and B (k, n) packed the same way by columns: for each kc block at pc,
+ * the nr-column micro-panels of all n columns at offset pc * n_pad, zero-padded. */
+void FC_FN(fc_gemm_prepacked)(const fc_gemm_config *cfg, int64_t m, int64_t n, int64_t k,
+                              FC_T alpha, const FC_T *ap, const FC_T *bp, FC_T beta, FC_T *c,
+                              int64_t ldc, const FC_T *bias_m)
+{
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        FC_FN(scale_c)(m, n, beta, c, ldc, 1, bias_m, NULL);
+        return;
+    }
+    const int mr = cfg->mr, nr = cfg->nr;
+    const FC_UKFN uk = (FC_UKFN)cfg->ukernel;
+    const int64_t m_pad = ((m + mr - 1) / mr) * mr, n_pad = ((n + nr - 1) / nr) * nr;
+    FC_T tmp[16 * 32] __attribute__((aligned(64)));
+    for (int64_t pc = 0; pc < k; pc += cfg->kc) {
+        const int64_t kc = FC_MIN(cfg->kc, k - pc);
+        const int first = pc == 0;
+        const FC_T beta_k = first ? beta : (FC_T)1;
+        const FC_T *apc = ap + pc * m_pad, *bpc = bp + pc * n_pad;
+        for (int64_t jr = 0; jr < n; jr += nr) {
+            const int64_t cols = FC_MIN((int64_t)nr, n - jr);
+            const FC_T *bpanel = bpc + jr * kc;
+            for (int64_t ir = 0; ir < m; ir += mr) {
+                const int64_t rows = FC_MIN((int64_t)mr, m - ir);
+                const FC_T *apanel = apc + ir * kc;
+                const FC_T *bm = (first && bias_m) ? bias_m + ir : NULL;
+                FC_T *cij = c + ir * ldc + jr;
+                if (rows == mr && cols == nr) {
+                    uk(kc, apanel, bpanel, cij, ldc, alpha, beta_k, bm, NULL);
+                } else {
+                    uk(kc, apanel, bpanel, tmp, nr, (FC_T)1, (FC_T)0, NULL, NULL);
+                    for (int64_t i = 0; i < rows; i++)
+                        for (int64_t j = 0; j < cols; j++) {
+                            FC_T *cc = cij + i * ldc + j;
+                            FC_T r = alpha * tmp[i * nr + j];
+                            if (beta_k != 0) r += beta_k * *cc;
+                            if (bm) r += bm[i];
+                            *cc = r;
+                        }
+                }
+            }
+        }
+    }
+}
+
 void FC_FN(fc_gemm_engine)(fc_isa isa, int nthreads, int trans_a, int trans_b, int64_t m,
                            int64_t n, int64_t k, FC_T alpha, const FC_T *a, int64_t lda,
                            const FC_T *b, int64_t ldb, FC_T beta, FC_T *c, int64_t rsc,
@@ -178,9 +313,9 @@ void FC_FN(fc_gemm_engine)(fc_isa isa, int nthreads, int trans_a, int trans_b, i
     }
     const double work = (double)m * (double)n * (double)(k > 0 ? k : 1);
     if (nthreads > 1 && work < 65536.0 * 4) nthreads = 1;
+#ifdef _OPENMP
     const int64_t tiles_m = (m + cfg->mr - 1) / cfg->mr;
     const int64_t tiles_n = (n + cfg->nr - 1) / cfg->nr;
-#ifdef _OPENMP
     if (nthreads > 1) {
         const int nt = nthreads;
         int mode = 0; /* 1 split m, 2 split n, 3 split k */

@@ -66,6 +66,20 @@ void fc_gemm_engine_f64(fc_isa isa, int nthreads, int trans_a, int trans_b, int6
                         const double *b, int64_t ldb, double beta, double *c, int64_t rsc,
                         int64_t csc, const double *bias_m, const double *bias_n);
 
+/* Pre-packed GEMM (see gemm_driver_tmpl.h): op(A) packed whole with pack_a_full; B packed
+ * by the caller in the same block layout (kc blocks at offset pc * n_pad, nr-column
+ * micro-panels of kc x nr inside each, zero-padded past n).  Runs on the calling thread. */
+void fc_gemm_pack_a_full_f32(const fc_gemm_config *cfg, int trans_a, int64_t m, int64_t k,
+                             const float *a, int64_t lda, float *ap);
+void fc_gemm_pack_a_full_f64(const fc_gemm_config *cfg, int trans_a, int64_t m, int64_t k,
+                             const double *a, int64_t lda, double *ap);
+void fc_gemm_prepacked_f32(const fc_gemm_config *cfg, int64_t m, int64_t n, int64_t k,
+                           float alpha, const float *ap, const float *bp, float beta, float *c,
+                           int64_t ldc, const float *bias_m);
+void fc_gemm_prepacked_f64(const fc_gemm_config *cfg, int64_t m, int64_t n, int64_t k,
+                           double alpha, const double *ap, const double *bp, double beta,
+                           double *c, int64_t ldc, const double *bias_m);
+
 /* Optimised implementations behind the public entry points (dispatch.c calls these for
  * every ISA but FC_ISA_REFERENCE). */
 void fc_opt_gemm_f32(fc_isa isa, int trans_a, int trans_b, int64_t m, int64_t n, int64_t k,

@@ -15,13 +15,23 @@ void FC_UK_NAME(int64_t kc, const FC_UK_T *restrict a, const FC_UK_T *restrict b
 {
     typedef FC_UK_T vec_t __attribute__((vector_size(FC_UK_VL * sizeof(FC_UK_T))));
     enum { MR = FC_UK_MR, NV = FC_UK_NV, VL = FC_UK_VL, NR = FC_UK_NV * FC_UK_VL };
+    /* C is touched only at the end: start fetching its tile now so that the misses overlap
+     * with the k loop (C is read again after every kc block). */
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) {
+        __builtin_prefetch(c + i * ldc, 1, 3);
+        __builtin_prefetch(c + i * ldc + NR - 1, 1, 3);
+    }
     vec_t acc[MR][NV];
 #pragma GCC unroll 16
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 4
         for (int j = 0; j < NV; j++) acc[i][j] = (vec_t){0};
 
+#pragma GCC unroll 4
     for (int64_t p = 0; p < kc; p++) {
+        /* the A micro-panel streams from L2: fetch 8 k-steps ahead */
+        __builtin_prefetch(a + 8 * MR, 0, 3);
         vec_t bv[NV];
 #pragma GCC unroll 4
         for (int j = 0; j < NV; j++) __builtin_memcpy(&bv[j], b + j * VL, sizeof(vec_t));

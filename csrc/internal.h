@@ -18,7 +18,8 @@ typedef enum {
 fc_isa fc_current_isa(void);
 
 /* Number of threads a parallel region should use right now: fc_get_num_threads() when
- * called from outside a parallel region, else 1 (no nested parallelism). */
+ * called from outside a parallel region, else 1 (no nested parallelism); always 1 in a
+ * build without OpenMP. */
 int fc_threads_for_region(void);
 
 /* OpenMP helpers that compile away without OpenMP. */

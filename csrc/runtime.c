@@ -141,7 +141,9 @@ int fc_threads_for_region(void) {
         __atomic_store_n(&g_pool_started, 1, __ATOMIC_RELAXED);
     return n;
 #else
-    return fc_get_num_threads();
+    /* Without OpenMP every "parallel" region runs on the calling thread alone, so callers
+     * that split work by thread count must see exactly one thread. */
+    return 1;
 #endif
 }
 

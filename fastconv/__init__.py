@@ -13,10 +13,11 @@ from ._version import __version__
 from .validation import conv2d_output_shape, pool2d_output_shape
 from . import _kernels
 from . import functional, reference
+from .backend import use_backend
 
 __all__ = ["__version__", "functional", "reference", "conv2d_output_shape",
            "pool2d_output_shape", "set_num_threads", "get_num_threads",
-           "set_workspace_limit", "get_workspace_limit"]
+           "set_workspace_limit", "get_workspace_limit", "use_backend"]
 
 _MIN_WORKSPACE = 1 << 20
 

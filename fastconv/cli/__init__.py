@@ -6,7 +6,7 @@ Each command lives in its own module ``fastconv/cli/<name>.py`` exposing
 import argparse
 import importlib
 
-COMMANDS = ("info",)
+COMMANDS = ("info", "train", "summary", "edges")
 
 
 def build_parser():

@@ -1,0 +1,281 @@
+"""Drop-in replacement for the layer classes of "Deep Learning from Scratch", on fastconv.
+
+Change one import and nothing else::
+
+    # from common.layers import *
+    from fastconv.compat.dlfs import *
+
+The classes have the constructor arguments, methods and attributes of ``common/layers.py``:
+
+- ``Convolution(W, b, stride=1, pad=0)``: W (FN, C, FH, FW), b (FN,); attributes ``W``, ``b``,
+  ``stride``, ``pad``, ``x``, ``col``, ``col_W``, ``dW``, ``db``.
+- ``Pooling(pool_h, pool_w, stride=2, pad=0)``: max pooling; attributes ``pool_h``, ``pool_w``,
+  ``stride``, ``pad``, ``x``, ``arg_max``.
+- ``Affine(W, b)``: W (D, M), b (M,); the input may be (N, d1, ..., dk) and is flattened;
+  attributes ``W``, ``b``, ``x`` (the flattened input), ``original_x_shape``, ``dW``, ``db``.
+- ``Relu()``: attribute ``mask`` (``x <= 0``).
+- ``SoftmaxWithLoss()``: ``forward(x, t)`` returns the mean cross-entropy; ``t`` holds class
+  indices (N,) or one-hot rows (N, C); attributes ``loss``, ``y`` (the softmax) and ``t``.
+
+Each has ``forward(x)`` and ``backward(dout)``; ``Convolution`` and ``Affine`` set ``dW`` and
+``db`` in ``backward``.  The layers read ``W`` and ``b`` at every call, so the book's way of
+sharing parameter arrays with a network's ``params`` dict (updated in place by the optimiser,
+or replaced by ``load_params``) keeps working.
+
+The im2col matrices ``Convolution.col`` / ``col_W`` and ``Pooling.arg_max`` are never needed
+by fastconv; they are computed, in the book's layout, only when read.  ``Relu.mask`` likewise.
+
+Differences from the book's code, all deliberate:
+
+- **Dtype.** Outputs keep the dtype of the inputs (the book's im2col turns float32 data into
+  float64); mixed dtypes follow NumPy promotion (float32 images with float64 weights give
+  float64, as in the book).
+- **Inputs are never modified**: the book's ``Relu.backward`` zeroes ``dout`` in place and
+  returns it; this one returns a new array.
+- **Pooling with pad > 0** pads with -inf and uses PyTorch's output size (the book pads with
+  zeros and computes the output size without the padding, so its reshape fails); ``pad`` must
+  be at most half the pooling window.  Ties go to the first maximum of each window, as in the
+  book (``np.argmax``).
+- **SoftmaxWithLoss** computes the loss exactly with log-sum-exp; the book adds 1e-7 inside the
+  logarithm (``-log(y + 1e-7)``), which changes the loss by about 1e-7 / y.  ``backward(dout)``
+  multiplies the gradient by ``dout`` (the book ignores it; the default ``dout=1`` gives the
+  book's result).
+- Bad input raises ValueError / TypeError with a message.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ._common import (
+    as_array, class_indices, flatten_batch, linear_in_out, linear_in_out_backward, ops, promote,
+    scalar,
+)
+
+__all__ = ["Relu", "Affine", "SoftmaxWithLoss", "Convolution", "Pooling"]
+
+_UNSET = object()
+
+
+def _windows(x, fh, fw, stride, pad):
+    """(N, C, out_h, out_w, fh, fw) view of the windows of x zero-padded by pad."""
+    img = np.pad(x, [(0, 0), (0, 0), (pad, pad), (pad, pad)], "constant") if pad else x
+    n, c, h, w = img.shape
+    out_h = (h - fh) // stride + 1
+    out_w = (w - fw) // stride + 1
+    win = sliding_window_view(img, (fh, fw), axis=(2, 3))
+    return win[:, :, : (out_h - 1) * stride + 1 : stride, : (out_w - 1) * stride + 1 : stride]
+
+
+def _im2col(input_data, filter_h, filter_w, stride=1, pad=0):
+    """The book's im2col: (N * out_h * out_w, C * filter_h * filter_w) column matrix."""
+    x = as_array(input_data)
+    win = _windows(x, filter_h, filter_w, stride, pad)
+    n, _, out_h, out_w = win.shape[:4]
+    return win.transpose(0, 2, 3, 1, 4, 5).reshape(n * out_h * out_w, -1)
+
+
+class Relu:
+    """ReLU layer: forward(x) = max(x, 0); backward passes dout where x > 0."""
+
+    def __init__(self):
+        self._out = None
+        self._mask = _UNSET
+
+    @property
+    def mask(self):
+        """Boolean array, True where the last forward input was <= 0 (None before forward)."""
+        if self._mask is not _UNSET:
+            return self._mask
+        return None if self._out is None else self._out <= 0
+
+    @mask.setter
+    def mask(self, value):
+        self._mask = value
+
+    def forward(self, x):
+        out = ops().relu(x)
+        self._out = out
+        self._mask = _UNSET
+        return out
+
+    def backward(self, dout):
+        if self._mask is not _UNSET:  # a mask set by hand wins, as in the book
+            dout = as_array(dout)
+            return np.where(self._mask, dout.dtype.type(0), dout)
+        dout, out = promote(as_array(dout), self._out)
+        return ops().relu_backward(dout, out)
+
+
+class Affine:
+    """Fully connected layer: forward(x) = x.reshape(N, -1) @ W + b."""
+
+    def __init__(self, W, b):
+        self.W = W
+        self.b = b
+        self.x = None
+        self._xc = None
+        self.original_x_shape = None
+        self.dW = None
+        self.db = None
+
+    def forward(self, x):
+        x = as_array(x)
+        self.original_x_shape = x.shape
+        self.x = flatten_batch(x)
+        xc, wc, bc = promote(self.x, as_array(self.W), self.b)
+        self._xc = xc  # the input in the computation dtype, reused by backward
+        return linear_in_out(xc, wc, bc)
+
+    def backward(self, dout):
+        dout, xc, wc = promote(as_array(dout), self._xc, as_array(self.W))
+        dx, self.dW, self.db = linear_in_out_backward(dout, xc, wc)
+        return dx.reshape(*self.original_x_shape)
+
+
+class SoftmaxWithLoss:
+    """Softmax followed by the mean cross-entropy loss against t (indices or one-hot)."""
+
+    def __init__(self):
+        self.loss = None
+        self.y = None  # softmax output
+        self.t = None  # targets
+        self._logits = None
+        self._labels = None
+
+    def forward(self, x, t):
+        x = as_array(x)
+        if x.ndim not in (1, 2):
+            raise ValueError(f"SoftmaxWithLoss: expected scores of shape (N, C) or (C,), got "
+                             f"shape {tuple(x.shape)}")
+        F = ops()
+        self.t = t
+        self.y = F.softmax(x, axis=-1)
+        x2 = x.reshape(1, -1) if x.ndim == 1 else x
+        tt = as_array(t)
+        if tt.size == x2.size and x2.size:  # one-hot rows: the loss uses the argmax, as the book
+            labels = tt.reshape(x2.shape).argmax(axis=1)
+        else:
+            labels = tt.reshape(-1) if tt.ndim <= 1 else tt
+        labels = class_indices(labels, x2.shape[0], x2.shape[1], "SoftmaxWithLoss")
+        self._logits, self._labels = x2, labels
+        self.loss = scalar(F.cross_entropy(x2, labels, reduction="mean"))
+        return self.loss
+
+    def backward(self, dout=1):
+        y = self.y
+        t = as_array(self.t)
+        if t.size == y.size and y.size:
+            # one-hot (or soft) targets: (y - t) / batch_size, as the book
+            y2 = y.reshape(self._logits.shape)
+            dx = (y2 - t.reshape(y2.shape).astype(y.dtype, copy=False)) / y.dtype.type(
+                y2.shape[0])
+        else:
+            dx = ops().cross_entropy_backward(self._logits, self._labels, reduction="mean")
+        if not (np.isscalar(dout) and dout == 1):
+            dx = dx * as_array(dout).astype(dx.dtype, copy=False)
+        return dx.reshape(y.shape)
+
+
+class Convolution:
+    """Convolution layer (cross-correlation, NCHW) with weights W (FN, C, FH, FW), bias b."""
+
+    def __init__(self, W, b, stride=1, pad=0):
+        self.W = W
+        self.b = b
+        self.stride = stride
+        self.pad = pad
+        self.x = None
+        self._xc = None
+        self._col = _UNSET
+        self._col_W = _UNSET
+        self.dW = None
+        self.db = None
+
+    @property
+    def col(self):
+        """The book's im2col matrix of the last input, computed when read."""
+        if self._col is not _UNSET:
+            return self._col
+        if self.x is None:
+            return None
+        _, _, fh, fw = self.W.shape
+        return _im2col(self.x, fh, fw, self.stride, self.pad)
+
+    @col.setter
+    def col(self, value):
+        self._col = value
+
+    @property
+    def col_W(self):
+        """W.reshape(FN, -1).T, as the book keeps it (a view, computed when read)."""
+        if self._col_W is not _UNSET:
+            return self._col_W
+        if self.x is None:
+            return None
+        return self.W.reshape(self.W.shape[0], -1).T
+
+    @col_W.setter
+    def col_W(self, value):
+        self._col_W = value
+
+    def forward(self, x):
+        x = as_array(x)
+        xc, wc, bc = promote(x, as_array(self.W), self.b)
+        out = ops().conv2d(xc, wc, bc, stride=self.stride, padding=self.pad)
+        self.x = x
+        self._xc = xc  # the input in the computation dtype, reused by backward
+        self._col = _UNSET
+        self._col_W = _UNSET
+        return out
+
+    def backward(self, dout):
+        dout, xc, wc = promote(as_array(dout), self._xc, as_array(self.W))
+        dx, dW, db = ops().conv2d_backward(dout, xc, wc, stride=self.stride, padding=self.pad)
+        self.dW = dW
+        self.db = db
+        return dx
+
+
+class Pooling:
+    """Max pooling over pool_h x pool_w windows."""
+
+    def __init__(self, pool_h, pool_w, stride=2, pad=0):
+        self.pool_h = pool_h
+        self.pool_w = pool_w
+        self.stride = stride
+        self.pad = pad
+        self.x = None
+        self._indices = None
+        self._arg_max = _UNSET
+
+    @property
+    def arg_max(self):
+        """Position of each window's maximum inside its window (row-major), in the book's
+        layout: a flat array ordered (n, out_h, out_w, c).  Computed when read."""
+        if self._arg_max is not _UNSET:
+            return self._arg_max
+        if self._indices is None:
+            return None
+        idx = self._indices
+        w_in = self.x.shape[3]
+        _, _, out_h, out_w = idx.shape
+        top = (np.arange(out_h) * self.stride - self.pad)[:, None]
+        left = (np.arange(out_w) * self.stride - self.pad)[None, :]
+        arg = (idx // w_in - top) * self.pool_w + (idx % w_in - left)
+        return arg.transpose(0, 2, 3, 1).reshape(-1)
+
+    @arg_max.setter
+    def arg_max(self, value):
+        self._arg_max = value
+
+    def forward(self, x):
+        x = as_array(x)
+        out, idx = ops().max_pool2d(x, (self.pool_h, self.pool_w), stride=self.stride,
+                                    padding=self.pad, return_indices=True)
+        self.x = x
+        self._indices = idx
+        self._arg_max = _UNSET
+        return out
+
+    def backward(self, dout):
+        dout, _ = promote(as_array(dout), self.x[:0])
+        return ops().max_pool2d_backward(dout, self._indices, self.x.shape)

@@ -1,0 +1,128 @@
+"""The seed CNNs, written with :mod:`fastconv.nn`, each with its explicit backward."""
+import numpy as np
+
+from . import nn
+
+__all__ = ["SimpleCNN", "MnistCNN", "CifarCNN", "EdgePipeline", "MODELS", "get_model", "LAPLACIAN"]
+
+#: the 3x3 Laplacian kernel of EdgePipeline (4-neighbour form)
+LAPLACIAN = np.array([[0.0, 1.0, 0.0],
+                      [1.0, -4.0, 1.0],
+                      [0.0, 1.0, 0.0]], dtype=np.float32)
+
+
+class SimpleCNN(nn.Module):
+    """conv 1->32 k3 (no padding), relu, maxpool 2, flatten, linear 5408->10. Input (N, 1, 28, 28)."""
+
+    input_shape = (1, 28, 28)
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 32, 3)
+        self.relu = nn.ReLU()
+        self.pool = nn.MaxPool2d(2)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(32 * 13 * 13, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.flatten(self.pool(self.relu(self.conv(x)))))
+
+    def backward(self, grad_output):
+        g = self.fc.backward(grad_output)
+        g = self.flatten.backward(g)
+        g = self.pool.backward(g)
+        g = self.relu.backward(g)
+        return self.conv.backward(g)
+
+
+class MnistCNN(nn.Module):
+    """conv 1->32 k3 pad1, relu, maxpool 2, conv 32->64 k3 pad1, relu, maxpool 2, flatten,
+    linear 3136->128, relu, linear 128->10. Input (N, 1, 28, 28)."""
+
+    input_shape = (1, 28, 28)
+
+    def __init__(self, in_channels=1, image_size=28, num_classes=10):
+        super().__init__()
+        side = image_size // 4
+        self.conv1 = nn.Conv2d(in_channels, 32, 3, padding=1)
+        self.relu1 = nn.ReLU()
+        self.pool1 = nn.MaxPool2d(2)
+        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
+        self.relu2 = nn.ReLU()
+        self.pool2 = nn.MaxPool2d(2)
+        self.flatten = nn.Flatten()
+        self.fc1 = nn.Linear(64 * side * side, 128)
+        self.relu3 = nn.ReLU()
+        self.fc2 = nn.Linear(128, num_classes)
+
+    def forward(self, x):
+        x = self.pool1(self.relu1(self.conv1(x)))
+        x = self.pool2(self.relu2(self.conv2(x)))
+        x = self.relu3(self.fc1(self.flatten(x)))
+        return self.fc2(x)
+
+    def backward(self, grad_output):
+        g = self.fc2.backward(grad_output)
+        g = self.fc1.backward(self.relu3.backward(g))
+        g = self.flatten.backward(g)
+        g = self.conv2.backward(self.relu2.backward(self.pool2.backward(g)))
+        return self.conv1.backward(self.relu1.backward(self.pool1.backward(g)))
+
+
+class CifarCNN(MnistCNN):
+    """The MNIST network on 3x32x32 inputs: conv 3->32, conv 32->64, linear 4096->128, linear 128->10."""
+
+    input_shape = (3, 32, 32)
+
+    def __init__(self, num_classes=10):
+        super().__init__(in_channels=3, image_size=32, num_classes=num_classes)
+
+
+class EdgePipeline(nn.Module):
+    """Fixed 3x3 Laplacian conv (padding 1, no bias), relu, maxpool 2, flatten, linear 22500->64,
+    on a (N, 1, 300, 300) grayscale image.
+
+    The Laplacian weight is a Parameter with ``requires_grad=False``: it is in ``state_dict``
+    (``conv.weight``), backward leaves its gradient empty, optimisers skip it, and ``summary``
+    counts its 9 values as non-trainable. The dense layer is an ordinary trainable Linear.
+    """
+
+    input_shape = (1, 300, 300)
+
+    def __init__(self, out_features=64):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, 3, padding=1, bias=False)
+        self.conv.weight.data[...] = LAPLACIAN
+        self.conv.weight.requires_grad = False
+        self.relu = nn.ReLU()
+        self.pool = nn.MaxPool2d(2)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(150 * 150, out_features)
+
+    def stages(self, x):
+        """Run forward and return every stage's output as a list of ``(name, array)``, input first."""
+        out = [("input", x)]
+        for name in ("conv", "relu", "pool", "flatten", "fc"):
+            x = getattr(self, name)(x)
+            out.append((name, x))
+        return out
+
+    def forward(self, x):
+        return self.stages(x)[-1][1]
+
+    def backward(self, grad_output):
+        g = self.fc.backward(grad_output)
+        g = self.pool.backward(self.flatten.backward(g))
+        return self.conv.backward(self.relu.backward(g))
+
+
+#: command-line name -> model class
+MODELS = {"mnist": MnistCNN, "simple": SimpleCNN, "cifar": CifarCNN, "edges": EdgePipeline}
+
+
+def get_model(name):
+    """Build a model from its command-line name: mnist, simple, cifar or edges."""
+    try:
+        return MODELS[name]()
+    except KeyError:
+        raise ValueError("unknown model %r; choose one of %s" % (name, ", ".join(MODELS))) from None

@@ -1,0 +1,370 @@
+"""Module, Parameter and Sequential: the mechanics shared by every layer.
+
+A Module computes ``forward(x)`` and keeps what it needs from that call; ``backward(grad_output)``
+then returns ``grad_input`` and adds the gradients of its parameters into ``Parameter.grad``
+(gradients accumulate, as in PyTorch, until ``zero_grad()``).
+
+A Module made of other modules writes its ``backward`` as its ``forward`` read backwards::
+
+    class Net(Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = Linear(784, 64)
+            self.relu = ReLU()
+            self.fc2 = Linear(64, 10)
+
+        def forward(self, x):
+            return self.fc2(self.relu(self.fc1(x)))
+
+        def backward(self, grad_output):
+            g = self.fc2.backward(grad_output)
+            g = self.relu.backward(g)
+            return self.fc1.backward(g)
+
+Each child remembers its own last input, so a module whose ``forward`` calls the same child twice
+must use two children instead.
+"""
+from collections import OrderedDict
+
+import numpy as np
+
+__all__ = ["Parameter", "Module", "Sequential"]
+
+# Set by fastconv.nn.summary while it traces a model: called with (module, output) after forward.
+_forward_hooks = []
+
+
+class Parameter:
+    """A trainable array: ``data`` holds the values, ``grad`` the accumulated gradient (or None).
+
+    ``requires_grad=False`` marks a fixed parameter: backward does not fill its ``grad``,
+    optimisers leave it alone and ``summary`` counts it as non-trainable. It is still part of
+    ``state_dict``.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad")
+
+    def __init__(self, data, requires_grad=True):
+        arr = np.asarray(data)
+        if arr.dtype.kind != "f":
+            arr = arr.astype(np.float32)
+        self.data = np.array(arr, copy=True, order="C")
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def size(self):
+        return self.data.size
+
+    def accumulate(self, grad):
+        """Add ``grad`` into ``self.grad`` (no-op for a fixed parameter)."""
+        if not self.requires_grad or grad is None:
+            return
+        if self.grad is None:
+            self.grad = np.array(grad, dtype=self.data.dtype, copy=True).reshape(self.data.shape)
+        else:
+            self.grad += grad
+
+    def __repr__(self):
+        return "Parameter(shape=%s, dtype=%s%s)" % (
+            tuple(self.data.shape), self.data.dtype, "" if self.requires_grad else ", requires_grad=False")
+
+
+class Module:
+    """Base class of every layer and model (PyTorch's ``nn.Module`` in NumPy)."""
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # ---- attribute registration -------------------------------------------------------------
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(
+                "cannot assign %s before Module.__init__() call" % name)
+        params, buffers, modules = self._parameters, self._buffers, self._modules
+        for d in (params, buffers, modules):
+            d.pop(name, None)
+        self.__dict__.pop(name, None)
+        if isinstance(value, Parameter):
+            params[name] = value
+        elif isinstance(value, Module):
+            modules[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name):
+        d = self.__dict__
+        for key in ("_parameters", "_buffers", "_modules"):
+            if key in d and name in d[key]:
+                return d[key][name]
+        raise AttributeError("'%s' object has no attribute '%s'" % (type(self).__name__, name))
+
+    def __delattr__(self, name):
+        for key in ("_parameters", "_buffers", "_modules"):
+            if name in self.__dict__[key]:
+                del self.__dict__[key][name]
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name, param):
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError("cannot assign '%s' object to parameter '%s' (fastconv.nn.Parameter or None required)"
+                            % (type(param).__name__, name))
+        if param is None:
+            self._parameters.pop(name, None)
+            object.__setattr__(self, name, None)
+        else:
+            setattr(self, name, param)
+
+    def register_buffer(self, name, array):
+        """Non-trainable state that belongs in ``state_dict`` (e.g. running statistics)."""
+        self.__dict__.pop(name, None)
+        self._buffers[name] = None if array is None else np.asarray(array)
+
+    def add_module(self, name, module):
+        if module is not None and not isinstance(module, Module):
+            raise TypeError("%s is not a Module subclass" % type(module).__name__)
+        if module is None:
+            self._modules.pop(name, None)
+            object.__setattr__(self, name, None)
+        else:
+            setattr(self, name, module)
+
+    # ---- computation ------------------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError('Module [%s] is missing the required "forward" function' % type(self).__name__)
+
+    def backward(self, grad_output):
+        raise NotImplementedError(
+            'Module [%s] is missing the required "backward" function: run the children\'s backward '
+            'in the reverse order of forward and return the gradient with respect to the input'
+            % type(self).__name__)
+
+    def __call__(self, *args, **kwargs):
+        out = self.forward(*args, **kwargs)
+        if _forward_hooks:
+            for hook in list(_forward_hooks):
+                hook(self, out)
+        return out
+
+    # ---- traversal --------------------------------------------------------------------------
+    def named_children(self):
+        for name, m in self._modules.items():
+            yield name, m
+
+    def children(self):
+        for _, m in self.named_children():
+            yield m
+
+    def named_modules(self, memo=None, prefix=""):
+        if memo is None:
+            memo = set()
+        if id(self) in memo:
+            return
+        memo.add(id(self))
+        yield prefix, self
+        for name, m in self._modules.items():
+            sub = prefix + ("." if prefix else "") + name
+            yield from m.named_modules(memo, sub)
+
+    def modules(self):
+        for _, m in self.named_modules():
+            yield m
+
+    def named_parameters(self, prefix="", recurse=True):
+        """Yield ``(name, Parameter)`` with PyTorch's dotted names; a shared parameter appears once."""
+        seen = set()
+        mods = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for mprefix, m in mods:
+            for name, p in m._parameters.items():
+                if id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield mprefix + ("." if mprefix else "") + name, p
+
+    def parameters(self, recurse=True):
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix=""):
+        for mprefix, m in self.named_modules(prefix=prefix):
+            for name, b in m._buffers.items():
+                if b is not None:
+                    yield mprefix + ("." if mprefix else "") + name, b
+
+    # ---- modes and gradients ----------------------------------------------------------------
+    def train(self, mode=True):
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def zero_grad(self, set_to_none=True):
+        """Clear the gradients: ``None`` by default (as PyTorch 2), zeros with set_to_none=False."""
+        for p in self.parameters():
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad[...] = 0
+
+    def astype(self, dtype):
+        """Convert every parameter and floating buffer to ``dtype`` (float32 or float64), in place."""
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError("astype: dtype must be float32 or float64, got %s" % dtype)
+        for m in self.modules():
+            for p in m._parameters.values():
+                p.data = p.data.astype(dtype)
+                if p.grad is not None:
+                    p.grad = p.grad.astype(dtype)
+            for k, b in list(m._buffers.items()):
+                if b is not None and b.dtype.kind == "f":
+                    m._buffers[k] = b.astype(dtype)
+        return self
+
+    def float(self):
+        return self.astype(np.float32)
+
+    def double(self):
+        return self.astype(np.float64)
+
+    # ---- state ------------------------------------------------------------------------------
+    def state_dict(self):
+        """OrderedDict of name -> copy of the array, with PyTorch's keys (``conv1.weight``, ``0.bias``)."""
+        out = OrderedDict()
+        for mprefix, m in self.named_modules():
+            pre = mprefix + ("." if mprefix else "")
+            for name, p in m._parameters.items():
+                out[pre + name] = p.data.copy()
+            for name, b in m._buffers.items():
+                if b is not None:
+                    out[pre + name] = np.array(b, copy=True)
+        return out
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy arrays into the parameters, keeping each parameter's dtype.
+
+        Accepts any mapping of name -> array-like (for example the dict of NumPy arrays made from a
+        torch ``state_dict()``, or an open ``.npz``). With ``strict`` (default), missing or unexpected
+        keys raise; a shape mismatch always raises. Returns ``(missing_keys, unexpected_keys)``.
+        """
+        targets = OrderedDict()
+        for mprefix, m in self.named_modules():
+            pre = mprefix + ("." if mprefix else "")
+            for name in m._parameters:
+                targets[pre + name] = (m, "p", name)
+            for name, b in m._buffers.items():
+                if b is not None:
+                    targets[pre + name] = (m, "b", name)
+        keys = list(state_dict.keys())
+        missing = [k for k in targets if k not in state_dict]
+        unexpected = [k for k in keys if k not in targets]
+        errors = []
+        if strict:
+            if unexpected:
+                errors.append("Unexpected key(s) in state_dict: %s. " % ", ".join('"%s"' % k for k in unexpected))
+            if missing:
+                errors.append("Missing key(s) in state_dict: %s. " % ", ".join('"%s"' % k for k in missing))
+        values = {}
+        for k, (m, kind, name) in targets.items():
+            if k not in state_dict:
+                continue
+            value = np.asarray(state_dict[k])
+            current = m._parameters[name].data if kind == "p" else m._buffers[name]
+            if value.shape != current.shape:
+                errors.append("size mismatch for %s: copying a param with shape %s from checkpoint, the shape in "
+                              "current model is %s." % (k, tuple(value.shape), tuple(current.shape)))
+                continue
+            values[k] = value
+        if errors:
+            raise RuntimeError("Error(s) in loading state_dict for %s:\n\t%s"
+                               % (type(self).__name__, "\n\t".join(errors)))
+        for k, value in values.items():
+            m, kind, name = targets[k]
+            if kind == "p":
+                p = m._parameters[name]
+                p.data = np.array(value, dtype=p.data.dtype, copy=True, order="C")
+            else:
+                m._buffers[name] = np.array(value, dtype=m._buffers[name].dtype, copy=True)
+        return missing, unexpected
+
+    def save(self, path):
+        """Write ``state_dict()`` to a ``.npz`` file (NumPy adds the suffix when it is missing)."""
+        np.savez(path, **self.state_dict())
+
+    def load(self, path, strict=True):
+        """Load a ``.npz`` written by :meth:`save` (or by ``numpy.savez`` of a torch state dict)."""
+        with np.load(path, allow_pickle=False) as data:
+            return self.load_state_dict({k: data[k] for k in data.files}, strict=strict)
+
+    # ---- printing ---------------------------------------------------------------------------
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        lines = []
+        for name, m in self._modules.items():
+            sub = repr(m).replace("\n", "\n  ")
+            lines.append("(%s): %s" % (name, sub))
+        main = type(self).__name__ + "(" + self.extra_repr()
+        if lines:
+            main += "\n  " + "\n  ".join(lines) + "\n"
+        return main + ")"
+
+
+class Sequential(Module):
+    """Run modules in order; ``backward`` runs them in reverse. Children are named ``0``, ``1``, ...
+    (or by the keys of an OrderedDict), so state_dict keys are ``0.weight`` as in PyTorch."""
+
+    def __init__(self, *args):
+        super().__init__()
+        if len(args) == 1 and isinstance(args[0], OrderedDict):
+            for name, m in args[0].items():
+                self.add_module(name, m)
+        else:
+            for i, m in enumerate(args):
+                self.add_module(str(i), m)
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
+        return self
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return Sequential(OrderedDict(list(self._modules.items())[idx]))
+        n = len(self)
+        if not -n <= idx < n:
+            raise IndexError("index %d is out of range" % idx)
+        return list(self._modules.values())[idx % n]
+
+    def forward(self, x):
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def backward(self, grad_output):
+        g = grad_output
+        for m in reversed(list(self._modules.values())):
+            g = m.backward(g)
+        return g

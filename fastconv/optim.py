@@ -1,0 +1,162 @@
+"""Optimisers with PyTorch's update rules: SGD (momentum, dampening, weight decay, Nesterov) and Adam.
+
+They update ``Parameter.data`` in place from ``Parameter.grad``; parameters whose ``grad`` is None
+or that have ``requires_grad=False`` are skipped.
+"""
+import math
+
+import numpy as np
+
+from .nn.module import Parameter
+
+__all__ = ["Optimizer", "SGD", "Adam"]
+
+
+class Optimizer:
+    """Base class: holds ``param_groups`` (list of dicts with ``params`` and hyperparameters) and a
+    per-parameter ``state``."""
+
+    def __init__(self, params, defaults):
+        self.defaults = dict(defaults)
+        self.state = {}
+        self.param_groups = []
+        params = list(params)
+        if len(params) == 0:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(params[0], dict):
+            params = [{"params": params}]
+        for group in params:
+            self.add_param_group(group)
+
+    def add_param_group(self, group):
+        group = dict(group)
+        ps = group["params"]
+        ps = [ps] if isinstance(ps, Parameter) else list(ps)
+        for p in ps:
+            if not isinstance(p, Parameter):
+                raise TypeError("optimizer can only optimize fastconv.nn.Parameter objects, but one of the "
+                                "params is %s" % type(p).__name__)
+        existing = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in existing for p in ps):
+            raise ValueError("some parameters appear in more than one parameter group")
+        group["params"] = ps
+        for k, v in self.defaults.items():
+            group.setdefault(k, v)
+        self._check(group)
+        self.param_groups.append(group)
+
+    def _check(self, group):
+        pass
+
+    def zero_grad(self, set_to_none=True):
+        for g in self.param_groups:
+            for p in g["params"]:
+                if set_to_none:
+                    p.grad = None
+                elif p.grad is not None:
+                    p.grad[...] = 0
+
+    def _active(self, group):
+        for p in group["params"]:
+            if p.grad is not None and p.requires_grad:
+                yield p
+
+    def step(self):
+        raise NotImplementedError
+
+
+def _check_lr(lr):
+    if not isinstance(lr, (int, float)) or isinstance(lr, bool) or lr < 0.0:
+        raise ValueError("Invalid learning rate: {}".format(lr))
+
+
+class SGD(Optimizer):
+    """``torch.optim.SGD``::
+
+        g = grad + weight_decay * p
+        buf = g (first step) else momentum * buf + (1 - dampening) * g
+        g = g + momentum * buf if nesterov else buf          (when momentum != 0)
+        p = p - lr * g
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False):
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                                      nesterov=nesterov))
+
+    def _check(self, g):
+        _check_lr(g["lr"])
+        if g["momentum"] < 0.0:
+            raise ValueError("Invalid momentum value: {}".format(g["momentum"]))
+        if g["weight_decay"] < 0.0:
+            raise ValueError("Invalid weight_decay value: {}".format(g["weight_decay"]))
+        if g["nesterov"] and (g["momentum"] <= 0 or g["dampening"] != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+
+    def step(self):
+        for group in self.param_groups:
+            lr, mom, damp = group["lr"], group["momentum"], group["dampening"]
+            wd, nesterov = group["weight_decay"], group["nesterov"]
+            for p in self._active(group):
+                g = p.grad
+                if wd != 0:
+                    g = g + wd * p.data
+                if mom != 0:
+                    st = self.state.setdefault(id(p), {})
+                    buf = st.get("momentum_buffer")
+                    if buf is None:
+                        buf = st["momentum_buffer"] = np.array(g, dtype=p.data.dtype, copy=True)
+                    else:
+                        buf *= mom
+                        buf += (1 - damp) * g
+                    g = g + mom * buf if nesterov else buf
+                p.data -= (lr * g).astype(p.data.dtype, copy=False)
+
+
+class Adam(Optimizer):
+    """``torch.optim.Adam`` (L2 weight decay added to the gradient, as in PyTorch)::
+
+        g = grad + weight_decay * p
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+
+    def _check(self, g):
+        _check_lr(g["lr"])
+        if not 0.0 <= g["eps"]:
+            raise ValueError("Invalid epsilon value: {}".format(g["eps"]))
+        b1, b2 = g["betas"]
+        if not 0.0 <= b1 < 1.0:
+            raise ValueError("Invalid beta parameter at index 0: {}".format(b1))
+        if not 0.0 <= b2 < 1.0:
+            raise ValueError("Invalid beta parameter at index 1: {}".format(b2))
+        if g["weight_decay"] < 0.0:
+            raise ValueError("Invalid weight_decay value: {}".format(g["weight_decay"]))
+
+    def step(self):
+        for group in self.param_groups:
+            lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+            for p in self._active(group):
+                g = p.grad
+                if wd != 0:
+                    g = g + wd * p.data
+                st = self.state.setdefault(id(p), {})
+                if not st:
+                    st["step"] = 0
+                    st["exp_avg"] = np.zeros_like(p.data)
+                    st["exp_avg_sq"] = np.zeros_like(p.data)
+                st["step"] += 1
+                t = st["step"]
+                m, v = st["exp_avg"], st["exp_avg_sq"]
+                m *= b1
+                m += (1 - b1) * g
+                v *= b2
+                v += (1 - b2) * (g * g)
+                bc1 = 1 - b1 ** t
+                bc2 = 1 - b2 ** t
+                step_size = lr / bc1
+                denom = np.sqrt(v) / math.sqrt(bc2) + eps
+                p.data -= (step_size * (m / denom)).astype(p.data.dtype, copy=False)
