@@ -66,7 +66,7 @@ echo "sanitize.sh: building in $work with $san"
         "$python" setup.py build_ext --inplace -j 2 >"$work/build.log" 2>&1
 ) || { tail -40 "$work/build.log"; echo "sanitize.sh: build failed" >&2; exit 2; }
 so=$(ls "$work"/fastconv/_kernels*.so)
-if ! ldd "$so" | grep -q libasan; then
+if [[ $(ldd "$so") != *libasan* ]]; then
     echo "sanitize.sh: $so is not linked against libasan" >&2
     exit 2
 fi
