@@ -5,6 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#define FC_HAVE_ATFORK 1
+#endif
+
 #include "internal.h"
 
 static int g_num_threads = 0;          /* 0 = not yet initialised */
@@ -84,7 +89,10 @@ void fc_set_num_threads(int n) {
     __atomic_store_n(&g_num_threads, n, __ATOMIC_RELAXED);
 }
 
+static int g_fork_single = 0; /* see fork safety below */
+
 int fc_get_num_threads(void) {
+    if (__atomic_load_n(&g_fork_single, __ATOMIC_RELAXED)) return 1;
     int n = __atomic_load_n(&g_num_threads, __ATOMIC_RELAXED);
     if (n <= 0) {
 #ifdef _OPENMP
@@ -98,13 +106,65 @@ int fc_get_num_threads(void) {
     return n;
 }
 
+/*
+ * Fork safety.  GNU libgomp keeps its worker threads in a pool after the first parallel
+ * region; a child created by fork() inherits the pool's bookkeeping but not its threads, so
+ * the child's next multi-threaded region waits forever.  We note when a region may have
+ * started the pool (g_pool_started), and a pthread_atfork child handler then makes the
+ * child run every region single-threaded (g_fork_single), and fc_get_num_threads reports 1
+ * there; a one-thread region never touches the pool.  The cap lasts for the child's life
+ * (fc_set_num_threads cannot lift it: the inherited pool cannot be repaired).  A child of a
+ * process whose kernels never ran threaded keeps its thread count.  The handler is
+ * registered once, at load time.
+ */
+static int g_pool_started = 0;
+
+#ifdef FC_HAVE_ATFORK
+static void fc_atfork_child(void) {
+    if (__atomic_load_n(&g_pool_started, __ATOMIC_RELAXED)) {
+        __atomic_store_n(&g_fork_single, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&g_pool_started, 0, __ATOMIC_RELAXED);
+    }
+}
+
+__attribute__((constructor)) static void fc_register_atfork(void) {
+    (void)pthread_atfork(NULL, NULL, fc_atfork_child);
+}
+#endif
+
 int fc_threads_for_region(void) {
 #ifdef _OPENMP
     if (omp_in_parallel()) return 1;
-    return fc_get_num_threads();
+    if (__atomic_load_n(&g_fork_single, __ATOMIC_RELAXED)) return 1;
+    const int n = fc_get_num_threads();
+    if (n > 1 && !__atomic_load_n(&g_pool_started, __ATOMIC_RELAXED))
+        __atomic_store_n(&g_pool_started, 1, __ATOMIC_RELAXED);
+    return n;
 #else
     /* Without OpenMP every "parallel" region runs on the calling thread alone, so callers
      * that split work by thread count must see exactly one thread. */
+    return 1;
+#endif
+}
+
+/* Internal queries for the tests (called through ctypes; not part of the public API). */
+
+/* 1 if this process is a fork child running single-threaded because of the handler above. */
+int fc_debug_fork_single(void) { return __atomic_load_n(&g_fork_single, __ATOMIC_RELAXED); }
+
+/* Runs an empty parallel region the way every kernel does (num_threads from
+ * fc_threads_for_region) and returns how many threads the OpenMP runtime gave it. */
+int fc_debug_region_threads(void) {
+#ifdef _OPENMP
+    int got = 0;
+    const int nt = fc_threads_for_region();
+    FC_PRAGMA(omp parallel num_threads(nt))
+    {
+        FC_PRAGMA(omp single)
+        got = omp_get_num_threads();
+    }
+    return got;
+#else
     return 1;
 #endif
 }

