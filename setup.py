@@ -74,7 +74,7 @@ def extensions():
         define_macros=macros,
         extra_compile_args=compile_args,
         extra_link_args=link_args,
-        depends=glob(os.path.join("csrc", "*.h")),
+        depends=glob(os.path.join("csrc", "*.h")) + glob(os.path.join("csrc", "*.inc")),
     )
     return cythonize(
         [ext],
