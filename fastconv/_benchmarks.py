@@ -294,13 +294,19 @@ def backward(B, net, params, caches, grad):
     for i in range(len(net.layers) - 1, first - 1, -1):
         layer, p, cache = net.layers[i], params[i], caches[i]
         kind = layer.kind
+        # the first trainable layer's input needs no gradient (torch skips it too: the
+        # network's input does not require grad)
+        need_input = i > first
         if kind == "conv2d":
-            g_in, gw, gb = B.conv2d_backward(g, cache, p[0], padding=layer.pad)
-            if net.trainable(layer):
+            train = net.trainable(layer)
+            g_in, gw, gb = B.conv2d_backward(g, cache, p[0], padding=layer.pad,
+                                             output_mask=(need_input, train, train))
+            if train:
                 grads.append((gw, gb))
             g = g_in
         elif kind == "linear":
-            g_in, gw, gb = B.linear_backward(g, cache, p[0])
+            g_in, gw, gb = B.linear_backward(g, cache, p[0],
+                                             output_mask=(need_input, True, True))
             grads.append((gw, gb))
             g = g_in
         elif kind == "relu":
@@ -874,8 +880,9 @@ def workloads(networks, batch, backends, gemm_sizes=(1024, 2048),
                 short = {"float32": "f32", "float64": "f64"}[np.dtype(dt).name]
                 yield (lambda n=n, dt=dt, op=op, short=short: Workload(
                     f"{op} {n}x{n}x{n} {short}", op,
-                    {b: f for b, f in gemm_functions(n, np.dtype(dt), op).items()
-                     if b in backends},
+                    # numpy.matmul is the baseline here, not the reference backend, so
+                    # --no-numpy does not remove it.
+                    gemm_functions(n, np.dtype(dt), op),
                     2 * n ** 3, {"n": n, "dtype": np.dtype(dt).name}))
 
 
@@ -896,7 +903,8 @@ def evaluate_targets(rows):
 
     for t in sorted({r["threads"] for r in rows}):
         sgemm = [r for (tt, _), r in by.items()
-                 if tt == t and r["kind"] == "gemm" and r["meta"].get("dtype") == "float32"]
+                 if tt == t and r["kind"] == "gemm" and r["meta"].get("dtype") == "float32"
+                 and "numpy" in r["backends"]]
 
         def peak(stat):
             """numpy's best square sgemm GFLOP/s at this thread count: the FLOP limit."""

@@ -56,30 +56,35 @@ def build(k, module):
         return k.conv2d_forward(_c(x), _c(w), None if b is None else _c(b), s[0], s[1],
                                 p[0], p[1], d[0], d[1], g, out[2], out[3])
 
-    def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1, groups=1):
+    def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1, groups=1,
+                        output_mask=(True, True, True)):
         """Gradients of conv2d.
 
         Inputs:
         - grad_output: (N, F, H', W'), the upstream gradient
         - input: (N, C, H, W); weight: (F, C // groups, HH, WW)
         - stride, padding, dilation, groups: as given to conv2d
+        - output_mask: three bools, which of (grad_input, grad_weight, grad_bias) to compute
+          (as in torch.ops.aten.convolution_backward).  The first layer of a network needs
+          no grad_input, and (False, True, True) skips that work.
 
         Returns a tuple of:
-        - grad_input: (N, C, H, W)
-        - grad_weight: (F, C // groups, HH, WW)
-        - grad_bias: (F,), the sum of grad_output over N, H' and W'
+        - grad_input: (N, C, H, W), or None if not asked for
+        - grad_weight: (F, C // groups, HH, WW), or None
+        - grad_bias: (F,), the sum of grad_output over N, H' and W', or None
         """
         x, w, _, (s, p, e, d, g, out) = V.check_conv2d("conv2d_backward", input, weight, None,
                                                        stride, padding, dilation, groups)
         (gy,) = V.float_arrays("conv2d_backward", ("grad_output", grad_output))
         V.check_same_dtype("conv2d_backward", [("input", x), ("grad_output", gy)])
         V.check_grad_shape("conv2d_backward", gy, out)
+        need = V.check_output_mask("conv2d_backward", output_mask)
         h, wd = x.shape[2], x.shape[3]
         if e[0] or e[1]:
             x = np.pad(x, ((0, 0), (0, 0), (0, e[0]), (0, e[1])))
         gx, gw, gb = k.conv2d_backward(_c(gy), _c(x), _c(w), s[0], s[1], p[0], p[1], d[0],
-                                       d[1], g, True, True, True)
-        if e[0] or e[1]:
+                                       d[1], g, *need)
+        if gx is not None and (e[0] or e[1]):
             gx = _c(gx[:, :, :h, :wd])
         return gx, gw, gb
 
@@ -215,15 +220,16 @@ def build(k, module):
         x, w, b = V.check_linear("linear", input, weight, bias)
         return k.linear_forward(_c(x), _c(w), None if b is None else _c(b))
 
-    def linear_backward(grad_output, input, weight):
+    def linear_backward(grad_output, input, weight, output_mask=(True, True, True)):
         """Gradients of linear.
 
         Inputs:
         - grad_output: (N, M)
         - input: (N, D)
         - weight: (M, D)
+        - output_mask: three bools, which of (grad_input, grad_weight, grad_bias) to compute
 
-        Returns a tuple of:
+        Returns a tuple of (each None if output_mask leaves it out):
         - grad_input: (N, D) = grad_output @ weight
         - grad_weight: (M, D) = grad_output.T @ input
         - grad_bias: (M,) = grad_output summed over N
@@ -232,7 +238,8 @@ def build(k, module):
         (gy,) = V.float_arrays("linear_backward", ("grad_output", grad_output))
         V.check_same_dtype("linear_backward", [("input", x), ("grad_output", gy)])
         V.check_grad_shape("linear_backward", gy, (x.shape[0], w.shape[0]))
-        return k.linear_backward(_c(gy), _c(x), _c(w), True, True, True)
+        need = V.check_output_mask("linear_backward", output_mask)
+        return k.linear_backward(_c(gy), _c(x), _c(w), *need)
 
     def relu(input):
         """Rectified linear unit, elementwise max(input, 0); NaN stays NaN.

@@ -396,6 +396,24 @@ def check_grad_shape(op, grad, expected):
                          f"grad_output of shape {_fmt_shape(grad.shape)}")
 
 
+def check_output_mask(op, output_mask):
+    """``output_mask``: which of (grad_input, grad_weight, grad_bias) to compute, as in
+    ``torch.ops.aten.convolution_backward``; a sequence of three bools."""
+    try:
+        mask = tuple(output_mask)
+    except TypeError:
+        raise TypeError(f"{op}: output_mask must be a sequence of 3 bools, but got "
+                        f"{type(output_mask).__name__}") from None
+    if len(mask) != 3:
+        raise ValueError(f"{op}: output_mask must have 3 entries (grad_input, grad_weight, "
+                         f"grad_bias), but got {len(mask)}")
+    for m in mask:
+        if not isinstance(m, (bool, np.bool_)):
+            raise TypeError(f"{op}: output_mask entries must be bool, but got "
+                            f"{type(m).__name__}")
+    return tuple(bool(m) for m in mask)
+
+
 # ----------------------------------------------------------------------------------------
 # Linear, relu, softmax, cross-entropy
 # ----------------------------------------------------------------------------------------

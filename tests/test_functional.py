@@ -36,6 +36,9 @@ CONV_CASES = [
     ((1, 2, 6, 6), (3, 2, 3, 3), dict(padding="valid")),
     ((2, 3, 9, 8), (4, 3, 3, 3), dict(stride=(2, 1), padding=(1, 0), dilation=(1, 2))),
     ((3, 1, 12, 11), (5, 1, 3, 3), dict(padding=1)),                    # C_in = 1
+    ((2, 1, 28, 28), (32, 1, 3, 3), dict(padding=1)),                   # MNIST conv1
+    ((1, 1, 7, 20), (3, 1, 3, 3), dict(padding=2)),                     # C_in = 1, odd C_out
+    ((2, 1, 9, 17), (1, 1, 3, 3), {}),                                  # C_in = C_out = 1
     ((2, 8, 10, 10), (16, 8, 3, 3), dict(padding=1)),                   # wider GEMM
     ((2, 5, 9, 9), (7, 5, 5, 5), dict(stride=2, padding=2)),
 ]
@@ -107,6 +110,27 @@ def test_conv2d_backward(isa, dtype, rng, xs, ws, opts):
         assert_close(g, r, dtype, err_msg=name)
     if xs[0] == 0:
         assert not got[1].any() and not got[2].any()
+
+
+MASKS = [(False, True, True), (True, False, False), (False, True, False), (False, False, False)]
+
+
+@pytest.mark.parametrize("mask", MASKS, ids=lambda m: "".join("1" if b else "0" for b in m))
+@pytest.mark.parametrize("xs, ws, opts", CONV_CASES, ids=CONV_IDS)
+def test_conv2d_backward_output_mask(isa, dtype, rng, xs, ws, opts, mask):
+    """Each gradient asked for equals the reference; the others are None."""
+    x, w = _rand(rng, xs, dtype), _rand(rng, ws, dtype)
+    gy = _rand(rng, fastconv.conv2d_output_shape(xs, ws, **opts), dtype)
+    got = F.conv2d_backward(gy, x, w, output_mask=mask, **opts)
+    want = R64.conv2d_backward(gy, x, w, **opts)
+    assert len(got) == 3
+    for g, r, m, name in zip(got, want, mask, ("grad_input", "grad_weight", "grad_bias")):
+        if m:
+            assert_close(g, r, dtype, err_msg=name)
+        else:
+            assert g is None, name
+    ref = R.conv2d_backward(gy, x, w, output_mask=mask, **opts)
+    assert [g is None for g in ref] == [not m for m in mask]
 
 
 # ---------------------------------------------------------------------------------------
@@ -196,8 +220,17 @@ def test_linear(isa, dtype, rng, n, d, m):
     assert_close(F.linear(x, w, b), R64.linear(x, w, b), dtype)
     assert_close(F.linear(x, w), R64.linear(x, w), dtype)
     gy = _rand(rng, (n, m), dtype)
-    for g, r in zip(F.linear_backward(gy, x, w), R64.linear_backward(gy, x, w)):
+    want = R64.linear_backward(gy, x, w)
+    for g, r in zip(F.linear_backward(gy, x, w), want):
         assert_close(g, r, dtype)
+    for mask in MASKS:
+        for mod in (F, R):
+            got = mod.linear_backward(gy, x, w, output_mask=mask)
+            for g, r, keep in zip(got, want, mask):
+                if keep:
+                    assert_close(g, r, dtype)
+                else:
+                    assert g is None
 
 
 @pytest.mark.parametrize("shape", [(7,), (3, 4), (2, 3, 5, 4), (0, 3), (), (1000,)])

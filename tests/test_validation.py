@@ -440,3 +440,17 @@ def test_thread_and_workspace_settings_validate():
         assert fastconv.get_workspace_limit() == 1 << 20
     finally:
         fastconv.set_workspace_limit(limit)
+
+
+@pytest.mark.parametrize("mask, exc, pattern", [
+    ((True, True), ValueError, r"output_mask must have 3 entries .* but got 2"),
+    (True, TypeError, r"output_mask must be a sequence of 3 bools, but got bool"),
+    ((1, 1, 1), TypeError, r"output_mask entries must be bool, but got int"),
+    (("yes", True, True), TypeError, r"output_mask entries must be bool, but got str"),
+])
+def test_output_mask_checks(mask, exc, pattern):
+    x, w = _z(1, 2, 4, 4), _z(3, 2, 3, 3)
+    _raises_same(lambda m: m.conv2d_backward(_z(1, 3, 2, 2), x, w, output_mask=mask), exc,
+                 r"conv2d_backward: " + pattern)
+    _raises_same(lambda m: m.linear_backward(_z(2, 3), _z(2, 4), _z(3, 4), output_mask=mask),
+                 exc, r"linear_backward: " + pattern)
