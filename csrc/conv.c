@@ -2,6 +2,7 @@
  * conv.c -- conv2d forward and backward on the packed GEMM engine and the direct kernels
  * (see conv_tmpl.h for the algorithm).
  */
+#include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -33,6 +34,10 @@
 #define cin1_3x3_avx2_f64 fc_f64_conv2d_cin1_3x3__avx2
 #define cin1_3x3_avx512_f32 fc_f32_conv2d_cin1_3x3__avx512
 #define cin1_3x3_avx512_f64 fc_f64_conv2d_cin1_3x3__avx512
+#define cin1_3x3_dw_avx2_f32 fc_f32_conv2d_cin1_3x3_dw__avx2
+#define cin1_3x3_dw_avx2_f64 fc_f64_conv2d_cin1_3x3_dw__avx2
+#define cin1_3x3_dw_avx512_f32 fc_f32_conv2d_cin1_3x3_dw__avx512
+#define cin1_3x3_dw_avx512_f64 fc_f64_conv2d_cin1_3x3_dw__avx512
 #endif
 
 #define FC_T float

@@ -1,7 +1,10 @@
 /*
  * conv_direct.c -- the direct conv2d kernels of conv_direct_tmpl.h for every ISA path:
  *   fc_<dtype>_conv2d_direct_plane__<isa>  one output channel per group (Cout=1, depthwise);
- *   fc_<dtype>_conv2d_cin1_3x3__<isa>      one input channel, 3x3 stride 1 (AVX2/AVX-512).
+ *   fc_<dtype>_conv2d_cin1_3x3__<isa>      one input channel, 3x3 stride 1 (AVX2/AVX-512);
+ *   fc_<dtype>_conv2d_cin1_3x3_dw__<isa>   its weight gradient (AVX2/AVX-512).
+ * The vector paths define FC_CD_LOADN / FC_CD_STOREN: the first n lanes of a vector, loaded
+ * (the others zero) or stored, without touching memory past them.
  */
 #include "conv_internal.h"
 
@@ -22,25 +25,41 @@
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
 #include <immintrin.h>
+static inline __m256i fc_cd_avx2_mask32(int64_t n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+static inline __m256i fc_cd_avx2_mask64(int64_t n)
+{
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+}
 #define FC_CD_ISA avx2
 #define FC_CD_T float
 #define FC_CD_PFX fc_f32_conv2d_
 #define FC_CD_VL 8
 #define FC_CD_SET1(x) _mm256_set1_ps(x)
+#define FC_CD_LOADN(p, n) _mm256_maskload_ps((p), fc_cd_avx2_mask32(n))
+#define FC_CD_STOREN(p, n, v) _mm256_maskstore_ps((p), fc_cd_avx2_mask32(n), (__m256)(v))
 #include "conv_direct_tmpl.h"
 #undef FC_CD_T
 #undef FC_CD_PFX
 #undef FC_CD_VL
 #undef FC_CD_SET1
+#undef FC_CD_LOADN
+#undef FC_CD_STOREN
 #define FC_CD_T double
 #define FC_CD_PFX fc_f64_conv2d_
 #define FC_CD_VL 4
 #define FC_CD_SET1(x) _mm256_set1_pd(x)
+#define FC_CD_LOADN(p, n) _mm256_maskload_pd((p), fc_cd_avx2_mask64(n))
+#define FC_CD_STOREN(p, n, v) _mm256_maskstore_pd((p), fc_cd_avx2_mask64(n), (__m256d)(v))
 #include "conv_direct_tmpl.h"
 #undef FC_CD_T
 #undef FC_CD_PFX
 #undef FC_CD_VL
 #undef FC_CD_SET1
+#undef FC_CD_LOADN
+#undef FC_CD_STOREN
 #undef FC_CD_ISA
 #pragma GCC pop_options
 
@@ -51,20 +70,28 @@
 #define FC_CD_PFX fc_f32_conv2d_
 #define FC_CD_VL 16
 #define FC_CD_SET1(x) _mm512_set1_ps(x)
+#define FC_CD_LOADN(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), (p))
+#define FC_CD_STOREN(p, n, v) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (n)) - 1), (__m512)(v))
 #include "conv_direct_tmpl.h"
 #undef FC_CD_T
 #undef FC_CD_PFX
 #undef FC_CD_VL
 #undef FC_CD_SET1
+#undef FC_CD_LOADN
+#undef FC_CD_STOREN
 #define FC_CD_T double
 #define FC_CD_PFX fc_f64_conv2d_
 #define FC_CD_VL 8
 #define FC_CD_SET1(x) _mm512_set1_pd(x)
+#define FC_CD_LOADN(p, n) _mm512_maskz_loadu_pd((__mmask8)((1u << (n)) - 1), (p))
+#define FC_CD_STOREN(p, n, v) _mm512_mask_storeu_pd((p), (__mmask8)((1u << (n)) - 1), (__m512d)(v))
 #include "conv_direct_tmpl.h"
 #undef FC_CD_T
 #undef FC_CD_PFX
 #undef FC_CD_VL
 #undef FC_CD_SET1
+#undef FC_CD_LOADN
+#undef FC_CD_STOREN
 #undef FC_CD_ISA
 #pragma GCC pop_options
 #endif

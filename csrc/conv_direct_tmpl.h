@@ -87,15 +87,83 @@ void FC_CD_FN(cin1_3x3)(const FC_CD_T *restrict xp, int64_t ldx, int64_t OH, int
                 a2 += v[8] * (vec_t)FC_CD_SET1(wc[8]);
                 a0 += v[6] * (vec_t)FC_CD_SET1(wc[6]);
                 a0 += a1 + a2;
-                if (cnt == VL) {
+                if (cnt == VL)
                     __builtin_memcpy(yo + co * plane, &a0, sizeof(vec_t));
-                } else {
-                    FC_CD_T tmp[VL];
-                    __builtin_memcpy(tmp, &a0, sizeof(vec_t));
-                    for (int64_t j = 0; j < cnt; j++) yo[co * plane + j] = tmp[j];
-                }
+                else
+                    FC_CD_STOREN(yo + co * plane, cnt, a0);
             }
         }
+    }
+}
+
+/* Weight gradient of cin1_3x3 for one image, accumulated:
+ *   gw[co*9 + r*3 + s] += sum_{oh, ow} gy[co, oh, ow] * xp[(oh + r) * ldx + ow + s]
+ * with xp as for cin1_3x3 and gy (cout, OH, OW).  Output channels go in pairs (AVX-512:
+ * 18 accumulators and the 9 shifted inputs in registers), vectors along ow; the last
+ * partial vector of a row is loaded masked, and its input lanes are zeroed too so that an
+ * inf or NaN past the row's end cannot leak in as 0 * inf. */
+void FC_CD_FN(cin1_3x3_dw)(const FC_CD_T *restrict xp, int64_t ldx, int64_t OH, int64_t OW,
+                           int64_t cout, const FC_CD_T *restrict gy, FC_CD_T *restrict gw)
+{
+    typedef FC_CD_T vec_t __attribute__((vector_size(FC_CD_VL * sizeof(FC_CD_T))));
+    /* two channels with 512-bit vectors (32 registers), one with 256-bit (16) */
+    enum { VL = FC_CD_VL, CB = VL * sizeof(FC_CD_T) == 64 ? 2 : 1 };
+    typedef __typeof__(__builtin_choose_expr(sizeof(FC_CD_T) == 4, (int32_t)0, (int64_t)0))
+        int_t; /* lane masks: the signed integer of the element's size */
+    typedef int_t ivec_t __attribute__((vector_size(FC_CD_VL * sizeof(FC_CD_T))));
+    ivec_t lane;
+    for (int l = 0; l < VL; l++) lane[l] = l;
+    const int64_t plane = OH * OW;
+    for (int64_t co0 = 0; co0 < cout; co0 += CB) {
+        const int64_t nco = FC_MIN((int64_t)CB, cout - co0);
+        const FC_CD_T *g[CB];
+        for (int j = 0; j < CB; j++) g[j] = gy + (co0 + (j < nco ? j : 0)) * plane;
+        vec_t acc[CB][9];
+        for (int j = 0; j < CB; j++)
+            for (int t = 0; t < 9; t++) acc[j][t] = (vec_t){0};
+        /* full vectors of every row first, then the partial last vector of every row: two
+         * uniform loop nests keep the accumulators in registers */
+#define FC_CD_DW_STEP(MASKED)                                                                \
+    do {                                                                                     \
+        const FC_CD_T *x0 = xp + oh * ldx + c0, *x1 = x0 + ldx, *x2 = x1 + ldx;              \
+        vec_t v[9], gv[CB];                                                                  \
+        __builtin_memcpy(&v[0], x0, sizeof(vec_t));                                          \
+        __builtin_memcpy(&v[1], x0 + 1, sizeof(vec_t));                                      \
+        __builtin_memcpy(&v[2], x0 + 2, sizeof(vec_t));                                      \
+        __builtin_memcpy(&v[3], x1, sizeof(vec_t));                                          \
+        __builtin_memcpy(&v[4], x1 + 1, sizeof(vec_t));                                      \
+        __builtin_memcpy(&v[5], x1 + 2, sizeof(vec_t));                                      \
+        __builtin_memcpy(&v[6], x2, sizeof(vec_t));                                          \
+        __builtin_memcpy(&v[7], x2 + 1, sizeof(vec_t));                                      \
+        __builtin_memcpy(&v[8], x2 + 2, sizeof(vec_t));                                      \
+        const int64_t q = oh * OW + c0;                                                      \
+        if (MASKED) {                                                                        \
+            _Pragma("GCC unroll 9") for (int t = 0; t < 9; t++) v[t] =                       \
+                (vec_t)((ivec_t)v[t] & m);                                                   \
+            _Pragma("GCC unroll 2") for (int j = 0; j < CB; j++) gv[j] =                     \
+                (vec_t)FC_CD_LOADN(g[j] + q, tail);                                          \
+        } else {                                                                             \
+            _Pragma("GCC unroll 2") for (int j = 0; j < CB; j++)                             \
+                __builtin_memcpy(&gv[j], g[j] + q, sizeof(vec_t));                           \
+        }                                                                                    \
+        _Pragma("GCC unroll 2") for (int j = 0; j < CB; j++)                                 \
+            _Pragma("GCC unroll 9") for (int t = 0; t < 9; t++) acc[j][t] += gv[j] * v[t];   \
+    } while (0)
+        const int64_t full = OW - OW % VL, tail = OW - full;
+        const ivec_t m = lane < (ivec_t){0} + (int_t)tail;
+        for (int64_t oh = 0; oh < OH; oh++)
+            for (int64_t c0 = 0; c0 < full; c0 += VL) FC_CD_DW_STEP(0);
+        if (tail) {
+            const int64_t c0 = full;
+            for (int64_t oh = 0; oh < OH; oh++) FC_CD_DW_STEP(1);
+        }
+#undef FC_CD_DW_STEP
+        for (int j = 0; j < nco; j++)
+            for (int t = 0; t < 9; t++) {
+                FC_CD_T sum = 0;
+                for (int l = 0; l < VL; l++) sum += acc[j][t][l];
+                gw[(co0 + j) * 9 + t] += sum;
+            }
     }
 }
 #endif

@@ -303,6 +303,39 @@ typedef void (*FC_FN(direct_plane_fn))(const fc_conv2d_params *, const FC_T *, c
                                        FC_T, FC_T *);
 typedef void (*FC_FN(cin1_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t, const FC_T *,
                                const FC_T *, FC_T *);
+typedef void (*FC_FN(cin1_dw_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t,
+                                  const FC_T *, FC_T *);
+
+/* The single input plane of a one-input-channel 3x3 stride-1 conv (padding <= 2),
+ * zero-padded for the cin1 kernels: OH + 3 rows of *ldx values, row ih + pad_h holding
+ * input row ih from column pad_w on.  Every vector load the kernels make (up to column
+ * ceil(OW / 16) * 16 + 2 + 15 of rows 0 .. OH + 1) stays inside.  Uses the
+ * FC_SCRATCH_CONV_AUX slot. */
+static const FC_T *FC_FN(pad_plane_cin1)(const fc_conv2d_params *p, const FC_T *x,
+                                         int64_t *ldx_out)
+{
+    const int64_t OW = p->out_w, OH = p->out_h;
+    const int64_t ldx = ((OW + 15) / 16) * 16 + 2 + 16;
+    assert(p->c_in == 1 && p->kh == 3 && p->kw == 3 && p->pad_h <= 2 && p->pad_w <= 2);
+    FC_T *xp = (FC_T *)fc_scratch(FC_SCRATCH_CONV_AUX, sizeof(FC_T) * (size_t)(ldx * (OH + 3)));
+    if (!xp) abort();
+    for (int64_t i = 0; i < ldx * (OH + 3); i++) xp[i] = 0;
+    for (int64_t ih = 0; ih < p->h; ih++) {
+        FC_T *dst = xp + (ih + p->pad_h) * ldx + p->pad_w;
+        const FC_T *src = x + ih * p->w;
+        for (int64_t iw = 0; iw < p->w; iw++) dst[iw] = src[iw];
+    }
+    *ldx_out = ldx;
+    return xp;
+}
+
+/* The one-input-channel 3x3 stride-1 kernels for this ISA path, or NULL. */
+static int FC_FN(is_cin1_3x3)(const fc_conv2d_params *p)
+{
+    return p->groups == 1 && p->c_in == 1 && p->kh == 3 && p->kw == 3 && p->stride_h == 1 &&
+           p->stride_w == 1 && p->dil_h == 1 && p->dil_w == 1 && p->pad_h <= 2 &&
+           p->pad_w <= 2;
+}
 
 /* Blocking of the pre-packed forward GEMM: the path's own, with K split into equal kc
  * blocks of at most 5/4 of its kc (K = 288 was a 256 block and a 32 block that ran the
@@ -329,17 +362,9 @@ static void FC_FN(forward_image)(fc_isa isa, int inner, const fc_conv2d_params *
     if (cin1_fn) {
         /* one input channel, 3x3 stride 1: zero-padded copy of the plane, then the direct
          * kernel with the shifted inputs in registers */
-        const int64_t OW = p->out_w, OH = p->out_h;
-        const int64_t ldx = ((OW + 15) / 16) * 16 + 2 + 16;
-        FC_T *xp = (FC_T *)fc_scratch(FC_SCRATCH_CONV_AUX, sizeof(FC_T) * (size_t)(ldx * (OH + 3)));
-        if (!xp) abort();
-        for (int64_t i = 0; i < ldx * (OH + 3); i++) xp[i] = 0;
-        for (int64_t ih = 0; ih < p->h; ih++) {
-            FC_T *dst = xp + (ih + p->pad_h) * ldx + p->pad_w;
-            const FC_T *src = x + ih * p->w;
-            for (int64_t iw = 0; iw < p->w; iw++) dst[iw] = src[iw];
-        }
-        cin1_fn(xp, ldx, OH, OW, p->c_out, w, bias, y);
+        int64_t ldx;
+        const FC_T *xp = FC_FN(pad_plane_cin1)(p, x, &ldx);
+        cin1_fn(xp, ldx, p->out_h, p->out_w, p->c_out, w, bias, y);
         return;
     }
     for (int64_t g = 0; g < G; g++) {
@@ -407,9 +432,7 @@ void FC_FN(fc_opt_conv2d_forward)(fc_isa isa, const fc_conv2d_params *p, const F
 #endif
     }
 #ifdef FC_HAVE_X86_UKERNELS
-    if (G == 1 && p->c_in == 1 && p->kh == 3 && p->kw == 3 && p->stride_h == 1 &&
-        p->stride_w == 1 && p->dil_h == 1 && p->dil_w == 1 && p->pad_h <= 2 && p->pad_w <= 2 &&
-        p->c_out > 1) {
+    if (FC_FN(is_cin1_3x3)(p) && p->c_out > 1) {
         if (isa == FC_ISA_AVX512) cin1_fn = FC_FN(cin1_3x3_avx512);
         else if (isa == FC_ISA_AVX2) cin1_fn = FC_FN(cin1_3x3_avx2);
     }
@@ -449,11 +472,19 @@ void FC_FN(fc_opt_conv2d_forward)(fc_isa isa, const fc_conv2d_params *p, const F
 static void FC_FN(backward_image)(fc_isa isa, int inner, const fc_conv2d_params *p,
                                   const FC_T *gy, const FC_T *x, const FC_T *w, FC_T *gx,
                                   FC_T *gw_acc, int64_t np_tile,
-                                  FC_FN(direct_plane_fn) plane_fn, const FC_T *apT_all)
+                                  FC_FN(direct_plane_fn) plane_fn, FC_FN(cin1_dw_fn) dw_fn,
+                                  const FC_T *apT_all)
 {
     const int64_t G = p->groups, cin_g = p->c_in / G, cout_g = p->c_out / G;
     const int64_t K = cin_g * p->kh * p->kw, P = p->out_h * p->out_w, HW = p->h * p->w;
     const int pw = FC_FN(is_pointwise)(p);
+    if (gw_acc && dw_fn) {
+        /* one input channel, 3x3 stride 1: the direct weight-gradient kernel */
+        int64_t ldx;
+        const FC_T *xp = FC_FN(pad_plane_cin1)(p, x, &ldx);
+        dw_fn(xp, ldx, p->out_h, p->out_w, p->c_out, gy, gw_acc);
+        gw_acc = NULL; /* done */
+    }
     if (gx && plane_fn) {
         /* One output channel per group, stride 1: each input-channel gradient is the
          * direct conv of the output gradient with the flipped kernel and the complementary
@@ -571,6 +602,13 @@ void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const 
         else if (isa == FC_ISA_AVX2) plane_fn = FC_FN(direct_plane_avx2);
 #endif
     }
+    FC_FN(cin1_dw_fn) dw_fn = NULL;
+#ifdef FC_HAVE_X86_UKERNELS
+    if (gw && FC_FN(is_cin1_3x3)(p)) {
+        if (isa == FC_ISA_AVX512) dw_fn = FC_FN(cin1_3x3_dw_avx512);
+        else if (isa == FC_ISA_AVX2) dw_fn = FC_FN(cin1_3x3_dw_avx2);
+    }
+#endif
     /* With one thread per GEMM, pack w^T (for gx) once for all images and tiles. */
     FC_T *apT_all = NULL;
     const int64_t cout_g = p->c_out / G;
@@ -586,7 +624,8 @@ void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const 
     if (outer == 1) {
         for (int64_t i = 0; i < N; i++)
             FC_FN(backward_image)(isa, inner, p, gy + i * ys, x ? x + i * xs : NULL, w,
-                                  gx ? gx + i * xs : NULL, gw, np_tile, plane_fn, apT_all);
+                                  gx ? gx + i * xs : NULL, gw, np_tile, plane_fn, dw_fn,
+                                  apT_all);
         free(apT_all);
         return;
     }
@@ -607,7 +646,8 @@ void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const 
         const int64_t i0 = N * t / nth, i1 = N * (t + 1) / nth;
         for (int64_t i = i0; i < i1; i++)
             FC_FN(backward_image)(isa, 1, p, gy + i * ys, x ? x + i * xs : NULL, w,
-                                  gx ? gx + i * xs : NULL, acc, np_tile, plane_fn, apT_all);
+                                  gx ? gx + i * xs : NULL, acc, np_tile, plane_fn, dw_fn,
+                                  apT_all);
     }
     free(apT_all);
     if (gw) {
