@@ -9,6 +9,11 @@
  * the images when there are enough of them, else inside each GEMM.  Backward reuses the
  * GEMM: gw_g += gy_g @ col_g^T (transposed packing, private per-thread accumulators) and
  * col = w_g^T @ gy_g followed by a col2im accumulate for gx.
+ * Stride-1 convs whose padded image is small run as an implicit GEMM instead (B read in
+ * place from the padded image by the indirect microkernel; see use_implicit), and their gx
+ * as the forward conv of gy with the flipped, transposed kernels.  Degenerate shapes have
+ * direct kernels (conv_direct_tmpl.h): one output channel per group, and one input
+ * channel 3x3 stride 1 (forward and weight gradient).
  */
 #define FC_CAT_(a, b) a##_##b
 #define FC_CAT(a, b) FC_CAT_(a, b)
@@ -351,11 +356,98 @@ static const fc_gemm_config *FC_FN(packed_cfg)(fc_isa isa, int64_t K, fc_gemm_co
     return out;
 }
 
+/* ------------------------------------------------------------------------------------ */
+/* Implicit GEMM for stride-1 convs                                                      */
+/* ------------------------------------------------------------------------------------ */
+/* With stride 1 the conv is a GEMM whose B rows are shifted windows of the zero-padded
+ * input image xp (C planes of Hp x Wp): computing the output on the padded-width grid
+ * q = oh * Wp + ow (ow < Wp; the columns ow >= OW are computed and dropped), row
+ * k = (ci, r, s) of B is xp + ci*Hp*Wp + r*dh*Wp + s*dw + q, read in place by the indirect
+ * microkernel.  No im2col and no packing of B: the padded image (L1/L2-sized for the
+ * layers this is used on) is the only copy.  Used when the dropped columns cost less than
+ * the im2col they replace (OW >= 3/4 of Wp), the padded image is at most 1 MiB, and both
+ * fit in the workspace limit; otherwise the tiled im2col path runs. */
+static int FC_FN(use_implicit)(fc_isa isa, const fc_conv2d_params *p)
+{
+    const fc_gemm_config *cfg = FC_FN(fc_gemm_config)(isa);
+    if (!cfg->iukernel || p->groups != 1 || p->stride_h != 1 || p->stride_w != 1 ||
+        FC_FN(is_pointwise)(p) || p->c_out < cfg->mr || p->out_h <= 0 || p->out_w <= 0)
+        return 0;
+    const int64_t Hp = p->h + 2 * p->pad_h, Wp = p->w + 2 * p->pad_w;
+    /* the padded image and the output tile (at most 256 KiB) of each thread stay within the
+     * workspace limit */
+    const double bytes = (double)p->c_in * (double)Hp * (double)Wp * sizeof(FC_T);
+    const double limit = (double)fc_get_workspace_limit() / fc_threads_for_region();
+    return 4 * p->out_w >= 3 * Wp && bytes <= (double)((int64_t)1 << 20) &&
+           bytes + (double)(256 << 10) <= limit;
+}
+
+/* One image of a conv that use_implicit accepts: y (c_out, OH, OW) = conv(x) + bias, with
+ * ap the weights packed by fc_gemm_pack_a_full under cfg.  Uses the FC_SCRATCH_CONV_AUX
+ * (padded image and row offsets) and FC_SCRATCH_COL (output tile) slots. */
+static void FC_FN(forward_image_implicit)(const fc_gemm_config *cfg, const fc_conv2d_params *p,
+                                          const FC_T *x, const FC_T *ap, const FC_T *bias,
+                                          FC_T *y)
+{
+    typedef void (*iuk_fn)(int64_t, const FC_T *, const FC_T *, const int64_t *, FC_T *,
+                           int64_t, int);
+    const iuk_fn iuk = (iuk_fn)cfg->iukernel;
+    const int64_t C = p->c_in, H = p->h, W = p->w, M = p->c_out;
+    const int64_t Hp = H + 2 * p->pad_h, Wp = W + 2 * p->pad_w, plane = Hp * Wp;
+    const int64_t OH = p->out_h, OW = p->out_w, P = OH * OW;
+    const int64_t K = C * p->kh * p->kw, NQ = OH * Wp;
+    const int64_t mr = cfg->mr, nr = cfg->nr, m_pad = ((M + mr - 1) / mr) * mr;
+    /* positions per output tile: about 256 KiB of tile, whole micro-panels */
+    int64_t NT = ((int64_t)(256 << 10) / (int64_t)sizeof(FC_T) / m_pad) / nr * nr;
+    if (NT < nr) NT = nr;
+    if (NT > ((NQ + nr - 1) / nr) * nr) NT = ((NQ + nr - 1) / nr) * nr;
+    /* the padded image, then room for the reads of the dropped positions past its end */
+    const int64_t xlen = C * plane + nr + Wp + 64;
+    const size_t aux = sizeof(FC_T) * (size_t)xlen + sizeof(int64_t) * (size_t)K + 64;
+    FC_T *xp = (FC_T *)fc_scratch(FC_SCRATCH_CONV_AUX, aux);
+    FC_T *ct = (FC_T *)fc_scratch(FC_SCRATCH_COL, sizeof(FC_T) * (size_t)(m_pad * NT));
+    if (!xp || !ct) abort();
+    int64_t *boff = (int64_t *)(xp + xlen);
+    for (int64_t i = 0; i < xlen; i++) xp[i] = 0;
+    for (int64_t ci = 0; ci < C; ci++)
+        for (int64_t ih = 0; ih < H; ih++) {
+            FC_T *dst = xp + ci * plane + (ih + p->pad_h) * Wp + p->pad_w;
+            const FC_T *src = x + (ci * H + ih) * W;
+            for (int64_t iw = 0; iw < W; iw++) dst[iw] = src[iw];
+        }
+    for (int64_t ci = 0, k = 0; ci < C; ci++)
+        for (int64_t r = 0; r < p->kh; r++)
+            for (int64_t s = 0; s < p->kw; s++, k++)
+                boff[k] = ci * plane + r * p->dil_h * Wp + s * p->dil_w;
+    for (int64_t q0 = 0; q0 < NQ; q0 += NT) {
+        const int64_t nq = FC_MIN(NT, NQ - q0);
+        for (int64_t pc = 0; pc < K; pc += cfg->kc) {
+            const int64_t kc = FC_MIN(cfg->kc, K - pc);
+            const FC_T *apc = ap + pc * m_pad;
+            for (int64_t jr = 0; jr < nq; jr += nr)
+                for (int64_t ir = 0; ir < M; ir += mr)
+                    iuk(kc, apc + ir * kc, xp + q0 + jr, boff + pc, ct + ir * NT + jr, NT,
+                        pc > 0);
+        }
+        /* keep the positions with ow < OW, add the bias */
+        for (int64_t oh = q0 / Wp; oh * Wp < q0 + nq; oh++) {
+            const int64_t qs = FC_MAX(oh * Wp, q0), qe = FC_MIN(oh * Wp + OW, q0 + nq);
+            if (qe <= qs) continue;
+            for (int64_t co = 0; co < M; co++) {
+                const FC_T b = bias ? bias[co] : (FC_T)0;
+                const FC_T *src = ct + co * NT + (qs - q0);
+                FC_T *dst = y + co * P + oh * OW + (qs - oh * Wp);
+                for (int64_t j = 0; j < qe - qs; j++) dst[j] = src[j] + b;
+            }
+        }
+    }
+}
+
 /* One image, all groups, forward; `inner` threads inside the GEMMs. */
 static void FC_FN(forward_image)(fc_isa isa, int inner, const fc_conv2d_params *p,
                                  const FC_T *x, const FC_T *w, const FC_T *bias, FC_T *y,
                                  int64_t np_tile, FC_FN(direct_plane_fn) plane_fn,
-                                 FC_FN(cin1_fn) cin1_fn, const FC_T *ap_all)
+                                 FC_FN(cin1_fn) cin1_fn, const FC_T *ap_all, int implicit)
 {
     const int64_t G = p->groups, cin_g = p->c_in / G, cout_g = p->c_out / G;
     const int64_t K = cin_g * p->kh * p->kw, P = p->out_h * p->out_w, HW = p->h * p->w;
@@ -379,6 +471,12 @@ static void FC_FN(forward_image)(fc_isa isa, int inner, const fc_conv2d_params *
         if (FC_FN(is_pointwise)(p)) {
             FC_ENGINE(isa, inner, 0, 0, cout_g, P, K, (FC_T)1, wg, K, xg, HW, (FC_T)0, yg, P, 1,
                       bg, NULL);
+            continue;
+        }
+        if (ap_all && implicit) {
+            fc_gemm_config cfgk;
+            FC_FN(forward_image_implicit)(FC_FN(packed_cfg)(isa, K, &cfgk), p, x, ap_all, bias,
+                                          y);
             continue;
         }
         if (ap_all) {
@@ -438,6 +536,7 @@ void FC_FN(fc_opt_conv2d_forward)(fc_isa isa, const fc_conv2d_params *p, const F
     }
 #endif
     const int64_t xs = p->c_in * p->h * p->w, ys = p->c_out * P;
+    const int implicit = inner == 1 && !plane_fn && !cin1_fn && FC_FN(use_implicit)(isa, p);
     /* With one thread per GEMM, pack the weights once for all images and tiles. */
     FC_T *ap_all = NULL;
     if (inner == 1 && !plane_fn && !cin1_fn && !FC_FN(is_pointwise)(p)) {
@@ -454,11 +553,11 @@ void FC_FN(fc_opt_conv2d_forward)(fc_isa isa, const fc_conv2d_params *p, const F
         FC_OMP(parallel for schedule(static) num_threads(outer))
         for (int64_t i = 0; i < N; i++)
             FC_FN(forward_image)(isa, 1, p, x + i * xs, w, bias, y + i * ys, np_tile, plane_fn,
-                                 cin1_fn, ap_all);
+                                 cin1_fn, ap_all, implicit);
     } else {
         for (int64_t i = 0; i < N; i++)
             FC_FN(forward_image)(isa, inner, p, x + i * xs, w, bias, y + i * ys, np_tile,
-                                 plane_fn, cin1_fn, ap_all);
+                                 plane_fn, cin1_fn, ap_all, implicit);
     }
     free(ap_all);
 }
@@ -589,6 +688,35 @@ void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const 
     if (gw)
         for (int64_t i = 0; i < wsize; i++) gw[i] = 0;
     if (N <= 0) return;
+
+    if (gx && G == 1 && p->stride_h == 1 && p->stride_w == 1 &&
+        p->pad_h <= p->dil_h * (p->kh - 1) && p->pad_w <= p->dil_w * (p->kw - 1)) {
+        /* Stride 1: gx is the forward conv of gy with the kernels flipped and transposed
+         * (c_out -> c_in) and the complementary padding dil*(k-1) - pad, which the implicit
+         * GEMM runs without im2col or col2im. */
+        fc_conv2d_params q = *p;
+        q.c_in = p->c_out;
+        q.c_out = p->c_in;
+        q.h = p->out_h;
+        q.w = p->out_w;
+        q.out_h = p->h;
+        q.out_w = p->w;
+        q.pad_h = p->dil_h * (p->kh - 1) - p->pad_h;
+        q.pad_w = p->dil_w * (p->kw - 1) - p->pad_w;
+        if (FC_FN(use_implicit)(isa, &q)) {
+            const int64_t kk = p->kh * p->kw, cin = p->c_in, cout = p->c_out;
+            FC_T *wt = (FC_T *)malloc(sizeof(FC_T) * (size_t)(wsize > 0 ? wsize : 1));
+            if (!wt) abort();
+            for (int64_t co = 0; co < cout; co++)
+                for (int64_t ci = 0; ci < cin; ci++)
+                    for (int64_t t = 0; t < kk; t++)
+                        wt[(ci * cout + co) * kk + t] = w[(co * cin + ci) * kk + kk - 1 - t];
+            FC_FN(fc_opt_conv2d_forward)(isa, &q, gy, wt, NULL, gx);
+            free(wt);
+            gx = NULL;
+            if (!gw) return;
+        }
+    }
 
     const int outer = (N >= nt) ? nt : 1;
     const int inner = outer > 1 ? 1 : nt;

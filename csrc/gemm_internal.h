@@ -33,11 +33,25 @@ typedef void (*fc_f64_gemm_ukernel_fn)(int64_t kc, const double *a, const double
     void fc_f64_gemm_ukernel_##MRxNR_F64##__##ISA(int64_t, const double *, const double *,   \
                                                   double *, int64_t, double, double,          \
                                                   const double *, const double *);
+/* Indirect microkernels (implicit-GEMM conv): B row p read in place at b + boff[p]. */
+typedef void (*fc_f32_igemm_ukernel_fn)(int64_t kc, const float *a, const float *b,
+                                        const int64_t *boff, float *c, int64_t ldc,
+                                        int accumulate);
+typedef void (*fc_f64_igemm_ukernel_fn)(int64_t kc, const double *a, const double *b,
+                                        const int64_t *boff, double *c, int64_t ldc,
+                                        int accumulate);
+#define FC_DECLARE_IUKERNELS(MRxNR_F32, MRxNR_F64, ISA)                                      \
+    void fc_f32_igemm_ukernel_##MRxNR_F32##__##ISA(int64_t, const float *, const float *,    \
+                                                   const int64_t *, float *, int64_t, int);   \
+    void fc_f64_igemm_ukernel_##MRxNR_F64##__##ISA(int64_t, const double *, const double *,  \
+                                                   const int64_t *, double *, int64_t, int);
 FC_DECLARE_UKERNELS(4x16, 4x8, scalar)
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define FC_HAVE_X86_UKERNELS 1
 FC_DECLARE_UKERNELS(6x16, 6x8, avx2)
 FC_DECLARE_UKERNELS(8x32, 8x16, avx512)
+FC_DECLARE_IUKERNELS(6x16, 6x8, avx2)
+FC_DECLARE_IUKERNELS(8x32, 8x16, avx512)
 #endif
 
 /* Below this many multiply-adds (m*n*k for a GEMM, N*Cout*K*P for a conv pass) a call runs
@@ -51,6 +65,7 @@ typedef struct {
     int mr, nr;               /* microkernel tile */
     int64_t kc, mc, nc;       /* cache blocks: kc (k), mc (rows of A), nc (columns of B) */
     void *ukernel;            /* fc_f32_gemm_ukernel_fn or fc_f64_gemm_ukernel_fn */
+    void *iukernel;           /* the indirect variant (NULL on the scalar path) */
 } fc_gemm_config;
 
 /* Blocking for the current ISA path (never FC_ISA_REFERENCE: that maps to scalar). */

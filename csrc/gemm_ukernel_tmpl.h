@@ -66,3 +66,51 @@ void FC_UK_NAME(int64_t kc, const FC_UK_T *restrict a, const FC_UK_T *restrict b
         }
     }
 }
+
+#ifdef FC_UK_INAME
+/* The indirect variant (implicit-GEMM conv): row p of the B micro-panel is read in place at
+ * b + boff[p] (NR values, unpacked), and the tile is stored to c (beta = 0) or added to it
+ * (accumulate != 0); no alpha, no biases. */
+void FC_UK_INAME(int64_t kc, const FC_UK_T *restrict a, const FC_UK_T *restrict b,
+                 const int64_t *restrict boff, FC_UK_T *restrict c, int64_t ldc, int accumulate)
+{
+    typedef FC_UK_T vec_t __attribute__((vector_size(FC_UK_VL * sizeof(FC_UK_T))));
+    enum { MR = FC_UK_MR, NV = FC_UK_NV, VL = FC_UK_VL };
+    vec_t acc[MR][NV];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; j++) acc[i][j] = (vec_t){0};
+
+#pragma GCC unroll 4
+    for (int64_t p = 0; p < kc; p++) {
+        __builtin_prefetch(a + 8 * MR, 0, 3);
+        const FC_UK_T *bp = b + boff[p];
+        vec_t bv[NV];
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; j++) __builtin_memcpy(&bv[j], bp + j * VL, sizeof(vec_t));
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) {
+            vec_t av = (vec_t)FC_UK_SET1(a[i]);
+#pragma GCC unroll 4
+            for (int j = 0; j < NV; j++) acc[i][j] += av * bv[j];
+        }
+        a += MR;
+    }
+
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) {
+        FC_UK_T *cr = c + i * ldc;
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; j++) {
+            vec_t r = acc[i][j];
+            if (accumulate) {
+                vec_t cv;
+                __builtin_memcpy(&cv, cr + j * VL, sizeof cv);
+                r += cv;
+            }
+            __builtin_memcpy(cr + j * VL, &r, sizeof r);
+        }
+    }
+}
+#endif

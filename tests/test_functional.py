@@ -40,6 +40,8 @@ CONV_CASES = [
     ((1, 1, 7, 20), (3, 1, 3, 3), dict(padding=2)),                     # C_in = 1, odd C_out
     ((2, 1, 9, 17), (1, 1, 3, 3), {}),                                  # C_in = C_out = 1
     ((2, 8, 10, 10), (16, 8, 3, 3), dict(padding=1)),                   # wider GEMM
+    ((2, 3, 9, 11), (9, 3, 3, 2), dict(padding=(2, 1), dilation=(2, 1))),  # implicit GEMM
+    ((1, 2, 100, 90), (8, 2, 3, 3), dict(padding=1)),                   # output tiles
     ((2, 5, 9, 9), (7, 5, 5, 5), dict(stride=2, padding=2)),
 ]
 CONV_IDS = [f"{x}-{w}-{o}" for x, w, o in CONV_CASES]
@@ -110,6 +112,24 @@ def test_conv2d_backward(isa, dtype, rng, xs, ws, opts):
         assert_close(g, r, dtype, err_msg=name)
     if xs[0] == 0:
         assert not got[1].any() and not got[2].any()
+
+
+@pytest.mark.parametrize("xs, ws, opts", [
+    ((2, 64, 6, 7), (10, 64, 3, 3), dict(padding=1)),       # K = 576: two blocks of k
+    ((1, 37, 9, 5), (16, 37, 3, 3), dict(padding=(0, 2))),
+    ((2, 32, 14, 14), (64, 32, 3, 3), dict(padding=1)),     # MNIST conv2
+], ids=str)
+def test_conv2d_long_k_exact(isa, dtype, rng, xs, ws, opts):
+    """Long reductions on small integers: every partial sum is exact in float32, so any
+    summation order gives the reference's result (random reals would leave float32 outputs
+    near zero with relative errors above its tolerance)."""
+    x = rng.integers(0, 4, xs).astype(dtype)
+    w = rng.integers(-2, 3, ws).astype(dtype)
+    b = rng.integers(-2, 3, ws[:1]).astype(dtype)
+    assert_close(F.conv2d(x, w, b, **opts), R64.conv2d(x, w, b, **opts), dtype)
+    gy = rng.integers(-2, 3, fastconv.conv2d_output_shape(xs, ws, **opts)).astype(dtype)
+    for g, r in zip(F.conv2d_backward(gy, x, w, **opts), R64.conv2d_backward(gy, x, w, **opts)):
+        assert_close(g, r, dtype)
 
 
 MASKS = [(False, True, True), (True, False, False), (False, True, False), (False, False, False)]
