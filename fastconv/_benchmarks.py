@@ -707,8 +707,14 @@ def calibrate(fn, min_sample_time=0.02, clock=time.perf_counter):
     return max(1, int(math.ceil(min_sample_time / t))), t
 
 
+# OpenBLAS's worker threads keep spinning for up to 2**28 cycles (about 0.1 s) after a call,
+# and an OpenMP team for a while too; a sample taken meanwhile on the same cores runs at up
+# to half speed.  With more than one thread, compare() waits this long before each sample.
+POOL_IDLE_WAIT = 0.15
+
+
 def compare(functions, repeat=5, min_sample_time=0.02, warmup=2, switch_warmup_limit=0.1,
-            clock=time.perf_counter):
+            idle_wait=0.0, clock=time.perf_counter):
     """Time the callables of `functions` (name -> fn) side by side in this process.
 
     Every function gets the same treatment: `warmup` untimed calls (after the allocator is
@@ -716,7 +722,9 @@ def compare(functions, repeat=5, min_sample_time=0.02, warmup=2, switch_warmup_l
     sample of every function, in an order rotated from round to round.  Before each sample one
     untimed call is made when a call is shorter than `switch_warmup_limit` seconds, so that
     the previous backend's busy-waiting worker threads have gone idle and this backend's pool
-    is awake.  Returns {name: Timing}."""
+    is awake; with `idle_wait` > 0 it first sleeps that many seconds, long enough for every
+    other pool to stop spinning (use POOL_IDLE_WAIT when timing more than one thread).
+    Returns {name: Timing}."""
     if repeat < 1:
         raise ValueError(f"repeat must be >= 1, got {repeat}")
     names = list(functions)
@@ -732,7 +740,9 @@ def compare(functions, repeat=5, min_sample_time=0.02, warmup=2, switch_warmup_l
         k = r % len(names)
         for name in names[k:] + names[:k]:
             fn = functions[name]
-            if single[name] < switch_warmup_limit:
+            if idle_wait > 0:
+                time.sleep(idle_wait)
+            if single[name] < switch_warmup_limit or idle_wait > 0:
                 fn()
             samples[name].append(_time_calls(fn, numbers[name], clock))
     return {name: Timing(samples[name], numbers[name]) for name in names}

@@ -211,7 +211,8 @@ def run(args):
                                  kinds=tuple(args.only)):
             w = make()
             timings = FB.compare(w.functions, repeat=args.repeat,
-                                 min_sample_time=args.min_sample_time)
+                                 min_sample_time=args.min_sample_time,
+                                 idle_wait=FB.POOL_IDLE_WAIT if t > 1 else 0.0)
             row = {"name": w.name, "kind": w.kind, "threads": t, "flops": w.flops,
                    "meta": w.meta, "backends": {b: tm.as_dict() for b, tm in timings.items()}}
             rows.append(row)
