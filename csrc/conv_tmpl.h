@@ -419,25 +419,35 @@ static void FC_FN(forward_image_implicit)(const fc_gemm_config *cfg, const fc_co
         for (int64_t r = 0; r < p->kh; r++)
             for (int64_t s = 0; s < p->kw; s++, k++)
                 boff[k] = ci * plane + r * p->dil_h * Wp + s * p->dil_w;
+    /* The sums are formed in the order of fc_gemm_prepacked, so that the result does not
+     * depend on which path runs: ((acc_1 + bias) + acc_2) + ... over the k blocks. */
+    const int bias_first = bias && K > cfg->kc;
     for (int64_t q0 = 0; q0 < NQ; q0 += NT) {
         const int64_t nq = FC_MIN(NT, NQ - q0);
+        if (bias_first)
+            for (int64_t co = 0; co < M; co++)
+                for (int64_t j = 0; j < ((nq + nr - 1) / nr) * nr; j++) ct[co * NT + j] = bias[co];
         for (int64_t pc = 0; pc < K; pc += cfg->kc) {
             const int64_t kc = FC_MIN(cfg->kc, K - pc);
             const FC_T *apc = ap + pc * m_pad;
             for (int64_t jr = 0; jr < nq; jr += nr)
                 for (int64_t ir = 0; ir < M; ir += mr)
                     iuk(kc, apc + ir * kc, xp + q0 + jr, boff + pc, ct + ir * NT + jr, NT,
-                        pc > 0);
+                        pc > 0 || bias_first);
         }
         /* keep the positions with ow < OW, add the bias */
         for (int64_t oh = q0 / Wp; oh * Wp < q0 + nq; oh++) {
             const int64_t qs = FC_MAX(oh * Wp, q0), qe = FC_MIN(oh * Wp + OW, q0 + nq);
             if (qe <= qs) continue;
             for (int64_t co = 0; co < M; co++) {
-                const FC_T b = bias ? bias[co] : (FC_T)0;
                 const FC_T *src = ct + co * NT + (qs - q0);
                 FC_T *dst = y + co * P + oh * OW + (qs - oh * Wp);
-                for (int64_t j = 0; j < qe - qs; j++) dst[j] = src[j] + b;
+                if (bias && !bias_first) {
+                    const FC_T b = bias[co];
+                    for (int64_t j = 0; j < qe - qs; j++) dst[j] = src[j] + b;
+                } else {
+                    for (int64_t j = 0; j < qe - qs; j++) dst[j] = src[j];
+                }
             }
         }
     }

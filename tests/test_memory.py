@@ -25,6 +25,9 @@ TILING_CASES = [
     ((3, 32, 40, 40), (16, 32, 3, 3), dict(padding=1)),
     ((2, 64, 30, 30), (32, 16, 3, 3), dict(padding=2, groups=4, stride=2)),
     ((2, 48, 33, 31), (24, 48, 3, 2), dict(padding=(2, 1), dilation=2)),
+    # stride 1, K = 360 in two blocks: the implicit GEMM at 3 MiB and above, the im2col
+    # path at 1 MiB with two threads (its 282 KiB padded image and tile no longer fit)
+    ((2, 40, 40, 40), (16, 40, 3, 3), dict(padding=1)),
 ]
 
 
