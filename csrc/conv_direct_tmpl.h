@@ -98,12 +98,14 @@ void FC_CD_FN(cin1_3x3)(const FC_CD_T *restrict xp, int64_t ldx, int64_t OH, int
 
 /* Weight gradient of cin1_3x3 for one image, accumulated:
  *   gw[co*9 + r*3 + s] += sum_{oh, ow} gy[co, oh, ow] * xp[(oh + r) * ldx + ow + s]
- * with xp as for cin1_3x3 and gy (cout, OH, OW).  Output channels go in pairs (AVX-512:
+ * with xp as for cin1_3x3 and gy (cout, OH, OW); if gb is not NULL, also the bias gradient
+ * gb[co] += sum_{oh, ow} gy[co, oh, ow] from the same loads (gy is read once).  Output channels go in pairs (AVX-512:
  * 18 accumulators and the 9 shifted inputs in registers), vectors along ow; the last
  * partial vector of a row is loaded masked, and its input lanes are zeroed too so that an
  * inf or NaN past the row's end cannot leak in as 0 * inf. */
 void FC_CD_FN(cin1_3x3_dw)(const FC_CD_T *restrict xp, int64_t ldx, int64_t OH, int64_t OW,
-                           int64_t cout, const FC_CD_T *restrict gy, FC_CD_T *restrict gw)
+                           int64_t cout, const FC_CD_T *restrict gy, FC_CD_T *restrict gw,
+                           FC_CD_T *restrict gb)
 {
     typedef FC_CD_T vec_t __attribute__((vector_size(FC_CD_VL * sizeof(FC_CD_T))));
     /* two channels with 512-bit vectors (32 registers), one with 256-bit (16) */
@@ -118,9 +120,11 @@ void FC_CD_FN(cin1_3x3_dw)(const FC_CD_T *restrict xp, int64_t ldx, int64_t OH, 
         const int64_t nco = FC_MIN((int64_t)CB, cout - co0);
         const FC_CD_T *g[CB];
         for (int j = 0; j < CB; j++) g[j] = gy + (co0 + (j < nco ? j : 0)) * plane;
-        vec_t acc[CB][9];
-        for (int j = 0; j < CB; j++)
+        vec_t acc[CB][9], accb[CB];
+        for (int j = 0; j < CB; j++) {
+            accb[j] = (vec_t){0};
             for (int t = 0; t < 9; t++) acc[j][t] = (vec_t){0};
+        }
         /* full vectors of every row first, then the partial last vector of every row: two
          * uniform loop nests keep the accumulators in registers */
 #define FC_CD_DW_STEP(MASKED)                                                                \
@@ -146,8 +150,10 @@ void FC_CD_FN(cin1_3x3_dw)(const FC_CD_T *restrict xp, int64_t ldx, int64_t OH, 
             _Pragma("GCC unroll 2") for (int j = 0; j < CB; j++)                             \
                 __builtin_memcpy(&gv[j], g[j] + q, sizeof(vec_t));                           \
         }                                                                                    \
-        _Pragma("GCC unroll 2") for (int j = 0; j < CB; j++)                                 \
+        _Pragma("GCC unroll 2") for (int j = 0; j < CB; j++) {                               \
             _Pragma("GCC unroll 9") for (int t = 0; t < 9; t++) acc[j][t] += gv[j] * v[t];   \
+            accb[j] += gv[j];                                                                \
+        }                                                                                    \
     } while (0)
         const int64_t full = OW - OW % VL, tail = OW - full;
         const ivec_t m = lane < (ivec_t){0} + (int_t)tail;
@@ -158,12 +164,18 @@ void FC_CD_FN(cin1_3x3_dw)(const FC_CD_T *restrict xp, int64_t ldx, int64_t OH, 
             for (int64_t oh = 0; oh < OH; oh++) FC_CD_DW_STEP(1);
         }
 #undef FC_CD_DW_STEP
-        for (int j = 0; j < nco; j++)
+        for (int j = 0; j < nco; j++) {
             for (int t = 0; t < 9; t++) {
                 FC_CD_T sum = 0;
                 for (int l = 0; l < VL; l++) sum += acc[j][t][l];
                 gw[(co0 + j) * 9 + t] += sum;
             }
+            if (gb) {
+                FC_CD_T sum = 0;
+                for (int l = 0; l < VL; l++) sum += accb[j][l];
+                gb[co0 + j] += sum;
+            }
+        }
     }
 }
 #endif

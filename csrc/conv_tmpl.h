@@ -309,7 +309,7 @@ typedef void (*FC_FN(direct_plane_fn))(const fc_conv2d_params *, const FC_T *, c
 typedef void (*FC_FN(cin1_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t, const FC_T *,
                                const FC_T *, FC_T *);
 typedef void (*FC_FN(cin1_dw_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t,
-                                  const FC_T *, FC_T *);
+                                  const FC_T *, FC_T *, FC_T *);
 
 /* The single input plane of a one-input-channel 3x3 stride-1 conv (padding <= 2),
  * zero-padded for the cin1 kernels: OH + 3 rows of *ldx values, row ih + pad_h holding
@@ -577,10 +577,10 @@ void FC_FN(fc_opt_conv2d_forward)(fc_isa isa, const fc_conv2d_params *p, const F
 /* ------------------------------------------------------------------------------------ */
 
 /* One image, all groups: gw_acc += this image's weight gradient (if gw_acc), gx = this
- * image's input gradient (if gx). */
+ * image's input gradient (if gx); with dw_fn, gb_acc += its bias gradient (if gb_acc). */
 static void FC_FN(backward_image)(fc_isa isa, int inner, const fc_conv2d_params *p,
                                   const FC_T *gy, const FC_T *x, const FC_T *w, FC_T *gx,
-                                  FC_T *gw_acc, int64_t np_tile,
+                                  FC_T *gw_acc, FC_T *gb_acc, int64_t np_tile,
                                   FC_FN(direct_plane_fn) plane_fn, FC_FN(cin1_dw_fn) dw_fn,
                                   const FC_T *apT_all)
 {
@@ -591,7 +591,7 @@ static void FC_FN(backward_image)(fc_isa isa, int inner, const fc_conv2d_params 
         /* one input channel, 3x3 stride 1: the direct weight-gradient kernel */
         int64_t ldx;
         const FC_T *xp = FC_FN(pad_plane_cin1)(p, x, &ldx);
-        dw_fn(xp, ldx, p->out_h, p->out_w, p->c_out, gy, gw_acc);
+        dw_fn(xp, ldx, p->out_h, p->out_w, p->c_out, gy, gw_acc, gb_acc);
         gw_acc = NULL; /* done */
     }
     if (gx && plane_fn) {
@@ -679,10 +679,19 @@ void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const 
     const int64_t xs = p->c_in * p->h * p->w, ys = p->c_out * P;
     const int64_t wsize = p->c_out * K;
     const int nt = FC_FN(conv_threads)(p);
+    FC_FN(cin1_dw_fn) dw_fn = NULL;
+#ifdef FC_HAVE_X86_UKERNELS
+    if (gw && FC_FN(is_cin1_3x3)(p)) {
+        if (isa == FC_ISA_AVX512) dw_fn = FC_FN(cin1_3x3_dw_avx512);
+        else if (isa == FC_ISA_AVX2) dw_fn = FC_FN(cin1_3x3_dw_avx2);
+    }
+#endif
+    /* the cin1 weight-gradient kernel sums gb from the loads it makes anyway */
+    const int fuse_gb = gb && dw_fn && N > 0;
 
     if (gb) {
         for (int64_t co = 0; co < p->c_out; co++) gb[co] = 0;
-        for (int64_t i = 0; i < N; i++)
+        for (int64_t i = 0; i < (fuse_gb ? 0 : N); i++)
             for (int64_t co = 0; co < p->c_out; co++) {
                 const FC_T *r = gy + i * ys + co * P;
                 FC_T acc[16] = {0}, sum = 0; /* lane-wise partial sums vectorise */
@@ -740,13 +749,6 @@ void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const 
         else if (isa == FC_ISA_AVX2) plane_fn = FC_FN(direct_plane_avx2);
 #endif
     }
-    FC_FN(cin1_dw_fn) dw_fn = NULL;
-#ifdef FC_HAVE_X86_UKERNELS
-    if (gw && FC_FN(is_cin1_3x3)(p)) {
-        if (isa == FC_ISA_AVX512) dw_fn = FC_FN(cin1_3x3_dw_avx512);
-        else if (isa == FC_ISA_AVX2) dw_fn = FC_FN(cin1_3x3_dw_avx2);
-    }
-#endif
     /* With one thread per GEMM, pack w^T (for gx) once for all images and tiles. */
     FC_T *apT_all = NULL;
     const int64_t cout_g = p->c_out / G;
@@ -762,36 +764,40 @@ void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const 
     if (outer == 1) {
         for (int64_t i = 0; i < N; i++)
             FC_FN(backward_image)(isa, inner, p, gy + i * ys, x ? x + i * xs : NULL, w,
-                                  gx ? gx + i * xs : NULL, gw, np_tile, plane_fn, dw_fn,
-                                  apT_all);
+                                  gx ? gx + i * xs : NULL, gw, fuse_gb ? gb : NULL, np_tile,
+                                  plane_fn, dw_fn, apT_all);
         free(apT_all);
         return;
     }
     /* Threads over images; each thread accumulates its weight gradient privately (thread 0
      * directly into gw) and the partials are summed at the end. */
     FC_T *part = NULL;
+    const int64_t pstride = wsize + (fuse_gb ? p->c_out : 0); /* gw partial, then gb's */
     if (gw) {
         /* zeroed up front: a region may run with fewer threads than asked for */
-        part = (FC_T *)calloc((size_t)wsize * (size_t)(outer - 1) + 1, sizeof(FC_T));
+        part = (FC_T *)calloc((size_t)pstride * (size_t)(outer - 1) + 1, sizeof(FC_T));
         if (!part) abort();
     }
     FC_OMP(parallel num_threads(outer))
     {
         const int t = FC_THREAD_ID();
         const int nth = FC_NUM_THREADS_IN_REGION();
-        FC_T *acc = NULL;
-        if (gw) acc = t == 0 ? gw : part + (size_t)(t - 1) * wsize;
+        FC_T *acc = NULL, *accb = NULL;
+        if (gw) acc = t == 0 ? gw : part + (size_t)(t - 1) * pstride;
+        if (fuse_gb) accb = t == 0 ? gb : part + (size_t)(t - 1) * pstride + wsize;
         const int64_t i0 = N * t / nth, i1 = N * (t + 1) / nth;
         for (int64_t i = i0; i < i1; i++)
             FC_FN(backward_image)(isa, 1, p, gy + i * ys, x ? x + i * xs : NULL, w,
-                                  gx ? gx + i * xs : NULL, acc, np_tile, plane_fn, dw_fn,
-                                  apT_all);
+                                  gx ? gx + i * xs : NULL, acc, accb, np_tile, plane_fn,
+                                  dw_fn, apT_all);
     }
     free(apT_all);
     if (gw) {
         for (int t = 1; t < outer; t++) {
-            const FC_T *pt = part + (size_t)(t - 1) * wsize;
+            const FC_T *pt = part + (size_t)(t - 1) * pstride;
             for (int64_t i = 0; i < wsize; i++) gw[i] += pt[i];
+            if (fuse_gb)
+                for (int64_t co = 0; co < p->c_out; co++) gb[co] += pt[wsize + co];
         }
         free(part);
     }

@@ -500,6 +500,31 @@ def test_one_thread_equals_two_threads(dtype, rng):
         assert_close(a, b, dtype)
 
 
+@pytest.mark.parametrize("xs, ws", [((16, 1, 28, 28), (32, 1, 3, 3)),      # direct cin1 kernels
+                                     ((8, 32, 14, 14), (64, 32, 3, 3))],   # implicit GEMM
+                         ids=["cin1", "implicit"])
+def test_threaded_conv_equals_serial(isa, dtype, rng, xs, ws):
+    """Big enough to run threaded: two threads (over images, with private weight- and
+    bias-gradient partials) agree with one thread and with the reference.  Small integers
+    keep every sum exact (see test_conv2d_long_k_exact)."""
+    def ints(lo, hi, shape):
+        return rng.integers(lo, hi + 1, shape).astype(dtype)
+    x, w, b = ints(0, 3, xs), ints(-2, 2, ws), ints(-2, 2, ws[:1])
+    gy = ints(-2, 2, fastconv.conv2d_output_shape(xs, ws, padding=1))
+    before = fastconv.get_num_threads()
+    res = {}
+    try:
+        for t in (1, 2):
+            fastconv.set_num_threads(t)
+            res[t] = (F.conv2d(x, w, b, padding=1),) + F.conv2d_backward(gy, x, w, padding=1)
+    finally:
+        fastconv.set_num_threads(before)
+    want = (R64.conv2d(x, w, b, padding=1),) + R64.conv2d_backward(gy, x, w, padding=1)
+    for a, c, r in zip(res[1], res[2], want):
+        assert_close(a, c, dtype)
+        assert_close(c, r, dtype)
+
+
 def test_default_thread_count_policy(tmp_path):
     import os
     import subprocess
