@@ -38,6 +38,10 @@
 #define cin1_3x3_dw_avx2_f64 fc_f64_conv2d_cin1_3x3_dw__avx2
 #define cin1_3x3_dw_avx512_f32 fc_f32_conv2d_cin1_3x3_dw__avx512
 #define cin1_3x3_dw_avx512_f64 fc_f64_conv2d_cin1_3x3_dw__avx512
+#define dw_rows_avx2_f32 fc_f32_conv2d_dw_rows__avx2
+#define dw_rows_avx2_f64 fc_f64_conv2d_dw_rows__avx2
+#define dw_rows_avx512_f32 fc_f32_conv2d_dw_rows__avx512
+#define dw_rows_avx512_f64 fc_f64_conv2d_dw_rows__avx512
 #endif
 
 #define FC_T float

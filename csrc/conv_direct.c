@@ -2,7 +2,9 @@
  * conv_direct.c -- the direct conv2d kernels of conv_direct_tmpl.h for every ISA path:
  *   fc_<dtype>_conv2d_direct_plane__<isa>  one output channel per group (Cout=1, depthwise);
  *   fc_<dtype>_conv2d_cin1_3x3__<isa>      one input channel, 3x3 stride 1 (AVX2/AVX-512);
- *   fc_<dtype>_conv2d_cin1_3x3_dw__<isa>   its weight gradient (AVX2/AVX-512).
+ *   fc_<dtype>_conv2d_cin1_3x3_dw__<isa>   its weight and bias gradient (AVX2/AVX-512);
+ *   fc_<dtype>_conv2d_dw_rows__<isa>       stride-1 weight gradient as dot products along
+ *                                          output rows, for short K (AVX2/AVX-512).
  * The vector paths define FC_CD_LOADN / FC_CD_STOREN: the first n lanes of a vector, loaded
  * (the others zero) or stored, without touching memory past them.
  */

@@ -121,6 +121,7 @@ void FC_CD_FN(cin1_3x3_dw)(const FC_CD_T *restrict xp, int64_t ldx, int64_t OH, 
         const FC_CD_T *g[CB];
         for (int j = 0; j < CB; j++) g[j] = gy + (co0 + (j < nco ? j : 0)) * plane;
         vec_t acc[CB][9], accb[CB];
+#pragma GCC unroll 2
         for (int j = 0; j < CB; j++) {
             accb[j] = (vec_t){0};
             for (int t = 0; t < 9; t++) acc[j][t] = (vec_t){0};
@@ -164,17 +165,99 @@ void FC_CD_FN(cin1_3x3_dw)(const FC_CD_T *restrict xp, int64_t ldx, int64_t OH, 
             for (int64_t oh = 0; oh < OH; oh++) FC_CD_DW_STEP(1);
         }
 #undef FC_CD_DW_STEP
-        for (int j = 0; j < nco; j++) {
+        /* constant indices only: the accumulators stay in registers */
+#pragma GCC unroll 2
+        for (int j = 0; j < CB; j++) {
+            if (j >= nco) break;
+#pragma GCC unroll 9
             for (int t = 0; t < 9; t++) {
                 FC_CD_T sum = 0;
+#pragma GCC unroll 16
                 for (int l = 0; l < VL; l++) sum += acc[j][t][l];
                 gw[(co0 + j) * 9 + t] += sum;
             }
             if (gb) {
                 FC_CD_T sum = 0;
+#pragma GCC unroll 16
                 for (int l = 0; l < VL; l++) sum += accb[j][l];
                 gb[co0 + j] += sum;
             }
+        }
+    }
+}
+
+/* Weight gradient of a stride-1 conv as dot products along output rows, accumulated:
+ *   gw[co*K + k] += sum_{img, oh, ow < OW} gy[img][co][oh*OW + ow] * xp[img][boff[k] + oh*Wp + ow]
+ * for nimg images: gy image img at gy + img*gstride (cout planes of OH*OW), its zero-padded
+ * input image at xp + img*xstride (rows of Wp values; boff[k] is the offset of row k =
+ * (ci, r, s) of the im2col).  Tiles of 4 channels x 6 rows of k keep 24 vector accumulators
+ * over all rows of all nimg images, then reduce them once; each row is read in vectors, the
+ * last one masked in both operands (so nothing past OW, not even an inf, enters a sum).
+ * No im2col and no packing: both operands are read in place. */
+void FC_CD_FN(dw_rows)(int64_t nimg, const FC_CD_T *restrict xp, int64_t xstride,
+                       const int64_t *restrict boff, int64_t K, int64_t Wp,
+                       const FC_CD_T *restrict gy, int64_t gstride, int64_t cout, int64_t OH,
+                       int64_t OW, FC_CD_T *restrict gw)
+{
+    typedef FC_CD_T vec_t __attribute__((vector_size(FC_CD_VL * sizeof(FC_CD_T))));
+    enum { VL = FC_CD_VL, TC = 4, TK = VL * sizeof(FC_CD_T) == 64 ? 6 : 2 };
+    const int64_t P = OH * OW, full = OW - OW % VL, tail = OW - full;
+    for (int64_t co0 = 0; co0 < cout; co0 += TC) {
+        const int64_t nco = FC_MIN((int64_t)TC, cout - co0);
+        for (int64_t k0 = 0; k0 < K; k0 += TK) {
+            const int64_t nk = FC_MIN((int64_t)TK, K - k0);
+            int64_t off[TK];
+            for (int t = 0; t < TK; t++) off[t] = boff[k0 + (t < nk ? t : 0)];
+            vec_t acc[TC][TK];
+#pragma GCC unroll 4
+            for (int j = 0; j < TC; j++)
+#pragma GCC unroll 6
+                for (int t = 0; t < TK; t++) acc[j][t] = (vec_t){0};
+            for (int64_t img = 0; img < nimg; img++) {
+                const FC_CD_T *gi[TC];
+                for (int j = 0; j < TC; j++)
+                    gi[j] = gy + img * gstride + (co0 + (j < nco ? j : 0)) * P;
+                const FC_CD_T *xi = xp + img * xstride;
+                for (int64_t oh = 0; oh < OH; oh++) {
+                    const FC_CD_T *xr = xi + oh * Wp;
+                    const int64_t go = oh * OW;
+                    for (int64_t c0 = 0; c0 < full; c0 += VL) {
+                        vec_t g[TC];
+#pragma GCC unroll 4
+                        for (int j = 0; j < TC; j++)
+                            __builtin_memcpy(&g[j], gi[j] + go + c0, sizeof(vec_t));
+#pragma GCC unroll 6
+                        for (int t = 0; t < TK; t++) {
+                            vec_t xv;
+                            __builtin_memcpy(&xv, xr + off[t] + c0, sizeof(vec_t));
+#pragma GCC unroll 4
+                            for (int j = 0; j < TC; j++) acc[j][t] += g[j] * xv;
+                        }
+                    }
+                    if (tail) {
+                        vec_t g[TC];
+#pragma GCC unroll 4
+                        for (int j = 0; j < TC; j++)
+                            g[j] = (vec_t)FC_CD_LOADN(gi[j] + go + full, tail);
+#pragma GCC unroll 6
+                        for (int t = 0; t < TK; t++) {
+                            const vec_t xv = (vec_t)FC_CD_LOADN(xr + off[t] + full, tail);
+#pragma GCC unroll 4
+                            for (int j = 0; j < TC; j++) acc[j][t] += g[j] * xv;
+                        }
+                    }
+                }
+            }
+            /* constant indices only: the accumulators stay in registers */
+#pragma GCC unroll 4
+            for (int j = 0; j < TC; j++)
+#pragma GCC unroll 6
+                for (int t = 0; t < TK; t++) {
+                    FC_CD_T sum = 0;
+#pragma GCC unroll 16
+                    for (int l = 0; l < VL; l++) sum += acc[j][t][l];
+                    if (j < nco && t < nk) gw[(co0 + j) * K + k0 + t] += sum;
+                }
         }
     }
 }

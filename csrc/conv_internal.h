@@ -14,7 +14,10 @@
     void PFX##cin1_3x3__##ISA(const T *xp, int64_t ldx, int64_t OH, int64_t OW, int64_t cout,\
                               const T *w, const T *bias, T *y);                           \
     void PFX##cin1_3x3_dw__##ISA(const T *xp, int64_t ldx, int64_t OH, int64_t OW,          \
-                                 int64_t cout, const T *gy, T *gw, T *gb);
+                                 int64_t cout, const T *gy, T *gw, T *gb);                   \
+    void PFX##dw_rows__##ISA(int64_t nimg, const T *xp, int64_t xstride, const int64_t *boff,\
+                             int64_t K, int64_t Wp, const T *gy, int64_t gstride,            \
+                             int64_t cout, int64_t OH, int64_t OW, T *gw);
 
 FC_DECLARE_CONV_DIRECT(float, fc_f32_conv2d_, scalar)
 FC_DECLARE_CONV_DIRECT(double, fc_f64_conv2d_, scalar)

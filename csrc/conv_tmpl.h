@@ -382,6 +382,31 @@ static int FC_FN(use_implicit)(fc_isa isa, const fc_conv2d_params *p)
            bytes + (double)(256 << 10) <= limit;
 }
 
+/* xp (len >= c_in * Hp * Wp values) = the image x zero-padded to planes of Hp x Wp,
+ * zeros after them. */
+static void FC_FN(pad_image)(const fc_conv2d_params *p, const FC_T *x, FC_T *xp, int64_t len)
+{
+    const int64_t H = p->h, W = p->w, Wp = W + 2 * p->pad_w, plane = (H + 2 * p->pad_h) * Wp;
+    for (int64_t i = 0; i < len; i++) xp[i] = 0;
+    for (int64_t ci = 0; ci < p->c_in; ci++)
+        for (int64_t ih = 0; ih < H; ih++) {
+            FC_T *dst = xp + ci * plane + (ih + p->pad_h) * Wp + p->pad_w;
+            const FC_T *src = x + (ci * H + ih) * W;
+            for (int64_t iw = 0; iw < W; iw++) dst[iw] = src[iw];
+        }
+}
+
+/* off[k] for each im2col row k = (ci, r, s): where its window starts in the padded image
+ * (stride 1: row k at output position (oh, ow) is xp[off[k] + oh * Wp + ow]). */
+static void FC_FN(window_offsets)(const fc_conv2d_params *p, int64_t *off)
+{
+    const int64_t Wp = p->w + 2 * p->pad_w, plane = (p->h + 2 * p->pad_h) * Wp;
+    for (int64_t ci = 0, k = 0; ci < p->c_in / p->groups; ci++)
+        for (int64_t r = 0; r < p->kh; r++)
+            for (int64_t s = 0; s < p->kw; s++, k++)
+                off[k] = ci * plane + r * p->dil_h * Wp + s * p->dil_w;
+}
+
 /* One image of a conv that use_implicit accepts: y (c_out, OH, OW) = conv(x) + bias, with
  * ap the weights packed by fc_gemm_pack_a_full under cfg.  Uses the FC_SCRATCH_CONV_AUX
  * (padded image and row offsets) and FC_SCRATCH_COL (output tile) slots. */
@@ -408,17 +433,8 @@ static void FC_FN(forward_image_implicit)(const fc_gemm_config *cfg, const fc_co
     FC_T *ct = (FC_T *)fc_scratch(FC_SCRATCH_COL, sizeof(FC_T) * (size_t)(m_pad * NT));
     if (!xp || !ct) abort();
     int64_t *boff = (int64_t *)(xp + xlen);
-    for (int64_t i = 0; i < xlen; i++) xp[i] = 0;
-    for (int64_t ci = 0; ci < C; ci++)
-        for (int64_t ih = 0; ih < H; ih++) {
-            FC_T *dst = xp + ci * plane + (ih + p->pad_h) * Wp + p->pad_w;
-            const FC_T *src = x + (ci * H + ih) * W;
-            for (int64_t iw = 0; iw < W; iw++) dst[iw] = src[iw];
-        }
-    for (int64_t ci = 0, k = 0; ci < C; ci++)
-        for (int64_t r = 0; r < p->kh; r++)
-            for (int64_t s = 0; s < p->kw; s++, k++)
-                boff[k] = ci * plane + r * p->dil_h * Wp + s * p->dil_w;
+    FC_FN(pad_image)(p, x, xp, xlen);
+    FC_FN(window_offsets)(p, boff);
     /* The sums are formed in the order of fc_gemm_prepacked, so that the result does not
      * depend on which path runs: ((acc_1 + bias) + acc_2) + ... over the k blocks. */
     const int bias_first = bias && K > cfg->kc;
@@ -671,6 +687,88 @@ static void FC_FN(backward_image)(fc_isa isa, int inner, const fc_conv2d_params 
     }
 }
 
+typedef void (*FC_FN(dw_rows_fn))(int64_t, const FC_T *, int64_t, const int64_t *, int64_t,
+                                  int64_t, const FC_T *, int64_t, int64_t, int64_t, int64_t,
+                                  FC_T *);
+
+/* The row-dot weight-gradient kernel (dw_rows in conv_direct_tmpl.h) for this conv, or
+ * NULL: stride 1, one group, a short reduction K = Cin*kh*kw <= 64 (K = 27 for an RGB 3x3
+ * conv: there the GEMM is degenerate and im2col plus packing cost more than the products;
+ * for longer K the packed GEMM measured faster), a padded image of at most 1 MiB, and
+ * output rows that fill their vectors to at least 4/5 (the masked lanes of each row's last
+ * vector are wasted). */
+static FC_FN(dw_rows_fn) FC_FN(dw_rows_kernel)(fc_isa isa, const fc_conv2d_params *p)
+{
+    FC_FN(dw_rows_fn) fn = NULL;
+    int64_t vl = 0;
+#ifdef FC_HAVE_X86_UKERNELS
+    if (isa == FC_ISA_AVX512) {
+        fn = FC_FN(dw_rows_avx512);
+        vl = 64 / (int64_t)sizeof(FC_T);
+    } else if (isa == FC_ISA_AVX2) {
+        fn = FC_FN(dw_rows_avx2);
+        vl = 32 / (int64_t)sizeof(FC_T);
+    }
+#endif
+    if (!fn || p->groups != 1 || p->stride_h != 1 || p->stride_w != 1 ||
+        FC_FN(is_pointwise)(p) || p->out_h <= 0 || p->out_w <= 0 ||
+        p->c_in * p->kh * p->kw > 64)
+        return NULL;
+    const int64_t Hp = p->h + 2 * p->pad_h, Wp = p->w + 2 * p->pad_w;
+    const double bytes = (double)p->c_in * (double)Hp * (double)Wp * sizeof(FC_T);
+    const int64_t padded_ow = (p->out_w + vl - 1) / vl * vl;
+    if (bytes > (double)((int64_t)1 << 20) || 4 * padded_ow > 5 * p->out_w) return NULL;
+    return fn;
+}
+
+/* gw (zeroed) = the weight gradient of all images with the row-dot kernel: threads over the
+ * images, each with a private partial (thread 0 writes gw), images in chunks whose padded
+ * copies stay within 1 MiB and the workspace limit.  Uses FC_SCRATCH_CONV_AUX. */
+static void FC_FN(weight_grad_rows)(FC_FN(dw_rows_fn) rows_fn, const fc_conv2d_params *p,
+                                    const FC_T *gy, const FC_T *x, FC_T *gw, int nt)
+{
+    const int64_t N = p->n, K = p->c_in * p->kh * p->kw, wsize = p->c_out * K;
+    const int64_t Wp = p->w + 2 * p->pad_w, plane = (p->h + 2 * p->pad_h) * Wp;
+    const int64_t P = p->out_h * p->out_w, xs = p->c_in * p->h * p->w, ys = p->c_out * P;
+    const int64_t xstride = ((p->c_in * plane + 64 + 15) / 16) * 16; /* slack, aligned */
+    const int outer = (N >= nt) ? nt : 1;
+    int64_t budget = fc_get_workspace_limit() / outer;
+    if (budget > ((int64_t)1 << 20)) budget = (int64_t)1 << 20;
+    int64_t chunk = (budget - (int64_t)sizeof(int64_t) * K) / ((int64_t)sizeof(FC_T) * xstride);
+    if (chunk < 1) chunk = 1;
+    if (chunk > 8) chunk = 8;
+    FC_T *part = NULL;
+    if (outer > 1) {
+        part = (FC_T *)calloc((size_t)wsize * (size_t)(outer - 1) + 1, sizeof(FC_T));
+        if (!part) abort();
+    }
+    FC_OMP(parallel num_threads(outer) if (outer > 1))
+    {
+        const int t = FC_THREAD_ID();
+        const int nth = FC_NUM_THREADS_IN_REGION();
+        FC_T *acc = t == 0 ? gw : part + (size_t)(t - 1) * wsize;
+        const size_t bytes = sizeof(FC_T) * (size_t)(chunk * xstride) +
+                             sizeof(int64_t) * (size_t)K + 64;
+        FC_T *xp = (FC_T *)fc_scratch(FC_SCRATCH_CONV_AUX, bytes);
+        if (!xp) abort();
+        int64_t *off = (int64_t *)(xp + chunk * xstride);
+        FC_FN(window_offsets)(p, off);
+        const int64_t i0 = N * t / nth, i1 = N * (t + 1) / nth;
+        for (int64_t i = i0; i < i1; i += chunk) {
+            const int64_t nc = FC_MIN(chunk, i1 - i);
+            for (int64_t j = 0; j < nc; j++)
+                FC_FN(pad_image)(p, x + (i + j) * xs, xp + j * xstride, xstride);
+            rows_fn(nc, xp, xstride, off, K, Wp, gy + i * ys, ys, p->c_out, p->out_h,
+                    p->out_w, acc);
+        }
+    }
+    for (int t = 1; t < outer; t++) {
+        const FC_T *pt = part + (size_t)(t - 1) * wsize;
+        for (int64_t i = 0; i < wsize; i++) gw[i] += pt[i];
+    }
+    free(part);
+}
+
 void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const FC_T *gy,
                                    const FC_T *x, const FC_T *w, FC_T *gx, FC_T *gw, FC_T *gb)
 {
@@ -748,6 +846,14 @@ void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const 
         if (isa == FC_ISA_AVX512) plane_fn = FC_FN(direct_plane_avx512);
         else if (isa == FC_ISA_AVX2) plane_fn = FC_FN(direct_plane_avx2);
 #endif
+    }
+    if (gw && !dw_fn) {
+        FC_FN(dw_rows_fn) rows_fn = FC_FN(dw_rows_kernel)(isa, p);
+        if (rows_fn) {
+            FC_FN(weight_grad_rows)(rows_fn, p, gy, x, gw, nt);
+            gw = NULL;
+            if (!gx) return;
+        }
     }
     /* With one thread per GEMM, pack w^T (for gx) once for all images and tiles. */
     FC_T *apT_all = NULL;

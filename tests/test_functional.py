@@ -42,6 +42,8 @@ CONV_CASES = [
     ((2, 8, 10, 10), (16, 8, 3, 3), dict(padding=1)),                   # wider GEMM
     ((2, 3, 9, 11), (9, 3, 3, 2), dict(padding=(2, 1), dilation=(2, 1))),  # implicit GEMM
     ((1, 2, 100, 90), (8, 2, 3, 3), dict(padding=1)),                   # output tiles
+    ((1, 3, 5, 33), (8, 3, 3, 3), dict(padding=1)),                     # K = 27: row dots,
+    ((1, 3, 4, 34), (8, 3, 3, 3), dict(padding=(1, 0))),                # masked / full rows
     ((2, 5, 9, 9), (7, 5, 5, 5), dict(stride=2, padding=2)),
 ]
 CONV_IDS = [f"{x}-{w}-{o}" for x, w, o in CONV_CASES]
@@ -501,8 +503,9 @@ def test_one_thread_equals_two_threads(dtype, rng):
 
 
 @pytest.mark.parametrize("xs, ws", [((16, 1, 28, 28), (32, 1, 3, 3)),      # direct cin1 kernels
-                                     ((8, 32, 14, 14), (64, 32, 3, 3))],   # implicit GEMM
-                         ids=["cin1", "implicit"])
+                                     ((8, 32, 14, 14), (64, 32, 3, 3)),    # implicit GEMM
+                                     ((16, 3, 32, 32), (32, 3, 3, 3))],    # row-dot dW
+                         ids=["cin1", "implicit", "rows"])
 def test_threaded_conv_equals_serial(isa, dtype, rng, xs, ws):
     """Big enough to run threaded: two threads (over images, with private weight- and
     bias-gradient partials) agree with one thread and with the reference.  Small integers

@@ -28,6 +28,8 @@ TILING_CASES = [
     # stride 1, K = 360 in two blocks: the implicit GEMM at 3 MiB and above, the im2col
     # path at 1 MiB with two threads (its 282 KiB padded image and tile no longer fit)
     ((2, 40, 40, 40), (16, 40, 3, 3), dict(padding=1)),
+    # K = 27: the row-dot weight gradient, images in chunks
+    ((11, 3, 40, 40), (16, 3, 3, 3), dict(padding=1)),
 ]
 
 
