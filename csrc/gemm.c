@@ -98,23 +98,27 @@ void *fc_scratch(int slot, size_t bytes)
 #endif
 
 static const fc_gemm_config cfg_f32_scalar = {4, 16, FC_GEMM_KC_F32, 128, 1024,
-                                              (void *)fc_f32_gemm_ukernel_4x16__scalar, NULL};
+                                              (void *)fc_f32_gemm_ukernel_4x16__scalar, NULL, NULL};
 static const fc_gemm_config cfg_f64_scalar = {4, 8, FC_GEMM_KC_F64, 128, 1024,
-                                              (void *)fc_f64_gemm_ukernel_4x8__scalar, NULL};
+                                              (void *)fc_f64_gemm_ukernel_4x8__scalar, NULL, NULL};
 #ifdef FC_HAVE_X86_UKERNELS
 static const fc_gemm_config cfg_f32_avx2 = {6, 16, FC_GEMM_KC_F32, FC_GEMM_MC, FC_GEMM_NC,
                                             (void *)fc_f32_gemm_ukernel_6x16__avx2,
-    (void *)fc_f32_igemm_ukernel_6x16__avx2};
+    (void *)fc_f32_igemm_ukernel_6x16__avx2,
+    (void *)fc_f32_gemm_dot__avx2};
 static const fc_gemm_config cfg_f64_avx2 = {6, 8, FC_GEMM_KC_F64, FC_GEMM_MC, FC_GEMM_NC / 2,
                                             (void *)fc_f64_gemm_ukernel_6x8__avx2,
-    (void *)fc_f64_igemm_ukernel_6x8__avx2};
+    (void *)fc_f64_igemm_ukernel_6x8__avx2,
+    (void *)fc_f64_gemm_dot__avx2};
 static const fc_gemm_config cfg_f32_avx512 = {8, 32, FC_GEMM_KC_F32, FC_GEMM_MC, FC_GEMM_NC,
                                               (void *)fc_f32_gemm_ukernel_8x32__avx512,
-    (void *)fc_f32_igemm_ukernel_8x32__avx512};
+    (void *)fc_f32_igemm_ukernel_8x32__avx512,
+    (void *)fc_f32_gemm_dot__avx512};
 static const fc_gemm_config cfg_f64_avx512 = {8, 16, FC_GEMM_KC_F64, FC_GEMM_MC,
                                               FC_GEMM_NC / 2,
                                               (void *)fc_f64_gemm_ukernel_8x16__avx512,
-    (void *)fc_f64_igemm_ukernel_8x16__avx512};
+    (void *)fc_f64_igemm_ukernel_8x16__avx512,
+    (void *)fc_f64_gemm_dot__avx512};
 #endif
 
 const fc_gemm_config *fc_gemm_config_f32(fc_isa isa)

@@ -129,8 +129,10 @@ static void FC_FN(scale_c)(int64_t m, int64_t n, FC_T beta, FC_T *c, int64_t rsc
 }
 
 /* Tiny output (or a single row: x @ W^T at batch 1), long k, both operands contiguous
- * along k (op(A) = A, op(B) = B^T): each C entry is a dot product, computed 4 columns at a time with lane-wise partial sums
- * (the packed path would pad the tile with zeros and pack for nothing). */
+ * along k (op(A) = A, op(B) = B^T): each C entry is a dot product, computed 4 columns at a
+ * time with lane-wise partial sums (the packed path would pad the tile with zeros and pack
+ * for nothing).  The portable version; the AVX2/AVX-512 paths have their own
+ * (fc_*_gemm_dot__<isa>, gemm_ukernel_tmpl.h). */
 static void FC_FN(gemm_dot)(int64_t m, int64_t n, int64_t k, FC_T alpha, const FC_T *a,
                             int64_t lda, const FC_T *b, int64_t ldb, FC_T beta, FC_T *c,
                             int64_t rsc, int64_t csc, const FC_T *bias_m, const FC_T *bias_n)
@@ -176,7 +178,11 @@ static void FC_FN(gemm_serial)(const fc_gemm_config *cfg, int trans_a, int trans
         return;
     }
     if (!trans_a && trans_b && k >= 64 && (4 * m * n < (int64_t)cfg->mr * cfg->nr || m == 1)) {
-        FC_FN(gemm_dot)(m, n, k, alpha, a, lda, b, ldb, beta, c, rsc, csc, bias_m, bias_n);
+        typedef void (*dot_fn)(int64_t, int64_t, int64_t, FC_T, const FC_T *, int64_t,
+                               const FC_T *, int64_t, FC_T, FC_T *, int64_t, int64_t,
+                               const FC_T *, const FC_T *);
+        const dot_fn dot = cfg->dot ? (dot_fn)cfg->dot : FC_FN(gemm_dot);
+        dot(m, n, k, alpha, a, lda, b, ldb, beta, c, rsc, csc, bias_m, bias_n);
         return;
     }
     const int mr = cfg->mr, nr = cfg->nr;

@@ -45,6 +45,22 @@ typedef void (*fc_f64_igemm_ukernel_fn)(int64_t kc, const double *a, const doubl
                                                    const int64_t *, float *, int64_t, int);   \
     void fc_f64_igemm_ukernel_##MRxNR_F64##__##ISA(int64_t, const double *, const double *,  \
                                                    const int64_t *, double *, int64_t, int);
+/* Dot-product GEMMs (see gemm_driver_tmpl.h: gemm_dot), same arguments as the engine. */
+typedef void (*fc_f32_gemm_dot_fn)(int64_t m, int64_t n, int64_t k, float alpha,
+                                   const float *a, int64_t lda, const float *b, int64_t ldb,
+                                   float beta, float *c, int64_t rsc, int64_t csc,
+                                   const float *bias_m, const float *bias_n);
+typedef void (*fc_f64_gemm_dot_fn)(int64_t m, int64_t n, int64_t k, double alpha,
+                                   const double *a, int64_t lda, const double *b, int64_t ldb,
+                                   double beta, double *c, int64_t rsc, int64_t csc,
+                                   const double *bias_m, const double *bias_n);
+#define FC_DECLARE_DOT(ISA)                                                                  \
+    void fc_f32_gemm_dot__##ISA(int64_t, int64_t, int64_t, float, const float *, int64_t,    \
+                                const float *, int64_t, float, float *, int64_t, int64_t,    \
+                                const float *, const float *);                               \
+    void fc_f64_gemm_dot__##ISA(int64_t, int64_t, int64_t, double, const double *, int64_t, \
+                                const double *, int64_t, double, double *, int64_t, int64_t, \
+                                const double *, const double *);
 FC_DECLARE_UKERNELS(4x16, 4x8, scalar)
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define FC_HAVE_X86_UKERNELS 1
@@ -52,6 +68,8 @@ FC_DECLARE_UKERNELS(6x16, 6x8, avx2)
 FC_DECLARE_UKERNELS(8x32, 8x16, avx512)
 FC_DECLARE_IUKERNELS(6x16, 6x8, avx2)
 FC_DECLARE_IUKERNELS(8x32, 8x16, avx512)
+FC_DECLARE_DOT(avx2)
+FC_DECLARE_DOT(avx512)
 #endif
 
 /* Below this many multiply-adds (m*n*k for a GEMM, N*Cout*K*P for a conv pass) a call runs
@@ -66,6 +84,7 @@ typedef struct {
     int64_t kc, mc, nc;       /* cache blocks: kc (k), mc (rows of A), nc (columns of B) */
     void *ukernel;            /* fc_f32_gemm_ukernel_fn or fc_f64_gemm_ukernel_fn */
     void *iukernel;           /* the indirect variant (NULL on the scalar path) */
+    void *dot;                /* fc_*_gemm_dot_fn (NULL: the portable gemm_dot) */
 } fc_gemm_config;
 
 /* Blocking for the current ISA path (never FC_ISA_REFERENCE: that maps to scalar). */

@@ -114,3 +114,54 @@ void FC_UK_INAME(int64_t kc, const FC_UK_T *restrict a, const FC_UK_T *restrict 
     }
 }
 #endif
+
+#ifdef FC_UK_DOTNAME
+/* The dot-product GEMM for a tiny output or a single row (x @ W^T at batch 1): op(A) = A
+ * (m, k) and op(B) = B^T with B (n, k), both contiguous along k.  Each C entry is a dot
+ * product: 8 columns at a time, lane-wise vector partial sums, reduced at the end;
+ *   c[i*rsc + j*csc] = alpha * dot + beta * c (if beta != 0) + bias_m[i] + bias_n[j]. */
+void FC_UK_DOTNAME(int64_t m, int64_t n, int64_t k, FC_UK_T alpha, const FC_UK_T *a,
+                   int64_t lda, const FC_UK_T *b, int64_t ldb, FC_UK_T beta, FC_UK_T *c,
+                   int64_t rsc, int64_t csc, const FC_UK_T *bias_m, const FC_UK_T *bias_n)
+{
+    typedef FC_UK_T vec_t __attribute__((vector_size(FC_UK_VL * sizeof(FC_UK_T))));
+    enum { VL = FC_UK_VL, Q = 8 };
+    const int64_t kv = k - k % VL;
+    for (int64_t i = 0; i < m; i++) {
+        const FC_UK_T *ar = a + i * lda;
+        for (int64_t j0 = 0; j0 < n; j0 += Q) {
+            const int64_t nj = n - j0 < Q ? n - j0 : Q;
+            const FC_UK_T *br[Q];
+#pragma GCC unroll 8
+            for (int q = 0; q < Q; q++) br[q] = b + (j0 + (q < nj ? q : 0)) * ldb;
+            vec_t acc[Q];
+#pragma GCC unroll 8
+            for (int q = 0; q < Q; q++) acc[q] = (vec_t){0};
+            for (int64_t p = 0; p < kv; p += VL) {
+                vec_t av;
+                __builtin_memcpy(&av, ar + p, sizeof av);
+#pragma GCC unroll 8
+                for (int q = 0; q < Q; q++) {
+                    vec_t bv;
+                    __builtin_memcpy(&bv, br[q] + p, sizeof bv);
+                    acc[q] += av * bv;
+                }
+            }
+#pragma GCC unroll 8
+            for (int q = 0; q < Q; q++) {
+                if (q >= nj) break;
+                FC_UK_T s = 0;
+                for (int64_t p = kv; p < k; p++) s += ar[p] * br[q][p];
+#pragma GCC unroll 16
+                for (int l = 0; l < VL; l++) s += acc[q][l];
+                FC_UK_T *cc = c + i * rsc + (j0 + q) * csc;
+                FC_UK_T r = alpha * s;
+                if (beta != 0) r += beta * *cc;
+                if (bias_m) r += bias_m[i];
+                if (bias_n) r += bias_n[j0 + q];
+                *cc = r;
+            }
+        }
+    }
+}
+#endif

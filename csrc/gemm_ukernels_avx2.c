@@ -15,6 +15,7 @@
 #define FC_UK_MR 6
 #define FC_UK_NV 2
 #define FC_UK_NAME fc_f32_gemm_ukernel_6x16__avx2
+#define FC_UK_DOTNAME fc_f32_gemm_dot__avx2
 #define FC_UK_INAME fc_f32_igemm_ukernel_6x16__avx2
 #include "gemm_ukernel_tmpl.h"
 #undef FC_UK_T
@@ -23,6 +24,7 @@
 #undef FC_UK_NV
 #undef FC_UK_NAME
 #undef FC_UK_INAME
+#undef FC_UK_DOTNAME
 #undef FC_UK_SET1
 
 #define FC_UK_T double
@@ -31,6 +33,7 @@
 #define FC_UK_MR 6
 #define FC_UK_NV 2
 #define FC_UK_NAME fc_f64_gemm_ukernel_6x8__avx2
+#define FC_UK_DOTNAME fc_f64_gemm_dot__avx2
 #define FC_UK_INAME fc_f64_igemm_ukernel_6x8__avx2
 #include "gemm_ukernel_tmpl.h"
 #undef FC_UK_T
@@ -39,6 +42,7 @@
 #undef FC_UK_NV
 #undef FC_UK_NAME
 #undef FC_UK_INAME
+#undef FC_UK_DOTNAME
 #undef FC_UK_SET1
 
 #pragma GCC pop_options

@@ -152,6 +152,19 @@ def test_degenerate_shapes(isa, dtype):
         check(c, expect, dtype)
 
 
+@pytest.mark.parametrize("m,n,k", [(1, 1, 64), (1, 9, 100), (1, 128, 3136 + 7), (3, 5, 1000),
+                                   (2, 8, 64 + 15), (1, 17, 257)])
+def test_dot_product_path(isa, dtype, m, n, k):
+    """A single row, or a tiny output with a long k, with op(B) = B^T: the dot-product path
+    (groups of 8 columns, vector partial sums, the k % VL tail), with alpha/beta, odd
+    leading dimensions and a NaN C that beta == 0 must not read."""
+    rng = np.random.default_rng(k)
+    for alpha, beta, nan_c in ((1.0, 0.0, True), (0.5, 1.5, False)):
+        c, expect = gemm_case(rng, dtype, m, n, k, False, True, alpha, beta, pad=(1, 3, 2),
+                              nan_c=nan_c)
+        check(c, expect, dtype)
+
+
 # each above the 2**21 multiply-add threshold, so that 2 threads really split M, K, K, N
 @pytest.mark.parametrize("m,n,k", [(300, 200, 700), (7, 5, 80000), (64, 9, 12544), (20, 900, 160)])
 def test_threads_match_serial(isa, dtype, threads, m, n, k):
