@@ -243,10 +243,9 @@ def _conv_setup(src, m):
     return xshape, wshape, opts
 
 
-# NaN and inf go only into conv2d's input: where a weight (or, in the backward pass, a
-# grad_output value) that is NaN or inf meets the zero padding, the reference computes
-# 0 * NaN = NaN as PyTorch does, while the C kernels skip padding taps; that difference is
-# reported, not fuzzed.
+# NaN and inf go only into conv2d's input: where a weight that is NaN or inf meets the zero
+# padding, the reference computes 0 * NaN = NaN as PyTorch does, while the C kernel for one
+# output channel per group skips padding taps; that difference is documented, not fuzzed.
 def case_conv2d(src, m):
     xshape, wshape, opts = _conv_setup(src, m)
     x = m.array(xshape)
