@@ -427,7 +427,7 @@ static void FC_FN(forward_image_implicit)(const fc_gemm_config *cfg, const fc_co
     if (NT < nr) NT = nr;
     if (NT > ((NQ + nr - 1) / nr) * nr) NT = ((NQ + nr - 1) / nr) * nr;
     /* the padded image, then room for the reads of the dropped positions past its end */
-    const int64_t xlen = C * plane + nr + Wp + 64;
+    const int64_t xlen = ((C * plane + nr + Wp + 64) + 15) / 16 * 16; /* offsets aligned */
     const size_t aux = sizeof(FC_T) * (size_t)xlen + sizeof(int64_t) * (size_t)K + 64;
     FC_T *xp = (FC_T *)fc_scratch(FC_SCRATCH_CONV_AUX, aux);
     FC_T *ct = (FC_T *)fc_scratch(FC_SCRATCH_COL, sizeof(FC_T) * (size_t)(m_pad * NT));
