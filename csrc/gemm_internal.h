@@ -85,7 +85,12 @@ typedef struct {
     void *ukernel;            /* fc_f32_gemm_ukernel_fn or fc_f64_gemm_ukernel_fn */
     void *iukernel;           /* the indirect variant (NULL on the scalar path) */
     void *dot;                /* fc_*_gemm_dot_fn (NULL: the portable gemm_dot) */
+    const char *name;         /* the microkernel's name */
 } fc_gemm_config;
+
+/* Derive every path's blocking from fc_cache_sizes() again (machine.c calls it when the
+ * cache sizes are set). */
+void fc_gemm_reconfigure(void);
 
 /* Blocking for the current ISA path (never FC_ISA_REFERENCE: that maps to scalar). */
 const fc_gemm_config *fc_gemm_config_f32(fc_isa isa);

@@ -70,6 +70,8 @@ static int best_isa(void) {
     return FC_ISA_SCALAR;
 }
 
+int fc_isa_index(const char *name) { return isa_from_name(name); }
+
 fc_isa fc_current_isa(void) {
     int isa = __atomic_load_n(&g_isa, __ATOMIC_RELAXED);
     if (isa < 0) {
