@@ -158,6 +158,22 @@ void fc_opt_conv2d_backward_f64(fc_isa isa, const fc_conv2d_params *p, const dou
                                 const double *x, const double *w, double *gx, double *gw,
                                 double *gb);
 
+void fc_opt_conv2d_block_forward_f32(fc_isa isa, const fc_conv2d_params *p,
+                                     const fc_conv2d_block *b, const float *x, const float *w,
+                                     const float *bias, float *y, uint8_t *idx);
+void fc_opt_conv2d_block_forward_f64(fc_isa isa, const fc_conv2d_params *p,
+                                     const fc_conv2d_block *b, const double *x,
+                                     const double *w, const double *bias, double *y,
+                                     uint8_t *idx);
+void fc_opt_conv2d_block_backward_f32(fc_isa isa, const fc_conv2d_params *p,
+                                      const fc_conv2d_block *b, const float *gy, const float *y,
+                                      const uint8_t *idx, const float *x, const float *w,
+                                      float *gx, float *gw, float *gb);
+void fc_opt_conv2d_block_backward_f64(fc_isa isa, const fc_conv2d_params *p,
+                                      const fc_conv2d_block *b, const double *gy,
+                                      const double *y, const uint8_t *idx, const double *x,
+                                      const double *w, double *gx, double *gw, double *gb);
+
 /* Per-thread scratch buffers, reused across calls (64-byte aligned, grown on demand, freed
  * when the thread exits).  Each slot is an independent buffer; a caller owns a slot only
  * for the duration of its call on that thread.  Returns NULL only if allocation fails. */
@@ -166,7 +182,8 @@ enum {
     FC_SCRATCH_PACK_B = 1,
     FC_SCRATCH_COL = 2,      /* conv: im2col / col2im tile */
     FC_SCRATCH_CONV_AUX = 3, /* conv: padded planes, partial weight gradients */
-    FC_SCRATCH_SLOTS = 4
+    FC_SCRATCH_BLOCK = 4,    /* conv blocks: one image's conv output before relu / pooling */
+    FC_SCRATCH_SLOTS = 5
 };
 void *fc_scratch(int slot, size_t bytes);
 

@@ -47,6 +47,21 @@ void fc_ref_conv2d_backward_f32(const fc_conv2d_params *p, const float *gy, cons
 void fc_ref_conv2d_backward_f64(const fc_conv2d_params *p, const double *gy, const double *x,
                                 const double *w, double *gx, double *gw, double *gb);
 
+void fc_ref_conv2d_block_forward_f32(const fc_conv2d_params *p, const fc_conv2d_block *b,
+                                     const float *x, const float *w, const float *bias,
+                                     float *y, uint8_t *idx);
+void fc_ref_conv2d_block_forward_f64(const fc_conv2d_params *p, const fc_conv2d_block *b,
+                                     const double *x, const double *w, const double *bias,
+                                     double *y, uint8_t *idx);
+void fc_ref_conv2d_block_backward_f32(const fc_conv2d_params *p, const fc_conv2d_block *b,
+                                      const float *gy, const float *y, const uint8_t *idx,
+                                      const float *x, const float *w, float *gx, float *gw,
+                                      float *gb);
+void fc_ref_conv2d_block_backward_f64(const fc_conv2d_params *p, const fc_conv2d_block *b,
+                                      const double *gy, const double *y, const uint8_t *idx,
+                                      const double *x, const double *w, double *gx, double *gw,
+                                      double *gb);
+
 /* ---- pooling (ref_pool.c) ---- */
 void fc_ref_max_pool2d_forward_f32(const fc_pool2d_params *p, const float *x, float *y,
                                    int64_t *idx);
