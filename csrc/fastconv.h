@@ -257,6 +257,21 @@ void fc_linear_backward_f64(int64_t n, int64_t in_f, int64_t out_f, const double
                             const double *x, const double *w, double *gx, double *gw,
                             double *gb);
 
+/* The linear block: y = max(x @ w^T + b, 0) (NaN stays NaN), the relu applied to each output
+ * tile in the GEMM's epilogue; b may be NULL.  Backward from gy and the block's output y:
+ * g = gy where y > 0 or y is NaN, 0 elsewhere (fc_relu_backward's rule), then gx, gw, gb as
+ * fc_linear_backward (any may be NULL). */
+void fc_linear_relu_forward_f32(int64_t n, int64_t in_f, int64_t out_f, const float *x,
+                                const float *w, const float *b, float *y);
+void fc_linear_relu_forward_f64(int64_t n, int64_t in_f, int64_t out_f, const double *x,
+                                const double *w, const double *b, double *y);
+void fc_linear_relu_backward_f32(int64_t n, int64_t in_f, int64_t out_f, const float *gy,
+                                 const float *y, const float *x, const float *w, float *gx,
+                                 float *gw, float *gb);
+void fc_linear_relu_backward_f64(int64_t n, int64_t in_f, int64_t out_f, const double *gy,
+                                 const double *y, const double *x, const double *w,
+                                 double *gx, double *gw, double *gb);
+
 /* ------------------------------------------------------------------------------------ */
 /* Elementwise and loss                                                                  */
 /* ------------------------------------------------------------------------------------ */

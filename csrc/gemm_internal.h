@@ -111,6 +111,17 @@ void fc_gemm_engine_f64(fc_isa isa, int nthreads, int trans_a, int trans_b, int6
                         const double *b, int64_t ldb, double beta, double *c, int64_t rsc,
                         int64_t csc, const double *bias_m, const double *bias_n);
 
+/* The same with a relu epilogue: C = max(that, 0), applied to each C tile while it is in
+ * cache (NaN stays NaN). */
+void fc_gemm_engine_relu_f32(fc_isa isa, int nthreads, int trans_a, int trans_b, int64_t m,
+                             int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                             const float *b, int64_t ldb, float beta, float *c, int64_t rsc,
+                             int64_t csc, const float *bias_m, const float *bias_n);
+void fc_gemm_engine_relu_f64(fc_isa isa, int nthreads, int trans_a, int trans_b, int64_t m,
+                             int64_t n, int64_t k, double alpha, const double *a, int64_t lda,
+                             const double *b, int64_t ldb, double beta, double *c, int64_t rsc,
+                             int64_t csc, const double *bias_m, const double *bias_n);
+
 /* Pre-packed GEMM (see gemm_driver_tmpl.h): op(A) packed whole with pack_a_full; B packed
  * by the caller in the same block layout (kc blocks at offset pc * n_pad, nr-column
  * micro-panels of kc x nr inside each, zero-padded past n).  Runs on the calling thread. */
@@ -147,6 +158,17 @@ void fc_opt_linear_backward_f32(fc_isa isa, int64_t n, int64_t in_f, int64_t out
 void fc_opt_linear_backward_f64(fc_isa isa, int64_t n, int64_t in_f, int64_t out_f,
                                 const double *gy, const double *x, const double *w,
                                 double *gx, double *gw, double *gb);
+void fc_opt_linear_relu_forward_f32(fc_isa isa, int64_t n, int64_t in_f, int64_t out_f,
+                                    const float *x, const float *w, const float *b, float *y);
+void fc_opt_linear_relu_forward_f64(fc_isa isa, int64_t n, int64_t in_f, int64_t out_f,
+                                    const double *x, const double *w, const double *b,
+                                    double *y);
+void fc_opt_linear_relu_backward_f32(fc_isa isa, int64_t n, int64_t in_f, int64_t out_f,
+                                     const float *gy, const float *y, const float *x,
+                                     const float *w, float *gx, float *gw, float *gb);
+void fc_opt_linear_relu_backward_f64(fc_isa isa, int64_t n, int64_t in_f, int64_t out_f,
+                                     const double *gy, const double *y, const double *x,
+                                     const double *w, double *gx, double *gw, double *gb);
 void fc_opt_conv2d_forward_f32(fc_isa isa, const fc_conv2d_params *p, const float *x,
                                const float *w, const float *bias, float *y);
 void fc_opt_conv2d_forward_f64(fc_isa isa, const fc_conv2d_params *p, const double *x,

@@ -51,6 +51,17 @@ cdef extern from "fastconv.h" nogil:
     void fc_conv2d_backward_f64(const fc_conv2d_params *p, const double *gy, const double *x,
                                 const double *w, double *gx, double *gw, double *gb)
 
+    void fc_linear_relu_forward_f32(int64_t n, int64_t in_f, int64_t out_f, const float *x,
+                                    const float *w, const float *b, float *y)
+    void fc_linear_relu_forward_f64(int64_t n, int64_t in_f, int64_t out_f, const double *x,
+                                    const double *w, const double *b, double *y)
+    void fc_linear_relu_backward_f32(int64_t n, int64_t in_f, int64_t out_f, const float *gy,
+                                     const float *y, const float *x, const float *w,
+                                     float *gx, float *gw, float *gb)
+    void fc_linear_relu_backward_f64(int64_t n, int64_t in_f, int64_t out_f, const double *gy,
+                                     const double *y, const double *x, const double *w,
+                                     double *gx, double *gw, double *gb)
+
     ctypedef struct fc_conv2d_block:
         int relu
         int64_t pool

@@ -448,7 +448,9 @@ def global_avg_pool2d_backward(const floating[:, ::1] gy, int64_t h, int64_t w):
 # Linear
 # ------------------------------------------------------------------------------------------
 
-def linear_forward(const floating[:, ::1] x, const floating[:, ::1] w, b_or_None):
+def linear_forward(const floating[:, ::1] x, const floating[:, ::1] w, b_or_None,
+                   bint relu=False):
+    """y = x @ w.T + b, or with relu the linear block max(that, 0)."""
     cdef int64_t n = x.shape[0]
     cdef int64_t in_f = x.shape[1]
     cdef int64_t out_f = w.shape[0]
@@ -464,14 +466,22 @@ def linear_forward(const floating[:, ::1] x, const floating[:, ::1] w, b_or_None
     cdef floating *py = &yv[0, 0]
     with nogil:
         if floating is float:
-            fc_linear_forward_f32(n, in_f, out_f, px, pw, pb, py)
+            if relu:
+                fc_linear_relu_forward_f32(n, in_f, out_f, px, pw, pb, py)
+            else:
+                fc_linear_forward_f32(n, in_f, out_f, px, pw, pb, py)
         else:
-            fc_linear_forward_f64(n, in_f, out_f, px, pw, pb, py)
+            if relu:
+                fc_linear_relu_forward_f64(n, in_f, out_f, px, pw, pb, py)
+            else:
+                fc_linear_forward_f64(n, in_f, out_f, px, pw, pb, py)
     return y
 
 
 def linear_backward(const floating[:, ::1] gy, const floating[:, ::1] x,
-                    const floating[:, ::1] w, bint need_gx, bint need_gw, bint need_gb):
+                    const floating[:, ::1] w, bint need_gx, bint need_gw, bint need_gb,
+                    relu_output=None):
+    """Gradients of linear; with relu_output (the linear block's output y), of the block."""
     cdef int64_t n = x.shape[0]
     cdef int64_t in_f = x.shape[1]
     cdef int64_t out_f = w.shape[0]
@@ -498,11 +508,22 @@ def linear_backward(const floating[:, ::1] gy, const floating[:, ::1] x,
     cdef const floating *pgy = &gy[0, 0]
     cdef const floating *px = &x[0, 0]
     cdef const floating *pw = &w[0, 0]
+    cdef const floating[:, ::1] yv
+    cdef const floating *py = NULL
+    if relu_output is not None:
+        yv = relu_output
+        py = &yv[0, 0]
     with nogil:
         if floating is float:
-            fc_linear_backward_f32(n, in_f, out_f, pgy, px, pw, pgx, pgw, pgb)
+            if py != NULL:
+                fc_linear_relu_backward_f32(n, in_f, out_f, pgy, py, px, pw, pgx, pgw, pgb)
+            else:
+                fc_linear_backward_f32(n, in_f, out_f, pgy, px, pw, pgx, pgw, pgb)
         else:
-            fc_linear_backward_f64(n, in_f, out_f, pgy, px, pw, pgx, pgw, pgb)
+            if py != NULL:
+                fc_linear_relu_backward_f64(n, in_f, out_f, pgy, py, px, pw, pgx, pgw, pgb)
+            else:
+                fc_linear_backward_f64(n, in_f, out_f, pgy, px, pw, pgx, pgw, pgb)
     return gx, gw, gb
 
 
