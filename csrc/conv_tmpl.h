@@ -992,6 +992,7 @@ void FC_FN(fc_opt_conv2d_block_forward)(fc_isa isa, const fc_conv2d_params *p,
         FC_FN(fc_opt_conv2d_forward)(isa, &q, x + i * p->c_in * p->h * p->w, w, bias, tmp);
         const int64_t planes = q.n * M;
         const int nt = planes * plane >= ((int64_t)1 << 16) ? fc_threads_for_region() : 1;
+        (void)nt; /* (no OpenMP: one thread) */
         FC_OMP(parallel for schedule(static) num_threads(nt) if (nt > 1))
         for (int64_t j = 0; j < planes; j++)
             pool(tmp + j * plane, OH, OW, k, b->relu, y + (i * M + j) * PH * PW,
@@ -1020,6 +1021,7 @@ void FC_FN(fc_opt_conv2d_block_backward)(fc_isa isa, const fc_conv2d_params *p,
         const FC_FN(block_unpool_fn) unpool = FC_FN(block_unpool_kernel)(isa);
         const int64_t planes = N * M, PH = OH / k, PW = OW / k;
         const int nt = size >= ((int64_t)1 << 17) ? fc_threads_for_region() : 1;
+        (void)nt; /* (no OpenMP: one thread) */
         FC_OMP(parallel for schedule(static) num_threads(nt) if (nt > 1))
         for (int64_t j = 0; j < planes; j++)
             unpool(gy + j * PH * PW, y + j * PH * PW, idx + j * PH * PW, OH, OW, k, b->relu,

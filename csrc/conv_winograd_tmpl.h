@@ -262,6 +262,7 @@ static void FC_FN(wg_forward)(fc_isa isa, const fc_conv2d_params *p, const FC_T 
     g.up = FC_FN(wg_transform_weights)(g.cfg, p, w, g.m_pad);
     const int64_t items = N * g.nblk;
     const int threads = (int)FC_MIN((int64_t)nt, items);
+    (void)threads; /* (no OpenMP: one thread) */
     FC_OMP(parallel for schedule(static) num_threads(threads) if (threads > 1))
     for (int64_t it = 0; it < items; it++) {
         const int64_t image = it / g.nblk, blk = it % g.nblk;
