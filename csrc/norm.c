@@ -1,0 +1,156 @@
+/*
+ * norm.c -- optimised batch / layer / group normalisation, dropout, sigmoid, tanh and
+ * leaky_relu, forward and backward.
+ *
+ * The inner loops (norm_kern_tmpl.h) are portable C compiled three times per dtype --
+ * baseline x86-64 / portable, AVX2+FMA, AVX-512 -- with per-function target attributes, as
+ * in elementwise.c, and picked from fc_current_isa().  The drivers (norm_drv_tmpl.h) are
+ * written once per dtype.
+ *
+ * Batch norm works channel by channel when planes are long (hw >= NORM_PLANE_MIN): one pass
+ * of shifted sums (x - x[0, ch, 0], in double) gives the mean and variance, a second pass
+ * writes y, so x is read twice -- and the second read of a channel (n * hw values) mostly
+ * hits the cache.  The backward reads gy and x once for the two sums and once for gx.  Short
+ * planes ((N, C) input) use per-column sums over the rows instead, so the loops still run
+ * along contiguous memory.  Channels are split over the threads.
+ *
+ * Layer and group norm: one row (sample, or sample and group) per task; the weight and bias
+ * gradients are summed in per-thread buffers.  Dropout draws its mask from the counter-based
+ * hash of internal.h, so the mask depends only on (seed, index).  sigmoid and tanh call
+ * libm's exp / tanh (these loops do not vectorise).
+ */
+#include <assert.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "norm_internal.h"
+
+/* Below this many elements touched, a call runs on the calling thread. */
+#define NORM_PAR_MIN ((int64_t)1 << 16)
+/* Batch-norm planes at least this long are summed plane by plane; shorter ones by column. */
+#define NORM_PLANE_MIN 16
+/* Lanes of the reduction accumulators. */
+#define NL 8
+
+#ifdef _OPENMP
+#define NORM_OMP_FOR(nt) FC_PRAGMA(omp parallel for schedule(static) num_threads(nt) if (nt > 1))
+#define NORM_PARALLEL(nt) FC_PRAGMA(omp parallel num_threads(nt) if (nt > 1))
+#define NORM_TID() omp_get_thread_num()
+#define NORM_NT() omp_get_num_threads()
+#else
+#define NORM_OMP_FOR(nt)
+#define NORM_PARALLEL(nt)
+#define NORM_TID() 0
+#define NORM_NT() 1
+#endif
+
+static int norm_threads(int64_t work) {
+    if (work < NORM_PAR_MIN) return 1;
+    return fc_threads_for_region();
+}
+
+/* Contiguous chunk [*lo, *hi) of thread t of nt, cut on 64-element boundaries. */
+static void norm_chunk(int64_t n, int t, int nt, int64_t *lo, int64_t *hi) {
+    const int64_t blocks = (n + 63) / 64;
+    *lo = FC_MIN(blocks * t / nt * 64, n);
+    *hi = FC_MIN(blocks * (t + 1) / nt * 64, n);
+}
+
+#define NK_TABLE_TYPE(FT, SFX)                                                                \
+    typedef struct {                                                                        \
+        void (*sums)(int64_t, const FT *, double, double *, double *);                      \
+        void (*col_sums)(int64_t, const FT *, const double *, double *, double *);          \
+        void (*apply)(int64_t, const FT *, FT, FT, FT, FT *);                               \
+        void (*col_apply)(int64_t, const FT *, const FT *, const FT *, const FT *, FT *);   \
+        void (*dsums)(int64_t, const FT *, const FT *, FT, double *, double *);             \
+        void (*col_dsums)(int64_t, const FT *, const FT *, const FT *, double *, double *); \
+        void (*bwd_apply)(int64_t, const FT *, const FT *, FT, FT, FT, FT, FT *);           \
+        void (*col_bwd_apply)(int64_t, const FT *, const FT *, const FT *, const FT *,      \
+                              const FT *, const FT *, FT *);                                \
+        void (*ln_apply)(int64_t, const FT *, FT, FT, const FT *, const FT *, FT *);        \
+        void (*ln_bwd_sums)(int64_t, const FT *, const FT *, const FT *, FT, FT, double *,  \
+                            double *, double *, double *);                                  \
+        void (*ln_bwd_apply)(int64_t, const FT *, const FT *, const FT *, FT, FT, FT, FT,   \
+                             FT *);                                                         \
+        void (*dropout_fwd)(int64_t, int64_t, const FT *, uint64_t, uint32_t, FT, FT *,     \
+                            uint8_t *);                                                     \
+        void (*dropout_bwd)(int64_t, const FT *, const uint8_t *, FT, FT *);                \
+        void (*sigmoid_fwd)(int64_t, const FT *, FT *);                                     \
+        void (*sigmoid_bwd)(int64_t, const FT *, const FT *, FT *);                         \
+        void (*tanh_fwd)(int64_t, const FT *, FT *);                                        \
+        void (*tanh_bwd)(int64_t, const FT *, const FT *, FT *);                            \
+        void (*leaky_fwd)(int64_t, const FT *, FT, FT *);                                   \
+        void (*leaky_bwd)(int64_t, const FT *, const FT *, FT, FT *);                       \
+    } norm_kernels_##SFX;
+
+NK_TABLE_TYPE(float, f32)
+NK_TABLE_TYPE(double, f64)
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define NORM_X86 1
+#define NORM_AVX2 __attribute__((target("avx2,fma")))
+#if defined(__clang__)
+#define NORM_AVX512 __attribute__((target("avx512f,avx2,fma")))
+#else /* GCC: also ask for 512-bit vectors, not just the AVX-512 instructions */
+#define NORM_AVX512 __attribute__((target("avx512f,avx2,fma,prefer-vector-width=512")))
+#endif
+#endif
+
+/* ---- the kernel tables: (float, double) x (scalar, avx2, avx512) ---- */
+#define FT float
+#define SFX f32
+#define NK_TYPE norm_kernels_f32
+#define FT_EXP expf
+#define FT_TANH tanhf
+#define ISA scalar
+#define ATTR
+#include "norm_kern_tmpl.h"
+#undef ISA
+#undef ATTR
+#ifdef NORM_X86
+#define ISA avx2
+#define ATTR NORM_AVX2
+#include "norm_kern_tmpl.h"
+#undef ISA
+#undef ATTR
+#define ISA avx512
+#define ATTR NORM_AVX512
+#include "norm_kern_tmpl.h"
+#undef ISA
+#undef ATTR
+#endif
+#include "norm_drv_tmpl.h"
+#undef FT
+#undef SFX
+#undef NK_TYPE
+#undef FT_EXP
+#undef FT_TANH
+
+#define FT double
+#define SFX f64
+#define NK_TYPE norm_kernels_f64
+#define FT_EXP exp
+#define FT_TANH tanh
+#define ISA scalar
+#define ATTR
+#include "norm_kern_tmpl.h"
+#undef ISA
+#undef ATTR
+#ifdef NORM_X86
+#define ISA avx2
+#define ATTR NORM_AVX2
+#include "norm_kern_tmpl.h"
+#undef ISA
+#undef ATTR
+#define ISA avx512
+#define ATTR NORM_AVX512
+#include "norm_kern_tmpl.h"
+#undef ISA
+#undef ATTR
+#endif
+#include "norm_drv_tmpl.h"
+#undef FT
+#undef SFX
+#undef NK_TYPE
+#undef FT_EXP
+#undef FT_TANH
