@@ -50,8 +50,18 @@ int fc_has_openmp(void);
  * it names a supported path, else the best path the CPU supports. */
 int fc_set_isa(const char *name);
 const char *fc_get_isa(void);
-/* 1 if the named path can run on this CPU, 0 if not (or unknown name). */
+/* 1 if the named path can run here: it was compiled into this build and this CPU has its
+ * instructions; 0 if not (or unknown name). */
 int fc_isa_supported(const char *name);
+/* 1 if the named path's kernels were compiled into this build (the x86 SIMD paths need GCC
+ * or Clang on x86-64). */
+int fc_isa_compiled(const char *name);
+/* 1 if this CPU has the named path's instructions, whether or not the path was compiled. */
+int fc_isa_cpu_has(const char *name);
+/* The compiler that built the kernels (name and version), and the flags the build passed
+ * (FC_BUILD_FLAGS, set by setup.py; "" if unknown).  Static strings. */
+const char *fc_build_compiler(void);
+const char *fc_build_flags(void);
 
 /* Upper bound, in bytes, on the scratch memory (im2col / packing buffers) that one conv2d
  * call may allocate; large batches are processed in tiles within it.  Default 64 MiB.

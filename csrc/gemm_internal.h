@@ -62,7 +62,7 @@ typedef void (*fc_f64_gemm_dot_fn)(int64_t m, int64_t n, int64_t k, double alpha
                                 const double *, int64_t, double, double *, int64_t, int64_t, \
                                 const double *, const double *);
 FC_DECLARE_UKERNELS(4x16, 4x8, scalar)
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#ifdef FC_X86_SIMD
 #define FC_HAVE_X86_UKERNELS 1
 FC_DECLARE_UKERNELS(6x16, 6x8, avx2)
 FC_DECLARE_UKERNELS(8x32, 8x16, avx512)

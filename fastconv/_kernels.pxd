@@ -9,6 +9,10 @@ cdef extern from "fastconv.h" nogil:
     int fc_set_isa(const char *name)
     const char *fc_get_isa()
     int fc_isa_supported(const char *name)
+    int fc_isa_compiled(const char *name)
+    int fc_isa_cpu_has(const char *name)
+    const char *fc_build_compiler()
+    const char *fc_build_flags()
     void fc_set_workspace_limit(int64_t nbytes)
     int64_t fc_get_workspace_limit()
 

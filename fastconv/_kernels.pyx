@@ -52,6 +52,22 @@ def isa_supported(name):
     return bool(fc_isa_supported(b))
 
 
+def isa_compiled(name):
+    cdef bytes b = str(name).encode("ascii", "replace")
+    return bool(fc_isa_compiled(b))
+
+
+def isa_cpu_has(name):
+    cdef bytes b = str(name).encode("ascii", "replace")
+    return bool(fc_isa_cpu_has(b))
+
+
+def build_info():
+    """(compiler, flags) the C kernels were built with."""
+    return (fc_build_compiler().decode("utf-8", "replace").strip(),
+            fc_build_flags().decode("utf-8", "replace"))
+
+
 def set_workspace_limit(int64_t nbytes):
     fc_set_workspace_limit(nbytes)
 
