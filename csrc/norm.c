@@ -86,11 +86,11 @@ static void norm_chunk(int64_t n, int t, int nt, int64_t *lo, int64_t *hi) {
 NK_TABLE_TYPE(float, f32)
 NK_TABLE_TYPE(double, f64)
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef FC_X86_SIMD
 #define NORM_X86 1
-#define NORM_AVX2 __attribute__((target("avx2,fma")))
+#define NORM_AVX2 FC_TARGET_AVX2
 #if defined(__clang__)
-#define NORM_AVX512 __attribute__((target("avx512f,avx2,fma")))
+#define NORM_AVX512 FC_TARGET_AVX512
 #else /* GCC: also ask for 512-bit vectors, not just the AVX-512 instructions */
 #define NORM_AVX512 __attribute__((target("avx512f,avx2,fma,prefer-vector-width=512")))
 #endif
