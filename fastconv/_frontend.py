@@ -615,37 +615,84 @@ def build(k, module):
         return k.dropout_backward(_c(gy), _c(mask), scale)
 
     def sigmoid(input):
-        """Logistic sigmoid 1 / (1 + exp(-input)), elementwise."""
+        """Logistic sigmoid 1 / (1 + exp(-input)), elementwise.
+
+        Inputs:
+        - input: array of any shape
+
+        Returns:
+        - output: same shape and dtype
+        """
         (x,) = V.float_arrays("sigmoid", ("input", input))
         return k.sigmoid_forward(_c(x))
 
     def sigmoid_backward(grad_output, output):
-        """Gradient of sigmoid from its output: grad_output * output * (1 - output)."""
+        """Gradient of sigmoid, given sigmoid's output.
+
+        Inputs:
+        - grad_output: array of any shape
+        - output: sigmoid's output, same shape
+
+        Returns:
+        - grad_input: grad_output * output * (1 - output)
+        """
         gy, y = V.float_arrays("sigmoid_backward", ("grad_output", grad_output),
                                ("output", output))
         V.check_same_shape("sigmoid_backward", "grad_output", gy, "output", y)
         return k.sigmoid_backward(_c(gy), _c(y))
 
     def tanh(input):
-        """Hyperbolic tangent, elementwise."""
+        """Hyperbolic tangent, elementwise.
+
+        Inputs:
+        - input: array of any shape
+
+        Returns:
+        - output: same shape and dtype
+        """
         (x,) = V.float_arrays("tanh", ("input", input))
         return k.tanh_forward(_c(x))
 
     def tanh_backward(grad_output, output):
-        """Gradient of tanh from its output: grad_output * (1 - output ** 2)."""
+        """Gradient of tanh, given tanh's output.
+
+        Inputs:
+        - grad_output: array of any shape
+        - output: tanh's output, same shape
+
+        Returns:
+        - grad_input: grad_output * (1 - output ** 2)
+        """
         gy, y = V.float_arrays("tanh_backward", ("grad_output", grad_output), ("output", output))
         V.check_same_shape("tanh_backward", "grad_output", gy, "output", y)
         return k.tanh_backward(_c(gy), _c(y))
 
     def leaky_relu(input, negative_slope=0.01):
-        """Leaky ReLU: input where input > 0, else input * negative_slope."""
+        """Leaky ReLU (PyTorch's ``F.leaky_relu``), elementwise.
+
+        Inputs:
+        - input: array of any shape
+        - negative_slope: float, the slope for input <= 0
+
+        Returns:
+        - output: input where input > 0, else input * negative_slope
+        """
         (x,) = V.float_arrays("leaky_relu", ("input", input))
         slope = V.check_float_scalar("leaky_relu", "negative_slope", negative_slope)
         return k.leaky_relu_forward(_c(x), slope)
 
     def leaky_relu_backward(grad_output, input, negative_slope=0.01):
-        """Gradient of leaky_relu from its input: grad_output where input > 0, else
-        grad_output * negative_slope."""
+        """Gradient of leaky_relu, given leaky_relu's input.
+
+        Inputs:
+        - grad_output: array of any shape
+        - input: leaky_relu's input, same shape
+        - negative_slope: as given to leaky_relu
+
+        Returns:
+        - grad_input: grad_output where input > 0, else grad_output * negative_slope (a NaN
+          input takes the slope, as in PyTorch)
+        """
         gy, x = V.float_arrays("leaky_relu_backward", ("grad_output", grad_output),
                                ("input", input))
         V.check_same_shape("leaky_relu_backward", "grad_output", gy, "input", x)
