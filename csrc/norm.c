@@ -64,7 +64,7 @@ static void norm_chunk(int64_t n, int t, int nt, int64_t *lo, int64_t *hi) {
         void (*col_apply)(int64_t, const FT *, const FT *, const FT *, const FT *, FT *);   \
         void (*dsums)(int64_t, const FT *, const FT *, FT, double *, double *);             \
         void (*col_dsums)(int64_t, const FT *, const FT *, const FT *, double *, double *); \
-        void (*bwd_apply)(int64_t, const FT *, const FT *, FT, FT, FT, FT, FT *);           \
+        void (*bwd_apply)(int64_t, const FT *, const FT *, FT, FT, FT, FT, FT, FT *);       \
         void (*col_bwd_apply)(int64_t, const FT *, const FT *, const FT *, const FT *,      \
                               const FT *, const FT *, FT *);                                \
         void (*ln_apply)(int64_t, const FT *, FT, FT, const FT *, const FT *, FT *);        \

@@ -131,12 +131,12 @@ void ND(fc_opt_batch_norm_forward_eval)(int64_t n, int64_t c, int64_t hw, const 
     free(fv);
 }
 
-/* gx coefficients of one channel: gx = gy * a + (x - mean) * b + cc */
+/* gx coefficients of one channel: gx = ((gy - cc) - (x - mean) * b) * a */
 static void ND(bn_bwd_coefs)(double g, double is, double sg, double sgx, double m, int training,
                              FT *a, FT *b, FT *cc) {
     *a = (FT)(g * is);
-    *b = (FT)(training && m > 0 ? -g * is * is * is * sgx / m : 0.0);
-    *cc = (FT)(training && m > 0 ? -g * is * sg / m : 0.0);
+    *b = (FT)(training && m > 0 ? is * is * sgx / m : 0.0);
+    *cc = (FT)(training && m > 0 ? sg / m : 0.0);
 }
 
 void ND(fc_opt_batch_norm_backward)(int64_t n, int64_t c, int64_t hw, const FT *gy,
@@ -167,7 +167,7 @@ void ND(fc_opt_batch_norm_backward)(int64_t n, int64_t c, int64_t hw, const FT *
                 for (int64_t i = 0; i < n; i++) {
                     const int64_t o = i * d + ch * hw;
                     if (training)
-                        k->bwd_apply(hw, gy + o, x + o, mu, a, b, cc, gx + o);
+                        k->bwd_apply(hw, gy + o, x + o, mu, (FT)1, a, b, cc, gx + o);
                     else
                         k->apply(hw, gy + o, (FT)0, a, (FT)0, gx + o);
                 }
@@ -281,8 +281,8 @@ void ND(fc_opt_layer_norm_backward)(int64_t rows, int64_t d, const FT *gy, const
             double s1 = 0.0, s2 = 0.0;
             k->ln_bwd_sums(d, gy + o, x + o, g, mu, rstd[r], &s1, &s2, pw, pb);
             if (gx)
-                k->ln_bwd_apply(d, gy + o, x + o, g, mu, (FT)rs, (FT)(-rs * rs * rs * s2 / dd),
-                                (FT)(-rs * s1 / dd), gx + o);
+                k->ln_bwd_apply(d, gy + o, x + o, g, mu, (FT)rs, (FT)(rs * rs * s2 / dd),
+                                (FT)(s1 / dd), gx + o);
         }
     }
     for (int64_t j = 0; j < d; j++) {
@@ -355,11 +355,11 @@ void ND(fc_opt_group_norm_backward)(int64_t n, int64_t c, int64_t hw, int64_t gr
             }
             if (!gx) continue;
             const double ld = (double)len;
-            const FT b = (FT)(-rs * rs * rs * s2 / ld), cc = (FT)(-rs * s1 / ld);
+            const FT b = (FT)(rs * rs * s2 / ld), cc = (FT)(s1 / ld);
             for (int64_t kk = 0; kk < cg; kk++) {
                 const int64_t o = i * len + kk * hw;
-                const double gm = gamma ? (double)gamma[c0 + kk] : 1.0;
-                k->bwd_apply(hw, gy + o, x + o, mu, (FT)(gm * rs), b, cc, gx + o);
+                const FT gm = gamma ? gamma[c0 + kk] : (FT)1;
+                k->bwd_apply(hw, gy + o, x + o, mu, gm, (FT)rs, b, cc, gx + o);
             }
         }
     }

@@ -93,17 +93,18 @@ ATTR static void NK(col_dsums)(int64_t len, const FT *restrict gy, const FT *res
     }
 }
 
-/* gx = gy * a + (x - m) * b + c */
+/* gx = ((gy * g1 - c) - (x - m) * b) * a: the mean of the gradient is subtracted before the
+ * scaling, so a gradient that cancels (a group of one value, say) stays exactly 0 */
 ATTR static void NK(bwd_apply)(int64_t len, const FT *restrict gy, const FT *restrict x, FT m,
-                               FT a, FT b, FT c, FT *restrict gx) {
-    for (int64_t j = 0; j < len; j++) gx[j] = gy[j] * a + ((x[j] - m) * b + c);
+                               FT g1, FT a, FT b, FT c, FT *restrict gx) {
+    for (int64_t j = 0; j < len; j++) gx[j] = ((gy[j] * g1 - c) - (x[j] - m) * b) * a;
 }
 
 ATTR static void NK(col_bwd_apply)(int64_t len, const FT *restrict gy, const FT *restrict x,
                                    const FT *restrict m, const FT *restrict a,
                                    const FT *restrict b, const FT *restrict c,
                                    FT *restrict gx) {
-    for (int64_t j = 0; j < len; j++) gx[j] = gy[j] * a[j] + ((x[j] - m[j]) * b[j] + c[j]);
+    for (int64_t j = 0; j < len; j++) gx[j] = ((gy[j] - c[j]) - (x[j] - m[j]) * b[j]) * a[j];
 }
 
 /* y = (x - m) * r * gamma + beta (layer norm's elementwise affine) */
@@ -147,11 +148,11 @@ ATTR static void NK(ln_bwd_sums)(int64_t len, const FT *restrict gy, const FT *r
     *s2 += t2;
 }
 
-/* gx = gy * gamma * a + (x - m) * b + c */
+/* gx = ((gy * gamma - c) - (x - m) * b) * a */
 ATTR static void NK(ln_bwd_apply)(int64_t len, const FT *restrict gy, const FT *restrict x,
                                   const FT *restrict gamma, FT m, FT a, FT b, FT c,
                                   FT *restrict gx) {
-    for (int64_t j = 0; j < len; j++) gx[j] = (gy[j] * gamma[j]) * a + ((x[j] - m) * b + c);
+    for (int64_t j = 0; j < len; j++) gx[j] = ((gy[j] * gamma[j] - c) - (x[j] - m) * b) * a;
 }
 
 /* Dropout over the elements [lo, lo + len) of one block of 2^32 (lo >> 32 is constant). */

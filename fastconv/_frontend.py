@@ -44,7 +44,10 @@ def _c_or_none(a):
 def _nchw3(x):
     """x (N, C, *) as a C-contiguous (N, C, prod(*)) array."""
     x = _c(x)
-    return x.reshape(x.shape[0], x.shape[1], -1) if x.ndim != 3 else x
+    hw = 1
+    for s in x.shape[2:]:
+        hw *= s
+    return x.reshape(x.shape[0], x.shape[1], hw) if x.ndim != 3 else x
 
 
 def _masked(grads, need):
