@@ -7,12 +7,12 @@
  * in elementwise.c, and picked from fc_current_isa().  The drivers (norm_drv_tmpl.h) are
  * written once per dtype.
  *
- * Batch norm works channel by channel when planes are long (hw >= NORM_PLANE_MIN): one pass
- * of shifted sums (x - x[0, ch, 0], in double) gives the mean and variance, a second pass
- * writes y, so x is read twice -- and the second read of a channel (n * hw values) mostly
- * hits the cache.  The backward reads gy and x once for the two sums and once for gx.  Short
- * planes ((N, C) input) use per-column sums over the rows instead, so the loops still run
- * along contiguous memory.  Channels are split over the threads.
+ * Batch norm, long planes (hw >= NORM_PLANE_MIN): one pass over the planes in memory order
+ * sums x - x[0, ch, 0] and its square per channel (lanes in the input's type over blocks of
+ * NB values, blocks in double; per-thread partial sums), a second pass writes y: x is read
+ * twice, and both passes stream through memory.  The backward reads gy and x once for the two
+ * sums and once for gx.  Short planes ((N, C) input) use per-column sums over the rows
+ * instead, so the loops still run along contiguous memory; their threads split the channels.
  *
  * Layer and group norm: one row (sample, or sample and group) per task; the weight and bias
  * gradients are summed in per-thread buffers.  Dropout draws its mask from the counter-based
@@ -22,6 +22,7 @@
 #include <assert.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "norm_internal.h"
 
@@ -29,8 +30,9 @@
 #define NORM_PAR_MIN ((int64_t)1 << 16)
 /* Batch-norm planes at least this long are summed plane by plane; shorter ones by column. */
 #define NORM_PLANE_MIN 16
-/* Lanes of the reduction accumulators. */
+/* Lanes of the double reduction accumulators; values per block of the FT ones. */
 #define NL 8
+#define NB 1024
 
 #ifdef _OPENMP
 #define NORM_OMP_FOR(nt) FC_PRAGMA(omp parallel for schedule(static) num_threads(nt) if (nt > 1))
@@ -96,8 +98,16 @@ NK_TABLE_TYPE(double, f64)
 #endif
 #endif
 
+/* GNU vector types (GCC, Clang) for the blocked reductions; elsewhere plain loops. */
+#if defined(__GNUC__)
+#define NORM_VEC 1
+typedef float norm_vec_f32 __attribute__((vector_size(32)));
+typedef double norm_vec_f64 __attribute__((vector_size(32)));
+#endif
+
 /* ---- the kernel tables: (float, double) x (scalar, avx2, avx512) ---- */
 #define FT float
+#define VEC norm_vec_f32
 #define SFX f32
 #define NK_TYPE norm_kernels_f32
 #define FT_EXP expf
@@ -121,12 +131,14 @@ NK_TABLE_TYPE(double, f64)
 #endif
 #include "norm_drv_tmpl.h"
 #undef FT
+#undef VEC
 #undef SFX
 #undef NK_TYPE
 #undef FT_EXP
 #undef FT_TANH
 
 #define FT double
+#define VEC norm_vec_f64
 #define SFX f64
 #define NK_TYPE norm_kernels_f64
 #define FT_EXP exp
@@ -150,6 +162,7 @@ NK_TABLE_TYPE(double, f64)
 #endif
 #include "norm_drv_tmpl.h"
 #undef FT
+#undef VEC
 #undef SFX
 #undef NK_TYPE
 #undef FT_EXP

@@ -45,22 +45,41 @@ void ND(fc_opt_batch_norm_forward_train)(int64_t n, int64_t c, int64_t hw, const
     const double m = (double)(n * hw);
     const int64_t d = c * hw;
     if (hw >= NORM_PLANE_MIN) {
-        const int nt = (int)FC_MIN((int64_t)norm_threads(n * d), c);
-        (void)nt;
-        NORM_OMP_FOR(nt)
+        /* pass 1: planes in memory order, split over the threads; per-thread channel sums */
+        const int nt = norm_threads(n * d);
+        double *part = (double *)calloc((size_t)(2 * c) * (size_t)nt, sizeof(double));
+        FT *fv = ND(alloc)(3 * c);
+        if (!part) abort();
+        NORM_PARALLEL(nt) {
+            const int t = NORM_TID(), tn = NORM_NT();
+            double *ps = part + (int64_t)t * 2 * c, *pq = ps + c;
+            for (int64_t p = n * c * t / tn; p < n * c * (t + 1) / tn; p++) {
+                const int64_t ch = p % c;
+                k->sums(hw, x + p * hw, (double)x[ch * hw], ps + ch, pq + ch);
+            }
+        }
         for (int64_t ch = 0; ch < c; ch++) {
-            const double k0 = (double)x[ch * hw];
-            double s = 0.0, q = 0.0, mu, v, is;
-            for (int64_t i = 0; i < n; i++) k->sums(hw, x + i * d + ch * hw, k0, &s, &q);
-            ND(finish_stats)(k0, s, q, m, eps, &mu, &v, &is);
-            const FT a = (FT)(gamma ? (double)gamma[ch] * is : is);
-            const FT b = beta ? beta[ch] : (FT)0;
-            for (int64_t i = 0; i < n; i++)
-                k->apply(hw, x + i * d + ch * hw, (FT)mu, a, b, y + i * d + ch * hw);
+            double ts = 0.0, tq = 0.0, mu, v, is;
+            for (int t = 0; t < nt; t++) {
+                ts += part[(int64_t)t * 2 * c + ch];
+                tq += part[(int64_t)t * 2 * c + c + ch];
+            }
+            ND(finish_stats)((double)x[ch * hw], ts, tq, m, eps, &mu, &v, &is);
+            fv[ch] = (FT)mu;
+            fv[c + ch] = (FT)(gamma ? (double)gamma[ch] * is : is);
+            fv[2 * c + ch] = beta ? beta[ch] : (FT)0;
             mean[ch] = (FT)mu;
             var[ch] = (FT)v;
             invstd[ch] = (FT)is;
         }
+        /* pass 2: y, plane by plane */
+        NORM_OMP_FOR(nt)
+        for (int64_t p = 0; p < n * c; p++) {
+            const int64_t ch = p % c;
+            k->apply(hw, x + p * hw, fv[ch], fv[c + ch], fv[2 * c + ch], y + p * hw);
+        }
+        free(part);
+        free(fv);
         return;
     }
     /* short planes (hw = 1 for (N, C) input): per-column sums over the rows, threads split
@@ -126,8 +145,16 @@ void ND(fc_opt_batch_norm_forward_eval)(int64_t n, int64_t c, int64_t hw, const 
     }
     const int nt = norm_threads(n * d);
     (void)nt;
-    NORM_OMP_FOR(nt)
-    for (int64_t i = 0; i < n; i++) k->col_apply(d, x + i * d, mv, av, bv, y + i * d);
+    if (hw >= NORM_PLANE_MIN) { /* planes: one (mean, scale, shift) per plane */
+        NORM_OMP_FOR(nt)
+        for (int64_t p = 0; p < n * c; p++) {
+            const int64_t ch = p % c;
+            k->apply(hw, x + p * hw, mv[ch * hw], av[ch * hw], bv[ch * hw], y + p * hw);
+        }
+    } else {
+        NORM_OMP_FOR(nt)
+        for (int64_t i = 0; i < n; i++) k->col_apply(d, x + i * d, mv, av, bv, y + i * d);
+    }
     free(fv);
 }
 
@@ -148,31 +175,47 @@ void ND(fc_opt_batch_norm_backward)(int64_t n, int64_t c, int64_t hw, const FT *
     const int64_t d = c * hw;
     const int need_sums = gw || gb || (gx && training);
     if (hw >= NORM_PLANE_MIN) {
-        const int nt = (int)FC_MIN((int64_t)norm_threads(2 * n * d), c);
-        (void)nt;
-        NORM_OMP_FOR(nt)
-        for (int64_t ch = 0; ch < c; ch++) {
-            const FT mu = mean[ch];
-            const double is = (double)invstd[ch];
-            double sg = 0.0, sgx = 0.0;
-            if (need_sums)
-                for (int64_t i = 0; i < n; i++)
-                    k->dsums(hw, gy + i * d + ch * hw, x + i * d + ch * hw, mu, &sg, &sgx);
-            if (gw) gw[ch] = (FT)(sgx * is);
-            if (gb) gb[ch] = (FT)sg;
-            if (gx) {
-                FT a, b, cc;
-                ND(bn_bwd_coefs)(gamma ? (double)gamma[ch] : 1.0, is, sg, sgx, m, training, &a,
-                                 &b, &cc);
-                for (int64_t i = 0; i < n; i++) {
-                    const int64_t o = i * d + ch * hw;
-                    if (training)
-                        k->bwd_apply(hw, gy + o, x + o, mu, (FT)1, a, b, cc, gx + o);
-                    else
-                        k->apply(hw, gy + o, (FT)0, a, (FT)0, gx + o);
+        /* pass 1: the two sums, planes in memory order, per-thread channel partials */
+        const int nt = norm_threads(2 * n * d);
+        double *part = (double *)calloc((size_t)(2 * c) * (size_t)nt, sizeof(double));
+        FT *fv = ND(alloc)(3 * c);
+        if (!part) abort();
+        if (need_sums) {
+            NORM_PARALLEL(nt) {
+                const int t = NORM_TID(), tn = NORM_NT();
+                double *pg = part + (int64_t)t * 2 * c, *px = pg + c;
+                for (int64_t p = n * c * t / tn; p < n * c * (t + 1) / tn; p++) {
+                    const int64_t ch = p % c;
+                    k->dsums(hw, gy + p * hw, x + p * hw, mean[ch], pg + ch, px + ch);
                 }
             }
         }
+        for (int64_t ch = 0; ch < c; ch++) {
+            double sg = 0.0, sgx = 0.0;
+            for (int t = 0; t < nt; t++) {
+                sg += part[(int64_t)t * 2 * c + ch];
+                sgx += part[(int64_t)t * 2 * c + c + ch];
+            }
+            const double is = (double)invstd[ch];
+            if (gw) gw[ch] = (FT)(sgx * is);
+            if (gb) gb[ch] = (FT)sg;
+            ND(bn_bwd_coefs)(gamma ? (double)gamma[ch] : 1.0, is, sg, sgx, m, training, fv + ch,
+                             fv + c + ch, fv + 2 * c + ch);
+        }
+        /* pass 2: gx, plane by plane */
+        if (gx) {
+            NORM_OMP_FOR(nt)
+            for (int64_t p = 0; p < n * c; p++) {
+                const int64_t ch = p % c, o = p * hw;
+                if (training)
+                    k->bwd_apply(hw, gy + o, x + o, mean[ch], (FT)1, fv[ch], fv[c + ch],
+                                 fv[2 * c + ch], gx + o);
+                else
+                    k->apply(hw, gy + o, (FT)0, fv[ch], (FT)0, gx + o);
+            }
+        }
+        free(part);
+        free(fv);
         return;
     }
     const int nt = (int)FC_MIN((int64_t)norm_threads(2 * n * d), c);

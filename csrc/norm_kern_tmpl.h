@@ -6,32 +6,49 @@
  *   FT_EXP, FT_TANH                  exp / tanh of FT
  * and defines the table NK_TABLE(SFX, ISA) of norm_kernels_SFX.  Every loop is plain C that
  * the compiler vectorises for ATTR's target; the avx2 and avx512 instances are the same
- * source.  Reductions keep NL independent double accumulators (one vector lane each), so
- * that they vectorise without reassociating a single sum.
+ * source.  Reductions keep independent accumulators (one vector lane each: NL doubles, or
+ * GNU vectors of FT where the compiler has them), so that they vectorise without
+ * reassociating a single sum.
  */
 #define NK_CAT_(a, b, c) a##_##b##_##c
 #define NK_CAT(a, b, c) NK_CAT_(a, b, c)
 #define NK(name) NK_CAT(name, SFX, ISA)
+/* lanes of one GNU vector of FT (32 bytes) */
+#define VL ((int)(32 / sizeof(FT)))
 
-/* s += sum(x - k), q += sum((x - k)^2) */
+/* s += sum(x - k), q += sum((x - k)^2).  With GNU vectors, 2 x VL lanes accumulate in FT
+ * over blocks of at most NB values (so a float32 lane sums at most NB / (2 VL) = 64 terms), and
+ * the blocks in double; the remainder (and the whole loop without GNU vectors) in double. */
 ATTR static void NK(sums)(int64_t len, const FT *restrict x, double k, double *s, double *q) {
-    double as[NL] = {0}, aq[NL] = {0};
-    int64_t i = 0;
-    for (; i + NL <= len; i += NL)
-        for (int l = 0; l < NL; l++) {
-            const double d = (double)x[i + l] - k;
-            as[l] += d;
-            aq[l] += d * d;
-        }
+    const FT kf = (FT)k;
     double ts = 0.0, tq = 0.0;
-    for (; i < len; i++) {
-        const double d = (double)x[i] - k;
-        ts += d;
-        tq += d * d;
-    }
-    for (int l = 0; l < NL; l++) {
-        ts += as[l];
-        tq += aq[l];
+    for (int64_t i0 = 0; i0 < len; i0 += NB) {
+        const int64_t n = FC_MIN(NB, len - i0);
+        const FT *restrict xb = x + i0;
+        int64_t i = 0;
+#ifdef NORM_VEC
+        VEC a0 = {0}, a1 = {0}, q0 = {0}, q1 = {0};
+        for (; i + 2 * VL <= n; i += 2 * VL) {
+            VEC v0, v1;
+            memcpy(&v0, xb + i, sizeof v0);
+            memcpy(&v1, xb + i + VL, sizeof v1);
+            v0 -= kf;
+            v1 -= kf;
+            a0 += v0;
+            a1 += v1;
+            q0 += v0 * v0;
+            q1 += v1 * v1;
+        }
+        for (int l = 0; l < VL; l++) {
+            ts += (double)a0[l] + (double)a1[l];
+            tq += (double)q0[l] + (double)q1[l];
+        }
+#endif
+        for (; i < n; i++) {
+            const double d = (double)(xb[i] - kf);
+            ts += d;
+            tq += d * d;
+        }
     }
     *s += ts;
     *q += tq;
@@ -58,26 +75,36 @@ ATTR static void NK(col_apply)(int64_t len, const FT *restrict x, const FT *rest
     for (int64_t j = 0; j < len; j++) y[j] = (x[j] - m[j]) * a[j] + b[j];
 }
 
-/* sg += sum(gy), sgx += sum(gy * (x - m)) */
+/* sg += sum(gy), sgx += sum(gy * (x - m)), blocked as in sums */
 ATTR static void NK(dsums)(int64_t len, const FT *restrict gy, const FT *restrict x, FT m,
                            double *sg, double *sgx) {
-    double ag[NL] = {0}, ax[NL] = {0};
-    int64_t i = 0;
-    for (; i + NL <= len; i += NL)
-        for (int l = 0; l < NL; l++) {
-            const double g = (double)gy[i + l];
-            ag[l] += g;
-            ax[l] += g * (double)(x[i + l] - m);
-        }
     double tg = 0.0, tx = 0.0;
-    for (; i < len; i++) {
-        const double g = (double)gy[i];
-        tg += g;
-        tx += g * (double)(x[i] - m);
-    }
-    for (int l = 0; l < NL; l++) {
-        tg += ag[l];
-        tx += ax[l];
+    for (int64_t i0 = 0; i0 < len; i0 += NB) {
+        const int64_t n = FC_MIN(NB, len - i0);
+        const FT *restrict gb = gy + i0, *restrict xb = x + i0;
+        int64_t i = 0;
+#ifdef NORM_VEC
+        VEC g0 = {0}, g1 = {0}, p0 = {0}, p1 = {0};
+        for (; i + 2 * VL <= n; i += 2 * VL) {
+            VEC u0, u1, v0, v1;
+            memcpy(&u0, gb + i, sizeof u0);
+            memcpy(&u1, gb + i + VL, sizeof u1);
+            memcpy(&v0, xb + i, sizeof v0);
+            memcpy(&v1, xb + i + VL, sizeof v1);
+            g0 += u0;
+            g1 += u1;
+            p0 += u0 * (v0 - m);
+            p1 += u1 * (v1 - m);
+        }
+        for (int l = 0; l < VL; l++) {
+            tg += (double)g0[l] + (double)g1[l];
+            tx += (double)p0[l] + (double)p1[l];
+        }
+#endif
+        for (; i < n; i++) {
+            tg += (double)gb[i];
+            tx += (double)gb[i] * (double)(xb[i] - m);
+        }
     }
     *sg += tg;
     *sgx += tx;
@@ -209,5 +236,6 @@ static const NK_TYPE NK(norm_kernels) = {
 };
 
 #undef NK
+#undef VL
 #undef NK_CAT
 #undef NK_CAT_
