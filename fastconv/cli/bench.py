@@ -10,7 +10,7 @@ import sys
 import time
 
 NETWORK_NAMES = ("mnist", "simple", "cifar", "edge")
-KINDS = ("step", "inference", "layer", "gemm", "dense")
+KINDS = ("step", "inference", "layer", "norm", "gemm", "dense")
 
 
 def register(subparsers):
