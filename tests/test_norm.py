@@ -421,7 +421,10 @@ def test_batch_norm_layers_match_torch(cls, shape, momentum):
     sd, tsd = ours.state_dict(), theirs.state_dict()
     assert list(sd) == list(tsd)
     for k in sd:
-        np.testing.assert_allclose(sd[k], tsd[k].numpy(), rtol=1e-12, atol=1e-14, err_msg=k)
+        if sd[k].dtype.kind == "i":
+            np.testing.assert_array_equal(sd[k], tsd[k].numpy(), err_msg=k)
+        else:
+            assert_close(sd[k], tsd[k].numpy(), np.float64, err_msg=k)
     ours.eval()
     theirs.eval()
     x = rng.standard_normal(shape)
@@ -436,7 +439,7 @@ def test_batch_norm_without_running_stats_and_affine():
     x = np.random.default_rng(1).standard_normal((4, 2, 3, 3)).astype(np.float32)
     bn.eval()                                       # no running stats: batch statistics
     y = bn(x)
-    np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-6)
+    assert_close(y, R64.batch_norm(x, None, None, training=True), np.float32)
     assert bn.backward(np.ones_like(y)).shape == x.shape
     assert list(nn.BatchNorm1d(2).state_dict()) == ["weight", "bias", "running_mean",
                                                     "running_var", "num_batches_tracked"]
