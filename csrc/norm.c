@@ -8,8 +8,9 @@
  * written once per dtype.
  *
  * Batch norm, long planes (hw >= NORM_PLANE_MIN): one pass over the planes in memory order
- * sums x - x[0, ch, 0] and its square per channel (lanes in the input's type over blocks of
- * NB values, blocks in double; per-thread partial sums), a second pass writes y: x is read
+ * sums x - x[0, ch, 0] (x itself if that is not finite) and its square per channel (lanes in
+ * the input's type over blocks of NB values, blocks in double; per-thread partial sums), a
+ * second pass writes y: x is read
  * twice, and both passes stream through memory.  The backward reads gy and x once for the two
  * sums and once for gx.  Short planes ((N, C) input) use per-column sums over the rows
  * instead, so the loops still run along contiguous memory; their threads split the channels.

@@ -24,6 +24,10 @@ static FT *ND(alloc)(int64_t count) {
     return p;
 }
 
+/* The shift of the sums: a value of the data (so that the deviations are small), or 0 if
+ * that value is not finite (so that an inf still gives an inf mean). */
+static double ND(shift)(FT v) { return isfinite(v) ? (double)v : 0.0; }
+
 /* mean, biased variance and 1/sqrt(var + eps) from shifted sums over m values */
 static void ND(finish_stats)(double k, double s, double q, double m, double eps, double *mu,
                              double *var, double *is) {
@@ -55,7 +59,7 @@ void ND(fc_opt_batch_norm_forward_train)(int64_t n, int64_t c, int64_t hw, const
             double *ps = part + (int64_t)t * 2 * c, *pq = ps + c;
             for (int64_t p = n * c * t / tn; p < n * c * (t + 1) / tn; p++) {
                 const int64_t ch = p % c;
-                k->sums(hw, x + p * hw, (double)x[ch * hw], ps + ch, pq + ch);
+                k->sums(hw, x + p * hw, ND(shift)(x[ch * hw]), ps + ch, pq + ch);
             }
         }
         for (int64_t ch = 0; ch < c; ch++) {
@@ -64,7 +68,7 @@ void ND(fc_opt_batch_norm_forward_train)(int64_t n, int64_t c, int64_t hw, const
                 ts += part[(int64_t)t * 2 * c + ch];
                 tq += part[(int64_t)t * 2 * c + c + ch];
             }
-            ND(finish_stats)((double)x[ch * hw], ts, tq, m, eps, &mu, &v, &is);
+            ND(finish_stats)(ND(shift)(x[ch * hw]), ts, tq, m, eps, &mu, &v, &is);
             fv[ch] = (FT)mu;
             fv[c + ch] = (FT)(gamma ? (double)gamma[ch] * is : is);
             fv[2 * c + ch] = beta ? beta[ch] : (FT)0;
@@ -97,7 +101,7 @@ void ND(fc_opt_batch_norm_forward_train)(int64_t n, int64_t c, int64_t hw, const
             double *s = kv + len, *q = kv + 2 * len;
             FT *mv = fv, *av = fv + len, *bv = fv + 2 * len;
             for (int64_t j = 0; j < len; j++) {
-                kv[j] = (double)x[j0 + (j / hw) * hw];
+                kv[j] = ND(shift)(x[j0 + (j / hw) * hw]);
                 s[j] = q[j] = 0.0;
             }
             for (int64_t i = 0; i < n; i++) k->col_sums(len, x + i * d + j0, kv, s, q);
@@ -256,7 +260,10 @@ void ND(fc_opt_batch_norm_backward)(int64_t n, int64_t c, int64_t hw, const FT *
                     cv[o + j] = cc;
                 }
             }
-            if (gx)
+            if (gx && !training) /* gx = gy * gamma * invstd; cv holds zeros here */
+                for (int64_t i = 0; i < n; i++)
+                    k->col_apply(len, gy + i * d + j0, cv, av, cv, gx + i * d + j0);
+            else if (gx)
                 for (int64_t i = 0; i < n; i++)
                     k->col_bwd_apply(len, gy + i * d + j0, x + i * d + j0, mv, av, bv, cv,
                                      gx + i * d + j0);
@@ -291,7 +298,7 @@ void ND(fc_opt_layer_norm_forward)(int64_t rows, int64_t d, const FT *x, const F
     NORM_OMP_FOR(nt)
     for (int64_t r = 0; r < rows; r++) {
         const FT *xr = x + r * d;
-        const double k0 = (double)xr[0];
+        const double k0 = ND(shift)(xr[0]);
         double s = 0.0, q = 0.0, mu, v, rs;
         k->sums(d, xr, k0, &s, &q);
         ND(finish_stats)(k0, s, q, (double)d, eps, &mu, &v, &rs);
@@ -354,7 +361,7 @@ void ND(fc_opt_group_norm_forward)(int64_t n, int64_t c, int64_t hw, int64_t gro
     NORM_OMP_FOR(nt)
     for (int64_t i = 0; i < rows; i++) {
         const FT *xr = x + i * len;
-        const double k0 = (double)xr[0];
+        const double k0 = ND(shift)(xr[0]);
         double s = 0.0, q = 0.0, mu, v, rs;
         k->sums(len, xr, k0, &s, &q);
         ND(finish_stats)(k0, s, q, (double)len, eps, &mu, &v, &rs);

@@ -266,27 +266,28 @@ class _NumpyKernels:
         xhat = (x.astype(np.float64) - mean.astype(np.float64)[:, None]) * invstd[:, None]
         return _NumpyKernels._affine(xhat, w, b, (-1, 1), x.dtype)
 
+    # The backward passes below use the C kernels' factoring: with d = x - mean and n values,
+    # grad_input = ((g - sum(g) / n) - d * (rstd**2 * sum(g * d) / n)) * rstd, so that the two
+    # backends agree on NaN and inf too (which terms meet an infinite rstd).
     @staticmethod
-    def _norm_sums(gy, x, mean, invstd, axes):
-        """(gy, xhat, sum gy, sum gy * xhat) in float64; mean and invstd broadcast to x."""
-        g = gy.astype(np.float64)
-        xhat = (x.astype(np.float64) - mean) * invstd
-        return g, xhat, g.sum(axis=axes, keepdims=True), (g * xhat).sum(axis=axes, keepdims=True)
+    def _centered_grad(g, d, r, n, axes):
+        s1 = g.sum(axis=axes, keepdims=True)
+        s2 = (g * d).sum(axis=axes, keepdims=True)
+        return (g - s1 / n) - d * (r * r * s2 / n)
 
     @staticmethod
     def batch_norm_backward(gy, x, w, mean, invstd, training, need_gx, need_gw, need_gb):
         c = x.shape[1]
         m = x.shape[0] * x.shape[2]
         inv = invstd.astype(np.float64)[:, None]
-        g, xhat, sg, sgx = _NumpyKernels._norm_sums(gy, x, mean.astype(np.float64)[:, None],
-                                                    inv, (0, 2))
+        g = gy.astype(np.float64)
+        d = x.astype(np.float64) - mean.astype(np.float64)[:, None]
         gx = None
         if need_gx:
-            d = g - sg / m - xhat * (sgx / m) if training else g
-            scale = inv if w is None else inv * w.astype(np.float64)[:, None]
-            gx = (d * scale).astype(x.dtype)
-        gw = sgx.reshape(c).astype(x.dtype) if need_gw else None
-        gb = sg.reshape(c).astype(x.dtype) if need_gb else None
+            t = _NumpyKernels._centered_grad(g, d, inv, m, (0, 2)) if training and m else g
+            gx = (t * (inv if w is None else w.astype(np.float64)[:, None] * inv)).astype(x.dtype)
+        gw = ((g * d).sum(axis=(0, 2)) * inv[:, 0]).astype(x.dtype) if need_gw else None
+        gb = g.sum(axis=(0, 2)).reshape(c).astype(x.dtype) if need_gb else None
         return gx, gw, gb
 
     @staticmethod
@@ -303,23 +304,16 @@ class _NumpyKernels:
         return y, mean[:, 0].astype(x.dtype), rstd[:, 0].astype(x.dtype)
 
     @staticmethod
-    def _row_input_grad(g, xhat, rstd, d, dtype):
-        """rstd * (g - mean(g) - xhat * mean(g * xhat)) over the last axis (rows of d)."""
-        m1 = g.sum(axis=-1, keepdims=True) / d
-        m2 = (g * xhat).sum(axis=-1, keepdims=True) / d
-        return (rstd * (g - m1 - xhat * m2)).astype(dtype)
-
-    @staticmethod
     def layer_norm_backward(gy, x, w, mean, rstd, need_gx, need_gw, need_gb):
         d = x.shape[1]
         r = rstd.astype(np.float64)[:, None]
         g = gy.astype(np.float64)
-        xhat = (x.astype(np.float64) - mean.astype(np.float64)[:, None]) * r
+        xc = x.astype(np.float64) - mean.astype(np.float64)[:, None]
         gx = None
         if need_gx:
             gg = g if w is None else g * w.astype(np.float64)
-            gx = _NumpyKernels._row_input_grad(gg, xhat, r, d, x.dtype)
-        gw = (g * xhat).sum(axis=0).astype(x.dtype) if need_gw else None
+            gx = (_NumpyKernels._centered_grad(gg, xc, r, d, 1) * r).astype(x.dtype)
+        gw = (g * xc * r).sum(axis=0).astype(x.dtype) if need_gw else None
         gb = g.sum(axis=0).astype(x.dtype) if need_gb else None
         return gx, gw, gb
 
@@ -338,14 +332,19 @@ class _NumpyKernels:
         mg = mean.astype(np.float64).reshape(n, groups, 1, 1)
         rg = rstd.astype(np.float64).reshape(n, groups, 1, 1)
         g = gy.astype(np.float64).reshape(n, groups, c // groups, hw)
-        xhat = (x.astype(np.float64).reshape(g.shape) - mg) * rg
+        xc = x.astype(np.float64).reshape(g.shape) - mg
         gx = None
         if need_gx:
-            gg = g if w is None else g * w.astype(np.float64).reshape(groups, -1, 1)
-            d = (c // groups) * hw
-            gx = _NumpyKernels._row_input_grad(gg.reshape(n, groups, d), xhat.reshape(
-                n, groups, d), rg[..., 0], d, x.dtype).reshape(n, c, hw)
-        gw = (g * xhat).sum(axis=(0, 3)).reshape(c).astype(x.dtype) if need_gw else None
+            # per-channel sums first, then weighted by gamma (as the C kernel)
+            wv = np.ones((groups, c // groups, 1)) if w is None else \
+                w.astype(np.float64).reshape(groups, -1, 1)
+            ln = (c // groups) * hw
+            s1 = (g.sum(axis=3, keepdims=True) * wv).sum(axis=2, keepdims=True)
+            s2 = ((g * xc).sum(axis=3, keepdims=True) * wv).sum(axis=2, keepdims=True)
+            gx = ((g * wv - s1 / ln) - xc * (rg * rg * s2 / ln)) * rg
+            gx = gx.reshape(n, c, hw).astype(x.dtype)
+        gw = ((g * xc).sum(axis=3) * rg[..., 0]).sum(axis=0).reshape(c).astype(x.dtype) \
+            if need_gw else None
         gb = g.sum(axis=(0, 3)).reshape(c).astype(x.dtype) if need_gb else None
         return gx, gw, gb
 

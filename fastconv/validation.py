@@ -667,7 +667,7 @@ def check_group_norm(op, x, num_groups, weight, bias, eps):
     g = _as_int(num_groups, "num_groups")
     eps = check_float_scalar(op, "eps", eps, lo=0.0)
     c = x.shape[1]
-    if g <= 0 or c % g != 0:
+    if g <= 0 or c % g != 0 or g > c:   # (a group needs at least one channel)
         raise ValueError("Expected number of channels in input to be divisible by num_groups, "
                          f"but got input of shape {list(x.shape)} and num_groups={g}")
     for name, a in (("weight", weight), ("bias", bias)):
