@@ -16,6 +16,11 @@ typedef enum {
 
 /* The path every public entry point dispatches on (set once at load, or by fc_set_isa). */
 fc_isa fc_current_isa(void);
+/* The fc_isa value of a path name, or -1 for an unknown name. */
+int fc_isa_index(const char *name);
+
+/* The Winograd mode of fc_set_conv_winograd (0 never, 1 cost model, 2 whenever it applies). */
+int fc_conv_winograd_mode(void);
 
 /* Number of threads a parallel region should use right now: fc_get_num_threads() when
  * called from outside a parallel region, else 1 (no nested parallelism); always 1 in a
@@ -26,8 +31,10 @@ int fc_threads_for_region(void);
 #ifdef _OPENMP
 #include <omp.h>
 #define FC_THREAD_ID() omp_get_thread_num()
+#define FC_NUM_THREADS_IN_REGION() omp_get_num_threads()
 #else
 #define FC_THREAD_ID() 0
+#define FC_NUM_THREADS_IN_REGION() 1
 #endif
 
 #define FC_PRAGMA(x) _Pragma(#x)
@@ -64,8 +71,11 @@ int fc_threads_for_region(void);
 #ifdef _OPENMP
 /* Parallel `for` over a loop with nthreads threads: FC_OMP_FOR(nthreads) for (...) */
 #define FC_OMP_FOR(nthreads) FC_PRAGMA(omp parallel for schedule(static) num_threads(nthreads))
+/* Any OpenMP directive: FC_OMP(parallel num_threads(n)) { ... } */
+#define FC_OMP(directive) FC_PRAGMA(omp directive)
 #else
 #define FC_OMP_FOR(nthreads)
+#define FC_OMP(directive)
 #endif
 
 #define FC_MIN(a, b) ((a) < (b) ? (a) : (b))
