@@ -59,6 +59,12 @@ static void norm_chunk(int64_t n, int t, int nt, int64_t *lo, int64_t *hi) {
     *hi = FC_MIN(blocks * (t + 1) / nt * 64, n);
 }
 
+/* Sums the nt per-thread buffers of 2 * len doubles into the first one. */
+static void norm_reduce_parts(double *part, int nt, int64_t len) {
+    for (int t = 1; t < nt; t++)
+        for (int64_t j = 0; j < 2 * len; j++) part[j] += part[(int64_t)t * 2 * len + j];
+}
+
 #define NK_TABLE_TYPE(FT, SFX)                                                                \
     typedef struct {                                                                        \
         void (*sums)(int64_t, const FT *, double, double *, double *);                      \
@@ -106,30 +112,13 @@ typedef float norm_vec_f32 __attribute__((vector_size(32)));
 typedef double norm_vec_f64 __attribute__((vector_size(32)));
 #endif
 
-/* ---- the kernel tables: (float, double) x (scalar, avx2, avx512) ---- */
+/* ---- float and double; norm_drv_tmpl.h instantiates each dtype's kernels per ISA ---- */
 #define FT float
 #define VEC norm_vec_f32
 #define SFX f32
 #define NK_TYPE norm_kernels_f32
 #define FT_EXP expf
 #define FT_TANH tanhf
-#define ISA scalar
-#define ATTR
-#include "norm_kern_tmpl.h"
-#undef ISA
-#undef ATTR
-#ifdef NORM_X86
-#define ISA avx2
-#define ATTR NORM_AVX2
-#include "norm_kern_tmpl.h"
-#undef ISA
-#undef ATTR
-#define ISA avx512
-#define ATTR NORM_AVX512
-#include "norm_kern_tmpl.h"
-#undef ISA
-#undef ATTR
-#endif
 #include "norm_drv_tmpl.h"
 #undef FT
 #undef VEC
@@ -144,23 +133,6 @@ typedef double norm_vec_f64 __attribute__((vector_size(32)));
 #define NK_TYPE norm_kernels_f64
 #define FT_EXP exp
 #define FT_TANH tanh
-#define ISA scalar
-#define ATTR
-#include "norm_kern_tmpl.h"
-#undef ISA
-#undef ATTR
-#ifdef NORM_X86
-#define ISA avx2
-#define ATTR NORM_AVX2
-#include "norm_kern_tmpl.h"
-#undef ISA
-#undef ATTR
-#define ISA avx512
-#define ATTR NORM_AVX512
-#include "norm_kern_tmpl.h"
-#undef ISA
-#undef ATTR
-#endif
 #include "norm_drv_tmpl.h"
 #undef FT
 #undef VEC

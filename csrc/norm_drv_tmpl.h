@@ -1,8 +1,27 @@
 /*
  * norm_drv_tmpl.h -- the fc_opt_ normalisation, dropout and activation entry points of one
- * dtype (threads, statistics, scratch); included by norm.c with FT, SFX and NK_TYPE (the
- * kernel table type) defined, after the tables of every ISA.
+ * dtype (threads, statistics, scratch); included by norm.c with FT, VEC, SFX, NK_TYPE (the
+ * kernel table type), FT_EXP and FT_TANH defined.  It first instantiates the inner loops of
+ * norm_kern_tmpl.h for each ISA (one kernel table each).
  */
+#define ISA scalar
+#define ATTR
+#include "norm_kern_tmpl.h"
+#undef ISA
+#undef ATTR
+#ifdef NORM_X86
+#define ISA avx2
+#define ATTR NORM_AVX2
+#include "norm_kern_tmpl.h"
+#undef ISA
+#undef ATTR
+#define ISA avx512
+#define ATTR NORM_AVX512
+#include "norm_kern_tmpl.h"
+#undef ISA
+#undef ATTR
+#endif
+
 #define ND_CAT_(a, b) a##_##b
 #define ND_CAT(a, b) ND_CAT_(a, b)
 #define ND(name) ND_CAT(name, SFX)
@@ -39,6 +58,16 @@ static void ND(finish_stats)(double k, double s, double q, double m, double eps,
     *is = 1.0 / sqrt(v + eps);
 }
 
+/* gw = the summed first halves, gb = the summed second halves of nt per-thread (2, len)
+ * buffers (either output may be NULL) */
+static void ND(store_param_grads)(double *part, int nt, int64_t len, FT *gw, FT *gb) {
+    norm_reduce_parts(part, nt, len);
+    for (int64_t j = 0; j < len; j++) {
+        if (gw) gw[j] = (FT)part[j];
+        if (gb) gb[j] = (FT)part[len + j];
+    }
+}
+
 /* ---- batch norm ---- */
 
 void ND(fc_opt_batch_norm_forward_train)(int64_t n, int64_t c, int64_t hw, const FT *x,
@@ -62,13 +91,10 @@ void ND(fc_opt_batch_norm_forward_train)(int64_t n, int64_t c, int64_t hw, const
                 k->sums(hw, x + p * hw, ND(shift)(x[ch * hw]), ps + ch, pq + ch);
             }
         }
+        norm_reduce_parts(part, nt, c);
         for (int64_t ch = 0; ch < c; ch++) {
-            double ts = 0.0, tq = 0.0, mu, v, is;
-            for (int t = 0; t < nt; t++) {
-                ts += part[(int64_t)t * 2 * c + ch];
-                tq += part[(int64_t)t * 2 * c + c + ch];
-            }
-            ND(finish_stats)(ND(shift)(x[ch * hw]), ts, tq, m, eps, &mu, &v, &is);
+            double mu, v, is;
+            ND(finish_stats)(ND(shift)(x[ch * hw]), part[ch], part[c + ch], m, eps, &mu, &v, &is);
             fv[ch] = (FT)mu;
             fv[c + ch] = (FT)(gamma ? (double)gamma[ch] * is : is);
             fv[2 * c + ch] = beta ? beta[ch] : (FT)0;
@@ -194,12 +220,9 @@ void ND(fc_opt_batch_norm_backward)(int64_t n, int64_t c, int64_t hw, const FT *
                 }
             }
         }
+        norm_reduce_parts(part, nt, c);
         for (int64_t ch = 0; ch < c; ch++) {
-            double sg = 0.0, sgx = 0.0;
-            for (int t = 0; t < nt; t++) {
-                sg += part[(int64_t)t * 2 * c + ch];
-                sgx += part[(int64_t)t * 2 * c + c + ch];
-            }
+            const double sg = part[ch], sgx = part[c + ch];
             const double is = (double)invstd[ch];
             if (gw) gw[ch] = (FT)(sgx * is);
             if (gb) gb[ch] = (FT)sg;
@@ -335,15 +358,7 @@ void ND(fc_opt_layer_norm_backward)(int64_t rows, int64_t d, const FT *gy, const
                                 (FT)(s1 / dd), gx + o);
         }
     }
-    for (int64_t j = 0; j < d; j++) {
-        double sw = 0.0, sb = 0.0;
-        for (int t = 0; t < nt; t++) {
-            sw += part[(int64_t)t * 2 * d + j];
-            sb += part[(int64_t)t * 2 * d + d + j];
-        }
-        if (gw) gw[j] = (FT)sw;
-        if (gb) gb[j] = (FT)sb;
-    }
+    ND(store_param_grads)(part, nt, d, gw, gb);
     free(part);
     free(own_g);
 }
@@ -413,19 +428,24 @@ void ND(fc_opt_group_norm_backward)(int64_t n, int64_t c, int64_t hw, int64_t gr
             }
         }
     }
-    for (int64_t ch = 0; ch < c; ch++) {
-        double sw = 0.0, sb = 0.0;
-        for (int t = 0; t < nt; t++) {
-            sw += part[(int64_t)t * 2 * c + ch];
-            sb += part[(int64_t)t * 2 * c + c + ch];
-        }
-        if (gw) gw[ch] = (FT)sw;
-        if (gb) gb[ch] = (FT)sb;
-    }
+    ND(store_param_grads)(part, nt, c, gw, gb);
     free(part);
 }
 
 /* ---- dropout and activations: contiguous chunks over the threads ---- */
+
+/* fn(chunk length, pointers at lo_ ...) over the threads' chunks of [0, size) */
+#define ND_MAP(fn, size, ...)                                                                 \
+    do {                                                                                    \
+        const int nt_ = norm_threads(size);                                                 \
+        (void)nt_;                                                                          \
+        NORM_PARALLEL(nt_) {                                                                \
+            int64_t lo_, hi_;                                                               \
+            norm_chunk(size, NORM_TID(), NORM_NT(), &lo_, &hi_);                            \
+            if (hi_ > lo_) fn(hi_ - lo_, __VA_ARGS__);                                      \
+        }                                                                                   \
+    } while (0)
+
 
 void ND(fc_opt_dropout_forward)(int64_t size, const FT *x, uint64_t seed, uint32_t threshold,
                                 double scale, FT *y, uint8_t *mask) {
@@ -448,26 +468,8 @@ void ND(fc_opt_dropout_backward)(int64_t size, const FT *gy, const uint8_t *mask
                                  FT *gx) {
     assert(size >= 0);
     const NK_TYPE *k = ND(pick)();
-    const int nt = norm_threads(size);
-    (void)nt;
-    NORM_PARALLEL(nt) {
-        int64_t lo, hi;
-        norm_chunk(size, NORM_TID(), NORM_NT(), &lo, &hi);
-        if (hi > lo) k->dropout_bwd(hi - lo, gy + lo, mask + lo, (FT)scale, gx + lo);
-    }
+    ND_MAP(k->dropout_bwd, size, gy + lo_, mask + lo_, (FT)scale, gx + lo_);
 }
-
-/* map(size, a, b, out) over chunks: the unary (b == NULL) and binary activation kernels */
-#define ND_MAP(fn, size, ...)                                                                 \
-    do {                                                                                    \
-        const int nt_ = norm_threads(size);                                                 \
-        (void)nt_;                                                                          \
-        NORM_PARALLEL(nt_) {                                                                \
-            int64_t lo_, hi_;                                                               \
-            norm_chunk(size, NORM_TID(), NORM_NT(), &lo_, &hi_);                            \
-            if (hi_ > lo_) fn(hi_ - lo_, __VA_ARGS__);                                      \
-        }                                                                                   \
-    } while (0)
 
 void ND(fc_opt_sigmoid_forward)(int64_t size, const FT *x, FT *y) {
     const NK_TYPE *k = ND(pick)();

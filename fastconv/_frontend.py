@@ -60,6 +60,29 @@ def _empty_norm_grads(x, n_params, need):
     return _masked((np.empty(x.shape, dtype=x.dtype), z, z.copy()), need)
 
 
+def _unary(op, kernel, input, *extra):
+    """kernel(input, *extra) for an elementwise op of any shape."""
+    (x,) = V.float_arrays(op, ("input", input))
+    return kernel(_c(x), *extra)
+
+
+def _unary_backward(op, kernel, grad_output, z_name, z, *slope):
+    """kernel(grad_output, z, *slope) with z the op's output or input (named z_name)."""
+    gy, zz = V.float_arrays(op, ("grad_output", grad_output), (z_name, z))
+    V.check_same_shape(op, "grad_output", gy, z_name, zz)
+    extra = tuple(V.check_float_scalar(op, "negative_slope", v) for v in slope)
+    return kernel(_c(gy), _c(zz), *extra)
+
+
+def _norm_grad_args(op, x, grad_output, mean, rstd):
+    """grad_output, mean and rstd of a layer/group norm backward, checked against input x."""
+    gy, mean, rstd = V.float_arrays(op, ("grad_output", grad_output), ("mean", mean),
+                                    ("rstd", rstd))
+    V.check_same_dtype(op, [("input", x), ("grad_output", gy), ("mean", mean), ("rstd", rstd)])
+    V.check_same_shape(op, "grad_output", gy, "input", x)
+    return gy, mean, rstd
+
+
 def _dropout_threshold(p):
     """The 24-bit keep threshold of dropout's counter-based mask: ceil(p * 2**24)."""
     return int(np.ceil(p * (1 << 24)))
@@ -503,11 +526,7 @@ def build(k, module):
         op = "layer_norm_backward"
         x, ns, w, _, _, rows, d = V.check_layer_norm(op, input, normalized_shape, weight, None,
                                                      0.0)
-        gy, mean, rstd = V.float_arrays(op, ("grad_output", grad_output), ("mean", mean),
-                                        ("rstd", rstd))
-        V.check_same_dtype(op, [("input", x), ("grad_output", gy), ("mean", mean),
-                                ("rstd", rstd)])
-        V.check_same_shape(op, "grad_output", gy, "input", x)
+        gy, mean, rstd = _norm_grad_args(op, x, grad_output, mean, rstd)
         lead = x.shape[:x.ndim - len(ns)]
         V.check_norm_stats(op, (("mean", mean), ("rstd", rstd)),
                            (lead + (1,) * len(ns), lead))
@@ -557,11 +576,7 @@ def build(k, module):
         """
         op = "group_norm_backward"
         x, g, w, _, _ = V.check_group_norm(op, input, num_groups, weight, None, 0.0)
-        gy, mean, rstd = V.float_arrays(op, ("grad_output", grad_output), ("mean", mean),
-                                        ("rstd", rstd))
-        V.check_same_dtype(op, [("input", x), ("grad_output", gy), ("mean", mean),
-                                ("rstd", rstd)])
-        V.check_same_shape(op, "grad_output", gy, "input", x)
+        gy, mean, rstd = _norm_grad_args(op, x, grad_output, mean, rstd)
         V.check_norm_stats(op, (("mean", mean), ("rstd", rstd)), ((x.shape[0], g),))
         need = V.check_output_mask(op, output_mask)
         if x.size == 0:
@@ -626,8 +641,7 @@ def build(k, module):
         Returns:
         - output: same shape and dtype
         """
-        (x,) = V.float_arrays("sigmoid", ("input", input))
-        return k.sigmoid_forward(_c(x))
+        return _unary("sigmoid", k.sigmoid_forward, input)
 
     def sigmoid_backward(grad_output, output):
         """Gradient of sigmoid, given sigmoid's output.
@@ -639,10 +653,8 @@ def build(k, module):
         Returns:
         - grad_input: grad_output * output * (1 - output)
         """
-        gy, y = V.float_arrays("sigmoid_backward", ("grad_output", grad_output),
-                               ("output", output))
-        V.check_same_shape("sigmoid_backward", "grad_output", gy, "output", y)
-        return k.sigmoid_backward(_c(gy), _c(y))
+        return _unary_backward("sigmoid_backward", k.sigmoid_backward, grad_output, "output",
+                               output)
 
     def tanh(input):
         """Hyperbolic tangent, elementwise.
@@ -653,8 +665,7 @@ def build(k, module):
         Returns:
         - output: same shape and dtype
         """
-        (x,) = V.float_arrays("tanh", ("input", input))
-        return k.tanh_forward(_c(x))
+        return _unary("tanh", k.tanh_forward, input)
 
     def tanh_backward(grad_output, output):
         """Gradient of tanh, given tanh's output.
@@ -666,9 +677,7 @@ def build(k, module):
         Returns:
         - grad_input: grad_output * (1 - output ** 2)
         """
-        gy, y = V.float_arrays("tanh_backward", ("grad_output", grad_output), ("output", output))
-        V.check_same_shape("tanh_backward", "grad_output", gy, "output", y)
-        return k.tanh_backward(_c(gy), _c(y))
+        return _unary_backward("tanh_backward", k.tanh_backward, grad_output, "output", output)
 
     def leaky_relu(input, negative_slope=0.01):
         """Leaky ReLU (PyTorch's ``F.leaky_relu``), elementwise.
@@ -680,9 +689,8 @@ def build(k, module):
         Returns:
         - output: input where input > 0, else input * negative_slope
         """
-        (x,) = V.float_arrays("leaky_relu", ("input", input))
         slope = V.check_float_scalar("leaky_relu", "negative_slope", negative_slope)
-        return k.leaky_relu_forward(_c(x), slope)
+        return _unary("leaky_relu", k.leaky_relu_forward, input, slope)
 
     def leaky_relu_backward(grad_output, input, negative_slope=0.01):
         """Gradient of leaky_relu, given leaky_relu's input.
@@ -696,11 +704,8 @@ def build(k, module):
         - grad_input: grad_output where input > 0, else grad_output * negative_slope (a NaN
           input takes the slope, as in PyTorch)
         """
-        gy, x = V.float_arrays("leaky_relu_backward", ("grad_output", grad_output),
-                               ("input", input))
-        V.check_same_shape("leaky_relu_backward", "grad_output", gy, "input", x)
-        slope = V.check_float_scalar("leaky_relu_backward", "negative_slope", negative_slope)
-        return k.leaky_relu_backward(_c(gy), _c(x), slope)
+        return _unary_backward("leaky_relu_backward", k.leaky_relu_backward, grad_output,
+                               "input", input, negative_slope)
 
     api = {}
     for name, fn in list(locals().items()):

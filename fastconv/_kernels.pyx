@@ -651,8 +651,17 @@ def cross_entropy_backward(const floating[:, ::1] logits, const int64_t[::1] tar
 # Optional per-channel vectors (gamma, beta) come as a C-contiguous 1-D array or None; a
 # 1-element dummy stands in for None so that every memoryview is bound.
 
-def batch_norm_forward_train(const floating[:, :, ::1] x, g_or_None, b_or_None, double eps):
-    """x (n, c, hw) -> (y, mean, var, invstd): batch statistics per channel."""
+cdef enum:
+    _BN = 0
+    _LN = 1
+    _GN = 2
+
+
+def _norm_forward(int op, const floating[:, :, ::1] x, int64_t groups, g_or_None, b_or_None,
+                  double eps):
+    """Training-mode statistics and output of batch norm (op _BN, x (n, c, hw): stats (3, c)
+    = mean, var, invstd), layer norm (_LN, x (rows, 1, d): stats (2, rows) = mean, rstd) or
+    group norm (_GN, x (n, c, hw): stats (2, n * groups))."""
     cdef int64_t n = x.shape[0], c = x.shape[1], hw = x.shape[2]
     dt = _dtype(<floating>0)
     cdef const floating[::1] gv = g_or_None if g_or_None is not None else np.empty(1, dt)
@@ -663,8 +672,9 @@ def batch_norm_forward_train(const floating[:, :, ::1] x, g_or_None, b_or_None, 
     cdef const floating *pb = NULL
     if b_or_None is not None:
         pb = &bv[0]
+    cdef int64_t ns = c if op == _BN else (n if op == _LN else n * groups)
     y = np.empty((n, c, hw), dtype=dt)
-    stats = np.empty((3, c), dtype=dt)
+    stats = np.empty((3 if op == _BN else 2, ns), dtype=dt)
     cdef floating[:, :, ::1] yv = y
     cdef floating[:, ::1] sv = stats
     cdef const floating *px = &x[0, 0, 0]
@@ -672,9 +682,75 @@ def batch_norm_forward_train(const floating[:, :, ::1] x, g_or_None, b_or_None, 
     cdef floating *ps = &sv[0, 0]
     with nogil:
         if floating is float:
-            fc_batch_norm_forward_train_f32(n, c, hw, px, pg, pb, eps, py, ps, ps + c, ps + 2 * c)
+            if op == _BN:
+                fc_batch_norm_forward_train_f32(n, c, hw, px, pg, pb, eps, py, ps, ps + ns,
+                                                ps + 2 * ns)
+            elif op == _LN:
+                fc_layer_norm_forward_f32(n, hw, px, pg, pb, eps, py, ps, ps + ns)
+            else:
+                fc_group_norm_forward_f32(n, c, hw, groups, px, pg, pb, eps, py, ps, ps + ns)
         else:
-            fc_batch_norm_forward_train_f64(n, c, hw, px, pg, pb, eps, py, ps, ps + c, ps + 2 * c)
+            if op == _BN:
+                fc_batch_norm_forward_train_f64(n, c, hw, px, pg, pb, eps, py, ps, ps + ns,
+                                                ps + 2 * ns)
+            elif op == _LN:
+                fc_layer_norm_forward_f64(n, hw, px, pg, pb, eps, py, ps, ps + ns)
+            else:
+                fc_group_norm_forward_f64(n, c, hw, groups, px, pg, pb, eps, py, ps, ps + ns)
+    return y, stats
+
+
+cdef inline floating *_out_ptr(object a, floating[::1] view) noexcept:
+    return NULL if a is None else &view[0]
+
+
+def _norm_backward(int op, const floating[:, :, ::1] gy, const floating[:, :, ::1] x,
+                   int64_t groups, g_or_None, const floating[::1] mean,
+                   const floating[::1] scale, bint training, bint need_gx, bint need_gw,
+                   bint need_gb):
+    """(gx (n * c * hw,), gw, gb) of batch norm (_BN; scale = invstd), layer norm (_LN, x
+    (rows, 1, d); scale = rstd) or group norm (_GN; scale = rstd)."""
+    cdef int64_t n = x.shape[0], c = x.shape[1], hw = x.shape[2]
+    cdef int64_t p_len = hw if op == _LN else c
+    dt = _dtype(<floating>0)
+    cdef const floating[::1] gv = g_or_None if g_or_None is not None else np.empty(1, dt)
+    cdef const floating *pg = NULL
+    if g_or_None is not None:
+        pg = &gv[0]
+    gx = np.empty(n * c * hw, dtype=dt) if need_gx else None
+    gw = np.empty(p_len, dtype=dt) if need_gw else None
+    gb = np.empty(p_len, dtype=dt) if need_gb else None
+    cdef floating[::1] gxv = gx if gx is not None else np.empty(1, dt)
+    cdef floating[::1] gwv = gw if gw is not None else np.empty(1, dt)
+    cdef floating[::1] gbv = gb if gb is not None else np.empty(1, dt)
+    cdef floating *pgx = _out_ptr(gx, gxv)
+    cdef floating *pgw = _out_ptr(gw, gwv)
+    cdef floating *pgb = _out_ptr(gb, gbv)
+    cdef const floating *pgy = &gy[0, 0, 0]
+    cdef const floating *px = &x[0, 0, 0]
+    cdef const floating *pm = &mean[0]
+    cdef const floating *pr = &scale[0]
+    with nogil:
+        if floating is float:
+            if op == _BN:
+                fc_batch_norm_backward_f32(n, c, hw, pgy, px, pg, pm, pr, training, pgx, pgw, pgb)
+            elif op == _LN:
+                fc_layer_norm_backward_f32(n, hw, pgy, px, pg, pm, pr, pgx, pgw, pgb)
+            else:
+                fc_group_norm_backward_f32(n, c, hw, groups, pgy, px, pg, pm, pr, pgx, pgw, pgb)
+        else:
+            if op == _BN:
+                fc_batch_norm_backward_f64(n, c, hw, pgy, px, pg, pm, pr, training, pgx, pgw, pgb)
+            elif op == _LN:
+                fc_layer_norm_backward_f64(n, hw, pgy, px, pg, pm, pr, pgx, pgw, pgb)
+            else:
+                fc_group_norm_backward_f64(n, c, hw, groups, pgy, px, pg, pm, pr, pgx, pgw, pgb)
+    return gx, gw, gb
+
+
+def batch_norm_forward_train(x, g_or_None, b_or_None, double eps):
+    """x (n, c, hw) -> (y, mean, var, invstd): batch statistics per channel."""
+    y, stats = _norm_forward(_BN, x, 1, g_or_None, b_or_None, eps)
     return y, stats[0], stats[1], stats[2]
 
 
@@ -705,155 +781,42 @@ def batch_norm_forward_eval(const floating[:, :, ::1] x, const floating[::1] mea
     return y
 
 
-cdef inline tuple _grads(tuple x_shape, int64_t p_len, bint need_gx, bint need_gw,
-                         bint need_gb, object dt):
-    """(gx, gw, gb) allocated as asked (None otherwise); gw and gb have p_len elements."""
-    return (np.empty(x_shape, dtype=dt) if need_gx else None,
-            np.empty(p_len, dtype=dt) if need_gw else None,
-            np.empty(p_len, dtype=dt) if need_gb else None)
-
-
-cdef inline floating *_out_ptr(object a, floating[::1] view) noexcept:
-    return NULL if a is None else &view[0]
-
-
-def batch_norm_backward(const floating[:, :, ::1] gy, const floating[:, :, ::1] x, g_or_None,
-                        const floating[::1] mean, const floating[::1] invstd, bint training,
-                        bint need_gx, bint need_gw, bint need_gb):
-    cdef int64_t n = x.shape[0], c = x.shape[1], hw = x.shape[2]
-    dt = _dtype(<floating>0)
-    cdef const floating[::1] gv = g_or_None if g_or_None is not None else np.empty(1, dt)
-    cdef const floating *pg = NULL
-    if g_or_None is not None:
-        pg = &gv[0]
-    gx, gw, gb = _grads((n * c * hw,), c, need_gx, need_gw, need_gb, dt)
-    cdef floating[::1] gxv = gx if gx is not None else np.empty(1, dt)
-    cdef floating[::1] gwv = gw if gw is not None else np.empty(1, dt)
-    cdef floating[::1] gbv = gb if gb is not None else np.empty(1, dt)
-    cdef floating *pgx = _out_ptr(gx, gxv)
-    cdef floating *pgw = _out_ptr(gw, gwv)
-    cdef floating *pgb = _out_ptr(gb, gbv)
-    cdef const floating *pgy = &gy[0, 0, 0]
-    cdef const floating *px = &x[0, 0, 0]
-    cdef const floating *pm = &mean[0]
-    cdef const floating *pi = &invstd[0]
-    with nogil:
-        if floating is float:
-            fc_batch_norm_backward_f32(n, c, hw, pgy, px, pg, pm, pi, training, pgx, pgw, pgb)
-        else:
-            fc_batch_norm_backward_f64(n, c, hw, pgy, px, pg, pm, pi, training, pgx, pgw, pgb)
-    return (None if gx is None else gx.reshape(n, c, hw)), gw, gb
-
-
-def layer_norm_forward(const floating[:, ::1] x, g_or_None, b_or_None, double eps):
-    """x (rows, d) -> (y, mean (rows,), rstd (rows,))."""
-    cdef int64_t rows = x.shape[0], d = x.shape[1]
-    dt = _dtype(<floating>0)
-    cdef const floating[::1] gv = g_or_None if g_or_None is not None else np.empty(1, dt)
-    cdef const floating[::1] bv = b_or_None if b_or_None is not None else np.empty(1, dt)
-    cdef const floating *pg = NULL
-    if g_or_None is not None:
-        pg = &gv[0]
-    cdef const floating *pb = NULL
-    if b_or_None is not None:
-        pb = &bv[0]
-    y = np.empty((rows, d), dtype=dt)
-    stats = np.empty((2, rows), dtype=dt)
-    cdef floating[:, ::1] yv = y
-    cdef floating[:, ::1] sv = stats
-    cdef const floating *px = &x[0, 0]
-    cdef floating *py = &yv[0, 0]
-    cdef floating *ps = &sv[0, 0]
-    with nogil:
-        if floating is float:
-            fc_layer_norm_forward_f32(rows, d, px, pg, pb, eps, py, ps, ps + rows)
-        else:
-            fc_layer_norm_forward_f64(rows, d, px, pg, pb, eps, py, ps, ps + rows)
-    return y, stats[0], stats[1]
-
-
-def layer_norm_backward(const floating[:, ::1] gy, const floating[:, ::1] x, g_or_None,
-                        const floating[::1] mean, const floating[::1] rstd, bint need_gx,
+def batch_norm_backward(gy, x, g_or_None, mean, invstd, bint training, bint need_gx,
                         bint need_gw, bint need_gb):
-    cdef int64_t rows = x.shape[0], d = x.shape[1]
-    dt = _dtype(<floating>0)
-    cdef const floating[::1] gv = g_or_None if g_or_None is not None else np.empty(1, dt)
-    cdef const floating *pg = NULL
-    if g_or_None is not None:
-        pg = &gv[0]
-    gx, gw, gb = _grads((rows * d,), d, need_gx, need_gw, need_gb, dt)
-    cdef floating[::1] gxv = gx if gx is not None else np.empty(1, dt)
-    cdef floating[::1] gwv = gw if gw is not None else np.empty(1, dt)
-    cdef floating[::1] gbv = gb if gb is not None else np.empty(1, dt)
-    cdef floating *pgx = _out_ptr(gx, gxv)
-    cdef floating *pgw = _out_ptr(gw, gwv)
-    cdef floating *pgb = _out_ptr(gb, gbv)
-    cdef const floating *pgy = &gy[0, 0]
-    cdef const floating *px = &x[0, 0]
-    cdef const floating *pm = &mean[0]
-    cdef const floating *pr = &rstd[0]
-    with nogil:
-        if floating is float:
-            fc_layer_norm_backward_f32(rows, d, pgy, px, pg, pm, pr, pgx, pgw, pgb)
-        else:
-            fc_layer_norm_backward_f64(rows, d, pgy, px, pg, pm, pr, pgx, pgw, pgb)
-    return (None if gx is None else gx.reshape(rows, d)), gw, gb
+    """gy, x (n, c, hw); mean, invstd (c,) -> (gx, gw, gb), each None unless asked for."""
+    gx, gw, gb = _norm_backward(_BN, gy, x, 1, g_or_None, mean, invstd, training, need_gx,
+                                need_gw, need_gb)
+    return (None if gx is None else gx.reshape(x.shape)), gw, gb
 
 
-def group_norm_forward(const floating[:, :, ::1] x, int64_t groups, g_or_None, b_or_None,
-                       double eps):
+def layer_norm_forward(x, g_or_None, b_or_None, double eps):
+    """x (rows, d) -> (y, mean (rows,), rstd (rows,))."""
+    y, stats = _norm_forward(_LN, x.reshape(x.shape[0], 1, x.shape[1]), 1, g_or_None,
+                             b_or_None, eps)
+    return y.reshape(x.shape), stats[0], stats[1]
+
+
+def layer_norm_backward(gy, x, g_or_None, mean, rstd, bint need_gx, bint need_gw,
+                        bint need_gb):
+    """gy, x (rows, d); mean, rstd (rows,) -> (gx, gw (d,), gb (d,))."""
+    shape3 = (x.shape[0], 1, x.shape[1])
+    gx, gw, gb = _norm_backward(_LN, gy.reshape(shape3), x.reshape(shape3), 1, g_or_None, mean,
+                                rstd, True, need_gx, need_gw, need_gb)
+    return (None if gx is None else gx.reshape(x.shape)), gw, gb
+
+
+def group_norm_forward(x, int64_t groups, g_or_None, b_or_None, double eps):
     """x (n, c, hw) -> (y, mean (n * groups,), rstd (n * groups,))."""
-    cdef int64_t n = x.shape[0], c = x.shape[1], hw = x.shape[2]
-    dt = _dtype(<floating>0)
-    cdef const floating[::1] gv = g_or_None if g_or_None is not None else np.empty(1, dt)
-    cdef const floating[::1] bv = b_or_None if b_or_None is not None else np.empty(1, dt)
-    cdef const floating *pg = NULL
-    if g_or_None is not None:
-        pg = &gv[0]
-    cdef const floating *pb = NULL
-    if b_or_None is not None:
-        pb = &bv[0]
-    y = np.empty((n, c, hw), dtype=dt)
-    stats = np.empty((2, n * groups), dtype=dt)
-    cdef floating[:, :, ::1] yv = y
-    cdef floating[:, ::1] sv = stats
-    cdef const floating *px = &x[0, 0, 0]
-    cdef floating *py = &yv[0, 0, 0]
-    cdef floating *ps = &sv[0, 0]
-    with nogil:
-        if floating is float:
-            fc_group_norm_forward_f32(n, c, hw, groups, px, pg, pb, eps, py, ps, ps + n * groups)
-        else:
-            fc_group_norm_forward_f64(n, c, hw, groups, px, pg, pb, eps, py, ps, ps + n * groups)
+    y, stats = _norm_forward(_GN, x, groups, g_or_None, b_or_None, eps)
     return y, stats[0], stats[1]
 
 
-def group_norm_backward(const floating[:, :, ::1] gy, const floating[:, :, ::1] x,
-                        int64_t groups, g_or_None, const floating[::1] mean,
-                        const floating[::1] rstd, bint need_gx, bint need_gw, bint need_gb):
-    cdef int64_t n = x.shape[0], c = x.shape[1], hw = x.shape[2]
-    dt = _dtype(<floating>0)
-    cdef const floating[::1] gv = g_or_None if g_or_None is not None else np.empty(1, dt)
-    cdef const floating *pg = NULL
-    if g_or_None is not None:
-        pg = &gv[0]
-    gx, gw, gb = _grads((n * c * hw,), c, need_gx, need_gw, need_gb, dt)
-    cdef floating[::1] gxv = gx if gx is not None else np.empty(1, dt)
-    cdef floating[::1] gwv = gw if gw is not None else np.empty(1, dt)
-    cdef floating[::1] gbv = gb if gb is not None else np.empty(1, dt)
-    cdef floating *pgx = _out_ptr(gx, gxv)
-    cdef floating *pgw = _out_ptr(gw, gwv)
-    cdef floating *pgb = _out_ptr(gb, gbv)
-    cdef const floating *pgy = &gy[0, 0, 0]
-    cdef const floating *px = &x[0, 0, 0]
-    cdef const floating *pm = &mean[0]
-    cdef const floating *pr = &rstd[0]
-    with nogil:
-        if floating is float:
-            fc_group_norm_backward_f32(n, c, hw, groups, pgy, px, pg, pm, pr, pgx, pgw, pgb)
-        else:
-            fc_group_norm_backward_f64(n, c, hw, groups, pgy, px, pg, pm, pr, pgx, pgw, pgb)
-    return (None if gx is None else gx.reshape(n, c, hw)), gw, gb
+def group_norm_backward(gy, x, int64_t groups, g_or_None, mean, rstd, bint need_gx,
+                        bint need_gw, bint need_gb):
+    """gy, x (n, c, hw); mean, rstd (n * groups,) -> (gx, gw (c,), gb (c,))."""
+    gx, gw, gb = _norm_backward(_GN, gy, x, groups, g_or_None, mean, rstd, True, need_gx,
+                                need_gw, need_gb)
+    return (None if gx is None else gx.reshape(x.shape)), gw, gb
 
 
 def _dropout_forward_flat(const floating[::1] x, uint64_t seed, uint32_t threshold,

@@ -491,38 +491,35 @@ class GroupNorm(Module):
         return "%d, %d, eps=%s, affine=%s" % (self.num_groups, self.num_channels, self.eps, self.affine)
 
 
-class Sigmoid(Module):
+class _FromOutput(Module):
+    """An elementwise activation whose backward needs only its output (kept from forward)."""
+
+    _op = None
+
+    def __init__(self):
+        super().__init__()
+        self._y = None
+
+    def forward(self, x):
+        self._y = getattr(get_backend(), self._op)(x)
+        return self._y
+
+    def backward(self, grad_output):
+        if self._y is None:
+            raise _no_forward(self)
+        return getattr(get_backend(), self._op + "_backward")(grad_output, self._y)
+
+
+class Sigmoid(_FromOutput):
     """``torch.nn.Sigmoid``; keeps its output for backward."""
 
-    def __init__(self):
-        super().__init__()
-        self._y = None
-
-    def forward(self, x):
-        self._y = get_backend().sigmoid(x)
-        return self._y
-
-    def backward(self, grad_output):
-        if self._y is None:
-            raise _no_forward(self)
-        return get_backend().sigmoid_backward(grad_output, self._y)
+    _op = "sigmoid"
 
 
-class Tanh(Module):
+class Tanh(_FromOutput):
     """``torch.nn.Tanh``; keeps its output for backward."""
 
-    def __init__(self):
-        super().__init__()
-        self._y = None
-
-    def forward(self, x):
-        self._y = get_backend().tanh(x)
-        return self._y
-
-    def backward(self, grad_output):
-        if self._y is None:
-            raise _no_forward(self)
-        return get_backend().tanh_backward(grad_output, self._y)
+    _op = "tanh"
 
 
 class LeakyReLU(Module):

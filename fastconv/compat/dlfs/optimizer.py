@@ -10,6 +10,11 @@ import numpy as np
 __all__ = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]
 
 
+def _zeros_like(params):
+    """The book's per-parameter state: zeros shaped like each array of params."""
+    return {key: np.zeros_like(val) for key, val in params.items()}
+
+
 class SGD:
     """Stochastic gradient descent: W -= lr * dW."""
 
@@ -31,7 +36,7 @@ class Momentum:
 
     def update(self, params, grads):
         if self.v is None:
-            self.v = {key: np.zeros_like(val) for key, val in params.items()}
+            self.v = _zeros_like(params)
         for key in params.keys():
             self.v[key] = self.momentum * self.v[key] - self.lr * grads[key]
             params[key] += self.v[key]
@@ -47,7 +52,7 @@ class Nesterov:
 
     def update(self, params, grads):
         if self.v is None:
-            self.v = {key: np.zeros_like(val) for key, val in params.items()}
+            self.v = _zeros_like(params)
         for key in params.keys():
             self.v[key] *= self.momentum
             self.v[key] -= self.lr * grads[key]
@@ -64,7 +69,7 @@ class AdaGrad:
 
     def update(self, params, grads):
         if self.h is None:
-            self.h = {key: np.zeros_like(val) for key, val in params.items()}
+            self.h = _zeros_like(params)
         for key in params.keys():
             self.h[key] += grads[key] * grads[key]
             params[key] -= self.lr * grads[key] / (np.sqrt(self.h[key]) + 1e-7)
@@ -80,7 +85,7 @@ class RMSprop:
 
     def update(self, params, grads):
         if self.h is None:
-            self.h = {key: np.zeros_like(val) for key, val in params.items()}
+            self.h = _zeros_like(params)
         for key in params.keys():
             self.h[key] *= self.decay_rate
             self.h[key] += (1 - self.decay_rate) * grads[key] * grads[key]
@@ -101,8 +106,8 @@ class Adam:
 
     def update(self, params, grads):
         if self.m is None:
-            self.m = {key: np.zeros_like(val) for key, val in params.items()}
-            self.v = {key: np.zeros_like(val) for key, val in params.items()}
+            self.m = _zeros_like(params)
+            self.v = _zeros_like(params)
         self.iter += 1
         lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
         for key in params.keys():
