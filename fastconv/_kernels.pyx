@@ -655,13 +655,15 @@ cdef enum:
     _BN = 0
     _LN = 1
     _GN = 2
+    _BN_EVAL = 3
 
 
 def _norm_forward(int op, const floating[:, :, ::1] x, int64_t groups, g_or_None, b_or_None,
-                  double eps):
-    """Training-mode statistics and output of batch norm (op _BN, x (n, c, hw): stats (3, c)
-    = mean, var, invstd), layer norm (_LN, x (rows, 1, d): stats (2, rows) = mean, rstd) or
-    group norm (_GN, x (n, c, hw): stats (2, n * groups))."""
+                  double eps, mean_or_None=None, var_or_None=None):
+    """(y, stats): the training-mode statistics and output of batch norm (op _BN, x (n, c, hw):
+    stats (3, c) = mean, var, invstd), layer norm (_LN, x (rows, 1, d): stats (2, rows) =
+    mean, rstd) or group norm (_GN, x (n, c, hw): stats (2, n * groups)); or batch norm with
+    the given mean and var (_BN_EVAL; stats is None)."""
     cdef int64_t n = x.shape[0], c = x.shape[1], hw = x.shape[2]
     dt = _dtype(<floating>0)
     cdef const floating[::1] gv = g_or_None if g_or_None is not None else np.empty(1, dt)
@@ -672,17 +674,23 @@ def _norm_forward(int op, const floating[:, :, ::1] x, int64_t groups, g_or_None
     cdef const floating *pb = NULL
     if b_or_None is not None:
         pb = &bv[0]
-    cdef int64_t ns = c if op == _BN else (n if op == _LN else n * groups)
+    cdef int64_t ns = c if op == _BN or op == _BN_EVAL else (n if op == _LN else n * groups)
     y = np.empty((n, c, hw), dtype=dt)
     stats = np.empty((3 if op == _BN else 2, ns), dtype=dt)
+    cdef const floating[::1] mv = mean_or_None if mean_or_None is not None else np.empty(1, dt)
+    cdef const floating[::1] vv = var_or_None if var_or_None is not None else np.empty(1, dt)
     cdef floating[:, :, ::1] yv = y
     cdef floating[:, ::1] sv = stats
     cdef const floating *px = &x[0, 0, 0]
+    cdef const floating *pm = &mv[0]
+    cdef const floating *pv = &vv[0]
     cdef floating *py = &yv[0, 0, 0]
     cdef floating *ps = &sv[0, 0]
     with nogil:
         if floating is float:
-            if op == _BN:
+            if op == _BN_EVAL:
+                fc_batch_norm_forward_eval_f32(n, c, hw, px, pm, pv, pg, pb, eps, py)
+            elif op == _BN:
                 fc_batch_norm_forward_train_f32(n, c, hw, px, pg, pb, eps, py, ps, ps + ns,
                                                 ps + 2 * ns)
             elif op == _LN:
@@ -690,14 +698,16 @@ def _norm_forward(int op, const floating[:, :, ::1] x, int64_t groups, g_or_None
             else:
                 fc_group_norm_forward_f32(n, c, hw, groups, px, pg, pb, eps, py, ps, ps + ns)
         else:
-            if op == _BN:
+            if op == _BN_EVAL:
+                fc_batch_norm_forward_eval_f64(n, c, hw, px, pm, pv, pg, pb, eps, py)
+            elif op == _BN:
                 fc_batch_norm_forward_train_f64(n, c, hw, px, pg, pb, eps, py, ps, ps + ns,
                                                 ps + 2 * ns)
             elif op == _LN:
                 fc_layer_norm_forward_f64(n, hw, px, pg, pb, eps, py, ps, ps + ns)
             else:
                 fc_group_norm_forward_f64(n, c, hw, groups, px, pg, pb, eps, py, ps, ps + ns)
-    return y, stats
+    return y, (None if op == _BN_EVAL else stats)
 
 
 cdef inline floating *_out_ptr(object a, floating[::1] view) noexcept:
@@ -754,31 +764,9 @@ def batch_norm_forward_train(x, g_or_None, b_or_None, double eps):
     return y, stats[0], stats[1], stats[2]
 
 
-def batch_norm_forward_eval(const floating[:, :, ::1] x, const floating[::1] mean,
-                            const floating[::1] var, g_or_None, b_or_None, double eps):
+def batch_norm_forward_eval(x, mean, var, g_or_None, b_or_None, double eps):
     """x (n, c, hw) -> y, normalised with the given mean and var (c,)."""
-    cdef int64_t n = x.shape[0], c = x.shape[1], hw = x.shape[2]
-    dt = _dtype(<floating>0)
-    cdef const floating[::1] gv = g_or_None if g_or_None is not None else np.empty(1, dt)
-    cdef const floating[::1] bv = b_or_None if b_or_None is not None else np.empty(1, dt)
-    cdef const floating *pg = NULL
-    if g_or_None is not None:
-        pg = &gv[0]
-    cdef const floating *pb = NULL
-    if b_or_None is not None:
-        pb = &bv[0]
-    y = np.empty((n, c, hw), dtype=dt)
-    cdef floating[:, :, ::1] yv = y
-    cdef const floating *px = &x[0, 0, 0]
-    cdef const floating *pm = &mean[0]
-    cdef const floating *pv = &var[0]
-    cdef floating *py = &yv[0, 0, 0]
-    with nogil:
-        if floating is float:
-            fc_batch_norm_forward_eval_f32(n, c, hw, px, pm, pv, pg, pb, eps, py)
-        else:
-            fc_batch_norm_forward_eval_f64(n, c, hw, px, pm, pv, pg, pb, eps, py)
-    return y
+    return _norm_forward(_BN_EVAL, x, 1, g_or_None, b_or_None, eps, mean, var)[0]
 
 
 def batch_norm_backward(gy, x, g_or_None, mean, invstd, bint training, bint need_gx,

@@ -415,8 +415,34 @@ class BatchNorm2d(_BatchNorm):
     _ndims = (4,)
 
 
-class LayerNorm(Module):
+class _AffineNorm(Module):
+    """LayerNorm and GroupNorm: optional weight and bias, the statistics kept for backward."""
+
+    def forward(self, x):
+        w = None if self.weight is None else self.weight.data
+        b = None if self.bias is None else self.bias.data
+        y, mean, rstd = getattr(get_backend(), self._op)(x, self._arg(), w, b, self.eps, return_stats=True)
+        self._cache = (x, mean, rstd)
+        return y
+
+    def backward(self, grad_output):
+        if self._cache is None:
+            raise _no_forward(self)
+        x, mean, rstd = self._cache
+        w = None if self.weight is None else self.weight.data
+        gx, gw, gb = getattr(get_backend(), self._op + "_backward")(
+            grad_output, x, self._arg(), mean, rstd, w, (True, self.weight is not None, self.bias is not None))
+        if self.weight is not None:
+            self.weight.accumulate(gw)
+        if self.bias is not None:
+            self.bias.accumulate(gb)
+        return gx
+
+
+class LayerNorm(_AffineNorm):
     """``torch.nn.LayerNorm(normalized_shape, eps=1e-5, elementwise_affine=True, bias=True)``."""
+
+    _op = "layer_norm"
 
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, dtype=np.float32):
         super().__init__()
@@ -429,32 +455,17 @@ class LayerNorm(Module):
         self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype)) if elementwise_affine and bias else None
         self._cache = None
 
-    def forward(self, x):
-        w = None if self.weight is None else self.weight.data
-        b = None if self.bias is None else self.bias.data
-        y, mean, rstd = get_backend().layer_norm(x, self.normalized_shape, w, b, self.eps, return_stats=True)
-        self._cache = (x, mean, rstd)
-        return y
-
-    def backward(self, grad_output):
-        if self._cache is None:
-            raise _no_forward(self)
-        x, mean, rstd = self._cache
-        w = None if self.weight is None else self.weight.data
-        gx, gw, gb = get_backend().layer_norm_backward(grad_output, x, self.normalized_shape, mean, rstd, w,
-                                                       (True, self.weight is not None, self.bias is not None))
-        if self.weight is not None:
-            self.weight.accumulate(gw)
-        if self.bias is not None:
-            self.bias.accumulate(gb)
-        return gx
+    def _arg(self):
+        return self.normalized_shape
 
     def extra_repr(self):
         return "%s, eps=%s, elementwise_affine=%s" % (self.normalized_shape, self.eps, self.elementwise_affine)
 
 
-class GroupNorm(Module):
+class GroupNorm(_AffineNorm):
     """``torch.nn.GroupNorm(num_groups, num_channels, eps=1e-5, affine=True)``: input (N, C, *)."""
+
+    _op = "group_norm"
 
     def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, dtype=np.float32):
         super().__init__()
@@ -468,24 +479,8 @@ class GroupNorm(Module):
         self.bias = Parameter(np.zeros(self.num_channels, dtype=dtype)) if affine else None
         self._cache = None
 
-    def forward(self, x):
-        w = None if self.weight is None else self.weight.data
-        b = None if self.bias is None else self.bias.data
-        y, mean, rstd = get_backend().group_norm(x, self.num_groups, w, b, self.eps, return_stats=True)
-        self._cache = (x, mean, rstd)
-        return y
-
-    def backward(self, grad_output):
-        if self._cache is None:
-            raise _no_forward(self)
-        x, mean, rstd = self._cache
-        w = None if self.weight is None else self.weight.data
-        gx, gw, gb = get_backend().group_norm_backward(grad_output, x, self.num_groups, mean, rstd, w,
-                                                       (True, self.affine, self.affine))
-        if self.affine:
-            self.weight.accumulate(gw)
-            self.bias.accumulate(gb)
-        return gx
+    def _arg(self):
+        return self.num_groups
 
     def extra_repr(self):
         return "%d, %d, eps=%s, affine=%s" % (self.num_groups, self.num_channels, self.eps, self.affine)
