@@ -17,8 +17,8 @@
  *
  * Layer and group norm: one row (sample, or sample and group) per task; the weight and bias
  * gradients are summed in per-thread buffers.  Dropout draws its mask from the counter-based
- * hash of internal.h, so the mask depends only on (seed, index).  sigmoid and tanh call
- * libm's exp / tanh (these loops do not vectorise).
+ * hash of internal.h, so the mask depends only on (seed, index).  sigmoid and tanh use
+ * vectorisable polynomial exp / tanh for float32 (below) and libm's exp / tanh for float64.
  */
 #include <assert.h>
 #include <math.h>
@@ -105,6 +105,47 @@ NK_TABLE_TYPE(double, f64)
 #endif
 #endif
 
+/* float32 exp and tanh as loops the compiler can vectorise (libm's expf / tanhf are calls):
+ * Cephes' polynomials, accurate to about 2 float32 ulps.  exp: x = n ln2 + r, |r| <= ln2 / 2,
+ * exp(r) by a degree-6 polynomial, 2^n built in the exponent bits; the argument is clamped so
+ * that 2^n stays a normal number (exp(x) for x > 88.37 is then 2.4e38, not inf: sigmoid and
+ * tanh only divide by it).  NaN propagates through the polynomial. */
+static inline float norm_expf(float x) {
+    const float hi = 88.37626f, lo = -87.33654f;
+    x = x > hi ? hi : x;
+    x = x < lo ? lo : x;
+    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    float n = (x * 1.44269504088896341f + magic) - magic;
+    n = n == n ? n : 0.0f; /* NaN: keep the integer conversion defined */
+    const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
+    float p = 1.9875691500E-4f;
+    p = p * r + 1.3981999507E-3f;
+    p = p * r + 8.3334519073E-3f;
+    p = p * r + 4.1665795894E-2f;
+    p = p * r + 1.6666665459E-1f;
+    p = p * r + 5.0000001201E-1f;
+    p = p * (r * r) + r + 1.0f;
+    const uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* tanh: an odd polynomial for |x| < 0.625, else sign(x) * (1 - 2 / (exp(2|x|) + 1)). */
+static inline float norm_tanhf(float x) {
+    const float ax = x < 0.0f ? -x : x;
+    const float big = 1.0f - 2.0f / (norm_expf(2.0f * ax) + 1.0f);
+    const float z = x * x;
+    float p = -5.70498872745E-3f;
+    p = p * z + 2.06390887954E-2f;
+    p = p * z - 5.37397155531E-2f;
+    p = p * z + 1.33314422036E-1f;
+    p = p * z - 3.33332819422E-1f;
+    const float small = p * z * x + x;
+    const float t = x < 0.0f ? -big : big;
+    return ax < 0.625f ? small : t;
+}
+
 /* GNU vector types (GCC, Clang) for the blocked reductions; elsewhere plain loops. */
 #if defined(__GNUC__)
 #define NORM_VEC 1
@@ -117,8 +158,8 @@ typedef double norm_vec_f64 __attribute__((vector_size(32)));
 #define VEC norm_vec_f32
 #define SFX f32
 #define NK_TYPE norm_kernels_f32
-#define FT_EXP expf
-#define FT_TANH tanhf
+#define FT_EXP norm_expf
+#define FT_TANH norm_tanhf
 #include "norm_drv_tmpl.h"
 #undef FT
 #undef VEC

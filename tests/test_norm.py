@@ -97,7 +97,8 @@ def test_group_norm_matches_reference(isa, dtype, rng, shape, groups):
 
 def test_activations_match_reference(isa, dtype, rng):
     x = _rand(rng, (3, 5, 70), dtype, 4.0)
-    x.flat[:6] = [0.0, -0.0, 50.0, -50.0, 1e-9, -1e-9]
+    x.flat[:16] = [0.0, -0.0, 50.0, -50.0, 1e-9, -1e-9, 0.624, 0.626, -0.626, 88.5, -88.5,
+                   1e4, -1e4, np.inf, -np.inf, np.nan]
     gy = _rand(rng, x.shape, dtype)
     for fwd, bwd in (("sigmoid", "sigmoid_backward"), ("tanh", "tanh_backward")):
         y = getattr(F, fwd)(x)
