@@ -21,6 +21,13 @@ PUBLIC_NAMES = (
     "cross_entropy", "cross_entropy_backward",
     "softmax", "log_softmax",
     "conv2d_output_shape", "pool2d_output_shape",
+    "batch_norm", "batch_norm_backward",
+    "layer_norm", "layer_norm_backward",
+    "group_norm", "group_norm_backward",
+    "dropout", "dropout_backward",
+    "sigmoid", "sigmoid_backward",
+    "tanh", "tanh_backward",
+    "leaky_relu", "leaky_relu_backward",
 )
 
 
@@ -28,6 +35,64 @@ PUBLIC_NAMES = (
 def _c(a):
     """`a` itself when C-contiguous, else a C-contiguous copy (0-d arrays keep their shape)."""
     return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+
+
+def _c_or_none(a):
+    return None if a is None else _c(a)
+
+
+def _nchw3(x):
+    """x (N, C, *) as a C-contiguous (N, C, prod(*)) array."""
+    x = _c(x)
+    hw = 1
+    for s in x.shape[2:]:
+        hw *= s
+    return x.reshape(x.shape[0], x.shape[1], hw) if x.ndim != 3 else x
+
+
+def _masked(grads, need):
+    return tuple(g if n else None for g, n in zip(grads, need))
+
+
+def _empty_norm_grads(x, n_params, need):
+    """(grad_input, grad_weight, grad_bias) of a normalisation over an empty input."""
+    z = np.zeros(n_params, dtype=x.dtype)
+    return _masked((np.empty(x.shape, dtype=x.dtype), z, z.copy()), need)
+
+
+def _unary(op, kernel, input, *extra):
+    """kernel(input, *extra) for an elementwise op of any shape."""
+    (x,) = V.float_arrays(op, ("input", input))
+    return kernel(_c(x), *extra)
+
+
+def _unary_backward(op, kernel, grad_output, z_name, z, *slope):
+    """kernel(grad_output, z, *slope) with z the op's output or input (named z_name)."""
+    gy, zz = V.float_arrays(op, ("grad_output", grad_output), (z_name, z))
+    V.check_same_shape(op, "grad_output", gy, z_name, zz)
+    extra = tuple(V.check_float_scalar(op, "negative_slope", v) for v in slope)
+    return kernel(_c(gy), _c(zz), *extra)
+
+
+def _norm_grad_args(op, x, grad_output, mean, rstd):
+    """grad_output, mean and rstd of a layer/group norm backward, checked against input x."""
+    gy, mean, rstd = V.float_arrays(op, ("grad_output", grad_output), ("mean", mean),
+                                    ("rstd", rstd))
+    V.check_same_dtype(op, [("input", x), ("grad_output", gy), ("mean", mean), ("rstd", rstd)])
+    V.check_same_shape(op, "grad_output", gy, "input", x)
+    return gy, mean, rstd
+
+
+def _dropout_threshold(p):
+    """The 24-bit keep threshold of dropout's counter-based mask: ceil(p * 2**24)."""
+    return int(np.ceil(p * (1 << 24)))
+
+
+def _dropout_seed(generator):
+    if generator is None:
+        from .nn import init
+        generator = init.get_generator()
+    return int(generator.integers(0, 1 << 64, dtype=np.uint64))
 
 
 def build(k, module):
@@ -338,6 +403,309 @@ def build(k, module):
                                               reduction, label_smoothing)
         g = V.check_grad_loss("cross_entropy_backward", grad_loss, x.dtype, red, x.shape[0])
         return k.cross_entropy_backward(_c(x), _c(t), ls, red, g)
+
+    # ---- normalisation ------------------------------------------------------------------
+
+    def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+                   momentum=0.1, eps=1e-5, return_stats=False):
+        """Batch normalisation (PyTorch's ``F.batch_norm``), per channel of an (N, C, *) input.
+
+        training=True normalises with the batch's mean and biased variance over N and the
+        spatial dimensions and, as PyTorch does, updates ``running_mean`` and ``running_var``
+        **in place** (the only arguments fastconv ever writes):
+        ``running = (1 - momentum) * running + momentum * batch_stat``, with the unbiased
+        variance going into running_var.  Either may be None (not tracked).
+        training=False normalises with running_mean and running_var (both required).
+
+        Inputs:
+        - input: (N, C) or (N, C, *) float32 or float64
+        - running_mean, running_var: (C,) arrays of input's dtype, or None in training
+        - weight, bias: (C,) or None (1 and 0)
+        - training: bool; momentum: float; eps: float >= 0
+        - return_stats: also return the batch statistics the backward needs
+
+        Returns:
+        - output: input's shape; with return_stats, (output, save_mean, save_invstd) where
+          save_invstd = 1 / sqrt(batch var + eps), both (C,) (None, None in inference)
+        """
+        x, rm, rv, w, b, training, momentum, eps = V.check_batch_norm(
+            "batch_norm", input, running_mean, running_var, weight, bias, training, momentum,
+            eps)
+        c = x.shape[1]
+        x3 = _nchw3(x)
+        if not training:
+            y = k.batch_norm_forward_eval(x3, _c(rm), _c(rv), _c_or_none(w), _c_or_none(b), eps)
+            y = y.reshape(x.shape)
+            return (y, None, None) if return_stats else y
+        m = x.size // c if c else 0
+        if m == 0:
+            y = np.empty(x.shape, dtype=x.dtype)
+            z = np.zeros(c, dtype=x.dtype)
+            return (y, z, z.copy()) if return_stats else y
+        y, mean, var, invstd = k.batch_norm_forward_train(x3, _c_or_none(w), _c_or_none(b), eps)
+        one = x.dtype.type(1 - momentum)
+        mom = x.dtype.type(momentum)
+        if rm is not None:
+            rm[...] = one * rm + mom * mean
+        if rv is not None:
+            rv[...] = one * rv + mom * (var * x.dtype.type(m / (m - 1)))
+        y = y.reshape(x.shape)
+        return (y, mean, invstd) if return_stats else y
+
+    def batch_norm_backward(grad_output, input, weight, running_mean, running_var, save_mean,
+                            save_invstd, training, eps=1e-5, output_mask=(True, True, True)):
+        """Gradients of batch_norm (the arguments of ``aten.native_batch_norm_backward``).
+
+        Inputs:
+        - grad_output, input: (N, C, *)
+        - weight: (C,) or None
+        - running_mean, running_var: (C,), used when training=False
+        - save_mean, save_invstd: (C,) from ``batch_norm(..., return_stats=True)``, used when
+          training=True
+        - training, eps: as given to batch_norm
+        - output_mask: which of (grad_input, grad_weight, grad_bias) to compute
+
+        Returns (grad_input, grad_weight, grad_bias): with xhat the normalised input,
+        grad_weight = sum(grad_output * xhat) and grad_bias = sum(grad_output) over all but C;
+        in training grad_input = weight * invstd * (grad_output - mean(grad_output) -
+        xhat * mean(grad_output * xhat)), in inference weight * invstd * grad_output.
+        """
+        gy, x, w, mean, second, training, eps, need = V.check_batch_norm_backward(
+            "batch_norm_backward", grad_output, input, weight, running_mean, running_var,
+            save_mean, save_invstd, training, eps, output_mask)
+        if x.size == 0:
+            return _empty_norm_grads(x, x.shape[1], need)
+        if training:
+            invstd = second
+        else:
+            invstd = (1.0 / np.sqrt(second.astype(np.float64) + eps)).astype(x.dtype)
+        gx, gw, gb = k.batch_norm_backward(_nchw3(gy), _nchw3(x), _c_or_none(w), _c(mean),
+                                           _c(invstd), training, *need)
+        return (None if gx is None else gx.reshape(x.shape)), gw, gb
+
+    def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5,
+                   return_stats=False):
+        """Layer normalisation (PyTorch's ``F.layer_norm``) over the last dimensions.
+
+        Inputs:
+        - input: (*, *normalized_shape)
+        - normalized_shape: int or tuple, the trailing shape to normalise over
+        - weight, bias: normalized_shape arrays or None (elementwise affine)
+        - eps: float >= 0; return_stats: also return mean and rstd
+
+        Returns:
+        - output: input's shape; with return_stats (output, mean, rstd), both of shape
+          (*, 1, ..., 1) (as aten.native_layer_norm), rstd = 1 / sqrt(biased var + eps)
+        """
+        x, ns, w, b, eps, rows, d = V.check_layer_norm("layer_norm", input, normalized_shape,
+                                                       weight, bias, eps)
+        sshape = x.shape[:x.ndim - len(ns)] + (1,) * len(ns)
+        if x.size == 0:
+            y = np.empty(x.shape, dtype=x.dtype)
+            mean = np.full(sshape, np.nan, dtype=x.dtype)
+            return (y, mean, mean.copy()) if return_stats else y
+        y, mean, rstd = k.layer_norm_forward(_c(x).reshape(rows, d),
+                                             None if w is None else _c(w).reshape(-1),
+                                             None if b is None else _c(b).reshape(-1), eps)
+        y = y.reshape(x.shape)
+        return (y, mean.reshape(sshape), rstd.reshape(sshape)) if return_stats else y
+
+    def layer_norm_backward(grad_output, input, normalized_shape, mean, rstd, weight=None,
+                            output_mask=(True, True, True)):
+        """Gradients of layer_norm.
+
+        Inputs:
+        - grad_output, input: (*, *normalized_shape)
+        - normalized_shape: as given to layer_norm
+        - mean, rstd: from ``layer_norm(..., return_stats=True)``, shape (*, 1, ..., 1) or (*)
+        - weight: normalized_shape or None
+        - output_mask: which of (grad_input, grad_weight, grad_bias) to compute
+
+        Returns (grad_input, grad_weight, grad_bias); the last two have normalized_shape.
+        """
+        op = "layer_norm_backward"
+        x, ns, w, _, _, rows, d = V.check_layer_norm(op, input, normalized_shape, weight, None,
+                                                     0.0)
+        gy, mean, rstd = _norm_grad_args(op, x, grad_output, mean, rstd)
+        lead = x.shape[:x.ndim - len(ns)]
+        V.check_norm_stats(op, (("mean", mean), ("rstd", rstd)),
+                           (lead + (1,) * len(ns), lead))
+        need = V.check_output_mask(op, output_mask)
+        if x.size == 0:
+            gx, gw, gb = _empty_norm_grads(x, d, need)
+        else:
+            gx, gw, gb = k.layer_norm_backward(_c(gy).reshape(rows, d), _c(x).reshape(rows, d),
+                                               None if w is None else _c(w).reshape(-1),
+                                               _c(mean).reshape(-1), _c(rstd).reshape(-1),
+                                               *need)
+        return ((None if gx is None else gx.reshape(x.shape)),
+                None if gw is None else gw.reshape(ns), None if gb is None else gb.reshape(ns))
+
+    def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5, return_stats=False):
+        """Group normalisation (PyTorch's ``F.group_norm``) of an (N, C, *) input.
+
+        Inputs:
+        - input: (N, C, *); num_groups: int dividing C
+        - weight, bias: (C,) or None (per-channel affine)
+        - eps: float >= 0; return_stats: also return mean and rstd
+
+        Returns:
+        - output: input's shape; with return_stats (output, mean, rstd), both (N, num_groups)
+        """
+        x, g, w, b, eps = V.check_group_norm("group_norm", input, num_groups, weight, bias, eps)
+        n, c = x.shape[:2]
+        if x.size == 0:
+            y = np.empty(x.shape, dtype=x.dtype)
+            mean = np.full((n, g), np.nan, dtype=x.dtype)
+            return (y, mean, mean.copy()) if return_stats else y
+        y, mean, rstd = k.group_norm_forward(_nchw3(x), g, _c_or_none(w), _c_or_none(b), eps)
+        y = y.reshape(x.shape)
+        return (y, mean.reshape(n, g), rstd.reshape(n, g)) if return_stats else y
+
+    def group_norm_backward(grad_output, input, num_groups, mean, rstd, weight=None,
+                            output_mask=(True, True, True)):
+        """Gradients of group_norm.
+
+        Inputs:
+        - grad_output, input: (N, C, *); num_groups: as given to group_norm
+        - mean, rstd: (N, num_groups) from ``group_norm(..., return_stats=True)``
+        - weight: (C,) or None
+        - output_mask: which of (grad_input, grad_weight, grad_bias) to compute
+
+        Returns (grad_input, grad_weight, grad_bias); the last two are (C,).
+        """
+        op = "group_norm_backward"
+        x, g, w, _, _ = V.check_group_norm(op, input, num_groups, weight, None, 0.0)
+        gy, mean, rstd = _norm_grad_args(op, x, grad_output, mean, rstd)
+        V.check_norm_stats(op, (("mean", mean), ("rstd", rstd)), ((x.shape[0], g),))
+        need = V.check_output_mask(op, output_mask)
+        if x.size == 0:
+            return _empty_norm_grads(x, x.shape[1], need)
+        gx, gw, gb = k.group_norm_backward(_nchw3(gy), _nchw3(x), g, _c_or_none(w),
+                                           _c(mean).reshape(-1), _c(rstd).reshape(-1), *need)
+        return (None if gx is None else gx.reshape(x.shape)), gw, gb
+
+    # ---- dropout and activations --------------------------------------------------------
+
+    def dropout(input, p=0.5, training=True, generator=None, return_mask=False):
+        """Inverted dropout (PyTorch's ``F.dropout``): in training each element is zeroed with
+        probability p and the others are scaled by 1 / (1 - p); otherwise the input is
+        returned (as a copy).
+
+        The mask comes from a counter-based hash of one 64-bit seed drawn from ``generator``
+        (a ``numpy.random.Generator``; default ``fastconv.nn.init.get_generator()``, which
+        ``fastconv.nn.init.manual_seed`` reseeds), so both backends draw the same mask for
+        the same generator state, whatever the thread count.
+
+        Inputs:
+        - input: array of any shape; p: float in [0, 1]; training: bool
+        - return_mask: also return the mask
+
+        Returns:
+        - output, or (output, mask) with mask a bool array (True = kept; all True when not
+          training)
+        """
+        (x,) = V.float_arrays("dropout", ("input", input))
+        p = V.check_dropout_p("dropout", p)
+        training = V.check_bool("dropout", "training", training)
+        gen = V.check_generator("dropout", generator)
+        if not training:
+            y = np.array(x, order="C", copy=True)
+            return (y, np.ones(x.shape, dtype=bool)) if return_mask else y
+        scale = 1.0 / (1.0 - p) if p < 1.0 else 0.0
+        y, mask = k.dropout_forward(_c(x), _dropout_seed(gen), _dropout_threshold(p), scale)
+        return (y, mask) if return_mask else y
+
+    def dropout_backward(grad_output, mask, scale):
+        """Gradient of dropout (``aten.native_dropout_backward``): grad_output * mask * scale.
+
+        Inputs:
+        - grad_output: array of any shape
+        - mask: bool array of the same shape, from ``dropout(..., return_mask=True)``
+        - scale: float, 1 / (1 - p) for the p given to dropout
+
+        Returns:
+        - grad_input: same shape
+        """
+        (gy,) = V.float_arrays("dropout_backward", ("grad_output", grad_output))
+        mask = V.check_mask("dropout_backward", mask, gy.shape)
+        scale = V.check_float_scalar("dropout_backward", "scale", scale)
+        return k.dropout_backward(_c(gy), _c(mask), scale)
+
+    def sigmoid(input):
+        """Logistic sigmoid 1 / (1 + exp(-input)), elementwise.
+
+        Inputs:
+        - input: array of any shape
+
+        Returns:
+        - output: same shape and dtype
+        """
+        return _unary("sigmoid", k.sigmoid_forward, input)
+
+    def sigmoid_backward(grad_output, output):
+        """Gradient of sigmoid, given sigmoid's output.
+
+        Inputs:
+        - grad_output: array of any shape
+        - output: sigmoid's output, same shape
+
+        Returns:
+        - grad_input: grad_output * output * (1 - output)
+        """
+        return _unary_backward("sigmoid_backward", k.sigmoid_backward, grad_output, "output",
+                               output)
+
+    def tanh(input):
+        """Hyperbolic tangent, elementwise.
+
+        Inputs:
+        - input: array of any shape
+
+        Returns:
+        - output: same shape and dtype
+        """
+        return _unary("tanh", k.tanh_forward, input)
+
+    def tanh_backward(grad_output, output):
+        """Gradient of tanh, given tanh's output.
+
+        Inputs:
+        - grad_output: array of any shape
+        - output: tanh's output, same shape
+
+        Returns:
+        - grad_input: grad_output * (1 - output ** 2)
+        """
+        return _unary_backward("tanh_backward", k.tanh_backward, grad_output, "output", output)
+
+    def leaky_relu(input, negative_slope=0.01):
+        """Leaky ReLU (PyTorch's ``F.leaky_relu``), elementwise.
+
+        Inputs:
+        - input: array of any shape
+        - negative_slope: float, the slope for input <= 0
+
+        Returns:
+        - output: input where input > 0, else input * negative_slope
+        """
+        slope = V.check_float_scalar("leaky_relu", "negative_slope", negative_slope)
+        return _unary("leaky_relu", k.leaky_relu_forward, input, slope)
+
+    def leaky_relu_backward(grad_output, input, negative_slope=0.01):
+        """Gradient of leaky_relu, given leaky_relu's input.
+
+        Inputs:
+        - grad_output: array of any shape
+        - input: leaky_relu's input, same shape
+        - negative_slope: as given to leaky_relu
+
+        Returns:
+        - grad_input: grad_output where input > 0, else grad_output * negative_slope (a NaN
+          input takes the slope, as in PyTorch)
+        """
+        return _unary_backward("leaky_relu_backward", k.leaky_relu_backward, grad_output,
+                               "input", input, negative_slope)
 
     api = {}
     for name, fn in list(locals().items()):

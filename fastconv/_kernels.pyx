@@ -643,3 +643,286 @@ def cross_entropy_backward(const floating[:, ::1] logits, const int64_t[::1] tar
             fc_cross_entropy_backward_f64(n, c, pl, pt, label_smoothing, reduction_code,
                                           pgl, pg)
     return g
+
+
+# ------------------------------------------------------------------------------------------
+# Normalisation, dropout and activations
+# ------------------------------------------------------------------------------------------
+# Optional per-channel vectors (gamma, beta) come as a C-contiguous 1-D array or None; a
+# 1-element dummy stands in for None so that every memoryview is bound.
+
+cdef enum:
+    _BN = 0
+    _LN = 1
+    _GN = 2
+    _BN_EVAL = 3
+
+
+def _norm_forward(int op, const floating[:, :, ::1] x, int64_t groups, g_or_None, b_or_None,
+                  double eps, mean_or_None=None, var_or_None=None):
+    """(y, stats): the training-mode statistics and output of batch norm (op _BN, x (n, c, hw):
+    stats (3, c) = mean, var, invstd), layer norm (_LN, x (rows, 1, d): stats (2, rows) =
+    mean, rstd) or group norm (_GN, x (n, c, hw): stats (2, n * groups)); or batch norm with
+    the given mean and var (_BN_EVAL; stats is None)."""
+    cdef int64_t n = x.shape[0], c = x.shape[1], hw = x.shape[2]
+    dt = _dtype(<floating>0)
+    cdef const floating[::1] gv = g_or_None if g_or_None is not None else np.empty(1, dt)
+    cdef const floating[::1] bv = b_or_None if b_or_None is not None else np.empty(1, dt)
+    cdef const floating *pg = NULL
+    if g_or_None is not None:
+        pg = &gv[0]
+    cdef const floating *pb = NULL
+    if b_or_None is not None:
+        pb = &bv[0]
+    cdef int64_t ns = c if op == _BN or op == _BN_EVAL else (n if op == _LN else n * groups)
+    y = np.empty((n, c, hw), dtype=dt)
+    stats = np.empty((3 if op == _BN else 2, ns), dtype=dt)
+    cdef const floating[::1] mv = mean_or_None if mean_or_None is not None else np.empty(1, dt)
+    cdef const floating[::1] vv = var_or_None if var_or_None is not None else np.empty(1, dt)
+    cdef floating[:, :, ::1] yv = y
+    cdef floating[:, ::1] sv = stats
+    cdef const floating *px = &x[0, 0, 0]
+    cdef const floating *pm = &mv[0]
+    cdef const floating *pv = &vv[0]
+    cdef floating *py = &yv[0, 0, 0]
+    cdef floating *ps = &sv[0, 0]
+    with nogil:
+        if floating is float:
+            if op == _BN_EVAL:
+                fc_batch_norm_forward_eval_f32(n, c, hw, px, pm, pv, pg, pb, eps, py)
+            elif op == _BN:
+                fc_batch_norm_forward_train_f32(n, c, hw, px, pg, pb, eps, py, ps, ps + ns,
+                                                ps + 2 * ns)
+            elif op == _LN:
+                fc_layer_norm_forward_f32(n, hw, px, pg, pb, eps, py, ps, ps + ns)
+            else:
+                fc_group_norm_forward_f32(n, c, hw, groups, px, pg, pb, eps, py, ps, ps + ns)
+        else:
+            if op == _BN_EVAL:
+                fc_batch_norm_forward_eval_f64(n, c, hw, px, pm, pv, pg, pb, eps, py)
+            elif op == _BN:
+                fc_batch_norm_forward_train_f64(n, c, hw, px, pg, pb, eps, py, ps, ps + ns,
+                                                ps + 2 * ns)
+            elif op == _LN:
+                fc_layer_norm_forward_f64(n, hw, px, pg, pb, eps, py, ps, ps + ns)
+            else:
+                fc_group_norm_forward_f64(n, c, hw, groups, px, pg, pb, eps, py, ps, ps + ns)
+    return y, (None if op == _BN_EVAL else stats)
+
+
+cdef inline floating *_out_ptr(object a, floating[::1] view) noexcept:
+    return NULL if a is None else &view[0]
+
+
+def _norm_backward(int op, const floating[:, :, ::1] gy, const floating[:, :, ::1] x,
+                   int64_t groups, g_or_None, const floating[::1] mean,
+                   const floating[::1] scale, bint training, bint need_gx, bint need_gw,
+                   bint need_gb):
+    """(gx (n * c * hw,), gw, gb) of batch norm (_BN; scale = invstd), layer norm (_LN, x
+    (rows, 1, d); scale = rstd) or group norm (_GN; scale = rstd)."""
+    cdef int64_t n = x.shape[0], c = x.shape[1], hw = x.shape[2]
+    cdef int64_t p_len = hw if op == _LN else c
+    dt = _dtype(<floating>0)
+    cdef const floating[::1] gv = g_or_None if g_or_None is not None else np.empty(1, dt)
+    cdef const floating *pg = NULL
+    if g_or_None is not None:
+        pg = &gv[0]
+    gx = np.empty(n * c * hw, dtype=dt) if need_gx else None
+    gw = np.empty(p_len, dtype=dt) if need_gw else None
+    gb = np.empty(p_len, dtype=dt) if need_gb else None
+    cdef floating[::1] gxv = gx if gx is not None else np.empty(1, dt)
+    cdef floating[::1] gwv = gw if gw is not None else np.empty(1, dt)
+    cdef floating[::1] gbv = gb if gb is not None else np.empty(1, dt)
+    cdef floating *pgx = _out_ptr(gx, gxv)
+    cdef floating *pgw = _out_ptr(gw, gwv)
+    cdef floating *pgb = _out_ptr(gb, gbv)
+    cdef const floating *pgy = &gy[0, 0, 0]
+    cdef const floating *px = &x[0, 0, 0]
+    cdef const floating *pm = &mean[0]
+    cdef const floating *pr = &scale[0]
+    with nogil:
+        if floating is float:
+            if op == _BN:
+                fc_batch_norm_backward_f32(n, c, hw, pgy, px, pg, pm, pr, training, pgx, pgw, pgb)
+            elif op == _LN:
+                fc_layer_norm_backward_f32(n, hw, pgy, px, pg, pm, pr, pgx, pgw, pgb)
+            else:
+                fc_group_norm_backward_f32(n, c, hw, groups, pgy, px, pg, pm, pr, pgx, pgw, pgb)
+        else:
+            if op == _BN:
+                fc_batch_norm_backward_f64(n, c, hw, pgy, px, pg, pm, pr, training, pgx, pgw, pgb)
+            elif op == _LN:
+                fc_layer_norm_backward_f64(n, hw, pgy, px, pg, pm, pr, pgx, pgw, pgb)
+            else:
+                fc_group_norm_backward_f64(n, c, hw, groups, pgy, px, pg, pm, pr, pgx, pgw, pgb)
+    return gx, gw, gb
+
+
+def batch_norm_forward_train(x, g_or_None, b_or_None, double eps):
+    """x (n, c, hw) -> (y, mean, var, invstd): batch statistics per channel."""
+    y, stats = _norm_forward(_BN, x, 1, g_or_None, b_or_None, eps)
+    return y, stats[0], stats[1], stats[2]
+
+
+def batch_norm_forward_eval(x, mean, var, g_or_None, b_or_None, double eps):
+    """x (n, c, hw) -> y, normalised with the given mean and var (c,)."""
+    return _norm_forward(_BN_EVAL, x, 1, g_or_None, b_or_None, eps, mean, var)[0]
+
+
+def batch_norm_backward(gy, x, g_or_None, mean, invstd, bint training, bint need_gx,
+                        bint need_gw, bint need_gb):
+    """gy, x (n, c, hw); mean, invstd (c,) -> (gx, gw, gb), each None unless asked for."""
+    gx, gw, gb = _norm_backward(_BN, gy, x, 1, g_or_None, mean, invstd, training, need_gx,
+                                need_gw, need_gb)
+    return (None if gx is None else gx.reshape(x.shape)), gw, gb
+
+
+def layer_norm_forward(x, g_or_None, b_or_None, double eps):
+    """x (rows, d) -> (y, mean (rows,), rstd (rows,))."""
+    y, stats = _norm_forward(_LN, x.reshape(x.shape[0], 1, x.shape[1]), 1, g_or_None,
+                             b_or_None, eps)
+    return y.reshape(x.shape), stats[0], stats[1]
+
+
+def layer_norm_backward(gy, x, g_or_None, mean, rstd, bint need_gx, bint need_gw,
+                        bint need_gb):
+    """gy, x (rows, d); mean, rstd (rows,) -> (gx, gw (d,), gb (d,))."""
+    shape3 = (x.shape[0], 1, x.shape[1])
+    gx, gw, gb = _norm_backward(_LN, gy.reshape(shape3), x.reshape(shape3), 1, g_or_None, mean,
+                                rstd, True, need_gx, need_gw, need_gb)
+    return (None if gx is None else gx.reshape(x.shape)), gw, gb
+
+
+def group_norm_forward(x, int64_t groups, g_or_None, b_or_None, double eps):
+    """x (n, c, hw) -> (y, mean (n * groups,), rstd (n * groups,))."""
+    y, stats = _norm_forward(_GN, x, groups, g_or_None, b_or_None, eps)
+    return y, stats[0], stats[1]
+
+
+def group_norm_backward(gy, x, int64_t groups, g_or_None, mean, rstd, bint need_gx,
+                        bint need_gw, bint need_gb):
+    """gy, x (n, c, hw); mean, rstd (n * groups,) -> (gx, gw (c,), gb (c,))."""
+    gx, gw, gb = _norm_backward(_GN, gy, x, groups, g_or_None, mean, rstd, True, need_gx,
+                                need_gw, need_gb)
+    return (None if gx is None else gx.reshape(x.shape)), gw, gb
+
+
+def _dropout_forward_flat(const floating[::1] x, uint64_t seed, uint32_t threshold,
+                          double scale):
+    cdef int64_t size = x.shape[0]
+    y = np.empty((size,), dtype=_dtype(<floating>0))
+    mask = np.empty((size,), dtype=np.bool_)
+    cdef floating[::1] yv = y
+    cdef uint8_t[::1] mv = mask.view(np.uint8)
+    cdef const floating *px = &x[0]
+    cdef floating *py = &yv[0]
+    cdef uint8_t *pm = &mv[0]
+    with nogil:
+        if floating is float:
+            fc_dropout_forward_f32(size, px, seed, threshold, scale, py, pm)
+        else:
+            fc_dropout_forward_f64(size, px, seed, threshold, scale, py, pm)
+    return y, mask
+
+
+def dropout_forward(x, uint64_t seed, uint32_t threshold, double scale):
+    """(y, mask) for a C-contiguous array of any shape; mask is a bool array of x's shape."""
+    y, mask = _dropout_forward_flat(x.reshape(-1), seed, threshold, scale)
+    return y.reshape(x.shape), mask.reshape(x.shape)
+
+
+def _dropout_backward_flat(const floating[::1] gy, const uint8_t[::1] mask, double scale):
+    cdef int64_t size = gy.shape[0]
+    gx = np.empty((size,), dtype=_dtype(<floating>0))
+    cdef floating[::1] gxv = gx
+    cdef const floating *pgy = &gy[0]
+    cdef const uint8_t *pm = &mask[0]
+    cdef floating *pgx = &gxv[0]
+    with nogil:
+        if floating is float:
+            fc_dropout_backward_f32(size, pgy, pm, scale, pgx)
+        else:
+            fc_dropout_backward_f64(size, pgy, pm, scale, pgx)
+    return gx
+
+
+def dropout_backward(gy, mask, double scale):
+    """gx = gy * mask * scale; mask a C-contiguous bool array of gy's shape."""
+    return _dropout_backward_flat(gy.reshape(-1), mask.reshape(-1).view(np.uint8),
+                                  scale).reshape(gy.shape)
+
+
+def _unary_flat(const floating[::1] x, int op, double alpha):
+    """op 0 sigmoid, 1 tanh, 2 leaky_relu (slope alpha)."""
+    cdef int64_t size = x.shape[0]
+    y = np.empty((size,), dtype=_dtype(<floating>0))
+    cdef floating[::1] yv = y
+    cdef const floating *px = &x[0]
+    cdef floating *py = &yv[0]
+    with nogil:
+        if floating is float:
+            if op == 0:
+                fc_sigmoid_forward_f32(size, px, py)
+            elif op == 1:
+                fc_tanh_forward_f32(size, px, py)
+            else:
+                fc_leaky_relu_forward_f32(size, px, alpha, py)
+        else:
+            if op == 0:
+                fc_sigmoid_forward_f64(size, px, py)
+            elif op == 1:
+                fc_tanh_forward_f64(size, px, py)
+            else:
+                fc_leaky_relu_forward_f64(size, px, alpha, py)
+    return y
+
+
+def _unary_backward_flat(const floating[::1] gy, const floating[::1] z, int op, double alpha):
+    """op 0 sigmoid (z = output), 1 tanh (z = output), 2 leaky_relu (z = input)."""
+    cdef int64_t size = gy.shape[0]
+    gx = np.empty((size,), dtype=_dtype(<floating>0))
+    cdef floating[::1] gxv = gx
+    cdef const floating *pgy = &gy[0]
+    cdef const floating *pz = &z[0]
+    cdef floating *pgx = &gxv[0]
+    with nogil:
+        if floating is float:
+            if op == 0:
+                fc_sigmoid_backward_f32(size, pgy, pz, pgx)
+            elif op == 1:
+                fc_tanh_backward_f32(size, pgy, pz, pgx)
+            else:
+                fc_leaky_relu_backward_f32(size, pgy, pz, alpha, pgx)
+        else:
+            if op == 0:
+                fc_sigmoid_backward_f64(size, pgy, pz, pgx)
+            elif op == 1:
+                fc_tanh_backward_f64(size, pgy, pz, pgx)
+            else:
+                fc_leaky_relu_backward_f64(size, pgy, pz, alpha, pgx)
+    return gx
+
+
+def sigmoid_forward(x):
+    return _unary_flat(x.reshape(-1), 0, 0.0).reshape(x.shape)
+
+
+def sigmoid_backward(gy, y):
+    return _unary_backward_flat(gy.reshape(-1), y.reshape(-1), 0, 0.0).reshape(gy.shape)
+
+
+def tanh_forward(x):
+    return _unary_flat(x.reshape(-1), 1, 0.0).reshape(x.shape)
+
+
+def tanh_backward(gy, y):
+    return _unary_backward_flat(gy.reshape(-1), y.reshape(-1), 1, 0.0).reshape(gy.shape)
+
+
+def leaky_relu_forward(x, double negative_slope):
+    return _unary_flat(x.reshape(-1), 2, negative_slope).reshape(x.shape)
+
+
+def leaky_relu_backward(gy, x, double negative_slope):
+    return _unary_backward_flat(gy.reshape(-1), x.reshape(-1), 2,
+                                negative_slope).reshape(gy.shape)

@@ -593,7 +593,10 @@ def test_both_backends_share_signatures_and_docs():
                 "avg_pool2d_backward", "global_avg_pool2d", "global_avg_pool2d_backward",
                 "linear", "linear_backward", "relu", "relu_backward", "cross_entropy",
                 "cross_entropy_backward", "softmax", "log_softmax", "conv2d_output_shape",
-                "pool2d_output_shape"}
+                "pool2d_output_shape", "batch_norm", "batch_norm_backward", "layer_norm",
+                "layer_norm_backward", "group_norm", "group_norm_backward", "dropout",
+                "dropout_backward", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
+                "leaky_relu", "leaky_relu_backward"}
     assert set(F.__all__) == expected
     for name in F.__all__:
         f, r = getattr(F, name), getattr(R, name)

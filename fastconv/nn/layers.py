@@ -13,7 +13,7 @@ from . import init
 from .module import Module, Parameter
 
 __all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Linear", "ReLU", "Flatten", "Dropout",
-           "Identity"]
+           "Identity", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "Sigmoid", "Tanh", "LeakyReLU"]
 
 
 def _pair(v):
@@ -291,8 +291,8 @@ class Flatten(Module):
 
 class Dropout(Module):
     """``torch.nn.Dropout(p=0.5)``: in training zeroes each element with probability p and scales the
-    rest by 1/(1-p); in eval mode it is the identity. Random numbers come from
-    ``fastconv.nn.init.get_generator()`` (seed it with ``fastconv.nn.init.manual_seed``)."""
+    rest by 1/(1-p); in eval mode it is the identity. The mask comes from ``fastconv.functional.dropout``
+    with ``fastconv.nn.init.get_generator()`` (seed it with ``fastconv.nn.init.manual_seed``)."""
 
     def __init__(self, p=0.5, inplace=False):
         super().__init__()
@@ -309,21 +309,235 @@ class Dropout(Module):
             self._identity, self._mask = True, None
             return x.copy()
         self._identity = False
-        if self.p == 1.0:
-            self._mask = np.zeros(x.shape, dtype=x.dtype)
-        else:
-            keep = init.get_generator().random(x.shape) >= self.p
-            self._mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p))
-        return x * self._mask
+        y, self._mask = get_backend().dropout(x, self.p, True, init.get_generator(), return_mask=True)
+        return y
 
     def backward(self, grad_output):
         if self._identity is None:
             raise _no_forward(self)
         g = np.asarray(grad_output)
-        return g.copy() if self._identity else g * self._mask
+        if self._identity:
+            return g.copy()
+        return get_backend().dropout_backward(g, self._mask, 1.0 / (1.0 - self.p) if self.p < 1 else 0.0)
 
     def extra_repr(self):
         return "p=%s" % self.p
+
+
+class _BatchNorm(Module):
+    """Shared by BatchNorm1d and BatchNorm2d: torch's parameters (weight, bias), buffers (running_mean,
+    running_var, num_batches_tracked) and state_dict keys, momentum=None for a cumulative average."""
+
+    _ndims = ()
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 dtype=np.float32):
+        super().__init__()
+        cls = type(self).__name__
+        self.num_features = _positive_int("num_features", num_features, cls)
+        self.eps = float(eps)
+        self.momentum = None if momentum is None else float(momentum)
+        self.affine = bool(affine)
+        self.track_running_stats = bool(track_running_stats)
+        if self.affine:
+            self.weight = Parameter(np.ones(self.num_features, dtype=dtype))
+            self.bias = Parameter(np.zeros(self.num_features, dtype=dtype))
+        else:
+            self.weight = self.bias = None
+        if self.track_running_stats:
+            self.register_buffer("running_mean", np.zeros(self.num_features, dtype=dtype))
+            self.register_buffer("running_var", np.ones(self.num_features, dtype=dtype))
+            self.register_buffer("num_batches_tracked", np.zeros((), dtype=np.int64))
+        else:
+            self.running_mean = self.running_var = self.num_batches_tracked = None
+        self._cache = None
+
+    def reset_running_stats(self):
+        if self.track_running_stats:
+            self.running_mean[...] = 0
+            self.running_var[...] = 1
+            self.num_batches_tracked[...] = 0
+
+    def reset_parameters(self):
+        self.reset_running_stats()
+        if self.affine:
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+
+    def _check_input_dim(self, x):
+        if x.ndim not in self._ndims:
+            raise ValueError("expected %s input (got %dD input)"
+                             % (" or ".join("%dD" % d for d in self._ndims), x.ndim))
+
+    def forward(self, x):
+        x = np.asarray(x)
+        self._check_input_dim(x)
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            np.add(self.num_batches_tracked, 1, out=self.num_batches_tracked)   # in place: a buffer
+            if self.momentum is None:   # cumulative moving average
+                factor = 1.0 / float(self.num_batches_tracked)
+        use_batch = self.training or not self.track_running_stats
+        rm, rv = (self.running_mean, self.running_var) if (self.training or not use_batch) else (None, None)
+        w = None if self.weight is None else self.weight.data
+        b = None if self.bias is None else self.bias.data
+        y, mean, invstd = get_backend().batch_norm(x, rm, rv, w, b, use_batch, factor, self.eps, return_stats=True)
+        self._cache = (x, mean, invstd, use_batch)
+        return y
+
+    def backward(self, grad_output):
+        if self._cache is None:
+            raise _no_forward(self)
+        x, mean, invstd, use_batch = self._cache
+        w = None if self.weight is None else self.weight.data
+        gx, gw, gb = get_backend().batch_norm_backward(
+            grad_output, x, w, self.running_mean, self.running_var, mean, invstd, use_batch, self.eps,
+            (True, self.affine, self.affine))
+        if self.affine:
+            self.weight.accumulate(gw)
+            self.bias.accumulate(gb)
+        return gx
+
+    def extra_repr(self):
+        return "%d, eps=%s, momentum=%s, affine=%s, track_running_stats=%s" % (
+            self.num_features, self.eps, self.momentum, self.affine, self.track_running_stats)
+
+
+class BatchNorm1d(_BatchNorm):
+    """``torch.nn.BatchNorm1d``: input (N, C) or (N, C, L), statistics per channel."""
+
+    _ndims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """``torch.nn.BatchNorm2d``: input (N, C, H, W), statistics per channel over N, H and W."""
+
+    _ndims = (4,)
+
+
+class _AffineNorm(Module):
+    """LayerNorm and GroupNorm: optional weight and bias, the statistics kept for backward."""
+
+    def forward(self, x):
+        w = None if self.weight is None else self.weight.data
+        b = None if self.bias is None else self.bias.data
+        y, mean, rstd = getattr(get_backend(), self._op)(x, self._arg(), w, b, self.eps, return_stats=True)
+        self._cache = (x, mean, rstd)
+        return y
+
+    def backward(self, grad_output):
+        if self._cache is None:
+            raise _no_forward(self)
+        x, mean, rstd = self._cache
+        w = None if self.weight is None else self.weight.data
+        gx, gw, gb = getattr(get_backend(), self._op + "_backward")(
+            grad_output, x, self._arg(), mean, rstd, w, (True, self.weight is not None, self.bias is not None))
+        if self.weight is not None:
+            self.weight.accumulate(gw)
+        if self.bias is not None:
+            self.bias.accumulate(gb)
+        return gx
+
+
+class LayerNorm(_AffineNorm):
+    """``torch.nn.LayerNorm(normalized_shape, eps=1e-5, elementwise_affine=True, bias=True)``."""
+
+    _op = "layer_norm"
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, dtype=np.float32):
+        super().__init__()
+        if isinstance(normalized_shape, (int, np.integer)):
+            normalized_shape = (int(normalized_shape),)
+        self.normalized_shape = tuple(int(s) for s in normalized_shape)
+        self.eps = float(eps)
+        self.elementwise_affine = bool(elementwise_affine)
+        self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype)) if elementwise_affine else None
+        self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype)) if elementwise_affine and bias else None
+        self._cache = None
+
+    def _arg(self):
+        return self.normalized_shape
+
+    def extra_repr(self):
+        return "%s, eps=%s, elementwise_affine=%s" % (self.normalized_shape, self.eps, self.elementwise_affine)
+
+
+class GroupNorm(_AffineNorm):
+    """``torch.nn.GroupNorm(num_groups, num_channels, eps=1e-5, affine=True)``: input (N, C, *)."""
+
+    _op = "group_norm"
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, dtype=np.float32):
+        super().__init__()
+        self.num_groups = _positive_int("num_groups", num_groups, "GroupNorm")
+        self.num_channels = _positive_int("num_channels", num_channels, "GroupNorm")
+        if self.num_channels % self.num_groups != 0:
+            raise ValueError("num_channels must be divisible by num_groups")
+        self.eps = float(eps)
+        self.affine = bool(affine)
+        self.weight = Parameter(np.ones(self.num_channels, dtype=dtype)) if affine else None
+        self.bias = Parameter(np.zeros(self.num_channels, dtype=dtype)) if affine else None
+        self._cache = None
+
+    def _arg(self):
+        return self.num_groups
+
+    def extra_repr(self):
+        return "%d, %d, eps=%s, affine=%s" % (self.num_groups, self.num_channels, self.eps, self.affine)
+
+
+class _FromOutput(Module):
+    """An elementwise activation whose backward needs only its output (kept from forward)."""
+
+    _op = None
+
+    def __init__(self):
+        super().__init__()
+        self._y = None
+
+    def forward(self, x):
+        self._y = getattr(get_backend(), self._op)(x)
+        return self._y
+
+    def backward(self, grad_output):
+        if self._y is None:
+            raise _no_forward(self)
+        return getattr(get_backend(), self._op + "_backward")(grad_output, self._y)
+
+
+class Sigmoid(_FromOutput):
+    """``torch.nn.Sigmoid``; keeps its output for backward."""
+
+    _op = "sigmoid"
+
+
+class Tanh(_FromOutput):
+    """``torch.nn.Tanh``; keeps its output for backward."""
+
+    _op = "tanh"
+
+
+class LeakyReLU(Module):
+    """``torch.nn.LeakyReLU(negative_slope=0.01)``; keeps its input for backward (``inplace`` is accepted
+    for compatibility; inputs are never modified)."""
+
+    def __init__(self, negative_slope=0.01, inplace=False):
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+        self.inplace = inplace
+        self._x = None
+
+    def forward(self, x):
+        self._x = x
+        return get_backend().leaky_relu(x, self.negative_slope)
+
+    def backward(self, grad_output):
+        if self._x is None:
+            raise _no_forward(self)
+        return get_backend().leaky_relu_backward(grad_output, self._x, self.negative_slope)
+
+    def extra_repr(self):
+        return "negative_slope=%s" % self.negative_slope
 
 
 class Identity(Module):

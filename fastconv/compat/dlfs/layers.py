@@ -3,11 +3,12 @@
 Change one import and nothing else::
 
     # from common.layers import *
-    from fastconv.compat.dlfs import *
+    from fastconv.compat.dlfs.layers import *      # or: from fastconv.compat.dlfs import *
 
 The classes have the constructor arguments, methods and attributes of ``common/layers.py``:
 
-- ``Convolution(W, b, stride=1, pad=0)``: W (FN, C, FH, FW), b (FN,); attributes ``W``, ``b``,
+- ``Convolution(W, b, stride=1, pad=0)``: W (FN, C, FH, FW), b (FN,) or a scalar (the book's
+  ``Convolution(W, 0)``); attributes ``W``, ``b``,
   ``stride``, ``pad``, ``x``, ``col``, ``col_W``, ``dW``, ``db``.
 - ``Pooling(pool_h, pool_w, stride=2, pad=0)``: max pooling; attributes ``pool_h``, ``pool_w``,
   ``stride``, ``pad``, ``x``, ``arg_max``.
@@ -15,7 +16,19 @@ The classes have the constructor arguments, methods and attributes of ``common/l
   attributes ``W``, ``b``, ``x`` (the flattened input), ``original_x_shape``, ``dW``, ``db``.
 - ``Relu()``: attribute ``mask`` (``x <= 0``).
 - ``SoftmaxWithLoss()``: ``forward(x, t)`` returns the mean cross-entropy; ``t`` holds class
-  indices (N,) or one-hot rows (N, C); attributes ``loss``, ``y`` (the softmax) and ``t``.
+  indices (N,) or (N, 1), or one-hot rows (N, C); attributes ``loss``, ``y`` (the softmax) and
+  ``t``.
+- ``Sigmoid()``: attribute ``out``.
+- ``Dropout(dropout_ratio=0.5)``: ``forward(x, train_flg=True)``; not inverted, as in the book:
+  training keeps each element with probability 1 - ratio (``mask = np.random.rand(*x.shape) >
+  ratio``, the book's draw from NumPy's global generator), test mode scales by 1 - ratio;
+  attribute ``mask``.
+- ``BatchNormalization(gamma, beta, momentum=0.9, running_mean=None, running_var=None)``:
+  ``forward(x, train_flg=True)``; eps 1e-6 (the book's 10e-7); a 4-D input is flattened to
+  (N, C*H*W) and normalised per activation; the running statistics are allocated (zeros, float64)
+  at the first forward and updated with the biased batch variance; attributes ``gamma``,
+  ``beta``, ``momentum``, ``input_shape``, ``running_mean``, ``running_var``, ``batch_size``,
+  ``xc``, ``std``, ``dgamma``, ``dbeta`` (``xc`` and ``std`` are computed when read).
 
 Each has ``forward(x)`` and ``backward(dout)``; ``Convolution`` and ``Affine`` set ``dW`` and
 ``db`` in ``backward``.  The layers read ``W`` and ``b`` at every call, so the book's way of
@@ -40,19 +53,33 @@ Differences from the book's code, all deliberate:
   logarithm (``-log(y + 1e-7)``), which changes the loss by about 1e-7 / y.  ``backward(dout)``
   multiplies the gradient by ``dout`` (the book ignores it; the default ``dout=1`` gives the
   book's result).
+- **Labels (N, 1)** are class indices (the book's ``cross_entropy_error`` would broadcast them
+  into an (N, N) table).
+- **BatchNormalization.backward** after a test-mode forward is the gradient of that forward
+  (the running statistics are constants); the book reuses the last training batch's values.
 - Bad input raises ValueError / TypeError with a message.
 """
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._common import (
+from .._common import (
     as_array, class_indices, flatten_batch, linear_in_out, linear_in_out_backward, ops, promote,
     scalar,
 )
 
-__all__ = ["Relu", "Affine", "SoftmaxWithLoss", "Convolution", "Pooling"]
+__all__ = ["Relu", "Affine", "SoftmaxWithLoss", "Convolution", "Pooling", "Sigmoid", "Dropout",
+           "BatchNormalization"]
 
 _UNSET = object()
+
+
+def _bias_vector(b, n):
+    """The bias as an (n,) array: a scalar (or one-element) bias is broadcast, as NumPy's
+    ``+ b`` in the book does; None stays None."""
+    if b is None:
+        return None
+    b = as_array(b)
+    return np.broadcast_to(b.reshape(()), (n,)) if b.size == 1 and b.shape != (n,) else b
 
 
 def _windows(x, fh, fw, stride, pad):
@@ -121,7 +148,8 @@ class Affine:
         x = as_array(x)
         self.original_x_shape = x.shape
         self.x = flatten_batch(x)
-        xc, wc, bc = promote(self.x, as_array(self.W), self.b)
+        w = as_array(self.W)
+        xc, wc, bc = promote(self.x, w, _bias_vector(self.b, w.shape[-1]))
         self._xc = xc  # the input in the computation dtype, reused by backward
         return linear_in_out(xc, wc, bc)
 
@@ -154,7 +182,7 @@ class SoftmaxWithLoss:
         if tt.size == x2.size and x2.size:  # one-hot rows: the loss uses the argmax, as the book
             labels = tt.reshape(x2.shape).argmax(axis=1)
         else:
-            labels = tt.reshape(-1) if tt.ndim <= 1 else tt
+            labels = tt.reshape(-1) if tt.ndim <= 1 or tt.shape[1:] == (1,) else tt
         labels = class_indices(labels, x2.shape[0], x2.shape[1], "SoftmaxWithLoss")
         self._logits, self._labels = x2, labels
         self.loss = scalar(F.cross_entropy(x2, labels, reduction="mean"))
@@ -219,7 +247,8 @@ class Convolution:
 
     def forward(self, x):
         x = as_array(x)
-        xc, wc, bc = promote(x, as_array(self.W), self.b)
+        w = as_array(self.W)
+        xc, wc, bc = promote(x, w, _bias_vector(self.b, w.shape[0]))
         out = ops().conv2d(xc, wc, bc, stride=self.stride, padding=self.pad)
         self.x = x
         self._xc = xc  # the input in the computation dtype, reused by backward
@@ -279,3 +308,128 @@ class Pooling:
     def backward(self, dout):
         dout, _ = promote(as_array(dout), self.x[:0])
         return ops().max_pool2d_backward(dout, self._indices, self.x.shape)
+
+
+class Sigmoid:
+    """Sigmoid layer: forward(x) = 1 / (1 + exp(-x)); backward dout * out * (1 - out)."""
+
+    def __init__(self):
+        self.out = None
+
+    def forward(self, x):
+        x = as_array(x)
+        if x.dtype not in (np.float32, np.float64):
+            x = x.astype(np.float64)
+        self.out = ops().sigmoid(x)
+        return self.out
+
+    def backward(self, dout):
+        dout, out = promote(as_array(dout), self.out)
+        return ops().sigmoid_backward(dout, out)
+
+
+def _float_input(x):
+    x = as_array(x)
+    return x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)
+
+
+class Dropout:
+    """Dropout as in the book (not inverted): training zeroes each element with probability
+    dropout_ratio; test mode multiplies by 1 - dropout_ratio."""
+
+    def __init__(self, dropout_ratio=0.5):
+        self.dropout_ratio = dropout_ratio
+        self.mask = None
+
+    def forward(self, x, train_flg=True):
+        x = _float_input(x)
+        if train_flg:
+            self.mask = np.random.rand(*x.shape) > self.dropout_ratio
+            return ops().dropout_backward(x, self.mask, 1.0)
+        return x * x.dtype.type(1.0 - self.dropout_ratio)
+
+    def backward(self, dout):
+        dout = _float_input(dout)
+        return ops().dropout_backward(dout, np.asarray(self.mask, dtype=bool), 1.0)
+
+
+class BatchNormalization:
+    """Batch normalisation per activation (http://arxiv.org/abs/1502.03167), as in the book."""
+
+    _EPS = 10e-7
+
+    def __init__(self, gamma, beta, momentum=0.9, running_mean=None, running_var=None):
+        self.gamma = gamma
+        self.beta = beta
+        self.momentum = momentum
+        self.input_shape = None  # 4-D for a conv layer, 2-D for a fully connected one
+        self.running_mean = running_mean
+        self.running_var = running_var
+        self.batch_size = None
+        self.dgamma = None
+        self.dbeta = None
+        self._cache = None
+        self._xc = _UNSET
+        self._std = _UNSET
+
+    @property
+    def xc(self):
+        """x - mean of the last training batch (flattened to (N, D)), computed when read."""
+        if self._xc is not _UNSET:
+            return self._xc
+        if self._cache is None or not self._cache[4]:
+            return None
+        x2, mean = self._cache[0], self._cache[2]
+        return x2 - mean
+
+    @xc.setter
+    def xc(self, value):
+        self._xc = value
+
+    @property
+    def std(self):
+        """sqrt(var + 1e-6) of the last training batch, computed when read."""
+        if self._std is not _UNSET:
+            return self._std
+        if self._cache is None or not self._cache[4]:
+            return None
+        return 1.0 / self._cache[3]
+
+    @std.setter
+    def std(self, value):
+        self._std = value
+
+    def forward(self, x, train_flg=True):
+        x = as_array(x)
+        self.input_shape = x.shape
+        x2 = _float_input(flatten_batch(x) if x.ndim != 2 else x)
+        n, d = x2.shape
+        dt = x2.dtype
+        g = as_array(self.gamma).astype(dt, copy=False).reshape(-1)
+        b = as_array(self.beta).astype(dt, copy=False).reshape(-1)
+        if self.running_mean is None:
+            self.running_mean = np.zeros(d)
+            self.running_var = np.zeros(d)
+        F = ops()
+        self._xc = self._std = _UNSET
+        if train_flg:
+            out, mean, invstd = F.batch_norm(x2, None, None, g, b, training=True, eps=self._EPS,
+                                             return_stats=True)
+            var = np.maximum(1.0 / np.square(invstd.astype(np.float64)) - self._EPS, 0.0)
+            self.batch_size = n
+            self.running_mean = self.momentum * self.running_mean + (1 - self.momentum) * mean
+            self.running_var = self.momentum * self.running_var + (1 - self.momentum) * var.astype(dt)
+            self._cache = (x2, g, mean, invstd, True, None, None)
+        else:
+            rm = as_array(self.running_mean).astype(dt, copy=False)
+            rv = as_array(self.running_var).astype(dt, copy=False)
+            out = F.batch_norm(x2, rm, rv, g, b, training=False, eps=self._EPS)
+            self._cache = (x2, g, None, None, False, rm, rv)
+        return out.reshape(*self.input_shape)
+
+    def backward(self, dout):
+        x2, g, mean, invstd, training, rm, rv = self._cache
+        dout = as_array(dout).astype(x2.dtype, copy=False).reshape(x2.shape)
+        dx, self.dgamma, self.dbeta = ops().batch_norm_backward(dout, x2, g, rm, rv, mean, invstd,
+                                                                training, self._EPS)
+        return dx.reshape(*self.input_shape)
