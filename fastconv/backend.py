@@ -13,9 +13,15 @@ Two backends share one set of signatures:
 
 The layers of :mod:`fastconv.nn` look the backend up on every call through :func:`get_backend`,
 so switching takes effect for models that already exist.
+
+Both backend modules run the same Python functions: they are defined once, in
+:mod:`fastconv.functional`, and :func:`bind_kernels` gives :mod:`fastconv.reference` copies of
+them that call its NumPy kernels instead of the C ones.
 """
 import importlib
 import threading
+import types
+from typing import Any, Dict, Optional
 
 __all__ = ["use_backend", "get_backend", "get_backend_name", "BACKENDS"]
 
@@ -24,6 +30,46 @@ BACKENDS = {"c": "fastconv.functional", "numpy": "fastconv.reference"}
 
 _lock = threading.Lock()
 _current = "c"
+
+
+def bind_kernels(module: types.ModuleType, kernels: Any, name: str) -> Dict[str, Any]:
+    """The names of ``module.__all__``, with its functions rebound to another kernel object.
+
+    Every function defined in `module` (its ``__globals__`` is the module's namespace) is
+    copied -- same code, defaults, docstring and annotations -- into a namespace that is a
+    snapshot of the module's globals in which ``_k`` is `kernels` and every such function is
+    replaced by its copy, so that a public function calling another one or a private helper
+    stays on `kernels`.  The copies report `name` as their ``__module__``.  Names of
+    ``__all__`` defined elsewhere (the shape helpers of :mod:`fastconv.validation`) are
+    returned as they are.  Raises RuntimeError for a public function of `module` that cannot
+    be rebound (e.g. one wrapped by a decorator defined in another module), which would
+    otherwise still run the original kernels.
+    """
+    source = vars(module)
+    if "_k" not in source:
+        raise RuntimeError(f"{module.__name__} has no kernel object _k to rebind")
+    namespace = dict(source)
+    namespace["_k"] = kernels
+    namespace["__name__"] = name
+    for key, fn in source.items():
+        if isinstance(fn, types.FunctionType) and fn.__globals__ is source:
+            copy = types.FunctionType(fn.__code__, namespace, fn.__name__, fn.__defaults__,
+                                      fn.__closure__)
+            copy.__kwdefaults__ = None if fn.__kwdefaults__ is None else dict(fn.__kwdefaults__)
+            copy.__doc__ = fn.__doc__
+            copy.__annotations__ = dict(fn.__annotations__)
+            copy.__qualname__ = fn.__qualname__
+            copy.__dict__.update(fn.__dict__)
+            copy.__module__ = name
+            namespace[key] = copy
+    public = {}
+    for key in module.__all__:
+        obj = namespace[key]
+        if callable(obj) and getattr(obj, "__module__", None) == module.__name__:
+            raise RuntimeError(f"{module.__name__}.{key} cannot be rebound to other kernels: "
+                               "define it as a plain module-level def")
+        public[key] = obj
+    return public
 
 
 def _check_name(name):
