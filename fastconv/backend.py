@@ -18,15 +18,17 @@ Both backend modules run the same Python functions: they are defined once, in
 :mod:`fastconv.functional`, and :func:`bind_kernels` gives :mod:`fastconv.reference` copies of
 them that call its NumPy kernels instead of the C ones.
 """
+from __future__ import annotations
+
 import importlib
 import threading
 import types
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Type
 
 __all__ = ["use_backend", "get_backend", "get_backend_name", "BACKENDS"]
 
 #: backend name -> module that implements it
-BACKENDS = {"c": "fastconv.functional", "numpy": "fastconv.reference"}
+BACKENDS: Dict[str, str] = {"c": "fastconv.functional", "numpy": "fastconv.reference"}
 
 _lock = threading.Lock()
 _current = "c"
@@ -72,7 +74,7 @@ def bind_kernels(module: types.ModuleType, kernels: Any, name: str) -> Dict[str,
     return public
 
 
-def _check_name(name):
+def _check_name(name: object) -> str:
     if not isinstance(name, str) or name not in BACKENDS:
         raise ValueError(
             "backend must be one of %s, got %r" % (", ".join(repr(k) for k in BACKENDS), name))
@@ -87,7 +89,7 @@ class use_backend:
     backend on exit, even when the block raises.
     """
 
-    def __init__(self, name):
+    def __init__(self, name: str) -> None:
         _check_name(name)
         global _current
         # import first so that a backend that cannot load leaves the setting unchanged
@@ -97,24 +99,24 @@ class use_backend:
             _current = name
         self.name = name
 
-    def __enter__(self):
+    def __enter__(self) -> use_backend:
         return self
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[types.TracebackType]) -> None:
         global _current
         with _lock:
             _current = self._previous
-        return False
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "use_backend(%r)" % self.name
 
 
-def get_backend_name():
+def get_backend_name() -> str:
     """Name of the active backend: ``"c"`` or ``"numpy"``."""
     return _current
 
 
-def get_backend():
+def get_backend() -> types.ModuleType:
     """The module of the active backend (:mod:`fastconv.functional` or :mod:`fastconv.reference`)."""
     return importlib.import_module(BACKENDS[_current])

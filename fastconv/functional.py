@@ -30,7 +30,7 @@ Adding a public function ``foo``:
 """
 from __future__ import annotations
 
-from typing import Callable, Literal, Optional, Tuple, Union, overload
+from typing import Callable, Literal, Optional, Tuple, Union, cast, overload
 
 import numpy as np
 
@@ -107,7 +107,7 @@ def conv2d_backward(grad_output: ArrayLike, input: ArrayLike, weight: ArrayLike,
                                    d[1], g, *need)
     if gx is not None and (e[0] or e[1]):
         gx = _c(gx[:, :, :h, :wd])
-    return gx, gw, gb
+    return cast(Grads3, (gx, gw, gb))  # None only where output_mask said so
 
 
 @overload
@@ -145,7 +145,7 @@ def max_pool2d(input: ArrayLike, kernel_size: Size2, stride: Optional[Size2] = N
                                                 dilation, ceil_mode)
     y, idx = _k.max_pool2d_forward(_c(x), kk[0], kk[1], s[0], s[1], p[0], p[1], d[0], d[1],
                                   out[2], out[3], bool(return_indices))
-    return (y, idx) if return_indices else y
+    return (y, cast(IndexArray, idx)) if return_indices else y
 
 
 def max_pool2d_backward(grad_output: ArrayLike, indices: ArrayLike,
@@ -164,7 +164,7 @@ def max_pool2d_backward(grad_output: ArrayLike, indices: ArrayLike,
     gy, idx, ishape = V.check_max_pool2d_backward(grad_output, indices, input_shape)
     gx, n_bad = _k.max_pool2d_backward(_c(gy), _c(idx), ishape[2], ishape[3])
     V.raise_for_bad_indices(n_bad, ishape)
-    return gx
+    return cast(FloatArray, gx)  # None only when n_bad > 0, which raised
 
 
 def avg_pool2d(input: ArrayLike, kernel_size: Size2, stride: Optional[Size2] = None,
@@ -285,7 +285,7 @@ def linear_backward(grad_output: ArrayLike, input: ArrayLike, weight: ArrayLike,
     V.check_same_dtype("linear_backward", [("input", x), ("grad_output", gy)])
     V.check_grad_shape("linear_backward", gy, (x.shape[0], w.shape[0]))
     need = V.check_output_mask("linear_backward", output_mask)
-    return _k.linear_backward(_c(gy), _c(x), _c(w), *need)
+    return cast(Grads3, _k.linear_backward(_c(gy), _c(x), _c(w), *need))
 
 
 def relu(input: ArrayLike) -> FloatArray:

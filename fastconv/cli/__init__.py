@@ -5,11 +5,12 @@ Each command lives in its own module ``fastconv/cli/<name>.py`` exposing
 """
 import argparse
 import importlib
+from typing import Optional, Sequence
 
 COMMANDS = ("info", "train", "summary", "edges", "bench")
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     from .._version import __version__
     parser = argparse.ArgumentParser(prog="python -m fastconv",
                                      description="fastconv: fast C kernels for CNNs in NumPy.")
@@ -21,7 +22,7 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line with `argv` (default sys.argv[1:]); returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -59,7 +59,7 @@ def flatten_batch(x):
     return x.reshape(x.shape[0], math.prod(x.shape[1:]))
 
 
-def class_indices(y, n, c, op):
+def class_indices(y: ArrayLike, n: int, c: int, op: str) -> NDArray[np.int64]:
     """Integer class labels y (N,) as an int64 array, checked against N and C.
 
     Raises TypeError for non-integer labels and ValueError for a wrong shape or a label
