@@ -73,7 +73,7 @@ def conv2d(input: ArrayLike, weight: ArrayLike, bias: Optional[ArrayLike] = None
     if e[0] or e[1]:
         x = np.pad(x, ((0, 0), (0, 0), (0, e[0]), (0, e[1])))
     return _k.conv2d_forward(_c(x), _c(w), None if b is None else _c(b), s[0], s[1],
-                            p[0], p[1], d[0], d[1], g, out[2], out[3])
+                             p[0], p[1], d[0], d[1], g, out[2], out[3])
 
 
 def conv2d_backward(grad_output: ArrayLike, input: ArrayLike, weight: ArrayLike,
@@ -104,7 +104,7 @@ def conv2d_backward(grad_output: ArrayLike, input: ArrayLike, weight: ArrayLike,
     if e[0] or e[1]:
         x = np.pad(x, ((0, 0), (0, 0), (0, e[0]), (0, e[1])))
     gx, gw, gb = _k.conv2d_backward(_c(gy), _c(x), _c(w), s[0], s[1], p[0], p[1], d[0],
-                                   d[1], g, *need)
+                                    d[1], g, *need)
     if gx is not None and (e[0] or e[1]):
         gx = _c(gx[:, :, :h, :wd])
     return cast(Grads3, (gx, gw, gb))  # None only where output_mask said so
@@ -144,7 +144,7 @@ def max_pool2d(input: ArrayLike, kernel_size: Size2, stride: Optional[Size2] = N
     x, (kk, s, p, d, out) = V.check_max_pool2d(input, kernel_size, stride, padding,
                                                 dilation, ceil_mode)
     y, idx = _k.max_pool2d_forward(_c(x), kk[0], kk[1], s[0], s[1], p[0], p[1], d[0], d[1],
-                                  out[2], out[3], bool(return_indices))
+                                   out[2], out[3], bool(return_indices))
     return (y, cast(IndexArray, idx)) if return_indices else y
 
 
@@ -187,7 +187,7 @@ def avg_pool2d(input: ArrayLike, kernel_size: Size2, stride: Optional[Size2] = N
     kk, s, p, _, out = V.check_avg_pool2d_params("avg_pool2d", x.shape, kernel_size,
                                                  stride, padding, ceil_mode)
     return _k.avg_pool2d_forward(_c(x), kk[0], kk[1], s[0], s[1], p[0], p[1], out[2],
-                                out[3], bool(count_include_pad))
+                                 out[3], bool(count_include_pad))
 
 
 def avg_pool2d_backward(grad_output: ArrayLike, input_shape: Shape, kernel_size: Size2,
@@ -209,7 +209,7 @@ def avg_pool2d_backward(grad_output: ArrayLike, input_shape: Shape, kernel_size:
                                                  stride, padding, ceil_mode)
     V.check_grad_shape("avg_pool2d_backward", gy, out)
     return _k.avg_pool2d_backward(_c(gy), ishape[2], ishape[3], kk[0], kk[1], s[0], s[1],
-                                 p[0], p[1], bool(count_include_pad))
+                                  p[0], p[1], bool(count_include_pad))
 
 
 def global_avg_pool2d(input: ArrayLike) -> FloatArray:
