@@ -13,20 +13,25 @@ Adding a public function ``foo``:
 
 1. Kernels.  C: declare it in ``csrc/fastconv.h`` (float32 and float64, with its contract), write
    the plain loop in ``csrc/ref_*.c`` and the optimised one beside it, dispatch it in
-   ``csrc/dispatch.inc``, declare it in ``fastconv/_kernels.pxd`` and wrap it in
-   ``fastconv/_kernels.pyx``.  NumPy: a staticmethod of the same name and arguments on
-   ``_NumpyKernels`` in ``fastconv/reference.py``.
+   ``csrc/dispatch.inc``, declare it in ``fastconv/_kernels.pxd``, wrap it in
+   ``fastconv/_kernels.pyx`` and give the wrapper's Python signature in
+   ``fastconv/_kernels.pyi`` (the stub type checkers read).  NumPy: a staticmethod with the
+   same name and number of arguments on ``_NumpyKernels`` in ``fastconv/reference.py``.
 2. Here: a module-level ``def foo(...)`` with type hints (the aliases of
    :mod:`fastconv._typing`) and a docstring (``Inputs:`` / ``Returns:``), whose checks live in
    :mod:`fastconv.validation` and which reaches kernels only through ``_k.<kernel>(...)``
    (never ``_kernels`` by name, or the reference backend would run C).  Add ``"foo"`` to
-   ``__all__`` at the end of this module.  Nothing else: ``fastconv.reference`` re-exports
-   ``__all__`` and rebinds it, and there is no stub file to update.
+   ``__all__`` at the end of this module and to the same list in ``fastconv/reference.py``
+   (type checkers read only a literal ``__all__``).  Nothing else: the reference backend
+   re-exports these definitions and rebinds them to its kernels when it is imported.
 3. Tests: ``tests/test_typing.py`` checks by itself that every name of ``__all__`` is defined
-   here, annotated, documented and bound to the right kernels in both backends.  Add the
-   behaviour tests (``tests/test_functional.py`` against the reference, ``tests/test_reference.py``
-   against plain loops or PyTorch, a case in ``tests/test_fuzz.py``) and a call in
-   ``tests/typing/user_script.py``, which mypy checks against these annotations.
+   here, annotated and bound to the right kernels in both backends, that both ``__all__``
+   lists agree, and that the kernel stub matches the extension; mypy checks the package.  Add
+   the name to the list in ``test_both_backends_share_signatures_and_docs`` and the
+   behaviour tests (``tests/test_functional.py`` against the reference,
+   ``tests/test_reference.py`` against plain loops or PyTorch, a case in
+   ``tests/test_fuzz.py``) and a call in ``tests/typing/user_script.py``, which
+   ``mypy --strict`` checks against these annotations.
 """
 from __future__ import annotations
 
