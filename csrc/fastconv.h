@@ -63,6 +63,13 @@ int fc_isa_cpu_has(const char *name);
 const char *fc_build_compiler(void);
 const char *fc_build_flags(void);
 
+/* Which convs take the Winograd F(2x2, 3x3) path: 0 none, 1 those the cost model picks
+ * (default; the environment variable FASTCONV_WINOGRAD=0/1/2 sets the initial mode), 2 every
+ * conv it applies to (3x3, stride 1, dilation 1, one group) that fits the workspace limit.
+ * Returns the previous mode, or -1 (nothing changed) for another value.  For tests and
+ * benchmarks. */
+int fc_set_conv_winograd(int mode);
+
 /* Upper bound, in bytes, on the scratch memory (im2col / packing buffers) that one conv2d
  * call may allocate; large batches are processed in tiles within it.  Default 64 MiB.
  * bytes >= 1 MiB (asserted). */
@@ -149,6 +156,39 @@ void fc_conv2d_backward_f32(const fc_conv2d_params *p, const float *gy, const fl
 void fc_conv2d_backward_f64(const fc_conv2d_params *p, const double *gy, const double *x,
                             const double *w, double *gx, double *gw, double *gb);
 
+/* conv2d blocks: conv2d + bias, then relu, then optionally a max-pool, run as one kernel
+ * (the full-resolution pre-activation is never written out when the block pools). */
+typedef struct {
+    int relu;        /* 1: y = max(conv + bias, 0) (NaN stays NaN), as fc_relu_forward  */
+    int64_t pool;    /* 0: no pooling; k in [2, 15]: then a k x k max-pool with stride k,
+                        no padding, dilation 1, floor mode (out_h / k x out_w / k)       */
+} fc_conv2d_block;
+
+/* y: (n, c_out, out_h / k, out_w / k) with pool k, else (n, c_out, out_h, out_w).
+ * idx (pool only, else NULL; same shape as y): the window position r * k + s of each
+ * maximum, by the rule of fc_max_pool2d_forward (first maximum, last NaN).  bias may be
+ * NULL. */
+void fc_conv2d_block_forward_f32(const fc_conv2d_params *p, const fc_conv2d_block *b,
+                                 const float *x, const float *w, const float *bias, float *y,
+                                 uint8_t *idx);
+void fc_conv2d_block_forward_f64(const fc_conv2d_params *p, const fc_conv2d_block *b,
+                                 const double *x, const double *w, const double *bias,
+                                 double *y, uint8_t *idx);
+
+/* Gradients of the block given gy (the gradient of its output y, same shape), y itself and
+ * idx (pool only): the gradient of the conv's output is gy at each window's maximum (pool),
+ * where y > 0 or y is NaN (relu: fc_relu_backward's rule), and 0 elsewhere; from it gx, gw,
+ * gb as fc_conv2d_backward (any may be NULL; x is needed only for gw, w only for gx).  The
+ * window positions in idx must be < k * k. */
+void fc_conv2d_block_backward_f32(const fc_conv2d_params *p, const fc_conv2d_block *b,
+                                  const float *gy, const float *y, const uint8_t *idx,
+                                  const float *x, const float *w, float *gx, float *gw,
+                                  float *gb);
+void fc_conv2d_block_backward_f64(const fc_conv2d_params *p, const fc_conv2d_block *b,
+                                  const double *gy, const double *y, const uint8_t *idx,
+                                  const double *x, const double *w, double *gx, double *gw,
+                                  double *gb);
+
 /* ------------------------------------------------------------------------------------ */
 /* Pooling                                                                               */
 /* ------------------------------------------------------------------------------------ */
@@ -216,6 +256,21 @@ void fc_linear_backward_f32(int64_t n, int64_t in_f, int64_t out_f, const float 
 void fc_linear_backward_f64(int64_t n, int64_t in_f, int64_t out_f, const double *gy,
                             const double *x, const double *w, double *gx, double *gw,
                             double *gb);
+
+/* The linear block: y = max(x @ w^T + b, 0) (NaN stays NaN), the relu applied to each output
+ * tile in the GEMM's epilogue; b may be NULL.  Backward from gy and the block's output y:
+ * g = gy where y > 0 or y is NaN, 0 elsewhere (fc_relu_backward's rule), then gx, gw, gb as
+ * fc_linear_backward (any may be NULL). */
+void fc_linear_relu_forward_f32(int64_t n, int64_t in_f, int64_t out_f, const float *x,
+                                const float *w, const float *b, float *y);
+void fc_linear_relu_forward_f64(int64_t n, int64_t in_f, int64_t out_f, const double *x,
+                                const double *w, const double *b, double *y);
+void fc_linear_relu_backward_f32(int64_t n, int64_t in_f, int64_t out_f, const float *gy,
+                                 const float *y, const float *x, const float *w, float *gx,
+                                 float *gw, float *gb);
+void fc_linear_relu_backward_f64(int64_t n, int64_t in_f, int64_t out_f, const double *gy,
+                                 const double *y, const double *x, const double *w,
+                                 double *gx, double *gw, double *gb);
 
 /* ------------------------------------------------------------------------------------ */
 /* Elementwise and loss                                                                  */

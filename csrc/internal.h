@@ -19,6 +19,9 @@ fc_isa fc_current_isa(void);
 /* The fc_isa value of a path name, or -1 for an unknown name. */
 int fc_isa_index(const char *name);
 
+/* The Winograd mode of fc_set_conv_winograd (0 never, 1 cost model, 2 whenever it applies). */
+int fc_conv_winograd_mode(void);
+
 /* Number of threads a parallel region should use right now: fc_get_num_threads() when
  * called from outside a parallel region, else 1 (no nested parallelism); always 1 in a
  * build without OpenMP. */

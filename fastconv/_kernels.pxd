@@ -1,6 +1,6 @@
 # The only place fastconv's C API is declared for Cython.  Mirrors csrc/fastconv.h; every
 # declaration is nogil.
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint8_t
 
 cdef extern from "fastconv.h" nogil:
     void fc_set_num_threads(int n)
@@ -50,6 +50,36 @@ cdef extern from "fastconv.h" nogil:
                                 const float *w, float *gx, float *gw, float *gb)
     void fc_conv2d_backward_f64(const fc_conv2d_params *p, const double *gy, const double *x,
                                 const double *w, double *gx, double *gw, double *gb)
+
+    void fc_linear_relu_forward_f32(int64_t n, int64_t in_f, int64_t out_f, const float *x,
+                                    const float *w, const float *b, float *y)
+    void fc_linear_relu_forward_f64(int64_t n, int64_t in_f, int64_t out_f, const double *x,
+                                    const double *w, const double *b, double *y)
+    void fc_linear_relu_backward_f32(int64_t n, int64_t in_f, int64_t out_f, const float *gy,
+                                     const float *y, const float *x, const float *w,
+                                     float *gx, float *gw, float *gb)
+    void fc_linear_relu_backward_f64(int64_t n, int64_t in_f, int64_t out_f, const double *gy,
+                                     const double *y, const double *x, const double *w,
+                                     double *gx, double *gw, double *gb)
+
+    ctypedef struct fc_conv2d_block:
+        int relu
+        int64_t pool
+    void fc_conv2d_block_forward_f32(const fc_conv2d_params *p, const fc_conv2d_block *b,
+                                     const float *x, const float *w, const float *bias,
+                                     float *y, uint8_t *idx)
+    void fc_conv2d_block_forward_f64(const fc_conv2d_params *p, const fc_conv2d_block *b,
+                                     const double *x, const double *w, const double *bias,
+                                     double *y, uint8_t *idx)
+    void fc_conv2d_block_backward_f32(const fc_conv2d_params *p, const fc_conv2d_block *b,
+                                      const float *gy, const float *y, const uint8_t *idx,
+                                      const float *x, const float *w, float *gx, float *gw,
+                                      float *gb)
+    void fc_conv2d_block_backward_f64(const fc_conv2d_params *p, const fc_conv2d_block *b,
+                                      const double *gy, const double *y, const uint8_t *idx,
+                                      const double *x, const double *w, double *gx,
+                                      double *gw, double *gb)
+    int fc_set_conv_winograd(int mode)
 
     ctypedef struct fc_pool2d_params:
         int64_t n, c, h, w

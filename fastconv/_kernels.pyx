@@ -10,7 +10,7 @@ Zero-size arrays are fine: the C kernels never dereference an array whose size i
 """
 cimport cython
 from cython cimport floating
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint8_t
 
 import numpy as np
 
@@ -162,14 +162,23 @@ def gemm(bint trans_a, bint trans_b, double alpha, const floating[:, :] a,
 # conv2d
 # ------------------------------------------------------------------------------------------
 
+cdef fc_conv2d_params _conv_params(Py_ssize_t *xs, Py_ssize_t *ws, int64_t stride_h,
+                                   int64_t stride_w, int64_t pad_h, int64_t pad_w,
+                                   int64_t dil_h, int64_t dil_w, int64_t groups, int64_t out_h,
+                                   int64_t out_w):
+    cdef fc_conv2d_params p
+    p.n = xs[0]; p.c_in = xs[1]; p.h = xs[2]; p.w = xs[3]
+    p.c_out = ws[0]; p.kh = ws[2]; p.kw = ws[3]
+    p.stride_h = stride_h; p.stride_w = stride_w; p.pad_h = pad_h; p.pad_w = pad_w
+    p.dil_h = dil_h; p.dil_w = dil_w; p.groups = groups; p.out_h = out_h; p.out_w = out_w
+    return p
+
+
 def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, b_or_None,
                    int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w,
                    int64_t dil_h, int64_t dil_w, int64_t groups, int64_t out_h, int64_t out_w):
-    cdef fc_conv2d_params p
-    p.n = x.shape[0]; p.c_in = x.shape[1]; p.h = x.shape[2]; p.w = x.shape[3]
-    p.c_out = w.shape[0]; p.kh = w.shape[2]; p.kw = w.shape[3]
-    p.stride_h = stride_h; p.stride_w = stride_w; p.pad_h = pad_h; p.pad_w = pad_w
-    p.dil_h = dil_h; p.dil_w = dil_w; p.groups = groups; p.out_h = out_h; p.out_w = out_w
+    cdef fc_conv2d_params p = _conv_params(&x.shape[0], &w.shape[0], stride_h, stride_w, pad_h,
+                                           pad_w, dil_h, dil_w, groups, out_h, out_w)
     cdef const floating[::1] bv
     cdef const floating *pb = NULL
     if b_or_None is not None:
@@ -192,12 +201,9 @@ def conv2d_backward(const floating[:, :, :, ::1] gy, const floating[:, :, :, ::1
                     const floating[:, :, :, ::1] w, int64_t stride_h, int64_t stride_w,
                     int64_t pad_h, int64_t pad_w, int64_t dil_h, int64_t dil_w, int64_t groups,
                     bint need_gx, bint need_gw, bint need_gb):
-    cdef fc_conv2d_params p
-    p.n = x.shape[0]; p.c_in = x.shape[1]; p.h = x.shape[2]; p.w = x.shape[3]
-    p.c_out = w.shape[0]; p.kh = w.shape[2]; p.kw = w.shape[3]
-    p.stride_h = stride_h; p.stride_w = stride_w; p.pad_h = pad_h; p.pad_w = pad_w
-    p.dil_h = dil_h; p.dil_w = dil_w; p.groups = groups
-    p.out_h = gy.shape[2]; p.out_w = gy.shape[3]
+    cdef fc_conv2d_params p = _conv_params(&x.shape[0], &w.shape[0], stride_h, stride_w, pad_h,
+                                           pad_w, dil_h, dil_w, groups, gy.shape[2],
+                                           gy.shape[3])
     dt = _dtype(<floating>0)
     gx = gw = gb = None
     cdef floating[:, :, :, ::1] gxv
@@ -227,6 +233,94 @@ def conv2d_backward(const floating[:, :, :, ::1] gy, const floating[:, :, :, ::1
         else:
             fc_conv2d_backward_f64(&p, pgy, px, pw, pgx, pgw, pgb)
     return gx, gw, gb
+
+
+def conv2d_block_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
+                         b_or_None, int64_t stride_h, int64_t stride_w, int64_t pad_h,
+                         int64_t pad_w, int64_t dil_h, int64_t dil_w, int64_t groups,
+                         int64_t out_h, int64_t out_w, bint relu, int64_t pool):
+    """(y, idx): the block's output and, with pool, the uint8 window positions."""
+    cdef fc_conv2d_params p = _conv_params(&x.shape[0], &w.shape[0], stride_h, stride_w, pad_h,
+                                           pad_w, dil_h, dil_w, groups, out_h, out_w)
+    cdef fc_conv2d_block blk
+    blk.relu = relu
+    blk.pool = pool
+    cdef int64_t k = pool if pool else 1
+    cdef const floating[::1] bv
+    cdef const floating *pb = NULL
+    if b_or_None is not None:
+        bv = b_or_None
+        pb = &bv[0]
+    y = np.empty((p.n, p.c_out, out_h // k, out_w // k), dtype=_dtype(<floating>0))
+    idx = np.empty(y.shape, dtype=np.uint8) if pool else None
+    cdef floating[:, :, :, ::1] yv = y
+    cdef uint8_t[:, :, :, ::1] iv
+    cdef uint8_t *pi = NULL
+    if pool:
+        iv = idx
+        pi = &iv[0, 0, 0, 0]
+    cdef const floating *px = &x[0, 0, 0, 0]
+    cdef const floating *pw = &w[0, 0, 0, 0]
+    cdef floating *py = &yv[0, 0, 0, 0]
+    with nogil:
+        if floating is float:
+            fc_conv2d_block_forward_f32(&p, &blk, px, pw, pb, py, pi)
+        else:
+            fc_conv2d_block_forward_f64(&p, &blk, px, pw, pb, py, pi)
+    return y, idx
+
+
+def conv2d_block_backward(const floating[:, :, :, ::1] gy, const floating[:, :, :, ::1] y,
+                          idx_or_None, const floating[:, :, :, ::1] x,
+                          const floating[:, :, :, ::1] w, int64_t stride_h, int64_t stride_w,
+                          int64_t pad_h, int64_t pad_w, int64_t dil_h, int64_t dil_w,
+                          int64_t groups, int64_t out_h, int64_t out_w, bint relu,
+                          int64_t pool, bint need_gx, bint need_gw, bint need_gb):
+    cdef fc_conv2d_params p = _conv_params(&x.shape[0], &w.shape[0], stride_h, stride_w, pad_h,
+                                           pad_w, dil_h, dil_w, groups, out_h, out_w)
+    cdef fc_conv2d_block blk
+    blk.relu = relu
+    blk.pool = pool
+    dt = _dtype(<floating>0)
+    gx = gw = gb = None
+    cdef floating[:, :, :, ::1] gxv
+    cdef floating[:, :, :, ::1] gwv
+    cdef floating[::1] gbv
+    cdef const uint8_t[:, :, :, ::1] iv
+    cdef floating *pgx = NULL
+    cdef floating *pgw = NULL
+    cdef floating *pgb = NULL
+    cdef const uint8_t *pi = NULL
+    if pool:
+        iv = idx_or_None
+        pi = &iv[0, 0, 0, 0]
+    if need_gx:
+        gx = np.empty((p.n, p.c_in, p.h, p.w), dtype=dt)
+        gxv = gx
+        pgx = &gxv[0, 0, 0, 0]
+    if need_gw:
+        gw = np.empty((w.shape[0], w.shape[1], w.shape[2], w.shape[3]), dtype=dt)
+        gwv = gw
+        pgw = &gwv[0, 0, 0, 0]
+    if need_gb:
+        gb = np.empty((p.c_out,), dtype=dt)
+        gbv = gb
+        pgb = &gbv[0]
+    cdef const floating *pgy = &gy[0, 0, 0, 0]
+    cdef const floating *py = &y[0, 0, 0, 0]
+    cdef const floating *px = &x[0, 0, 0, 0]
+    cdef const floating *pw = &w[0, 0, 0, 0]
+    with nogil:
+        if floating is float:
+            fc_conv2d_block_backward_f32(&p, &blk, pgy, py, pi, px, pw, pgx, pgw, pgb)
+        else:
+            fc_conv2d_block_backward_f64(&p, &blk, pgy, py, pi, px, pw, pgx, pgw, pgb)
+    return gx, gw, gb
+
+
+def set_conv_winograd(int mode):
+    """Set the Winograd mode (0 never, 1 cost model, 2 always); returns the previous one."""
+    return fc_set_conv_winograd(mode)
 
 
 # ------------------------------------------------------------------------------------------
@@ -354,7 +448,9 @@ def global_avg_pool2d_backward(const floating[:, ::1] gy, int64_t h, int64_t w):
 # Linear
 # ------------------------------------------------------------------------------------------
 
-def linear_forward(const floating[:, ::1] x, const floating[:, ::1] w, b_or_None):
+def linear_forward(const floating[:, ::1] x, const floating[:, ::1] w, b_or_None,
+                   bint relu=False):
+    """y = x @ w.T + b, or with relu the linear block max(that, 0)."""
     cdef int64_t n = x.shape[0]
     cdef int64_t in_f = x.shape[1]
     cdef int64_t out_f = w.shape[0]
@@ -370,14 +466,22 @@ def linear_forward(const floating[:, ::1] x, const floating[:, ::1] w, b_or_None
     cdef floating *py = &yv[0, 0]
     with nogil:
         if floating is float:
-            fc_linear_forward_f32(n, in_f, out_f, px, pw, pb, py)
+            if relu:
+                fc_linear_relu_forward_f32(n, in_f, out_f, px, pw, pb, py)
+            else:
+                fc_linear_forward_f32(n, in_f, out_f, px, pw, pb, py)
         else:
-            fc_linear_forward_f64(n, in_f, out_f, px, pw, pb, py)
+            if relu:
+                fc_linear_relu_forward_f64(n, in_f, out_f, px, pw, pb, py)
+            else:
+                fc_linear_forward_f64(n, in_f, out_f, px, pw, pb, py)
     return y
 
 
 def linear_backward(const floating[:, ::1] gy, const floating[:, ::1] x,
-                    const floating[:, ::1] w, bint need_gx, bint need_gw, bint need_gb):
+                    const floating[:, ::1] w, bint need_gx, bint need_gw, bint need_gb,
+                    relu_output=None):
+    """Gradients of linear; with relu_output (the linear block's output y), of the block."""
     cdef int64_t n = x.shape[0]
     cdef int64_t in_f = x.shape[1]
     cdef int64_t out_f = w.shape[0]
@@ -404,11 +508,22 @@ def linear_backward(const floating[:, ::1] gy, const floating[:, ::1] x,
     cdef const floating *pgy = &gy[0, 0]
     cdef const floating *px = &x[0, 0]
     cdef const floating *pw = &w[0, 0]
+    cdef const floating[:, ::1] yv
+    cdef const floating *py = NULL
+    if relu_output is not None:
+        yv = relu_output
+        py = &yv[0, 0]
     with nogil:
         if floating is float:
-            fc_linear_backward_f32(n, in_f, out_f, pgy, px, pw, pgx, pgw, pgb)
+            if py != NULL:
+                fc_linear_relu_backward_f32(n, in_f, out_f, pgy, py, px, pw, pgx, pgw, pgb)
+            else:
+                fc_linear_backward_f32(n, in_f, out_f, pgy, px, pw, pgx, pgw, pgb)
         else:
-            fc_linear_backward_f64(n, in_f, out_f, pgy, px, pw, pgx, pgw, pgb)
+            if py != NULL:
+                fc_linear_relu_backward_f64(n, in_f, out_f, pgy, py, px, pw, pgx, pgw, pgb)
+            else:
+                fc_linear_backward_f64(n, in_f, out_f, pgy, px, pw, pgx, pgw, pgb)
     return gx, gw, gb
 
 

@@ -97,6 +97,43 @@ class _NumpyKernels:
             gx = np.ascontiguousarray(gxp[:, :, ph:ph + h, pw:pw + wd])
         return gx, gw, gb
 
+    # --- conv2d blocks: conv + bias + relu (+ k x k stride-k max-pool) ---------------------
+    @staticmethod
+    def conv2d_block_forward(x, w, b, sh, sw, ph, pw, dh, dw, groups, out_h, out_w, relu,
+                             pool):
+        y = _NumpyKernels.conv2d_forward(x, w, b, sh, sw, ph, pw, dh, dw, groups, out_h, out_w)
+        if relu:
+            y = _NumpyKernels.relu_forward(y)
+        if not pool:
+            return y, None
+        k = pool
+        n, f = y.shape[:2]
+        ph_, pw_ = out_h // k, out_w // k
+        win = _windows(y, k, k, k, k, 1, 1, ph_, pw_).reshape(n, f, ph_, pw_, k * k)
+        am = np.argmax(win, axis=-1)            # the first maximum; NaN counts as the largest
+        nan_out = np.isnan(np.take_along_axis(win, am[..., None], axis=-1)[..., 0])
+        if nan_out.any():                       # ... and among NaNs the last one wins
+            last_nan = k * k - 1 - np.argmax(np.isnan(win[..., ::-1]), axis=-1)
+            am = np.where(nan_out, last_nan, am)
+        out = np.take_along_axis(win, am[..., None], axis=-1)[..., 0]
+        return np.ascontiguousarray(out), am.astype(np.uint8)
+
+    @staticmethod
+    def conv2d_block_backward(gy, y, idx, x, w, sh, sw, ph, pw, dh, dw, groups, out_h, out_w,
+                              relu, pool, need_gx, need_gw, need_gb):
+        g = _NumpyKernels.relu_backward(gy, y) if relu else gy
+        if pool:
+            k = pool
+            n, f, ph_, pw_ = g.shape
+            full = np.zeros((n, f, ph_, k, pw_, k), dtype=g.dtype)
+            r, s = np.divmod(idx.astype(np.int64), k)
+            nn, ff, ii, jj = np.indices(g.shape, sparse=True)
+            full[nn, ff, ii, r, jj, s] = g
+            g = np.zeros((n, f, out_h, out_w), dtype=g.dtype)
+            g[:, :, :ph_ * k, :pw_ * k] = full.reshape(n, f, ph_ * k, pw_ * k)
+        return _NumpyKernels.conv2d_backward(g, x, w, sh, sw, ph, pw, dh, dw, groups, need_gx,
+                                             need_gw, need_gb)
+
     # --- pooling --------------------------------------------------------------------------
     @staticmethod
     def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, with_indices):
@@ -182,14 +219,16 @@ class _NumpyKernels:
 
     # --- linear, relu ---------------------------------------------------------------------
     @staticmethod
-    def linear_forward(x, w, b):
+    def linear_forward(x, w, b, relu=False):
         y = x @ w.T
         if b is not None:
             y += b
-        return y
+        return _NumpyKernels.relu_forward(y) if relu else y
 
     @staticmethod
-    def linear_backward(gy, x, w, need_gx, need_gw, need_gb):
+    def linear_backward(gy, x, w, need_gx, need_gw, need_gb, relu_output=None):
+        if relu_output is not None:
+            gy = _NumpyKernels.relu_backward(gy, relu_output)
         gx = gy @ w if need_gx else None
         gw = gy.T @ x if need_gw else None
         gb = gy.sum(axis=0) if need_gb else None
