@@ -10,7 +10,11 @@ the oracle the C kernels are tested against.
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import _frontend
+from . import functional as _functional
+from .backend import bind_kernels as _bind_kernels
+# The public functions, for readers and type checkers: the definitions of fastconv.functional.
+# At the end of this module they are replaced by copies that call _NumpyKernels.
+from .functional import *  # noqa: F401,F403
 
 
 def _pad(x, ph, pw, extra_h=0, extra_w=0, value=0.0):
@@ -444,6 +448,25 @@ class _NumpyKernels:
         return np.where(x > 0, gy, gy * gy.dtype.type(negative_slope))
 
 
-globals().update(_frontend.build(_NumpyKernels, __name__))
+globals().update(_bind_kernels(_functional, _NumpyKernels, __name__))
 
-__all__ = list(_frontend.PUBLIC_NAMES)
+# The same list as fastconv.functional.__all__ (tests/test_typing.py checks it), written out
+# because type checkers read `from fastconv.reference import *` from a literal __all__.
+__all__ = [
+    "conv2d", "conv2d_backward",
+    "max_pool2d", "max_pool2d_backward",
+    "avg_pool2d", "avg_pool2d_backward",
+    "global_avg_pool2d", "global_avg_pool2d_backward",
+    "linear", "linear_backward",
+    "relu", "relu_backward",
+    "cross_entropy", "cross_entropy_backward",
+    "softmax", "log_softmax",
+    "conv2d_output_shape", "pool2d_output_shape",
+    "batch_norm", "batch_norm_backward",
+    "layer_norm", "layer_norm_backward",
+    "group_norm", "group_norm_backward",
+    "dropout", "dropout_backward",
+    "sigmoid", "sigmoid_backward",
+    "tanh", "tanh_backward",
+    "leaky_relu", "leaky_relu_backward",
+]

@@ -13,9 +13,14 @@ Everything else is internal: ``check_*`` helpers return normalised arguments (tu
 ints, float arrays of one dtype) and raise ``TypeError`` for wrong types/dtypes and
 ``ValueError`` for wrong shapes or values.
 """
+from __future__ import annotations
+
 import operator
+from typing import Optional, Tuple
 
 import numpy as np
+
+from ._typing import Padding, Shape, Size2
 
 __all__ = ["conv2d_output_shape", "pool2d_output_shape"]
 
@@ -222,7 +227,9 @@ def _conv2d_params(input_shape, weight_shape, stride, padding, dilation, groups)
     return (sh, sw), (ph, pw), (eh, ew), (dh, dw), groups, out
 
 
-def conv2d_output_shape(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1):
+def conv2d_output_shape(input_shape: Shape, weight_shape: Shape, stride: Size2 = 1,
+                        padding: Padding = 0, dilation: Size2 = 1,
+                        groups: int = 1) -> Tuple[int, int, int, int]:
     """Output shape of ``conv2d`` with PyTorch's arithmetic, validating every argument.
 
     input_shape (N, C, H, W), weight_shape (C_out, C/groups, kH, kW); stride, padding and
@@ -334,8 +341,9 @@ def _pool2d_params(op, input_shape, kernel_size, stride, padding, dilation, ceil
     return (kh, kw), (sh, sw), (ph, pw), (dh, dw), out
 
 
-def pool2d_output_shape(input_shape, kernel_size, stride=None, padding=0, dilation=1,
-                        ceil_mode=False):
+def pool2d_output_shape(input_shape: Shape, kernel_size: Size2, stride: Optional[Size2] = None,
+                        padding: Size2 = 0, dilation: Size2 = 1,
+                        ceil_mode: bool = False) -> Tuple[int, int, int, int]:
     """Output shape of ``max_pool2d`` (and ``avg_pool2d`` with dilation=1), PyTorch arithmetic.
 
     input_shape (N, C, H, W); kernel_size, stride (default: kernel_size), padding, dilation

@@ -75,12 +75,28 @@ Differences from the course code, all deliberate:
   copy of x instead of x itself.  p must lie in (0, 1].
 - Inputs are never modified; outputs never alias inputs.
 """
-import numpy as np
+from __future__ import annotations
 
+from typing import Any, Mapping, Optional, Tuple
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .._typing import FloatArray
 from ._common import (
     as_array, class_indices, flatten_batch, linear_in_out, linear_in_out_backward, ops, promote,
     scalar,
 )
+
+#: ``{'stride': s, 'pad': p}`` and ``{'pool_height': ph, 'pool_width': pw, 'stride': s}``
+Params = Mapping[str, Any]
+#: the cache a forward returns for its backward (a tuple, or the input array for relu)
+Cache = Any
+#: ``(out, cache)`` of a forward; ``(dx, dw, db)`` of a backward with weights
+Forward = Tuple[FloatArray, Cache]
+Grads = Tuple[FloatArray, FloatArray, FloatArray]
+#: ``(loss, dx)`` of a loss function; the loss is a NumPy scalar of the scores' dtype
+Loss = Tuple[np.floating[Any], FloatArray]
 
 __all__ = [
     "affine_forward", "affine_backward",
@@ -112,7 +128,7 @@ __all__ = [
 # Affine
 # ------------------------------------------------------------------------------------------
 
-def affine_forward(x, w, b):
+def affine_forward(x: ArrayLike, w: ArrayLike, b: ArrayLike) -> Forward:
     """Forward pass of an affine (fully connected) layer.
 
     The input x has shape (N, d_1, ..., d_k); each example is reshaped into a vector of
@@ -132,7 +148,7 @@ def affine_forward(x, w, b):
     return linear_in_out(x2, wc, bc), (x, w, b)
 
 
-def affine_backward(dout, cache):
+def affine_backward(dout: ArrayLike, cache: Cache) -> Grads:
     """Backward pass of an affine layer.
 
     Inputs:
@@ -155,7 +171,7 @@ def affine_backward(dout, cache):
 # ReLU
 # ------------------------------------------------------------------------------------------
 
-def relu_forward(x):
+def relu_forward(x: ArrayLike) -> Forward:
     """Forward pass of a layer of rectified linear units (ReLUs).
 
     Input:
@@ -168,7 +184,7 @@ def relu_forward(x):
     return ops().relu(x), x
 
 
-def relu_backward(dout, cache):
+def relu_backward(dout: ArrayLike, cache: Cache) -> FloatArray:
     """Backward pass of a layer of ReLUs.
 
     Input:
@@ -187,20 +203,20 @@ def relu_backward(dout, cache):
 # Convolution
 # ------------------------------------------------------------------------------------------
 
-def _conv_forward(x, w, b, conv_param):
+def _conv_forward(x: ArrayLike, w: ArrayLike, b: ArrayLike, conv_param: Params) -> FloatArray:
     stride, pad = conv_param["stride"], conv_param["pad"]
     xc, wc, bc = promote(as_array(x), as_array(w), b)
     return ops().conv2d(xc, wc, bc, stride=stride, padding=pad)
 
 
-def _conv_backward(dout, cache):
+def _conv_backward(dout: ArrayLike, cache: Cache) -> Grads:
     x, w, b, conv_param = cache[:4]
     stride, pad = conv_param["stride"], conv_param["pad"]
     dout, xc, wc = promote(as_array(dout), as_array(x), as_array(w))
     return ops().conv2d_backward(dout, xc, wc, stride=stride, padding=pad)
 
 
-def conv_forward_naive(x, w, b, conv_param):
+def conv_forward_naive(x: ArrayLike, w: ArrayLike, b: ArrayLike, conv_param: Params) -> Forward:
     """Forward pass of a convolutional layer.
 
     The input consists of N data points, each with C channels, height H and width W.  Each
@@ -224,7 +240,7 @@ def conv_forward_naive(x, w, b, conv_param):
     return _conv_forward(x, w, b, conv_param), (x, w, b, conv_param)
 
 
-def conv_backward_naive(dout, cache):
+def conv_backward_naive(dout: ArrayLike, cache: Cache) -> Grads:
     """Backward pass of a convolutional layer.
 
     Inputs:
@@ -239,7 +255,7 @@ def conv_backward_naive(dout, cache):
     return _conv_backward(dout, cache)
 
 
-def conv_forward_im2col(x, w, b, conv_param):
+def conv_forward_im2col(x: ArrayLike, w: ArrayLike, b: ArrayLike, conv_param: Params) -> Forward:
     """Fast forward pass of a convolutional layer (same as conv_forward_naive).
 
     Returns (out, cache) with cache = (x, w, b, conv_param, x_cols); x_cols is None because no
@@ -249,12 +265,12 @@ def conv_forward_im2col(x, w, b, conv_param):
     return _conv_forward(x, w, b, conv_param), (x, w, b, conv_param, None)
 
 
-def conv_backward_im2col(dout, cache):
+def conv_backward_im2col(dout: ArrayLike, cache: Cache) -> Grads:
     """Fast backward pass of a convolutional layer: (dx, dw, db)."""
     return _conv_backward(dout, cache)
 
 
-def conv_forward_strides(x, w, b, conv_param):
+def conv_forward_strides(x: ArrayLike, w: ArrayLike, b: ArrayLike, conv_param: Params) -> Forward:
     """Fast forward pass of a convolutional layer (same as conv_forward_naive).
 
     Returns (out, cache) with cache = (x, w, b, conv_param, x_cols); x_cols is None.
@@ -262,7 +278,7 @@ def conv_forward_strides(x, w, b, conv_param):
     return _conv_forward(x, w, b, conv_param), (x, w, b, conv_param, None)
 
 
-def conv_backward_strides(dout, cache):
+def conv_backward_strides(dout: ArrayLike, cache: Cache) -> Grads:
     """Fast backward pass of a convolutional layer: (dx, dw, db)."""
     return _conv_backward(dout, cache)
 
@@ -275,7 +291,7 @@ conv_backward_fast = conv_backward_strides
 # Max pooling
 # ------------------------------------------------------------------------------------------
 
-class PoolCache(tuple):
+class PoolCache(Tuple[Any, Any]):
     """The cache ``(x, pool_param)`` of a max-pool forward pass.
 
     It is a plain 2-tuple to every reader; it also carries ``indices``, the flat position
@@ -283,24 +299,27 @@ class PoolCache(tuple):
     so that the backward pass need not search the windows again.
     """
 
-    def __new__(cls, items, indices=None):
+    indices: Optional[NDArray[np.int64]]
+
+    def __new__(cls, items: Tuple[Any, Any],
+                indices: Optional[NDArray[np.int64]] = None) -> PoolCache:
         self = super().__new__(cls, items)
         self.indices = indices
         return self
 
 
-def _pool_args(pool_param):
+def _pool_args(pool_param: Params) -> Tuple[Tuple[int, int], int]:
     ph, pw = pool_param["pool_height"], pool_param["pool_width"]
     return (ph, pw), pool_param["stride"]
 
 
-def _max_pool_forward(x, pool_param):
+def _max_pool_forward(x: ArrayLike, pool_param: Params) -> Forward:
     kernel, stride = _pool_args(pool_param)
     out, idx = ops().max_pool2d(x, kernel, stride=stride, return_indices=True)
     return out, PoolCache((x, pool_param), idx)
 
 
-def _max_pool_backward(dout, cache):
+def _max_pool_backward(dout: ArrayLike, cache: Cache) -> FloatArray:
     if len(cache) != 2 or isinstance(cache[0], str):
         raise ValueError("max pool backward: expected the cache (x, pool_param) of a "
                          "fastconv.compat max-pool forward, got "
@@ -317,7 +336,7 @@ def _max_pool_backward(dout, cache):
     return F.max_pool2d_backward(dout, idx, x.shape)
 
 
-def max_pool_forward_naive(x, pool_param):
+def max_pool_forward_naive(x: ArrayLike, pool_param: Params) -> Forward:
     """Forward pass of a max-pooling layer.
 
     Inputs:
@@ -335,7 +354,7 @@ def max_pool_forward_naive(x, pool_param):
     return _max_pool_forward(x, pool_param)
 
 
-def max_pool_backward_naive(dout, cache):
+def max_pool_backward_naive(dout: ArrayLike, cache: Cache) -> FloatArray:
     """Backward pass of a max-pooling layer.
 
     Inputs:
@@ -348,7 +367,7 @@ def max_pool_backward_naive(dout, cache):
     return _max_pool_backward(dout, cache)
 
 
-def max_pool_forward_fast(x, pool_param):
+def max_pool_forward_fast(x: ArrayLike, pool_param: Params) -> Forward:
     """Fast forward pass of a max-pooling layer (same result and cache as the naive one).
 
     Works for any pooling region and stride with a positive output size, including regions
@@ -357,7 +376,7 @@ def max_pool_forward_fast(x, pool_param):
     return _max_pool_forward(x, pool_param)
 
 
-def max_pool_backward_fast(dout, cache):
+def max_pool_backward_fast(dout: ArrayLike, cache: Cache) -> FloatArray:
     """Fast backward pass of a max-pooling layer: dx."""
     return _max_pool_backward(dout, cache)
 
@@ -372,7 +391,7 @@ max_pool_backward_im2col = max_pool_backward_fast
 # Losses
 # ------------------------------------------------------------------------------------------
 
-def _check_scores(op, x):
+def _check_scores(op: str, x: ArrayLike) -> NDArray[Any]:
     x = as_array(x)
     if x.ndim != 2:
         raise ValueError(f"{op}: expected scores x of shape (N, C), got shape {tuple(x.shape)}")
@@ -381,7 +400,7 @@ def _check_scores(op, x):
     return x
 
 
-def softmax_loss(x, y):
+def softmax_loss(x: ArrayLike, y: ArrayLike) -> Loss:
     """Loss and gradient for softmax classification (mean over the batch).
 
     Inputs:
@@ -401,7 +420,7 @@ def softmax_loss(x, y):
     return scalar(loss), dx
 
 
-def svm_loss(x, y):
+def svm_loss(x: ArrayLike, y: ArrayLike) -> Loss:
     """Loss and gradient for multiclass SVM classification (margin 1, mean over the batch).
 
     Inputs:
@@ -436,7 +455,7 @@ def svm_loss(x, y):
 # Sandwich layers (cs231n/layer_utils.py)
 # ------------------------------------------------------------------------------------------
 
-def affine_relu_forward(x, w, b):
+def affine_relu_forward(x: ArrayLike, w: ArrayLike, b: ArrayLike) -> Forward:
     """Affine transform followed by a ReLU.
 
     Returns a tuple of:
@@ -448,14 +467,14 @@ def affine_relu_forward(x, w, b):
     return out, (fc_cache, relu_cache)
 
 
-def affine_relu_backward(dout, cache):
+def affine_relu_backward(dout: ArrayLike, cache: Cache) -> Grads:
     """Backward pass of the affine-relu layer: (dx, dw, db)."""
     fc_cache, relu_cache = cache
     da = relu_backward(dout, relu_cache)
     return affine_backward(da, fc_cache)
 
 
-def conv_relu_forward(x, w, b, conv_param):
+def conv_relu_forward(x: ArrayLike, w: ArrayLike, b: ArrayLike, conv_param: Params) -> Forward:
     """Convolution followed by a ReLU.
 
     Returns a tuple of:
@@ -467,14 +486,15 @@ def conv_relu_forward(x, w, b, conv_param):
     return out, (conv_cache, relu_cache)
 
 
-def conv_relu_backward(dout, cache):
+def conv_relu_backward(dout: ArrayLike, cache: Cache) -> Grads:
     """Backward pass of the conv-relu layer: (dx, dw, db)."""
     conv_cache, relu_cache = cache
     da = relu_backward(dout, relu_cache)
     return conv_backward_fast(da, conv_cache)
 
 
-def conv_relu_pool_forward(x, w, b, conv_param, pool_param):
+def conv_relu_pool_forward(x: ArrayLike, w: ArrayLike, b: ArrayLike, conv_param: Params,
+                           pool_param: Params) -> Forward:
     """Convolution, ReLU, then max pooling.
 
     Returns a tuple of:
@@ -487,7 +507,7 @@ def conv_relu_pool_forward(x, w, b, conv_param, pool_param):
     return out, (conv_cache, relu_cache, pool_cache)
 
 
-def conv_relu_pool_backward(dout, cache):
+def conv_relu_pool_backward(dout: ArrayLike, cache: Cache) -> Grads:
     """Backward pass of the conv-relu-pool layer: (dx, dw, db)."""
     conv_cache, relu_cache, pool_cache = cache
     ds = max_pool_backward_fast(dout, pool_cache)

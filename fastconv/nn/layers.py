@@ -4,10 +4,15 @@ Every layer calls the active backend (:func:`fastconv.backend.get_backend`), so
 ``fastconv.use_backend("numpy")`` runs the same model on the NumPy reference. Each forward keeps
 what the matching backward needs; backward raises if forward has not run.
 """
+from __future__ import annotations
+
 import math
+from typing import Any, Optional, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
+from .._typing import FloatArray, IndexArray, Padding, Shape, Size2
 from ..backend import get_backend
 from . import init
 from .module import Module, Parameter
@@ -16,18 +21,18 @@ __all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Linear", "R
            "Identity", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "Sigmoid", "Tanh", "LeakyReLU"]
 
 
-def _pair(v):
+def _pair(v: Any) -> Tuple[Any, ...]:
     if isinstance(v, (tuple, list)):
         return tuple(v)
     return (v, v)
 
 
-def _no_forward(module):
+def _no_forward(module: Module) -> RuntimeError:
     return RuntimeError("%s.backward called before forward: run forward first, it keeps what backward needs"
                         % type(module).__name__)
 
 
-def _positive_int(name, value, cls):
+def _positive_int(name: str, value: Any, cls: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError("%s: %s must be a positive integer, got %r" % (cls, name, value))
     return int(value)
@@ -36,8 +41,9 @@ def _positive_int(name, value, cls):
 class Conv2d(Module):
     """``torch.nn.Conv2d``: weight ``(out_channels, in_channels // groups, kh, kw)``, bias ``(out_channels,)``."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros", dtype=np.float32):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Size2, stride: Size2 = 1,
+                 padding: Padding = 0, dilation: Size2 = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", dtype: DTypeLike = np.float32) -> None:
         super().__init__()
         in_channels = _positive_int("in_channels", in_channels, "Conv2d")
         out_channels = _positive_int("out_channels", out_channels, "Conv2d")
@@ -52,29 +58,29 @@ class Conv2d(Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = (_positive_int("kernel_size", kh, "Conv2d"), _positive_int("kernel_size", kw, "Conv2d"))
         self.stride = _pair(stride)
-        self.padding = padding if isinstance(padding, str) else _pair(padding)
+        self.padding: Union[str, Tuple[Any, ...]] = padding if isinstance(padding, str) else _pair(padding)
         self.dilation = _pair(dilation)
         self.groups = groups
         self.padding_mode = padding_mode
         self.weight = Parameter(np.empty((out_channels, in_channels // groups) + self.kernel_size, dtype=dtype))
-        self.bias = Parameter(np.empty(out_channels, dtype=dtype)) if bias else None
+        self.bias: Optional[Parameter] = Parameter(np.empty(out_channels, dtype=dtype)) if bias else None
         self.reset_parameters()
-        self._x = None
+        self._x: Optional[ArrayLike] = None
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
             fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
             init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> FloatArray:
         F = get_backend()
         self._x = x
         b = None if self.bias is None else self.bias.data
         return F.conv2d(x, self.weight.data, b, self.stride, self.padding, self.dilation, self.groups)
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> FloatArray:
         if self._x is None:
             raise _no_forward(self)
         F = get_backend()
@@ -85,7 +91,7 @@ class Conv2d(Module):
             self.bias.accumulate(gb)
         return gx
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         s = "%d, %d, kernel_size=%s, stride=%s" % (self.in_channels, self.out_channels, self.kernel_size, self.stride)
         if self.padding != (0, 0):
             s += ", padding=%s" % (self.padding,)
@@ -101,37 +107,38 @@ class Conv2d(Module):
 class Linear(Module):
     """``torch.nn.Linear``: ``y = x @ weight.T + bias``; input ``(*, in_features)``."""
 
-    def __init__(self, in_features, out_features, bias=True, dtype=np.float32):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 dtype: DTypeLike = np.float32) -> None:
         super().__init__()
         self.in_features = _positive_int("in_features", in_features, "Linear")
         self.out_features = _positive_int("out_features", out_features, "Linear")
         self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dtype))
-        self.bias = Parameter(np.empty(self.out_features, dtype=dtype)) if bias else None
+        self.bias: Optional[Parameter] = Parameter(np.empty(self.out_features, dtype=dtype)) if bias else None
         self.reset_parameters()
-        self._x = None
-        self._lead = None
+        self._x: Optional[NDArray[Any]] = None
+        self._lead: Tuple[int, ...] = ()
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
             fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
             init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> FloatArray:
         F = get_backend()
-        x = np.asarray(x)
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
+        xa = np.asarray(x)
+        if xa.ndim == 0 or xa.shape[-1] != self.in_features:
             raise ValueError("mat1 and mat2 shapes cannot be multiplied (%s and %dx%d)" % (
-                "x".join(str(s) for s in x.shape), self.in_features, self.out_features))
-        lead = x.shape[:-1]
-        x2 = x if x.ndim == 2 else x.reshape(-1, self.in_features)
+                "x".join(str(s) for s in xa.shape), self.in_features, self.out_features))
+        lead = xa.shape[:-1]
+        x2 = xa if xa.ndim == 2 else xa.reshape(-1, self.in_features)
         self._x, self._lead = x2, lead
         b = None if self.bias is None else self.bias.data
         y = F.linear(x2, self.weight.data, b)
-        return y if x.ndim == 2 else y.reshape(lead + (self.out_features,))
+        return y if xa.ndim == 2 else y.reshape(lead + (self.out_features,))
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> FloatArray:
         if self._x is None:
             raise _no_forward(self)
         F = get_backend()
@@ -143,7 +150,7 @@ class Linear(Module):
             self.bias.accumulate(gb)
         return gx if len(self._lead) == 1 else gx.reshape(self._lead + (self.in_features,))
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return "in_features=%d, out_features=%d, bias=%s" % (self.in_features, self.out_features,
                                                             self.bias is not None)
 
@@ -151,7 +158,8 @@ class Linear(Module):
 class MaxPool2d(Module):
     """``torch.nn.MaxPool2d``; stride defaults to kernel_size. Keeps the argmax indices for backward."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
+    def __init__(self, kernel_size: Size2, stride: Optional[Size2] = None, padding: Size2 = 0,
+                 dilation: Size2 = 1, return_indices: bool = False, ceil_mode: bool = False) -> None:
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
@@ -159,22 +167,22 @@ class MaxPool2d(Module):
         self.dilation = dilation
         self.return_indices = return_indices
         self.ceil_mode = ceil_mode
-        self._idx = None
-        self._shape = None
+        self._idx: Optional[IndexArray] = None
+        self._shape: Optional[Shape] = None
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> Union[FloatArray, Tuple[FloatArray, IndexArray]]:
         F = get_backend()
         y, idx = F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
                               return_indices=True)
         self._idx, self._shape = idx, np.shape(x)
         return (y, idx) if self.return_indices else y
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> FloatArray:
         if self._idx is None:
             raise _no_forward(self)
         return get_backend().max_pool2d_backward(grad_output, self._idx, self._shape)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return "kernel_size=%s, stride=%s, padding=%s, dilation=%s, ceil_mode=%s" % (
             self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
 
@@ -182,8 +190,9 @@ class MaxPool2d(Module):
 class AvgPool2d(Module):
     """``torch.nn.AvgPool2d``; stride defaults to kernel_size. ``divisor_override`` is not supported."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-                 divisor_override=None):
+    def __init__(self, kernel_size: Size2, stride: Optional[Size2] = None, padding: Size2 = 0,
+                 ceil_mode: bool = False, count_include_pad: bool = True,
+                 divisor_override: Optional[int] = None) -> None:
         super().__init__()
         if divisor_override is not None:
             raise ValueError("AvgPool2d: divisor_override is not supported")
@@ -192,20 +201,20 @@ class AvgPool2d(Module):
         self.padding = padding
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
-        self._shape = None
+        self._shape: Optional[Shape] = None
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> FloatArray:
         self._shape = np.shape(x)
         return get_backend().avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                                         self.count_include_pad)
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> FloatArray:
         if self._shape is None:
             raise _no_forward(self)
         return get_backend().avg_pool2d_backward(grad_output, self._shape, self.kernel_size, self.stride,
                                                  self.padding, self.ceil_mode, self.count_include_pad)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return "kernel_size=%s, stride=%s, padding=%s" % (self.kernel_size, self.stride, self.padding)
 
 
@@ -213,7 +222,7 @@ class AdaptiveAvgPool2d(Module):
     """``torch.nn.AdaptiveAvgPool2d`` for output size 1 (global average pooling): ``(N, C, H, W)`` ->
     ``(N, C, 1, 1)``. Other output sizes are refused."""
 
-    def __init__(self, output_size):
+    def __init__(self, output_size: Size2) -> None:
         super().__init__()
         size = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size, output_size)
         if size not in ((1, 1),):
@@ -221,21 +230,21 @@ class AdaptiveAvgPool2d(Module):
                              "use AvgPool2d with an explicit kernel_size and stride for other sizes"
                              % (output_size,))
         self.output_size = output_size
-        self._shape = None
+        self._shape: Optional[Shape] = None
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> FloatArray:
         self._shape = np.shape(x)
         y = get_backend().global_avg_pool2d(x)
         return y.reshape(y.shape + (1, 1))
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> FloatArray:
         if self._shape is None:
             raise _no_forward(self)
         g = np.asarray(grad_output)
         g = g.reshape(g.shape[:2])
         return get_backend().global_avg_pool2d_backward(g, self._shape)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return "output_size=%r" % (self.output_size,)
 
 
@@ -243,17 +252,17 @@ class ReLU(Module):
     """``torch.nn.ReLU``. The output is always a new array (``inplace`` is accepted for compatibility;
     inputs are never modified)."""
 
-    def __init__(self, inplace=False):
+    def __init__(self, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = inplace
-        self._y = None
+        self._y: Optional[FloatArray] = None
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> FloatArray:
         y = get_backend().relu(x)
         self._y = y
         return y
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> FloatArray:
         if self._y is None:
             raise _no_forward(self)
         return get_backend().relu_backward(grad_output, self._y)
@@ -262,14 +271,14 @@ class ReLU(Module):
 class Flatten(Module):
     """``torch.nn.Flatten(start_dim=1, end_dim=-1)``."""
 
-    def __init__(self, start_dim=1, end_dim=-1):
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
-        self._shape = None
+        self._shape: Optional[Tuple[int, ...]] = None
 
-    def forward(self, x):
-        x = np.asarray(x)
-        shape = x.shape
+    def forward(self, x: ArrayLike) -> NDArray[Any]:
+        xa = np.asarray(x)
+        shape = xa.shape
         nd = len(shape)
         s = self.start_dim + nd if self.start_dim < 0 else self.start_dim
         e = self.end_dim + nd if self.end_dim < 0 else self.end_dim
@@ -279,11 +288,11 @@ class Flatten(Module):
         elif not (0 <= s < nd and 0 <= e < nd) or s > e:
             raise ValueError("Flatten: start_dim=%d, end_dim=%d out of range for input of shape %s"
                              % (self.start_dim, self.end_dim, tuple(shape)))
-        self._shape = x.shape
+        self._shape = xa.shape
         new = shape[:s] + (int(np.prod(shape[s:e + 1], dtype=np.int64)),) + shape[e + 1:]
-        return x.reshape(new)
+        return xa.reshape(new)
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> NDArray[Any]:
         if self._shape is None:
             raise _no_forward(self)
         return np.asarray(grad_output).reshape(self._shape)
@@ -294,25 +303,25 @@ class Dropout(Module):
     rest by 1/(1-p); in eval mode it is the identity. The mask comes from ``fastconv.functional.dropout``
     with ``fastconv.nn.init.get_generator()`` (seed it with ``fastconv.nn.init.manual_seed``)."""
 
-    def __init__(self, p=0.5, inplace=False):
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, (int, float)) or p < 0 or p > 1:
             raise ValueError("dropout probability has to be between 0 and 1, but got {}".format(p))
         self.p = float(p)
         self.inplace = inplace
-        self._mask = None
-        self._identity = None
+        self._mask: Optional[NDArray[Any]] = None
+        self._identity: Optional[bool] = None
 
-    def forward(self, x):
-        x = np.asarray(x)
+    def forward(self, x: ArrayLike) -> NDArray[Any]:
+        xa = np.asarray(x)
         if not self.training or self.p == 0.0:
             self._identity, self._mask = True, None
-            return x.copy()
+            return xa.copy()
         self._identity = False
         y, self._mask = get_backend().dropout(x, self.p, True, init.get_generator(), return_mask=True)
         return y
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> NDArray[Any]:
         if self._identity is None:
             raise _no_forward(self)
         g = np.asarray(grad_output)
@@ -320,7 +329,7 @@ class Dropout(Module):
             return g.copy()
         return get_backend().dropout_backward(g, self._mask, 1.0 / (1.0 - self.p) if self.p < 1 else 0.0)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return "p=%s" % self.p
 
 
@@ -543,8 +552,8 @@ class LeakyReLU(Module):
 class Identity(Module):
     """Pass-through layer."""
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         return x
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: Any) -> Any:
         return grad_output

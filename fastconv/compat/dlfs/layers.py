@@ -59,9 +59,15 @@ Differences from the book's code, all deliberate:
   (the running statistics are constants); the book reuses the last training batch's values.
 - Bad input raises ValueError / TypeError with a message.
 """
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple, TypeVar
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from numpy.typing import ArrayLike, NDArray
 
+from ..._typing import FloatArray
 from .._common import (
     as_array, class_indices, flatten_batch, linear_in_out, linear_in_out_backward, ops, promote,
     scalar,
@@ -70,7 +76,16 @@ from .._common import (
 __all__ = ["Relu", "Affine", "SoftmaxWithLoss", "Convolution", "Pooling", "Sigmoid", "Dropout",
            "BatchNormalization"]
 
-_UNSET = object()
+_UNSET: Any = object()
+_T = TypeVar("_T")
+
+
+def _kept(layer: object, value: Optional[_T]) -> _T:
+    """What forward kept for backward; RuntimeError when forward has not run yet."""
+    if value is None:
+        raise RuntimeError(f"{type(layer).__name__}.backward called before forward: run forward "
+                           "first, it keeps what backward needs")
+    return value
 
 
 def _bias_vector(b, n):
@@ -103,48 +118,48 @@ def _im2col(input_data, filter_h, filter_w, stride=1, pad=0):
 class Relu:
     """ReLU layer: forward(x) = max(x, 0); backward passes dout where x > 0."""
 
-    def __init__(self):
-        self._out = None
-        self._mask = _UNSET
+    def __init__(self) -> None:
+        self._out: Optional[FloatArray] = None
+        self._mask: Any = _UNSET
 
     @property
-    def mask(self):
+    def mask(self) -> Optional[NDArray[Any]]:
         """Boolean array, True where the last forward input was <= 0 (None before forward)."""
         if self._mask is not _UNSET:
             return self._mask
         return None if self._out is None else self._out <= 0
 
     @mask.setter
-    def mask(self, value):
+    def mask(self, value: Optional[NDArray[Any]]) -> None:
         self._mask = value
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> FloatArray:
         out = ops().relu(x)
         self._out = out
         self._mask = _UNSET
         return out
 
-    def backward(self, dout):
+    def backward(self, dout: ArrayLike) -> FloatArray:
         if self._mask is not _UNSET:  # a mask set by hand wins, as in the book
             dout = as_array(dout)
             return np.where(self._mask, dout.dtype.type(0), dout)
-        dout, out = promote(as_array(dout), self._out)
+        dout, out = promote(as_array(dout), _kept(self, self._out))
         return ops().relu_backward(dout, out)
 
 
 class Affine:
     """Fully connected layer: forward(x) = x.reshape(N, -1) @ W + b."""
 
-    def __init__(self, W, b):
+    def __init__(self, W: NDArray[Any], b: NDArray[Any]) -> None:
         self.W = W
         self.b = b
-        self.x = None
-        self._xc = None
-        self.original_x_shape = None
-        self.dW = None
-        self.db = None
+        self.x: Optional[NDArray[Any]] = None
+        self._xc: Optional[NDArray[Any]] = None
+        self.original_x_shape: Optional[Tuple[int, ...]] = None
+        self.dW: Optional[FloatArray] = None
+        self.db: Optional[FloatArray] = None
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> FloatArray:
         x = as_array(x)
         self.original_x_shape = x.shape
         self.x = flatten_batch(x)
@@ -153,23 +168,24 @@ class Affine:
         self._xc = xc  # the input in the computation dtype, reused by backward
         return linear_in_out(xc, wc, bc)
 
-    def backward(self, dout):
-        dout, xc, wc = promote(as_array(dout), self._xc, as_array(self.W))
+    def backward(self, dout: ArrayLike) -> FloatArray:
+        shape = _kept(self, self.original_x_shape)
+        dout, xc, wc = promote(as_array(dout), _kept(self, self._xc), as_array(self.W))
         dx, self.dW, self.db = linear_in_out_backward(dout, xc, wc)
-        return dx.reshape(*self.original_x_shape)
+        return dx.reshape(*shape)
 
 
 class SoftmaxWithLoss:
     """Softmax followed by the mean cross-entropy loss against t (indices or one-hot)."""
 
-    def __init__(self):
-        self.loss = None
-        self.y = None  # softmax output
-        self.t = None  # targets
-        self._logits = None
-        self._labels = None
+    def __init__(self) -> None:
+        self.loss: Optional[np.floating[Any]] = None
+        self.y: Optional[FloatArray] = None  # softmax output
+        self.t: Any = None  # targets, as given to forward
+        self._logits: Optional[FloatArray] = None
+        self._labels: Optional[NDArray[np.int64]] = None
 
-    def forward(self, x, t):
+    def forward(self, x: ArrayLike, t: ArrayLike) -> np.floating[Any]:
         x = as_array(x)
         if x.ndim not in (1, 2):
             raise ValueError(f"SoftmaxWithLoss: expected scores of shape (N, C) or (C,), got "
@@ -188,16 +204,15 @@ class SoftmaxWithLoss:
         self.loss = scalar(F.cross_entropy(x2, labels, reduction="mean"))
         return self.loss
 
-    def backward(self, dout=1):
-        y = self.y
+    def backward(self, dout: ArrayLike = 1) -> FloatArray:
+        y, logits = _kept(self, self.y), _kept(self, self._logits)
         t = as_array(self.t)
         if t.size == y.size and y.size:
             # one-hot (or soft) targets: (y - t) / batch_size, as the book
-            y2 = y.reshape(self._logits.shape)
-            dx = (y2 - t.reshape(y2.shape).astype(y.dtype, copy=False)) / y.dtype.type(
-                y2.shape[0])
+            y2 = y.reshape(logits.shape)
+            dx = (y2 - t.reshape(y2.shape).astype(y.dtype, copy=False)) / y.dtype.type(len(y2))
         else:
-            dx = ops().cross_entropy_backward(self._logits, self._labels, reduction="mean")
+            dx = ops().cross_entropy_backward(logits, self._labels, reduction="mean")
         if not (np.isscalar(dout) and dout == 1):
             dx = dx * as_array(dout).astype(dx.dtype, copy=False)
         return dx.reshape(y.shape)
@@ -206,20 +221,20 @@ class SoftmaxWithLoss:
 class Convolution:
     """Convolution layer (cross-correlation, NCHW) with weights W (FN, C, FH, FW), bias b."""
 
-    def __init__(self, W, b, stride=1, pad=0):
+    def __init__(self, W: NDArray[Any], b: NDArray[Any], stride: int = 1, pad: int = 0) -> None:
         self.W = W
         self.b = b
         self.stride = stride
         self.pad = pad
-        self.x = None
-        self._xc = None
-        self._col = _UNSET
-        self._col_W = _UNSET
-        self.dW = None
-        self.db = None
+        self.x: Optional[NDArray[Any]] = None
+        self._xc: Optional[NDArray[Any]] = None
+        self._col: Any = _UNSET
+        self._col_W: Any = _UNSET
+        self.dW: Optional[FloatArray] = None
+        self.db: Optional[FloatArray] = None
 
     @property
-    def col(self):
+    def col(self) -> Optional[NDArray[Any]]:
         """The book's im2col matrix of the last input, computed when read."""
         if self._col is not _UNSET:
             return self._col
@@ -229,11 +244,11 @@ class Convolution:
         return _im2col(self.x, fh, fw, self.stride, self.pad)
 
     @col.setter
-    def col(self, value):
+    def col(self, value: Optional[NDArray[Any]]) -> None:
         self._col = value
 
     @property
-    def col_W(self):
+    def col_W(self) -> Optional[NDArray[Any]]:
         """W.reshape(FN, -1).T, as the book keeps it (a view, computed when read)."""
         if self._col_W is not _UNSET:
             return self._col_W
@@ -242,10 +257,10 @@ class Convolution:
         return self.W.reshape(self.W.shape[0], -1).T
 
     @col_W.setter
-    def col_W(self, value):
+    def col_W(self, value: Optional[NDArray[Any]]) -> None:
         self._col_W = value
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> FloatArray:
         x = as_array(x)
         w = as_array(self.W)
         xc, wc, bc = promote(x, w, _bias_vector(self.b, w.shape[0]))
@@ -256,8 +271,8 @@ class Convolution:
         self._col_W = _UNSET
         return out
 
-    def backward(self, dout):
-        dout, xc, wc = promote(as_array(dout), self._xc, as_array(self.W))
+    def backward(self, dout: ArrayLike) -> FloatArray:
+        dout, xc, wc = promote(as_array(dout), _kept(self, self._xc), as_array(self.W))
         dx, dW, db = ops().conv2d_backward(dout, xc, wc, stride=self.stride, padding=self.pad)
         self.dW = dW
         self.db = db
@@ -267,22 +282,22 @@ class Convolution:
 class Pooling:
     """Max pooling over pool_h x pool_w windows."""
 
-    def __init__(self, pool_h, pool_w, stride=2, pad=0):
+    def __init__(self, pool_h: int, pool_w: int, stride: int = 2, pad: int = 0) -> None:
         self.pool_h = pool_h
         self.pool_w = pool_w
         self.stride = stride
         self.pad = pad
-        self.x = None
-        self._indices = None
-        self._arg_max = _UNSET
+        self.x: Optional[NDArray[Any]] = None
+        self._indices: Optional[NDArray[np.int64]] = None
+        self._arg_max: Any = _UNSET
 
     @property
-    def arg_max(self):
+    def arg_max(self) -> Optional[NDArray[Any]]:
         """Position of each window's maximum inside its window (row-major), in the book's
         layout: a flat array ordered (n, out_h, out_w, c).  Computed when read."""
         if self._arg_max is not _UNSET:
             return self._arg_max
-        if self._indices is None:
+        if self._indices is None or self.x is None:
             return None
         idx = self._indices
         w_in = self.x.shape[3]
@@ -293,10 +308,10 @@ class Pooling:
         return arg.transpose(0, 2, 3, 1).reshape(-1)
 
     @arg_max.setter
-    def arg_max(self, value):
+    def arg_max(self, value: Optional[NDArray[Any]]) -> None:
         self._arg_max = value
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> FloatArray:
         x = as_array(x)
         out, idx = ops().max_pool2d(x, (self.pool_h, self.pool_w), stride=self.stride,
                                     padding=self.pad, return_indices=True)
@@ -305,9 +320,10 @@ class Pooling:
         self._arg_max = _UNSET
         return out
 
-    def backward(self, dout):
-        dout, _ = promote(as_array(dout), self.x[:0])
-        return ops().max_pool2d_backward(dout, self._indices, self.x.shape)
+    def backward(self, dout: ArrayLike) -> FloatArray:
+        x = _kept(self, self.x)
+        dout, _ = promote(as_array(dout), x[:0])
+        return ops().max_pool2d_backward(dout, self._indices, x.shape)
 
 
 class Sigmoid:
