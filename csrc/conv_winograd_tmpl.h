@@ -20,25 +20,26 @@
 
 typedef void (*FC_FN(wg_split_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t, int64_t,
                                    int64_t, int64_t, FC_T *, FC_T *, FC_T *);
-typedef void (*FC_FN(wg_input_fn))(const FC_T *, const FC_T *, int64_t, int64_t, int64_t, FC_T *,
-                                   int64_t, int64_t, int64_t, int64_t);
-typedef void (*FC_FN(wg_output_fn))(const FC_T *, int64_t, int64_t, FC_T, int, FC_T *, FC_T *,
-                                    int64_t);
-typedef void (*FC_FN(wg_output_pool_fn))(const FC_T *, int64_t, int64_t, FC_T, int, FC_T *,
-                                         uint8_t *);
+typedef void (*FC_FN(wg_input_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t, int64_t,
+                                   FC_T *, int64_t, int64_t, int64_t);
+typedef void (*FC_FN(wg_output_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t, int64_t,
+                                    const FC_T *, int, FC_T *, int64_t, int64_t, int64_t);
+typedef void (*FC_FN(wg_output_pool_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t,
+                                         int64_t, const FC_T *, int, FC_T *, uint8_t *, int64_t,
+                                         int64_t, int64_t);
 
 typedef struct {
     FC_FN(wg_split_fn) split_rows;
-    FC_FN(wg_input_fn) input_row;
-    FC_FN(wg_output_fn) output_row;
-    FC_FN(wg_output_pool_fn) output_pool_row;
+    FC_FN(wg_input_fn) input_block;
+    FC_FN(wg_output_fn) output_block;
+    FC_FN(wg_output_pool_fn) output_pool_block;
 } FC_FN(wg_kernels);
 
 static FC_FN(wg_kernels) FC_FN(wg_kernels_for)(fc_isa isa)
 {
 #define FC_WG_KERNELS(ISA)                                                                   \
-    {FC_KN(winograd, split_rows, ISA), FC_KN(winograd, input_row, ISA),                      \
-     FC_KN(winograd, output_row, ISA), FC_KN(winograd, output_pool_row, ISA)}
+    {FC_KN(winograd, split_rows, ISA), FC_KN(winograd, input_block, ISA),                    \
+     FC_KN(winograd, output_block, ISA), FC_KN(winograd, output_pool_block, ISA)}
     FC_FN(wg_kernels) k = FC_WG_KERNELS(scalar);
 #ifdef FC_HAVE_X86_UKERNELS
     const FC_FN(wg_kernels) k512 = FC_WG_KERNELS(avx512), k2 = FC_WG_KERNELS(avx2);
@@ -114,7 +115,7 @@ static int FC_FN(use_winograd)(fc_isa isa, const fc_conv2d_params *p)
     if (mode == 2) return 1;
     /* columns computed per output column, and the products' share of the work */
     const double waste = (2.0 * (double)twp) / (double)p->out_w;
-    return C >= 16 && M >= 16 && waste <= 1.35 && p->out_h >= 4;
+    return C >= 16 && M >= 16 && waste <= 1.15 && p->out_h >= 4;
 }
 
 /* U_xi[co][ci] = (G g G^T)[xi] for every channel pair, packed for the GEMM engine. */
@@ -156,15 +157,16 @@ static void FC_FN(wg_item)(const FC_FN(wg_plan) *g, const FC_T *x, const FC_T *b
     const FC_UKFN uk = (FC_UKFN)cfg->ukernel;
     const int64_t C = p->c_in, M = p->c_out, H = p->h, W = p->w;
     const int64_t OH = p->out_h, OW = p->out_w, TWp = g->TWp, ld = g->ld;
-    const int64_t nr = cfg->nr, mr = cfg->mr, m_pad = g->m_pad, tb_pad = g->tb_pad;
+    const int64_t nr = cfg->nr, mr = cfg->mr, m_pad = g->m_pad;
+    const int64_t tb_pad = (rb * TWp + nr - 1) / nr * nr; /* this item's tiles, whole panels */
     const int64_t rows = 2 * rb + 2; /* padded input rows read */
     FC_T *buf = (FC_T *)fc_scratch(FC_SCRATCH_COL,
-                                   sizeof(FC_T) * (size_t)FC_FN(wg_scratch_elems)(g, g->RB, tb_pad));
+                                   sizeof(FC_T) * (size_t)FC_FN(wg_scratch_elems)(g, g->RB, g->tb_pad));
     if (!buf) abort();
     FC_T *xs = buf;                                /* C x (even, odd) x rows x ld */
     FC_T *v = xs + 2 * C * (2 * g->RB + 2) * ld;  /* 16 x (C x tb_pad), packed B */
-    FC_T *m = v + 16 * C * tb_pad;                 /* 16 x (m_pad x tb_pad) */
-    FC_T *pr = m + 16 * m_pad * tb_pad;            /* one padded row */
+    FC_T *m = v + 16 * C * g->tb_pad;              /* 16 x (m_pad x tb_pad) */
+    FC_T *pr = m + 16 * m_pad * g->tb_pad;         /* one padded row */
     const int64_t vxs = C * tb_pad, mxs = m_pad * tb_pad;
 
     /* 1. the padded input rows 2 th0 .. 2 th0 + rows - 1, split into even and odd columns */
@@ -179,14 +181,17 @@ static void FC_FN(wg_item)(const FC_FN(wg_plan) *g, const FC_T *x, const FC_T *b
     const int64_t ntile = rb * TWp;
     for (int64_t pc = 0; pc < C; pc += cfg->kc) {
         const int64_t kc = FC_MIN(cfg->kc, C - pc);
-        for (int64_t c = pc; c < pc + kc; c++) {
-            const FC_T *xe = xs + (2 * c) * rows * ld, *xo = xe + rows * ld;
-            FC_T *vc = v + pc * tb_pad + (c - pc) * nr;
-            for (int64_t t = 0; t < rb; t++)
-                g->k.input_row(xe, xo, ld, t, TWp, vc, vxs, t * TWp, nr, nr * kc);
-            for (int64_t t = ntile; t < tb_pad; t++)
-                for (int xi = 0; xi < 16; xi++)
-                    vc[xi * vxs + (t / nr) * nr * kc + t % nr] = 0;
+        g->k.input_block(xs + 2 * pc * rows * ld, rows, ld, kc, rb, TWp, v + pc * tb_pad, vxs,
+                         nr, kc);
+        /* zero the columns past the item's tiles: one run per channel and panel */
+        for (int64_t t = ntile; t < tb_pad;) {
+            const int64_t run = FC_MIN(tb_pad, (t / nr + 1) * nr) - t;
+            for (int xi = 0; xi < 16; xi++)
+                for (int64_t c = 0; c < kc; c++) {
+                    FC_T *z = v + xi * vxs + pc * tb_pad + (t / nr) * nr * kc + c * nr + t % nr;
+                    for (int64_t j = 0; j < run; j++) z[j] = 0;
+                }
+            t += run;
         }
     }
     /* 3. the 16 GEMMs M_xi = U_xi @ V_xi, full tiles on the padded buffers */
@@ -203,24 +208,14 @@ static void FC_FN(wg_item)(const FC_FN(wg_plan) *g, const FC_T *x, const FC_T *b
         }
     }
     /* 4. y = A^T M A + bias (relu, 2x2 max-pool) */
-    const int pool = out->pool == 2;
-    const int64_t PH = OH / 2, PW = OW / 2;
-    for (int64_t co = 0; co < M; co++) {
-        const FC_T b = bias ? bias[co] : (FC_T)0;
-        for (int64_t t = 0; t < rb; t++) {
-            const int64_t th = th0 + t;
-            const FC_T *mt = m + co * tb_pad + t * TWp;
-            if (pool) {
-                if (th >= PH) continue;
-                const int64_t o = ((image * M + co) * PH + th) * PW;
-                g->k.output_pool_row(mt, mxs, PW, b, out->relu, (FC_T *)out->y + o,
-                                     out->idx + o);
-            } else {
-                FC_T *y0 = (FC_T *)out->y + ((image * M + co) * OH + 2 * th) * OW;
-                g->k.output_row(mt, mxs, TWp, b, out->relu, y0, 2 * th + 1 < OH ? y0 + OW : NULL,
-                                OW);
-            }
-        }
+    if (out->pool == 2) {
+        const int64_t PH = OH / 2, PW = OW / 2;
+        g->k.output_pool_block(m, mxs, tb_pad, M, rb, TWp, bias, out->relu,
+                               (FC_T *)out->y + image * M * PH * PW,
+                               out->idx + image * M * PH * PW, PH, PW, th0);
+    } else {
+        g->k.output_block(m, mxs, tb_pad, M, rb, TWp, bias, out->relu,
+                          (FC_T *)out->y + image * M * OH * OW, OH, OW, th0);
     }
 }
 
@@ -250,14 +245,25 @@ static void FC_FN(wg_forward)(fc_isa isa, const fc_conv2d_params *p, const FC_T 
                                  (double)fc_get_workspace_limit() / nt -
                                      sizeof(FC_T) * 16.0 * (double)(g.m_pad * p->c_in));
     const int64_t nr = g.cfg->nr;
-    int64_t rb = g.TH;
-    for (; rb > 1; rb--) {
-        const int64_t tb = (rb * g.TWp + nr - 1) / nr * nr;
-        if ((double)sizeof(FC_T) * (double)FC_FN(wg_scratch_elems)(&g, rb, tb) <= budget) break;
+    int64_t rb_max = g.TH;
+    for (; rb_max > 1; rb_max--) {
+        const int64_t tb = (rb_max * g.TWp + nr - 1) / nr * nr;
+        if ((double)sizeof(FC_T) * (double)FC_FN(wg_scratch_elems)(&g, rb_max, tb) <= budget)
+            break;
     }
-    /* equal blocks */
-    g.nblk = (g.TH + rb - 1) / rb;
-    g.RB = (g.TH + g.nblk - 1) / g.nblk;
+    /* tile rows per item: the fewest tiles computed in all (each item's tiles are rounded up
+     * to whole nr panels), then the largest items */
+    int64_t best = -1;
+    for (int64_t rb = rb_max; rb >= 1; rb--) {
+        const int64_t nblk = (g.TH + rb - 1) / rb, last = g.TH - (nblk - 1) * rb;
+        const int64_t cost = (nblk - 1) * ((rb * g.TWp + nr - 1) / nr * nr) +
+                             (last * g.TWp + nr - 1) / nr * nr;
+        if (best < 0 || cost < best) {
+            best = cost;
+            g.RB = rb;
+        }
+    }
+    g.nblk = (g.TH + g.RB - 1) / g.RB;
     g.tb_pad = (g.RB * g.TWp + nr - 1) / nr * nr;
     g.up = FC_FN(wg_transform_weights)(g.cfg, p, w, g.m_pad);
     const int64_t items = N * g.nblk;
