@@ -38,6 +38,7 @@ from __future__ import annotations
 from typing import Any, Callable, Literal, Optional, Tuple, Union, cast, overload
 
 import numpy as np
+from numpy.typing import NDArray
 
 from . import _kernels
 from . import validation as V
@@ -57,8 +58,12 @@ def _c(a: np.ndarray) -> np.ndarray:
 
 def conv2d(input: ArrayLike, weight: ArrayLike, bias: Optional[ArrayLike] = None,
            stride: Size2 = 1, padding: Padding = 0, dilation: Size2 = 1,
-           groups: int = 1) -> FloatArray:
+           groups: int = 1, activation: Optional[str] = None) -> FloatArray:
     """2-D convolution (cross-correlation, PyTorch semantics), NCHW.
+
+    With ``activation='relu'`` the result is ``relu(conv2d(...))`` from one fused kernel
+    (the relu applied to each chunk of the output while it is in cache); its backward is
+    ``conv2d_backward(..., activation='relu', output=y)``.
 
     Inputs:
     - input: (N, C, H, W) float32 or float64
@@ -69,22 +74,65 @@ def conv2d(input: ArrayLike, weight: ArrayLike, bias: Optional[ArrayLike] = None
       equals input size; requires stride 1; an odd total padding puts the extra row/column
       at the bottom/right, as PyTorch does)
     - groups: int >= 1 dividing C and F
+    - activation: None, or 'relu' for the fused conv + bias + relu
 
     Returns:
     - output: (N, F, H', W'), H' = (H + 2*pad - dilation*(HH-1) - 1) // stride + 1
     """
+    act = V.check_activation("conv2d", activation)
     x, w, b, (s, p, e, d, g, out) = V.check_conv2d("conv2d", input, weight, bias, stride,
                                                    padding, dilation, groups)
     if e[0] or e[1]:
         x = np.pad(x, ((0, 0), (0, 0), (0, e[0]), (0, e[1])))
-    return _k.conv2d_forward(_c(x), _c(w), None if b is None else _c(b), s[0], s[1],
-                             p[0], p[1], d[0], d[1], g, out[2], out[3])
+    args = (_c(x), _c(w), None if b is None else _c(b), s[0], s[1], p[0], p[1], d[0], d[1], g,
+            out[2], out[3])
+    if act is None:
+        return _k.conv2d_forward(*args)
+    return _k.conv2d_block_forward(*args, True, 0)[0]
+
+
+def _conv_block_backward(op: str, grad_output: ArrayLike, output: Optional[ArrayLike],
+                         window: Optional[ArrayLike], input: ArrayLike, weight: ArrayLike,
+                         stride: Size2, padding: Padding, dilation: Size2, groups: int,
+                         output_mask: Mask3, relu: bool, pool: Optional[int]) -> Grads3:
+    """The backward of conv2d (relu False, pool None), conv2d + relu (pool None) and the conv +
+    relu + max-pool block (pool = its pool_size): validation, then one kernel call."""
+    x, w, _, (s, p, e, d, g, out) = V.check_conv2d(op, input, weight, None, stride, padding,
+                                                   dilation, groups)
+    (gy,) = V.float_arrays(op, ("grad_output", grad_output))
+    V.check_same_dtype(op, [("input", x), ("grad_output", gy)])
+    shape, k = out, 0
+    if pool is not None:
+        k, shape = V.check_block_pool(op, pool, out)
+    V.check_grad_shape(op, gy, shape)
+    need = V.check_output_mask(op, output_mask)
+    y = V.check_block_output(op, output, shape, x.dtype) if relu else None
+    idx = V.check_window(op, window, shape, k) if k else None
+    h, wd = x.shape[2], x.shape[3]
+    if e[0] or e[1]:
+        x = np.pad(x, ((0, 0), (0, 0), (0, e[0]), (0, e[1])))
+    if y is None:
+        gx, gw, gb = _k.conv2d_backward(_c(gy), _c(x), _c(w), s[0], s[1], p[0], p[1], d[0],
+                                        d[1], g, *need)
+    else:
+        gx, gw, gb = _k.conv2d_block_backward(_c(gy), _c(y), None if idx is None else _c(idx),
+                                              _c(x), _c(w), s[0], s[1], p[0], p[1], d[0], d[1],
+                                              g, out[2], out[3], True, k, *need)
+    if gx is not None and (e[0] or e[1]):
+        gx = _c(gx[:, :, :h, :wd])
+    return cast(Grads3, (gx, gw, gb))  # None only where output_mask said so
 
 
 def conv2d_backward(grad_output: ArrayLike, input: ArrayLike, weight: ArrayLike,
                     stride: Size2 = 1, padding: Padding = 0, dilation: Size2 = 1,
-                    groups: int = 1, output_mask: Mask3 = (True, True, True)) -> Grads3:
+                    groups: int = 1, output_mask: Mask3 = (True, True, True),
+                    activation: Optional[str] = None,
+                    output: Optional[ArrayLike] = None) -> Grads3:
     """Gradients of conv2d.
+
+    For ``conv2d(..., activation='relu')`` pass the same activation and its result as
+    ``output``: grad_output then passes only where output > 0 (or is NaN), as
+    relu_backward's rule, in the same kernel call.
 
     Inputs:
     - grad_output: (N, F, H', W'), the upstream gradient
@@ -93,27 +141,74 @@ def conv2d_backward(grad_output: ArrayLike, input: ArrayLike, weight: ArrayLike,
     - output_mask: three bools, which of (grad_input, grad_weight, grad_bias) to compute
       (as in torch.ops.aten.convolution_backward).  The first layer of a network needs
       no grad_input, and (False, True, True) skips that work.
+    - activation: None or 'relu', as given to conv2d; output: conv2d's result (with relu)
 
     Returns a tuple of:
     - grad_input: (N, C, H, W), or None if not asked for
     - grad_weight: (F, C // groups, HH, WW), or None
     - grad_bias: (F,), the sum of grad_output over N, H' and W', or None
     """
-    x, w, _, (s, p, e, d, g, out) = V.check_conv2d("conv2d_backward", input, weight, None,
-                                                   stride, padding, dilation, groups)
-    (gy,) = V.float_arrays("conv2d_backward", ("grad_output", grad_output))
-    V.check_same_dtype("conv2d_backward", [("input", x), ("grad_output", gy)])
-    V.check_grad_shape("conv2d_backward", gy, out)
-    need = V.check_output_mask("conv2d_backward", output_mask)
-    h, wd = x.shape[2], x.shape[3]
+    act = V.check_activation("conv2d_backward", activation)
+    return _conv_block_backward("conv2d_backward", grad_output, output, None, input, weight,
+                                stride, padding, dilation, groups, output_mask,
+                                act == "relu", None)
+
+
+def conv2d_relu_max_pool2d(input: ArrayLike, weight: ArrayLike,
+                           bias: Optional[ArrayLike] = None, stride: Size2 = 1,
+                           padding: Padding = 0, dilation: Size2 = 1, groups: int = 1,
+                           pool_size: int = 2) -> Tuple[FloatArray, NDArray[np.uint8]]:
+    """The block conv2d -> relu -> max_pool2d(pool_size), as one fused kernel.
+
+    Equal to ``max_pool2d(relu(conv2d(input, weight, bias, ...)), pool_size)`` (a
+    pool_size x pool_size window, stride pool_size, no padding, floor mode; the first maximum
+    of each window wins and NaN counts as the largest, the last NaN winning), but the
+    full-resolution conv output is never written out: each chunk of it is pooled while in
+    cache (and on the Winograd path each 2x2 output tile is pooled as it is formed).
+
+    Inputs:
+    - input, weight, bias, stride, padding, dilation, groups: as for conv2d
+    - pool_size: int in [2, 15]
+
+    Returns a tuple of:
+    - output: (N, F, H' // pool_size, W' // pool_size), H', W' conv2d's output size
+    - window: uint8 array of output's shape, the position r * pool_size + s of each window's
+      maximum, for the backward (PyTorch's flat index of that maximum is
+      (ph * pool_size + r) * W' + pw * pool_size + s)
+    """
+    x, w, b, (s, p, e, d, g, out) = V.check_conv2d("conv2d_relu_max_pool2d", input, weight,
+                                                   bias, stride, padding, dilation, groups)
+    k, _ = V.check_block_pool("conv2d_relu_max_pool2d", pool_size, out)
     if e[0] or e[1]:
         x = np.pad(x, ((0, 0), (0, 0), (0, e[0]), (0, e[1])))
-    gx, gw, gb = _k.conv2d_backward(_c(gy), _c(x), _c(w), s[0], s[1], p[0], p[1], d[0],
-                                    d[1], g, *need)
-    if gx is not None and (e[0] or e[1]):
-        gx = _c(gx[:, :, :h, :wd])
-    return cast(Grads3, (gx, gw, gb))  # None only where output_mask said so
+    y, window = _k.conv2d_block_forward(_c(x), _c(w), None if b is None else _c(b), s[0], s[1],
+                                        p[0], p[1], d[0], d[1], g, out[2], out[3], True, k)
+    return y, cast(NDArray[np.uint8], window)
 
+
+def conv2d_relu_max_pool2d_backward(grad_output: ArrayLike, output: ArrayLike,
+                                    window: ArrayLike, input: ArrayLike, weight: ArrayLike,
+                                    stride: Size2 = 1, padding: Padding = 0,
+                                    dilation: Size2 = 1, groups: int = 1, pool_size: int = 2,
+                                    output_mask: Mask3 = (True, True, True)) -> Grads3:
+    """Gradients of conv2d_relu_max_pool2d, from what its forward returned.
+
+    The gradient of the conv's output is grad_output at each window's maximum where output
+    > 0 (or is NaN) and 0 elsewhere -- the gradient through max_pool2d and relu -- built in
+    one pass from the pooled arrays (no full-resolution relu mask is read), then the conv
+    backward runs on it.
+
+    Inputs:
+    - grad_output: the gradient of the block's output, output's shape
+    - output, window: conv2d_relu_max_pool2d's results
+    - input, weight, stride, padding, dilation, groups, pool_size: as given to it
+    - output_mask: which of (grad_input, grad_weight, grad_bias) to compute
+
+    Returns (grad_input, grad_weight, grad_bias), as conv2d_backward.
+    """
+    return _conv_block_backward("conv2d_relu_max_pool2d_backward", grad_output, output, window,
+                                input, weight, stride, padding, dilation, groups, output_mask,
+                                True, pool_size)
 
 @overload
 def max_pool2d(input: ArrayLike, kernel_size: Size2, stride: Optional[Size2] = ...,
@@ -255,30 +350,42 @@ def global_avg_pool2d_backward(grad_output: ArrayLike, input_shape: Shape) -> Fl
     return _k.global_avg_pool2d_backward(_c(gy), ishape[2], ishape[3])
 
 
-def linear(input: ArrayLike, weight: ArrayLike, bias: Optional[ArrayLike] = None) -> FloatArray:
+def linear(input: ArrayLike, weight: ArrayLike, bias: Optional[ArrayLike] = None,
+           activation: Optional[str] = None) -> FloatArray:
     """Fully connected layer: input @ weight.T + bias (the bias add is fused).
+
+    With ``activation='relu'`` the result is ``relu(linear(...))``, the relu applied to each
+    output tile in the GEMM's epilogue; its backward is
+    ``linear_backward(..., activation='relu', output=y)``.
 
     Inputs:
     - input: (N, D)
     - weight: (M, D)
     - bias: (M,) or None
+    - activation: None or 'relu'
 
     Returns:
     - output: (N, M)
     """
+    act = V.check_activation("linear", activation)
     x, w, b = V.check_linear("linear", input, weight, bias)
-    return _k.linear_forward(_c(x), _c(w), None if b is None else _c(b))
+    return _k.linear_forward(_c(x), _c(w), None if b is None else _c(b), act == "relu")
 
 
 def linear_backward(grad_output: ArrayLike, input: ArrayLike, weight: ArrayLike,
-                    output_mask: Mask3 = (True, True, True)) -> Grads3:
+                    output_mask: Mask3 = (True, True, True), activation: Optional[str] = None,
+                    output: Optional[ArrayLike] = None) -> Grads3:
     """Gradients of linear.
+
+    For ``linear(..., activation='relu')`` pass the same activation and its result as
+    ``output``: grad_output then passes only where output > 0 (or is NaN).
 
     Inputs:
     - grad_output: (N, M)
     - input: (N, D)
     - weight: (M, D)
     - output_mask: three bools, which of (grad_input, grad_weight, grad_bias) to compute
+    - activation: None or 'relu', as given to linear; output: linear's result (with relu)
 
     Returns a tuple of (each None if output_mask leaves it out):
     - grad_input: (N, D) = grad_output @ weight
@@ -290,7 +397,11 @@ def linear_backward(grad_output: ArrayLike, input: ArrayLike, weight: ArrayLike,
     V.check_same_dtype("linear_backward", [("input", x), ("grad_output", gy)])
     V.check_grad_shape("linear_backward", gy, (x.shape[0], w.shape[0]))
     need = V.check_output_mask("linear_backward", output_mask)
-    return cast(Grads3, _k.linear_backward(_c(gy), _c(x), _c(w), *need))
+    act = V.check_activation("linear_backward", activation)
+    y = None
+    if act == "relu":
+        y = _c(V.check_block_output("linear_backward", output, gy.shape, x.dtype))
+    return cast(Grads3, _k.linear_backward(_c(gy), _c(x), _c(w), *need, y))
 
 
 def relu(input: ArrayLike) -> FloatArray:
@@ -790,6 +901,7 @@ def leaky_relu_backward(grad_output: ArrayLike, input: ArrayLike,
 
 __all__ = [
     "conv2d", "conv2d_backward",
+    "conv2d_relu_max_pool2d", "conv2d_relu_max_pool2d_backward",
     "max_pool2d", "max_pool2d_backward",
     "avg_pool2d", "avg_pool2d_backward",
     "global_avg_pool2d", "global_avg_pool2d_backward",

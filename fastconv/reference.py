@@ -454,6 +454,7 @@ globals().update(_bind_kernels(_functional, _NumpyKernels, __name__))
 # because type checkers read `from fastconv.reference import *` from a literal __all__.
 __all__ = [
     "conv2d", "conv2d_backward",
+    "conv2d_relu_max_pool2d", "conv2d_relu_max_pool2d_backward",
     "max_pool2d", "max_pool2d_backward",
     "avg_pool2d", "avg_pool2d_backward",
     "global_avg_pool2d", "global_avg_pool2d_backward",

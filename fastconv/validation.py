@@ -423,6 +423,68 @@ def check_output_mask(op, output_mask):
 
 
 # ----------------------------------------------------------------------------------------
+# Fused blocks: conv2d / linear with relu, conv2d + relu + max-pool
+# ----------------------------------------------------------------------------------------
+
+ACTIVATIONS = (None, "relu")
+
+
+def check_activation(op, activation):
+    """``activation``: None or 'relu'."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"{op}: activation must be None or 'relu', but got {activation!r}")
+    return activation
+
+
+def check_block_output(op, output, shape, dtype, what="output"):
+    """The forward's result that a block's backward needs (its relu mask), as an array of
+    `shape` and `dtype`."""
+    if output is None:
+        raise ValueError(f"{op}: the backward of a block with relu needs {what} (the forward's "
+                         "result), but got None")
+    (y,) = float_arrays(op, (what, output))
+    if y.dtype != dtype:
+        raise TypeError(f"{op}: {what} dtype ({y.dtype}) should be the same as input dtype "
+                        f"({dtype})")
+    if y.shape != tuple(shape):
+        raise ValueError(f"{op}: expected {what} of shape {_fmt_shape(shape)}, but got {what} "
+                         f"of shape {_fmt_shape(y.shape)}")
+    return y
+
+
+#: The largest pool of the fused block: k * k window positions must fit in a byte.
+MAX_BLOCK_POOL = 15
+
+
+def check_block_pool(op, pool_size, conv_shape):
+    """pool_size of conv2d_relu_max_pool2d: an int in [2, 15] (k x k windows, stride k, no
+    padding, floor mode); returns it and the pooled output shape."""
+    k = _as_int(pool_size, "pool_size")
+    if k < 2 or k > MAX_BLOCK_POOL:
+        raise ValueError(f"{op}: pool_size must be an int in [2, {MAX_BLOCK_POOL}], but got {k}")
+    n, c, h, w = conv_shape
+    if h // k < 1 or w // k < 1:
+        raise ValueError(f"Given input size: ({c}x{h}x{w}). Calculated output size: "
+                         f"({c}x{h // k}x{w // k}). Output size is too small")
+    return k, (n, c, h // k, w // k)
+
+
+def check_window(op, window, shape, k):
+    """The uint8 window positions of a fused block (r * k + s of each maximum)."""
+    idx = np.asarray(window)
+    if idx.dtype != np.uint8:
+        raise TypeError(f"{op}: window must be the uint8 array the forward returned, but got "
+                        f"dtype {idx.dtype}")
+    if idx.shape != tuple(shape):
+        raise ValueError(f"{op}: expected window of shape {_fmt_shape(shape)}, but got window "
+                         f"of shape {_fmt_shape(idx.shape)}")
+    if idx.size and int(idx.max()) >= k * k:
+        raise ValueError(f"{op}: window holds position {int(idx.max())}, outside a {k}x{k} "
+                         "window")
+    return idx
+
+
+# ----------------------------------------------------------------------------------------
 # Linear, relu, softmax, cross-entropy
 # ----------------------------------------------------------------------------------------
 

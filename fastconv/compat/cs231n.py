@@ -475,44 +475,87 @@ def affine_relu_backward(dout: ArrayLike, cache: Cache) -> Grads:
 
 
 def conv_relu_forward(x: ArrayLike, w: ArrayLike, b: ArrayLike, conv_param: Params) -> Forward:
-    """Convolution followed by a ReLU.
+    """Convolution followed by a ReLU, as one fused kernel (``conv2d(..., activation='relu')``).
 
     Returns a tuple of:
     - out: output of the ReLU
-    - cache: (conv_cache, relu_cache)
+    - cache: (conv_cache, out); relu_backward accepts out as its cache, since out > 0
+      exactly where the pre-activation is
     """
-    a, conv_cache = conv_forward_fast(x, w, b, conv_param)
-    out, relu_cache = relu_forward(a)
-    return out, (conv_cache, relu_cache)
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    xc, wc, bc = promote(as_array(x), as_array(w), b)
+    out = ops().conv2d(xc, wc, bc, stride=stride, padding=pad, activation="relu")
+    return out, ((x, w, b, conv_param), out)
 
 
 def conv_relu_backward(dout: ArrayLike, cache: Cache) -> Grads:
-    """Backward pass of the conv-relu layer: (dx, dw, db)."""
+    """Backward pass of the conv-relu layer: (dx, dw, db), the relu mask applied in the same
+    kernel call as the conv backward."""
     conv_cache, relu_cache = cache
-    da = relu_backward(dout, relu_cache)
-    return conv_backward_fast(da, conv_cache)
+    x, w, _, conv_param = conv_cache[:4]
+    dout, xc, wc, r = promote(as_array(dout), as_array(x), as_array(w), as_array(relu_cache))
+    return ops().conv2d_backward(dout, xc, wc, stride=conv_param["stride"],
+                                 padding=conv_param["pad"], activation="relu", output=r)
+
+
+class BlockPoolCache(Tuple[Any, Any, Any]):
+    """The pool entry of a fused conv-relu-pool cache: (pool_param, window, out), the block's
+    window positions and output (its backward needs nothing at full resolution)."""
+
+    @property
+    def window(self) -> NDArray[np.uint8]:
+        return self[1]
+
+    @property
+    def out(self) -> FloatArray:
+        return self[2]
+
+
+def _block_pool_size(pool_param: Params) -> Optional[int]:
+    """k when the pool is a k x k window with stride k (2 <= k <= 15), which the fused block
+    runs; None otherwise."""
+    (ph, pw), stride = _pool_args(pool_param)
+    if ph == pw == stride and isinstance(ph, (int, np.integer)) and 2 <= ph <= 15:
+        return int(ph)
+    return None
 
 
 def conv_relu_pool_forward(x: ArrayLike, w: ArrayLike, b: ArrayLike, conv_param: Params,
                            pool_param: Params) -> Forward:
-    """Convolution, ReLU, then max pooling.
+    """Convolution, ReLU, then max pooling, as one fused kernel when the pool is k x k with
+    stride k (``conv2d_relu_max_pool2d``: the full-resolution activations are never written
+    out); other pools run the three layers one after the other.
 
     Returns a tuple of:
     - out: output of the pooling layer
-    - cache: (conv_cache, relu_cache, pool_cache)
+    - cache: (conv_cache, relu_cache, pool_cache); for the fused block relu_cache is None and
+      pool_cache keeps the window positions and out
     """
-    a, conv_cache = conv_forward_fast(x, w, b, conv_param)
-    s, relu_cache = relu_forward(a)
-    out, pool_cache = max_pool_forward_fast(s, pool_param)
-    return out, (conv_cache, relu_cache, pool_cache)
+    k = _block_pool_size(pool_param)
+    if k is None:
+        a, conv_cache = conv_forward_fast(x, w, b, conv_param)
+        s_, relu_cache = relu_forward(a)
+        out, pool_cache = max_pool_forward_fast(s_, pool_param)
+        return out, (conv_cache, relu_cache, pool_cache)
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    xc, wc, bc = promote(as_array(x), as_array(w), b)
+    out, window = ops().conv2d_relu_max_pool2d(xc, wc, bc, stride=stride, padding=pad,
+                                               pool_size=k)
+    return out, ((x, w, b, conv_param), None, BlockPoolCache((pool_param, window, out)))
 
 
 def conv_relu_pool_backward(dout: ArrayLike, cache: Cache) -> Grads:
     """Backward pass of the conv-relu-pool layer: (dx, dw, db)."""
     conv_cache, relu_cache, pool_cache = cache
-    ds = max_pool_backward_fast(dout, pool_cache)
-    da = relu_backward(ds, relu_cache)
-    return conv_backward_fast(da, conv_cache)
+    if not isinstance(pool_cache, BlockPoolCache):
+        ds = max_pool_backward_fast(dout, pool_cache)
+        da = relu_backward(ds, relu_cache)
+        return conv_backward_fast(da, conv_cache)
+    x, w, _, conv_param = conv_cache[:4]
+    dout, xc, wc, out = promote(as_array(dout), as_array(x), as_array(w), pool_cache.out)
+    return ops().conv2d_relu_max_pool2d_backward(
+        dout, out, pool_cache.window, xc, wc, stride=conv_param["stride"],
+        padding=conv_param["pad"], pool_size=_block_pool_size(pool_cache[0]))
 
 
 # ------------------------------------------------------------------------------------------
