@@ -176,6 +176,45 @@ static void FC_FN(gemm_dot)(int64_t m, int64_t n, int64_t k, FC_T alpha, const F
     }
 }
 
+/* C (mc x nc block at c) = alpha * A_block @ B_block + beta_k * C (+ biases), from the packed
+ * mc x kc block of A (ap) and kc x nc block of B (bp); relu applies max(., 0) to each tile. */
+static void FC_FN(macro_kernel)(const fc_gemm_config *cfg, int64_t mc, int64_t nc, int64_t kc,
+                                FC_T alpha, FC_T beta_k, const FC_T *ap, const FC_T *bp,
+                                FC_T *c, int64_t rsc, int64_t csc, const FC_T *bias_m,
+                                const FC_T *bias_n, int relu)
+{
+    const int mr = cfg->mr, nr = cfg->nr;
+    const FC_UKFN uk = (FC_UKFN)cfg->ukernel;
+    FC_T tmp[16 * 32] __attribute__((aligned(64)));
+    assert(mr * nr <= 16 * 32);
+    for (int64_t jr = 0; jr < nc; jr += nr) {
+        const int64_t cols = FC_MIN((int64_t)nr, nc - jr);
+        const FC_T *bpanel = bp + (jr / nr) * nr * kc;
+        const FC_T *bn = bias_n ? bias_n + jr : NULL;
+        for (int64_t ir = 0; ir < mc; ir += mr) {
+            const int64_t rows = FC_MIN((int64_t)mr, mc - ir);
+            const FC_T *apanel = ap + (ir / mr) * mr * kc;
+            const FC_T *bm = bias_m ? bias_m + ir : NULL;
+            FC_T *cij = c + ir * rsc + jr * csc;
+            if (rows == mr && cols == nr && csc == 1) {
+                uk(kc, apanel, bpanel, cij, rsc, alpha, beta_k, bm, bn);
+            } else {
+                uk(kc, apanel, bpanel, tmp, nr, (FC_T)1, (FC_T)0, NULL, NULL);
+                for (int64_t i = 0; i < rows; i++)
+                    for (int64_t j = 0; j < cols; j++) {
+                        FC_T *cc = cij + i * rsc + j * csc;
+                        FC_T r = alpha * tmp[i * nr + j];
+                        if (beta_k != 0) r += beta_k * *cc;
+                        if (bm) r += bm[i];
+                        if (bn) r += bn[j];
+                        *cc = r;
+                    }
+            }
+            if (relu) FC_FN(relu_c)(rows, cols, cij, rsc, csc);
+        }
+    }
+}
+
 /* The whole problem on the calling thread; relu != 0 applies max(., 0) to each C tile once
  * its last k block is in (while the tile is in cache). */
 static void FC_FN(gemm_serial)(const fc_gemm_config *cfg, int trans_a, int trans_b, int64_t m,
@@ -199,7 +238,6 @@ static void FC_FN(gemm_serial)(const fc_gemm_config *cfg, int trans_a, int trans
         return;
     }
     const int mr = cfg->mr, nr = cfg->nr;
-    const FC_UKFN uk = (FC_UKFN)cfg->ukernel;
     const int64_t KC = cfg->kc;
     const int64_t MC = FC_MIN(cfg->mc, ((m + mr - 1) / mr) * mr);
     const int64_t NC = FC_MIN(cfg->nc, ((n + nr - 1) / nr) * nr);
@@ -207,8 +245,6 @@ static void FC_FN(gemm_serial)(const fc_gemm_config *cfg, int trans_a, int trans
     FC_T *ap = (FC_T *)fc_scratch(FC_SCRATCH_PACK_A, sizeof(FC_T) * (size_t)(MC * kcap));
     FC_T *bp = (FC_T *)fc_scratch(FC_SCRATCH_PACK_B, sizeof(FC_T) * (size_t)(NC * kcap));
     if (!ap || !bp) abort();
-    FC_T tmp[16 * 32] __attribute__((aligned(64)));
-    assert(mr * nr <= 16 * 32);
 
     for (int64_t jc = 0; jc < n; jc += NC) {
         const int64_t nc = FC_MIN(NC, n - jc);
@@ -222,32 +258,10 @@ static void FC_FN(gemm_serial)(const fc_gemm_config *cfg, int trans_a, int trans
                 const int64_t mc = FC_MIN(MC, m - ic);
                 FC_FN(pack_a)(trans_a, trans_a ? a + pc * lda + ic : a + ic * lda + pc, lda,
                               mc, kc, mr, ap);
-                for (int64_t jr = 0; jr < nc; jr += nr) {
-                    const int64_t cols = FC_MIN((int64_t)nr, nc - jr);
-                    const FC_T *bpanel = bp + (jr / nr) * nr * kc;
-                    const FC_T *bn = (first && bias_n) ? bias_n + jc + jr : NULL;
-                    for (int64_t ir = 0; ir < mc; ir += mr) {
-                        const int64_t rows = FC_MIN((int64_t)mr, mc - ir);
-                        const FC_T *apanel = ap + (ir / mr) * mr * kc;
-                        const FC_T *bm = (first && bias_m) ? bias_m + ic + ir : NULL;
-                        FC_T *cij = c + (ic + ir) * rsc + (jc + jr) * csc;
-                        if (rows == mr && cols == nr && csc == 1) {
-                            uk(kc, apanel, bpanel, cij, rsc, alpha, beta_k, bm, bn);
-                        } else {
-                            uk(kc, apanel, bpanel, tmp, nr, (FC_T)1, (FC_T)0, NULL, NULL);
-                            for (int64_t i = 0; i < rows; i++)
-                                for (int64_t j = 0; j < cols; j++) {
-                                    FC_T *cc = cij + i * rsc + j * csc;
-                                    FC_T r = alpha * tmp[i * nr + j];
-                                    if (beta_k != 0) r += beta_k * *cc;
-                                    if (bm) r += bm[i];
-                                    if (bn) r += bn[j];
-                                    *cc = r;
-                                }
-                        }
-                        if (last) FC_FN(relu_c)(rows, cols, cij, rsc, csc);
-                    }
-                }
+                FC_FN(macro_kernel)(cfg, mc, nc, kc, alpha, beta_k, ap, bp,
+                                    c + ic * rsc + jc * csc, rsc, csc,
+                                    (first && bias_m) ? bias_m + ic : NULL,
+                                    (first && bias_n) ? bias_n + jc : NULL, last);
             }
         }
     }
@@ -330,6 +344,57 @@ void FC_FN(fc_gemm_prepacked)(const fc_gemm_config *cfg, int64_t m, int64_t n, i
     }
 }
 
+#ifdef _OPENMP
+/* m split over nt threads that share each packed kc x nc block of B (BLIS's parallel ic loop):
+ * the threads pack its panels together, then each runs its own rows (its own packed A) against
+ * all of it.  Each C tile is summed in the order of gemm_serial, so the result is the same. */
+static void FC_FN(gemm_parallel_m)(const fc_gemm_config *cfg, int nt, int trans_a, int trans_b,
+                                   int64_t m, int64_t n, int64_t k, FC_T alpha, const FC_T *a,
+                                   int64_t lda, const FC_T *b, int64_t ldb, FC_T beta, FC_T *c,
+                                   int64_t rsc, int64_t csc, const FC_T *bias_m,
+                                   const FC_T *bias_n, int relu)
+{
+    const int64_t mr = cfg->mr, nr = cfg->nr, KC = cfg->kc;
+    const int64_t NC = FC_MIN(cfg->nc, ((n + nr - 1) / nr) * nr), kcap = FC_MIN(KC, k);
+    FC_T *bp = (FC_T *)fc_scratch(FC_SCRATCH_PACK_B, sizeof(FC_T) * (size_t)(NC * kcap));
+    if (!bp) abort();
+    const int64_t tiles_m = (m + mr - 1) / mr;
+    FC_PRAGMA(omp parallel num_threads(nt))
+    {
+        const int t = FC_THREAD_ID(), nth = FC_NUM_THREADS_IN_REGION();
+        const int64_t i0 = FC_MIN(m, tiles_m * t / nth * mr);
+        const int64_t i1 = FC_MIN(m, tiles_m * (t + 1) / nth * mr);
+        const int64_t MC = FC_MAX(mr, FC_MIN(cfg->mc, ((i1 - i0 + mr - 1) / mr) * mr));
+        FC_T *ap = (FC_T *)fc_scratch(FC_SCRATCH_PACK_A, sizeof(FC_T) * (size_t)(MC * kcap));
+        if (!ap) abort();
+        for (int64_t jc = 0; jc < n; jc += NC) {
+            const int64_t nc = FC_MIN(NC, n - jc), npan = (nc + nr - 1) / nr;
+            const int64_t p0 = npan * t / nth, p1 = npan * (t + 1) / nth;
+            for (int64_t pc = 0; pc < k; pc += KC) {
+                const int64_t kc = FC_MIN(KC, k - pc);
+                const int first = pc == 0, last = relu && pc + kc >= k;
+                if (p1 > p0) {
+                    const int64_t j0 = jc + p0 * nr, cols = FC_MIN(nc, p1 * nr) - p0 * nr;
+                    FC_FN(pack_b)(trans_b, trans_b ? b + j0 * ldb + pc : b + pc * ldb + j0, ldb,
+                                  kc, cols, (int)nr, bp + p0 * nr * kc);
+                }
+                FC_PRAGMA(omp barrier)
+                for (int64_t ic = i0; ic < i1; ic += MC) {
+                    const int64_t mc = FC_MIN(MC, i1 - ic);
+                    FC_FN(pack_a)(trans_a, trans_a ? a + pc * lda + ic : a + ic * lda + pc, lda,
+                                  mc, kc, (int)mr, ap);
+                    FC_FN(macro_kernel)(cfg, mc, nc, kc, alpha, first ? beta : (FC_T)1, ap, bp,
+                                        c + ic * rsc + jc * csc, rsc, csc,
+                                        (first && bias_m) ? bias_m + ic : NULL,
+                                        (first && bias_n) ? bias_n + jc : NULL, last);
+                }
+                FC_PRAGMA(omp barrier) /* before the next block of B is packed over this one */
+            }
+        }
+    }
+}
+#endif
+
 static void FC_FN(gemm_engine)(fc_isa isa, int nthreads, int trans_a, int trans_b, int64_t m,
                                int64_t n, int64_t k, FC_T alpha, const FC_T *a, int64_t lda,
                                const FC_T *b, int64_t ldb, FC_T beta, FC_T *c, int64_t rsc,
@@ -358,6 +423,12 @@ static void FC_FN(gemm_engine)(fc_isa isa, int nthreads, int trans_a, int trans_
         else if (k >= 2 * cfg->kc * nt / 2 && k >= 512) mode = 3;
         else if (tiles_m >= nt) mode = 1;
         else if (tiles_n >= nt) mode = 2;
+        if (mode == 1 && k > 0 && alpha != 0 &&
+            !(!trans_a && trans_b && k >= 64 && m == 1)) {
+            FC_FN(gemm_parallel_m)(cfg, nt, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb,
+                                   beta, c, rsc, csc, bias_m, bias_n, relu);
+            return;
+        }
         if (mode == 1 || mode == 2) {
             const int64_t tiles = mode == 1 ? tiles_m : tiles_n;
             const int64_t unit = mode == 1 ? cfg->mr : cfg->nr;
