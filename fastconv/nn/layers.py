@@ -2,7 +2,8 @@
 
 Every layer calls the active backend (:func:`fastconv.backend.get_backend`), so
 ``fastconv.use_backend("numpy")`` runs the same model on the NumPy reference. Each forward keeps
-what the matching backward needs; backward raises if forward has not run.
+what the matching backward needs (:meth:`Module.save_for_backward`) when it may be differentiated:
+in training mode, outside ``no_grad()``. Backward raises if no such forward has run.
 """
 import math
 
@@ -20,11 +21,6 @@ def _pair(v):
     if isinstance(v, (tuple, list)):
         return tuple(v)
     return (v, v)
-
-
-def _no_forward(module):
-    return RuntimeError("%s.backward called before forward: run forward first, it keeps what backward needs"
-                        % type(module).__name__)
 
 
 def _positive_int(name, value, cls):
@@ -59,7 +55,6 @@ class Conv2d(Module):
         self.weight = Parameter(np.empty((out_channels, in_channels // groups) + self.kernel_size, dtype=dtype))
         self.bias = Parameter(np.empty(out_channels, dtype=dtype)) if bias else None
         self.reset_parameters()
-        self._x = None
 
     def reset_parameters(self):
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
@@ -70,15 +65,14 @@ class Conv2d(Module):
 
     def forward(self, x):
         F = get_backend()
-        self._x = x
+        self.save_for_backward(x=x)
         b = None if self.bias is None else self.bias.data
         return F.conv2d(x, self.weight.data, b, self.stride, self.padding, self.dilation, self.groups)
 
     def backward(self, grad_output):
-        if self._x is None:
-            raise _no_forward(self)
+        x = self.saved_for_backward()["x"]
         F = get_backend()
-        gx, gw, gb = F.conv2d_backward(grad_output, self._x, self.weight.data, self.stride, self.padding,
+        gx, gw, gb = F.conv2d_backward(grad_output, x, self.weight.data, self.stride, self.padding,
                                        self.dilation, self.groups)
         self.weight.accumulate(gw)
         if self.bias is not None:
@@ -108,8 +102,6 @@ class Linear(Module):
         self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dtype))
         self.bias = Parameter(np.empty(self.out_features, dtype=dtype)) if bias else None
         self.reset_parameters()
-        self._x = None
-        self._lead = None
 
     def reset_parameters(self):
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
@@ -126,22 +118,22 @@ class Linear(Module):
                 "x".join(str(s) for s in x.shape), self.in_features, self.out_features))
         lead = x.shape[:-1]
         x2 = x if x.ndim == 2 else x.reshape(-1, self.in_features)
-        self._x, self._lead = x2, lead
+        self.save_for_backward(x=x2, lead=lead)
         b = None if self.bias is None else self.bias.data
         y = F.linear(x2, self.weight.data, b)
         return y if x.ndim == 2 else y.reshape(lead + (self.out_features,))
 
     def backward(self, grad_output):
-        if self._x is None:
-            raise _no_forward(self)
+        saved = self.saved_for_backward()
+        lead = saved["lead"]
         F = get_backend()
         g = np.asarray(grad_output)
         g2 = g if g.ndim == 2 else g.reshape(-1, self.out_features)
-        gx, gw, gb = F.linear_backward(g2, self._x, self.weight.data)
+        gx, gw, gb = F.linear_backward(g2, saved["x"], self.weight.data)
         self.weight.accumulate(gw)
         if self.bias is not None:
             self.bias.accumulate(gb)
-        return gx if len(self._lead) == 1 else gx.reshape(self._lead + (self.in_features,))
+        return gx if len(lead) == 1 else gx.reshape(lead + (self.in_features,))
 
     def extra_repr(self):
         return "in_features=%d, out_features=%d, bias=%s" % (self.in_features, self.out_features,
@@ -159,20 +151,17 @@ class MaxPool2d(Module):
         self.dilation = dilation
         self.return_indices = return_indices
         self.ceil_mode = ceil_mode
-        self._idx = None
-        self._shape = None
 
     def forward(self, x):
         F = get_backend()
         y, idx = F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
                               return_indices=True)
-        self._idx, self._shape = idx, np.shape(x)
+        self.save_for_backward(idx=idx, shape=np.shape(x))
         return (y, idx) if self.return_indices else y
 
     def backward(self, grad_output):
-        if self._idx is None:
-            raise _no_forward(self)
-        return get_backend().max_pool2d_backward(grad_output, self._idx, self._shape)
+        saved = self.saved_for_backward()
+        return get_backend().max_pool2d_backward(grad_output, saved["idx"], saved["shape"])
 
     def extra_repr(self):
         return "kernel_size=%s, stride=%s, padding=%s, dilation=%s, ceil_mode=%s" % (
@@ -192,17 +181,15 @@ class AvgPool2d(Module):
         self.padding = padding
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
-        self._shape = None
 
     def forward(self, x):
-        self._shape = np.shape(x)
+        self.save_for_backward(shape=np.shape(x))
         return get_backend().avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                                         self.count_include_pad)
 
     def backward(self, grad_output):
-        if self._shape is None:
-            raise _no_forward(self)
-        return get_backend().avg_pool2d_backward(grad_output, self._shape, self.kernel_size, self.stride,
+        shape = self.saved_for_backward()["shape"]
+        return get_backend().avg_pool2d_backward(grad_output, shape, self.kernel_size, self.stride,
                                                  self.padding, self.ceil_mode, self.count_include_pad)
 
     def extra_repr(self):
@@ -221,19 +208,17 @@ class AdaptiveAvgPool2d(Module):
                              "use AvgPool2d with an explicit kernel_size and stride for other sizes"
                              % (output_size,))
         self.output_size = output_size
-        self._shape = None
 
     def forward(self, x):
-        self._shape = np.shape(x)
+        self.save_for_backward(shape=np.shape(x))
         y = get_backend().global_avg_pool2d(x)
         return y.reshape(y.shape + (1, 1))
 
     def backward(self, grad_output):
-        if self._shape is None:
-            raise _no_forward(self)
+        shape = self.saved_for_backward()["shape"]
         g = np.asarray(grad_output)
         g = g.reshape(g.shape[:2])
-        return get_backend().global_avg_pool2d_backward(g, self._shape)
+        return get_backend().global_avg_pool2d_backward(g, shape)
 
     def extra_repr(self):
         return "output_size=%r" % (self.output_size,)
@@ -246,17 +231,14 @@ class ReLU(Module):
     def __init__(self, inplace=False):
         super().__init__()
         self.inplace = inplace
-        self._y = None
 
     def forward(self, x):
         y = get_backend().relu(x)
-        self._y = y
+        self.save_for_backward(y=y)
         return y
 
     def backward(self, grad_output):
-        if self._y is None:
-            raise _no_forward(self)
-        return get_backend().relu_backward(grad_output, self._y)
+        return get_backend().relu_backward(grad_output, self.saved_for_backward()["y"])
 
 
 class Flatten(Module):
@@ -265,7 +247,6 @@ class Flatten(Module):
     def __init__(self, start_dim=1, end_dim=-1):
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
-        self._shape = None
 
     def forward(self, x):
         x = np.asarray(x)
@@ -279,20 +260,18 @@ class Flatten(Module):
         elif not (0 <= s < nd and 0 <= e < nd) or s > e:
             raise ValueError("Flatten: start_dim=%d, end_dim=%d out of range for input of shape %s"
                              % (self.start_dim, self.end_dim, tuple(shape)))
-        self._shape = x.shape
+        self.save_for_backward(shape=x.shape)
         new = shape[:s] + (int(np.prod(shape[s:e + 1], dtype=np.int64)),) + shape[e + 1:]
         return x.reshape(new)
 
     def backward(self, grad_output):
-        if self._shape is None:
-            raise _no_forward(self)
-        return np.asarray(grad_output).reshape(self._shape)
+        return np.asarray(grad_output).reshape(self.saved_for_backward()["shape"])
 
 
 class Dropout(Module):
     """``torch.nn.Dropout(p=0.5)``: in training zeroes each element with probability p and scales the
     rest by 1/(1-p); in eval mode it is the identity. Random numbers come from
-    ``fastconv.nn.init.get_generator()`` (seed it with ``fastconv.nn.init.manual_seed``)."""
+    ``fastconv.nn.init.get_generator()`` (seed it with ``fastconv.manual_seed``)."""
 
     def __init__(self, p=0.5, inplace=False):
         super().__init__()
@@ -300,27 +279,24 @@ class Dropout(Module):
             raise ValueError("dropout probability has to be between 0 and 1, but got {}".format(p))
         self.p = float(p)
         self.inplace = inplace
-        self._mask = None
-        self._identity = None
 
     def forward(self, x):
         x = np.asarray(x)
         if not self.training or self.p == 0.0:
-            self._identity, self._mask = True, None
+            self.save_for_backward(mask=None)
             return x.copy()
-        self._identity = False
         if self.p == 1.0:
-            self._mask = np.zeros(x.shape, dtype=x.dtype)
+            mask = np.zeros(x.shape, dtype=x.dtype)
         else:
             keep = init.get_generator().random(x.shape) >= self.p
-            self._mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p))
-        return x * self._mask
+            mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p))
+        self.save_for_backward(mask=mask)
+        return x * mask
 
     def backward(self, grad_output):
-        if self._identity is None:
-            raise _no_forward(self)
+        mask = self.saved_for_backward()["mask"]
         g = np.asarray(grad_output)
-        return g.copy() if self._identity else g * self._mask
+        return g.copy() if mask is None else g * mask
 
     def extra_repr(self):
         return "p=%s" % self.p
