@@ -151,10 +151,10 @@ def main():
         return worker(args.worker, args.steps)
 
     import fastconv
-    from fastconv import _kernels
+    from fastconv import _benchmarks, _kernels
 
-    print("fastconv %s, SIMD %s, CPU: %s, %d cores" % (fastconv.__version__, _kernels.get_isa(), _cpu(),
-                                                        len(os.sched_getaffinity(0))))
+    print("fastconv %s, SIMD %s, CPU: %s, %d cores" % (fastconv.__version__, _kernels.get_isa(),
+                                                        _benchmarks.cpu_model(), len(os.sched_getaffinity(0))))
     configs = [(1, 1), (1, 2), (2, 1)]
     mnist = {c: [] for c in configs}
     for _ in range(args.rounds):
@@ -199,17 +199,6 @@ def main():
         with open(args.out, "w") as fh:
             json.dump({"mnist_step": {"%dx%d" % c: v for c, v in step.items()}, "per_model": per_model,
                        "dask": d}, fh, indent=1)
-
-
-def _cpu():
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 if __name__ == "__main__":

@@ -85,16 +85,9 @@ def manual_seed(seed: int):
     layer and Dropout's masks draw from one generator, which this reseeds (so that a script builds
     the same weights on every run). ``seed`` is an int >= 0. Returns the new
     ``numpy.random.Generator`` (also ``fastconv.nn.init.get_generator()``)."""
-    if isinstance(seed, bool):
-        raise TypeError(f"manual_seed: seed must be an int, got {seed!r}")
-    try:
-        seed = _operator.index(seed)
-    except TypeError:
-        raise TypeError(f"manual_seed: seed must be an int, got {type(seed).__name__}") from None
-    if seed < 0:
-        raise ValueError(f"manual_seed: seed must be >= 0, got {seed}")
     from .nn import init
-    return init.manual_seed(seed)
+    from .validation import check_int
+    return init.manual_seed(check_int(seed, "manual_seed: seed", 0))
 
 
 def set_workspace_limit(nbytes):

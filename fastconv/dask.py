@@ -32,6 +32,7 @@ import numpy as np
 
 import fastconv
 from .nn.module import Module, no_grad
+from .validation import check_int
 
 __all__ = ["predict", "features"]
 
@@ -170,11 +171,7 @@ def _distributed_client() -> Any:
 
 
 def _check_int(value: Any, name: str, fn: str) -> Optional[int]:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError("%s: %s must be a positive int or None, got %r" % (fn, name, value))
-    return int(value)
+    return None if value is None else check_int(value, "%s: %s" % (fn, name), 1)
 
 
 def _map(fn: str, model: Module, images: Any, layer: Optional[str], batch_size: Optional[int],
@@ -191,9 +188,7 @@ def _map(fn: str, model: Module, images: Any, layer: Optional[str], batch_size: 
     if images.dtype.kind != "f":
         raise TypeError("%s: images must be float32 or float64, got %s" % (fn, images.dtype))
     batch_size = _check_int(batch_size, "batch_size", fn)
-    num_threads = _check_int(num_threads, "num_threads", fn)
-    if num_threads is None:
-        raise ValueError("%s: num_threads must be a positive int, got None" % fn)
+    num_threads = check_int(num_threads, "%s: num_threads" % fn, 1)
     if layer is not None:
         names = [name for name, _ in model.named_modules() if name]
         if layer not in names:

@@ -26,13 +26,13 @@ raises abort the whole job, instead of leaving the other ranks waiting in a coll
 mpi4py is imported by :func:`init`, not when this module is imported. Collective calls
 (everything but :func:`shard` and the queries) must be made by every rank, in the same order.
 """
-import operator
 import os
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from .nn.module import Module, Parameter
+from .validation import check_int
 
 __all__ = ["init", "is_initialized", "comm", "rank", "size", "local_rank", "local_size", "shard",
            "broadcast_parameters", "broadcast_optimizer_state", "DistributedOptimizer",
@@ -128,29 +128,17 @@ def local_size() -> int:
     return _state["local"].Get_size()
 
 
-def _index(value: Any, name: str, minimum: int = 0) -> int:
-    if isinstance(value, bool):
-        raise TypeError("%s must be an int, got %r" % (name, value))
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError("%s must be an int, got %s" % (name, type(value).__name__)) from None
-    if value < minimum:
-        raise ValueError("%s must be >= %d, got %d" % (name, minimum, value))
-    return value
-
-
 def shard(n: int, rank: Optional[int] = None, size: Optional[int] = None) -> slice:
     """The ``slice`` of a global batch of ``n`` samples that rank ``rank`` of ``size`` owns (default:
     this process's rank and the job's size). The slices are contiguous, in rank order, cover
     ``0 .. n`` and differ in length by at most one (the first ``n % size`` ranks get one more)."""
-    n = _index(n, "shard: n")
+    n = check_int(n, "shard: n", 0)
     if size is None:
         size = _comm().Get_size()
     if rank is None:
         rank = _comm().Get_rank()
-    size = _index(size, "shard: size", 1)
-    rank = _index(rank, "shard: rank")
+    size = check_int(size, "shard: size", 1)
+    rank = check_int(rank, "shard: rank", 0)
     if rank >= size:
         raise ValueError("shard: rank must be < size, got rank %d and size %d" % (rank, size))
     base, extra = divmod(n, size)
@@ -159,7 +147,7 @@ def shard(n: int, rank: Optional[int] = None, size: Optional[int] = None) -> sli
 
 
 def _check_root(root: Any, comm: Any) -> int:
-    root = _index(root, "root")
+    root = check_int(root, "root", 0)
     if root >= comm.Get_size():
         raise ValueError("root must be a rank < %d, got %d" % (comm.Get_size(), root))
     return root
@@ -357,7 +345,7 @@ class DistributedOptimizer:
         if batch_size is None:
             weight, given = 1.0, 0.0
         else:
-            weight, given = float(_index(batch_size, "DistributedOptimizer.step: batch_size")), 1.0
+            weight, given = float(check_int(batch_size, "DistributedOptimizer.step: batch_size", 0)), 1.0
         for ps, shapes, buf in self._groups:
             nparams = len(ps)
             flags = buf[-(nparams + 2):-2]

@@ -116,10 +116,10 @@ def test_errors_are_raised_when_the_graph_is_built():
         fd.predict(lambda v: v, images)
     with pytest.raises(ValueError, match="has no layer 'fc3'; its layers are conv1, relu1"):
         fd.features(model, images, layer="fc3")
-    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+    with pytest.raises(ValueError, match="predict: batch_size must be >= 1, got 0"):
         fd.predict(model, images, batch_size=0)
-    with pytest.raises(ValueError, match="num_threads must be a positive int"):
-        fd.predict(model, images, num_threads=0)
+    with pytest.raises(TypeError, match="features: num_threads must be an int"):
+        fd.features(model, images, layer="fc1", num_threads=1.0)
     with pytest.raises(ValueError, match="expected input"):  # the model's own error, at once
         fd.predict(model, da.zeros((8, 3, 28, 28), chunks=4, dtype=np.float32))
     with pytest.raises(TypeError, match="dtype"):
