@@ -6,6 +6,8 @@ Environment switches (all optional):
                         the default build runs on any x86-64 and picks SIMD paths at run time).
   FASTCONV_DEBUG=1      keep C asserts on (-UNDEBUG) and build with -O1 -g.
   FASTCONV_EXTRA_CFLAGS / FASTCONV_EXTRA_LDFLAGS  extra flags, split on spaces (sanitizers).
+  FASTCONV_BUILD_JOBS=n compile n C sources at a time (default: the number of cores).
+  CC=clang              build with Clang (GCC and Clang both get the AVX2/AVX-512 kernels).
 """
 import os
 import shutil
@@ -15,9 +17,12 @@ import sysconfig
 import tempfile
 from glob import glob
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext as _build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -61,7 +66,43 @@ def build_flags():
         compile_args += ["-UNDEBUG", "-O1", "-g"]
     compile_args += os.environ.get("FASTCONV_EXTRA_CFLAGS", "").split()
     link_args += os.environ.get("FASTCONV_EXTRA_LDFLAGS", "").split()
+    # reported by `python -m fastconv info` (fc_build_flags)
+    flags = " ".join(compile_args).replace("\\", "\\\\").replace('"', '\\"')
+    macros.append(("FC_BUILD_FLAGS", f'"{flags}"'))
     return compile_args, link_args, macros
+
+
+def _compile_in_parallel(compiler, jobs):
+    """Make a Unix-style distutils compiler compile an extension's sources `jobs` at a time
+    (setuptools compiles the sources of one extension one after another)."""
+
+    def compile(sources, output_dir=None, macros=None, include_dirs=None, debug=0,
+                extra_preargs=None, extra_postargs=None, depends=None):
+        macros, objects, extra_postargs, pp_opts, build = compiler._setup_compile(
+            output_dir, macros, include_dirs, sources, depends, extra_postargs)
+        cc_args = compiler._get_cc_args(pp_opts, debug, extra_preargs)
+        todo = [(obj,) + tuple(build[obj]) for obj in objects if obj in build]
+
+        def one(item):
+            obj, src, ext = item
+            compiler._compile(obj, src, ext, cc_args, extra_postargs, pp_opts)
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            list(pool.map(one, todo))  # re-raises the first compile error
+        return objects
+
+    compiler.compile = compile
+
+
+class build_ext(_build_ext):
+    """build_ext that compiles the C sources in parallel (FASTCONV_BUILD_JOBS, default: the
+    number of cores)."""
+
+    def build_extensions(self):
+        jobs = int(os.environ.get("FASTCONV_BUILD_JOBS", "0") or 0) or (os.cpu_count() or 1)
+        if self.compiler.compiler_type == "unix" and jobs > 1:
+            _compile_in_parallel(self.compiler, jobs)
+        super().build_extensions()
 
 
 def extensions():
@@ -89,4 +130,4 @@ def extensions():
     )
 
 
-setup(ext_modules=extensions())
+setup(ext_modules=extensions(), cmdclass={"build_ext": build_ext})

@@ -14,14 +14,6 @@
 #pragma GCC optimize("no-tree-loop-distribute-patterns")
 #endif
 
-#ifdef _OPENMP
-#define FC_NUM_THREADS_IN_REGION() omp_get_num_threads()
-#define FC_OMP(directive) FC_PRAGMA(omp directive)
-#else
-#define FC_NUM_THREADS_IN_REGION() 1
-#define FC_OMP(directive)
-#endif
-
 /* names the template builds with FC_FN(...) */
 #define direct_plane_scalar_f32 fc_f32_conv2d_direct_plane__scalar
 #define direct_plane_scalar_f64 fc_f64_conv2d_direct_plane__scalar

@@ -24,9 +24,8 @@
 #undef FC_CD_ISA
 
 #ifdef FC_HAVE_X86_UKERNELS
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
 #include <immintrin.h>
+FC_TARGET_BEGIN(FC_TARGET_STR_AVX2)
 static inline __m256i fc_cd_avx2_mask32(int64_t n)
 {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -63,10 +62,9 @@ static inline __m256i fc_cd_avx2_mask64(int64_t n)
 #undef FC_CD_LOADN
 #undef FC_CD_STOREN
 #undef FC_CD_ISA
-#pragma GCC pop_options
+FC_TARGET_END
 
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx2,fma")
+FC_TARGET_BEGIN(FC_TARGET_STR_AVX512)
 #define FC_CD_ISA avx512
 #define FC_CD_T float
 #define FC_CD_PFX fc_f32_conv2d_
@@ -95,5 +93,5 @@ static inline __m256i fc_cd_avx2_mask64(int64_t n)
 #undef FC_CD_LOADN
 #undef FC_CD_STOREN
 #undef FC_CD_ISA
-#pragma GCC pop_options
+FC_TARGET_END
 #endif

@@ -38,12 +38,12 @@
 
 DEFINE_RELU(f32, float, , scalar)
 DEFINE_RELU(f64, double, , scalar)
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef FC_X86_SIMD
 #define ELT_X86 1
-DEFINE_RELU(f32, float, __attribute__((target("avx2,fma"))), avx2)
-DEFINE_RELU(f64, double, __attribute__((target("avx2,fma"))), avx2)
+DEFINE_RELU(f32, float, FC_TARGET_AVX2, avx2)
+DEFINE_RELU(f64, double, FC_TARGET_AVX2, avx2)
 #if defined(__clang__)
-#define ELT_AVX512 __attribute__((target("avx512f,avx2,fma")))
+#define ELT_AVX512 FC_TARGET_AVX512
 #else /* GCC: also ask for 512-bit vectors, not just the AVX-512 instructions */
 #define ELT_AVX512 __attribute__((target("avx512f,avx2,fma,prefer-vector-width=512")))
 #endif

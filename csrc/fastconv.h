@@ -57,14 +57,59 @@ int fc_has_openmp(void);
  * it names a supported path, else the best path the CPU supports. */
 int fc_set_isa(const char *name);
 const char *fc_get_isa(void);
-/* 1 if the named path can run on this CPU, 0 if not (or unknown name). */
+/* 1 if the named path can run here: it was compiled into this build and this CPU has its
+ * instructions; 0 if not (or unknown name). */
 int fc_isa_supported(const char *name);
+/* 1 if the named path's kernels were compiled into this build (the x86 SIMD paths need GCC
+ * or Clang on x86-64). */
+int fc_isa_compiled(const char *name);
+/* 1 if this CPU has the named path's instructions, whether or not the path was compiled. */
+int fc_isa_cpu_has(const char *name);
+/* The compiler that built the kernels (name and version), and the flags the build passed
+ * (FC_BUILD_FLAGS, set by setup.py; "" if unknown).  Static strings. */
+const char *fc_build_compiler(void);
+const char *fc_build_flags(void);
 
 /* Upper bound, in bytes, on the scratch memory (im2col / packing buffers) that one conv2d
  * call may allocate; large batches are processed in tiles within it.  Default 64 MiB.
  * bytes >= 1 MiB (asserted). */
 void fc_set_workspace_limit(int64_t bytes);
 int64_t fc_get_workspace_limit(void);
+
+/* ------------------------------------------------------------------------------------ */
+/* The machine: caches, GEMM blocking, limits                                            */
+/* ------------------------------------------------------------------------------------ */
+
+/* sizes = {level-1 data cache, level-2 cache (of one core), last-level cache (0 if none)}
+ * in bytes, as the GEMM blocking sees them.  Detected once (/sys/devices/system/cpu/cpu0/cache,
+ * else sysconf, else sysctl on macOS, else 32 KiB / 512 KiB / 8 MiB).
+ * Returns where they came from: */
+enum { FC_CACHES_DEFAULT = 0, FC_CACHES_SYSCONF = 1, FC_CACHES_SYSFS = 2,
+       FC_CACHES_SYSCTL = 3, FC_CACHES_SET = 4 };
+int fc_cache_sizes(int64_t sizes[3]);
+/* Use these sizes instead (sizes[0], sizes[1] > 0, sizes[2] >= 0), or detect again (NULL or
+ * all zero), and derive the GEMM blocking from them anew.  For tests and tuning: must not
+ * run while any kernel runs. */
+void fc_set_cache_sizes(const int64_t sizes[3]);
+
+/* The GEMM blocking and microkernel of an ISA path ("" = the current one) for float32
+ * (dtype_size 4) or float64 (8).  Returns 0, or -1 for an unknown or unsupported path. */
+typedef struct {
+    int mr, nr;          /* microkernel tile */
+    int64_t kc, mc, nc;  /* cache blocks along k, m (rows of A) and n (columns of B) */
+    const char *ukernel; /* the microkernel's name, e.g. fc_f32_gemm_ukernel_6x16__avx2 */
+} fc_gemm_blocking;
+int fc_get_gemm_blocking(const char *isa, int dtype_size, fc_gemm_blocking *out);
+
+/* Probes of the machine's limits (the benchmark times them; they return work done).
+ * fc_probe_fma: `iters` rounds of independent register-only multiply-add chains on the
+ * named path's widest vectors (FMA on avx2/avx512; multiply + add at the baseline ISA on
+ * scalar), in float32 (dtype_size 4) or float64 (8), on each of nthreads threads; returns
+ * the floating-point operations done in all, or -1 for an unsupported path.
+ * fc_probe_copy: dst[i] = src[i] for i < n, reps times, split over nthreads threads (each
+ * always copies the same slice); returns the bytes moved (read + written). */
+double fc_probe_fma(const char *isa, int dtype_size, int nthreads, int64_t iters);
+double fc_probe_copy(const float *src, float *dst, int64_t n, int nthreads, int64_t reps);
 
 /* ------------------------------------------------------------------------------------ */
 /* GEMM                                                                                  */

@@ -77,68 +77,136 @@ void *fc_scratch(int slot, size_t bytes)
 }
 
 /* ------------------------------------------------------------------------------------ */
-/* Blocking per ISA path                                                                 */
+/* Blocking per ISA path, derived from the cache sizes                                   */
 /* ------------------------------------------------------------------------------------ */
-/* kc keeps a kc x nr micro-panel of B within L1 while mc x kc of A sits in L2.  It also sets
- * how often C is read and written again (k / kc times): for float64, kc 128 made a 2048^2
- * product stream its 32 MiB C from memory 16 times; 256 (a 32 KiB B micro-panel) halves
- * that. */
+/* The analytical model of BLIS (Low et al., "Analytical modeling is enough for high
+ * performance BLIS", 2016), simplified:
+ *   kc: a kc x nr micro-panel of B fills half of L1, the other half streaming the A
+ *       micro-panels and the C tile; kc also sets how often C is read and written again
+ *       (k / kc times), so it stays within [128, 512];
+ *   mc: an mc x kc block of packed A fills half of L2;
+ *   nc: a kc x nc block of packed B fills half of this core's share of the last-level cache
+ *       (the caches are shared by fc_get_num_threads() cores at most), at most 4096 columns.
+ * Each is rounded down to its tile (mr, nr) or to 8 for kc. */
 
-#ifndef FC_GEMM_KC_F32
-#define FC_GEMM_KC_F32 256
-#endif
-#ifndef FC_GEMM_KC_F64
-#define FC_GEMM_KC_F64 256
-#endif
-#ifndef FC_GEMM_MC
-#define FC_GEMM_MC 192
-#endif
-#ifndef FC_GEMM_NC
-#define FC_GEMM_NC 2048
-#endif
+typedef struct {
+    int mr, nr;
+    void *ukernel, *iukernel, *dot;
+    const char *name;
+} fc_ukernel_choice;
 
-static const fc_gemm_config cfg_f32_scalar = {4, 16, FC_GEMM_KC_F32, 128, 1024,
-                                              (void *)fc_f32_gemm_ukernel_4x16__scalar, NULL, NULL};
-static const fc_gemm_config cfg_f64_scalar = {4, 8, FC_GEMM_KC_F64, 128, 1024,
-                                              (void *)fc_f64_gemm_ukernel_4x8__scalar, NULL, NULL};
+static void derive_blocking(fc_gemm_config *cfg, const fc_ukernel_choice *uk, int dtype_size,
+                            const int64_t caches[3])
+{
+    const int64_t S = dtype_size, mr = uk->mr, nr = uk->nr;
+    int64_t kc = FC_MIN((int64_t)512, caches[0] / 2 / (nr * S));
+    kc = FC_MAX((int64_t)128, kc - kc % 8);
+    int64_t mc = FC_MIN((int64_t)1024, caches[1] / 2 / (kc * S));
+    mc = FC_MAX(4 * mr, mc - mc % mr);
+    const int64_t llc = caches[2] > 0 ? caches[2] : caches[1];
+    int64_t nc = FC_MIN((int64_t)4096, llc / 2 / (kc * S));
+    nc = FC_MAX(4 * nr, nc - nc % nr);
+    cfg->mr = (int)mr;
+    cfg->nr = (int)nr;
+    cfg->kc = kc;
+    cfg->mc = mc;
+    cfg->nc = nc;
+    cfg->ukernel = uk->ukernel;
+    cfg->iukernel = uk->iukernel;
+    cfg->dot = uk->dot;
+    cfg->name = uk->name;
+}
+
+#define FC_UK(T, MRxNR, ISA, MR, NR, HAS_I)                                                 \
+    {MR, NR, (void *)fc_##T##_gemm_ukernel_##MRxNR##__##ISA,                                 \
+     HAS_I ? (void *)fc_##T##_igemm_ukernel_##MRxNR##__##ISA : NULL,                         \
+     HAS_I ? (void *)fc_##T##_gemm_dot__##ISA : NULL, "fc_" #T "_gemm_ukernel_" #MRxNR "__" #ISA}
+
+/* The microkernel of each path (indexed by fc_isa; the reference path uses the scalar one). */
+static fc_ukernel_choice uk_f32[FC_ISA_AVX512 + 1], uk_f64[FC_ISA_AVX512 + 1];
+
+static void choose_ukernels(void)
+{
+    const fc_ukernel_choice s32 = {4, 16, (void *)fc_f32_gemm_ukernel_4x16__scalar, NULL, NULL,
+                                   "fc_f32_gemm_ukernel_4x16__scalar"};
+    const fc_ukernel_choice s64 = {4, 8, (void *)fc_f64_gemm_ukernel_4x8__scalar, NULL, NULL,
+                                   "fc_f64_gemm_ukernel_4x8__scalar"};
+    for (int i = 0; i <= FC_ISA_AVX512; i++) {
+        uk_f32[i] = s32;
+        uk_f64[i] = s64;
+    }
 #ifdef FC_HAVE_X86_UKERNELS
-static const fc_gemm_config cfg_f32_avx2 = {6, 16, FC_GEMM_KC_F32, FC_GEMM_MC, FC_GEMM_NC,
-                                            (void *)fc_f32_gemm_ukernel_6x16__avx2,
-    (void *)fc_f32_igemm_ukernel_6x16__avx2,
-    (void *)fc_f32_gemm_dot__avx2};
-static const fc_gemm_config cfg_f64_avx2 = {6, 8, FC_GEMM_KC_F64, FC_GEMM_MC, FC_GEMM_NC / 2,
-                                            (void *)fc_f64_gemm_ukernel_6x8__avx2,
-    (void *)fc_f64_igemm_ukernel_6x8__avx2,
-    (void *)fc_f64_gemm_dot__avx2};
-static const fc_gemm_config cfg_f32_avx512 = {8, 32, FC_GEMM_KC_F32, FC_GEMM_MC, FC_GEMM_NC,
-                                              (void *)fc_f32_gemm_ukernel_8x32__avx512,
-    (void *)fc_f32_igemm_ukernel_8x32__avx512,
-    (void *)fc_f32_gemm_dot__avx512};
-static const fc_gemm_config cfg_f64_avx512 = {8, 16, FC_GEMM_KC_F64, FC_GEMM_MC,
-                                              FC_GEMM_NC / 2,
-                                              (void *)fc_f64_gemm_ukernel_8x16__avx512,
-    (void *)fc_f64_igemm_ukernel_8x16__avx512,
-    (void *)fc_f64_gemm_dot__avx512};
+    const fc_ukernel_choice a32 = FC_UK(f32, 6x16, avx2, 6, 16, 1);
+    const fc_ukernel_choice a64 = FC_UK(f64, 6x8, avx2, 6, 8, 1);
+    const fc_ukernel_choice z32 = FC_UK(f32, 8x32, avx512, 8, 32, 1);
+    const fc_ukernel_choice z64 = FC_UK(f64, 8x16, avx512, 8, 16, 1);
+    uk_f32[FC_ISA_AVX2] = a32;
+    uk_f64[FC_ISA_AVX2] = a64;
+    uk_f32[FC_ISA_AVX512] = z32;
+    uk_f64[FC_ISA_AVX512] = z64;
 #endif
+}
+
+static fc_gemm_config cfg_f32[FC_ISA_AVX512 + 1], cfg_f64[FC_ISA_AVX512 + 1];
+static int g_cfg_state = 0; /* 0 not derived, 1 deriving, 2 ready */
+
+void fc_gemm_reconfigure(void)
+{
+    int64_t caches[3];
+    (void)fc_cache_sizes(caches);
+    choose_ukernels();
+    for (int i = 0; i <= FC_ISA_AVX512; i++) {
+        derive_blocking(&cfg_f32[i], &uk_f32[i], 4, caches);
+        derive_blocking(&cfg_f64[i], &uk_f64[i], 8, caches);
+    }
+    __atomic_store_n(&g_cfg_state, 2, __ATOMIC_RELEASE);
+}
+
+static void config_ready(void)
+{
+    if (__atomic_load_n(&g_cfg_state, __ATOMIC_ACQUIRE) == 2) return;
+    int expected = 0;
+    if (__atomic_compare_exchange_n(&g_cfg_state, &expected, 1, 0, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE)) {
+        fc_gemm_reconfigure();
+        return;
+    }
+    while (__atomic_load_n(&g_cfg_state, __ATOMIC_ACQUIRE) != 2) {
+    } /* another thread is deriving it (microseconds) */
+}
+
+static int config_index(fc_isa isa)
+{
+    return (isa >= FC_ISA_REFERENCE && isa <= FC_ISA_AVX512) ? (int)isa : FC_ISA_SCALAR;
+}
 
 const fc_gemm_config *fc_gemm_config_f32(fc_isa isa)
 {
-#ifdef FC_HAVE_X86_UKERNELS
-    if (isa == FC_ISA_AVX512) return &cfg_f32_avx512;
-    if (isa == FC_ISA_AVX2) return &cfg_f32_avx2;
-#endif
-    (void)isa;
-    return &cfg_f32_scalar;
+    config_ready();
+    return &cfg_f32[config_index(isa)];
 }
 
 const fc_gemm_config *fc_gemm_config_f64(fc_isa isa)
 {
-#ifdef FC_HAVE_X86_UKERNELS
-    if (isa == FC_ISA_AVX512) return &cfg_f64_avx512;
-    if (isa == FC_ISA_AVX2) return &cfg_f64_avx2;
-#endif
-    (void)isa;
-    return &cfg_f64_scalar;
+    config_ready();
+    return &cfg_f64[config_index(isa)];
+}
+
+int fc_get_gemm_blocking(const char *isa_name, int dtype_size, fc_gemm_blocking *out)
+{
+    int isa = (isa_name == NULL || isa_name[0] == 0) ? (int)fc_current_isa()
+                                                     : fc_isa_index(isa_name);
+    if (isa < 0 || (dtype_size != 4 && dtype_size != 8)) return -1;
+    if (isa_name && isa_name[0] && !fc_isa_supported(isa_name)) return -1;
+    const fc_gemm_config *c = dtype_size == 4 ? fc_gemm_config_f32((fc_isa)isa)
+                                              : fc_gemm_config_f64((fc_isa)isa);
+    out->mr = c->mr;
+    out->nr = c->nr;
+    out->kc = c->kc;
+    out->mc = c->mc;
+    out->nc = c->nc;
+    out->ukernel = c->name;
+    return 0;
 }
 
 /* ------------------------------------------------------------------------------------ */

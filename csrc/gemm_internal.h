@@ -62,7 +62,7 @@ typedef void (*fc_f64_gemm_dot_fn)(int64_t m, int64_t n, int64_t k, double alpha
                                 const double *, int64_t, double, double *, int64_t, int64_t, \
                                 const double *, const double *);
 FC_DECLARE_UKERNELS(4x16, 4x8, scalar)
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#ifdef FC_X86_SIMD
 #define FC_HAVE_X86_UKERNELS 1
 FC_DECLARE_UKERNELS(6x16, 6x8, avx2)
 FC_DECLARE_UKERNELS(8x32, 8x16, avx512)
@@ -85,7 +85,12 @@ typedef struct {
     void *ukernel;            /* fc_f32_gemm_ukernel_fn or fc_f64_gemm_ukernel_fn */
     void *iukernel;           /* the indirect variant (NULL on the scalar path) */
     void *dot;                /* fc_*_gemm_dot_fn (NULL: the portable gemm_dot) */
+    const char *name;         /* the microkernel's name */
 } fc_gemm_config;
+
+/* Derive every path's blocking from fc_cache_sizes() again (machine.c calls it when the
+ * cache sizes are set). */
+void fc_gemm_reconfigure(void);
 
 /* Blocking for the current ISA path (never FC_ISA_REFERENCE: that maps to scalar). */
 const fc_gemm_config *fc_gemm_config_f32(fc_isa isa);

@@ -5,9 +5,8 @@
 #include "gemm_internal.h"
 
 #ifdef FC_HAVE_X86_UKERNELS
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx2,fma")
 #include <immintrin.h>
+FC_TARGET_BEGIN(FC_TARGET_STR_AVX512)
 
 #define FC_UK_T float
 #define FC_UK_SET1(x) _mm512_set1_ps(x)
@@ -45,7 +44,7 @@
 #undef FC_UK_DOTNAME
 #undef FC_UK_SET1
 
-#pragma GCC pop_options
+FC_TARGET_END
 #else
 typedef int fc_gemm_ukernels_avx512_empty;
 #endif

@@ -16,6 +16,8 @@ typedef enum {
 
 /* The path every public entry point dispatches on (set once at load, or by fc_set_isa). */
 fc_isa fc_current_isa(void);
+/* The fc_isa value of a path name, or -1 for an unknown name. */
+int fc_isa_index(const char *name);
 
 /* Number of threads a parallel region should use right now: fc_get_num_threads() when
  * called from outside a parallel region, else 1 (no nested parallelism); always 1 in a
@@ -26,16 +28,51 @@ int fc_threads_for_region(void);
 #ifdef _OPENMP
 #include <omp.h>
 #define FC_THREAD_ID() omp_get_thread_num()
+#define FC_NUM_THREADS_IN_REGION() omp_get_num_threads()
 #else
 #define FC_THREAD_ID() 0
+#define FC_NUM_THREADS_IN_REGION() 1
 #endif
 
 #define FC_PRAGMA(x) _Pragma(#x)
+/* FC_PRAGMA after macro expansion of its argument. */
+#define FC_PRAGMA_X(x) FC_PRAGMA(x)
+
+/*
+ * x86 SIMD paths.  FC_X86_SIMD is defined when the AVX2 and AVX-512 kernels are compiled in:
+ * on x86-64 with GCC or Clang (both accept per-function targets, so the file itself is built
+ * for the baseline ISA and each kernel for its own).  Elsewhere (other CPUs, MSVC) only the
+ * portable paths exist, and fc_isa_compiled() says so.
+ *
+ * Per-ISA code goes between FC_TARGET_BEGIN("avx2,fma") and FC_TARGET_END: every function
+ * defined there is compiled for that target.  GCC gets `#pragma GCC push_options / target`,
+ * Clang `#pragma clang attribute push(__attribute__((target(...))), apply_to = function)`.
+ * Include <immintrin.h> before the region (the intrinsics carry their own targets).  For a
+ * single function, FC_TARGET_AVX2 / FC_TARGET_AVX512 are the same targets as attributes.
+ */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define FC_X86_SIMD 1
+#define FC_TARGET_STR_AVX2 "avx2,fma"
+#define FC_TARGET_STR_AVX512 "avx512f,avx2,fma"
+#define FC_TARGET_AVX2 __attribute__((target(FC_TARGET_STR_AVX2)))
+#define FC_TARGET_AVX512 __attribute__((target(FC_TARGET_STR_AVX512)))
+#if defined(__clang__)
+#define FC_TARGET_BEGIN(t)                                                                   \
+    FC_PRAGMA_X(clang attribute push(__attribute__((target(t))), apply_to = function))
+#define FC_TARGET_END FC_PRAGMA(clang attribute pop)
+#else
+#define FC_TARGET_BEGIN(t) FC_PRAGMA(GCC push_options) FC_PRAGMA_X(GCC target(t))
+#define FC_TARGET_END FC_PRAGMA(GCC pop_options)
+#endif
+#endif
 #ifdef _OPENMP
 /* Parallel `for` over a loop with nthreads threads: FC_OMP_FOR(nthreads) for (...) */
 #define FC_OMP_FOR(nthreads) FC_PRAGMA(omp parallel for schedule(static) num_threads(nthreads))
+/* Any OpenMP directive: FC_OMP(parallel num_threads(n)) { ... } */
+#define FC_OMP(directive) FC_PRAGMA(omp directive)
 #else
 #define FC_OMP_FOR(nthreads)
+#define FC_OMP(directive)
 #endif
 
 #define FC_MIN(a, b) ((a) < (b) ? (a) : (b))

@@ -17,12 +17,11 @@
 
 #include "pool_loss.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#ifdef FC_X86_SIMD
 #define FC_POOL_X86 1
 #include <immintrin.h>
-/* per-function targets (GCC and Clang): the file itself is built for baseline x86-64 */
-#define FC_TARGET_AVX512 __attribute__((target("avx512f,avx2,fma")))
-#define FC_TARGET_AVX2 __attribute__((target("avx2,fma")))
+/* per-function targets (FC_TARGET_AVX2 / FC_TARGET_AVX512, internal.h): the file itself is
+ * built for baseline x86-64 */
 #endif
 
 /* Below this many elements touched, a call runs on the calling thread. */

@@ -25,7 +25,9 @@ static int isa_from_name(const char *name) {
     return -1;
 }
 
-static int cpu_supports(int isa) {
+/* 1 if this CPU (and OS) can execute the path's instructions, whether or not the path was
+ * compiled into this build. */
+static int cpu_has(int isa) {
     switch (isa) {
     case FC_ISA_REFERENCE:
     case FC_ISA_SCALAR:
@@ -44,11 +46,31 @@ static int cpu_supports(int isa) {
     }
 }
 
+/* 1 if the path's kernels were compiled into this build (internal.h: FC_X86_SIMD). */
+static int compiled(int isa) {
+    switch (isa) {
+    case FC_ISA_REFERENCE:
+    case FC_ISA_SCALAR:
+        return 1;
+#ifdef FC_X86_SIMD
+    case FC_ISA_AVX2:
+    case FC_ISA_AVX512:
+        return 1;
+#endif
+    default:
+        return 0;
+    }
+}
+
+static int cpu_supports(int isa) { return compiled(isa) && cpu_has(isa); }
+
 static int best_isa(void) {
     for (int i = FC_ISA_AVX512; i > FC_ISA_SCALAR; i--)
         if (cpu_supports(i)) return i;
     return FC_ISA_SCALAR;
 }
+
+int fc_isa_index(const char *name) { return isa_from_name(name); }
 
 fc_isa fc_current_isa(void) {
     int isa = __atomic_load_n(&g_isa, __ATOMIC_RELAXED);
@@ -74,6 +96,39 @@ const char *fc_get_isa(void) { return isa_names[fc_current_isa()]; }
 int fc_isa_supported(const char *name) {
     int isa = isa_from_name(name);
     return isa >= 0 && cpu_supports(isa);
+}
+
+int fc_isa_compiled(const char *name) {
+    int isa = isa_from_name(name);
+    return isa >= 0 && compiled(isa);
+}
+
+int fc_isa_cpu_has(const char *name) {
+    int isa = isa_from_name(name);
+    return isa >= 0 && cpu_has(isa);
+}
+
+#define FC_STR_(x) #x
+#define FC_STR(x) FC_STR_(x)
+
+const char *fc_build_compiler(void) {
+#if defined(__clang__)
+    return "clang " __clang_version__; /* (may end in a space) */
+#elif defined(__GNUC__)
+    return "gcc " __VERSION__;
+#elif defined(_MSC_VER)
+    return "msvc " FC_STR(_MSC_FULL_VER);
+#else
+    return "unknown C compiler";
+#endif
+}
+
+const char *fc_build_flags(void) {
+#ifdef FC_BUILD_FLAGS
+    return FC_BUILD_FLAGS;
+#else
+    return "";
+#endif
 }
 
 int fc_has_openmp(void) {

@@ -11,8 +11,22 @@ cdef extern from "fastconv.h" nogil:
     int fc_set_isa(const char *name)
     const char *fc_get_isa()
     int fc_isa_supported(const char *name)
+    int fc_isa_compiled(const char *name)
+    int fc_isa_cpu_has(const char *name)
+    const char *fc_build_compiler()
+    const char *fc_build_flags()
     void fc_set_workspace_limit(int64_t nbytes)
     int64_t fc_get_workspace_limit()
+
+    int fc_cache_sizes(int64_t *sizes)
+    void fc_set_cache_sizes(const int64_t *sizes)
+    ctypedef struct fc_gemm_blocking:
+        int mr, nr
+        int64_t kc, mc, nc
+        const char *ukernel
+    int fc_get_gemm_blocking(const char *isa, int dtype_size, fc_gemm_blocking *out)
+    double fc_probe_fma(const char *isa, int dtype_size, int nthreads, int64_t iters)
+    double fc_probe_copy(const float *src, float *dst, int64_t n, int nthreads, int64_t reps)
 
     void fc_gemm_f32(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                      const float *a, int64_t lda, const float *b, int64_t ldb, float beta,

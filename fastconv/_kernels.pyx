@@ -60,6 +60,71 @@ def isa_supported(name):
     return bool(fc_isa_supported(b))
 
 
+def isa_compiled(name):
+    cdef bytes b = str(name).encode("ascii", "replace")
+    return bool(fc_isa_compiled(b))
+
+
+def isa_cpu_has(name):
+    cdef bytes b = str(name).encode("ascii", "replace")
+    return bool(fc_isa_cpu_has(b))
+
+
+def build_info():
+    """(compiler, flags) the C kernels were built with."""
+    return (fc_build_compiler().decode("utf-8", "replace").strip(),
+            fc_build_flags().decode("utf-8", "replace"))
+
+
+_CACHE_SOURCES = ("default", "sysconf", "sysfs", "sysctl", "set")
+
+
+def cache_sizes():
+    """((l1d, l2, l3) in bytes, where they came from) as the GEMM blocking sees them."""
+    cdef int64_t s[3]
+    cdef int src = fc_cache_sizes(s)
+    return (s[0], s[1], s[2]), _CACHE_SOURCES[src]
+
+
+def set_cache_sizes(sizes=None):
+    """Derive the GEMM blocking from these (l1d, l2, l3) sizes; None detects them again."""
+    cdef int64_t s[3]
+    s[0] = s[1] = s[2] = 0
+    if sizes is not None:
+        s[0], s[1], s[2] = sizes
+    fc_set_cache_sizes(s)
+
+
+def gemm_blocking(isa="", dtype=np.float32):
+    """The GEMM blocking of a path ('' = the current one) as a dict, or None if unsupported."""
+    cdef fc_gemm_blocking b
+    cdef bytes name = str(isa).encode("ascii", "replace")
+    cdef int size = np.dtype(dtype).itemsize
+    if fc_get_gemm_blocking(name, size, &b) != 0:
+        return None
+    return {"mr": b.mr, "nr": b.nr, "kc": b.kc, "mc": b.mc, "nc": b.nc,
+            "ukernel": b.ukernel.decode("ascii")}
+
+
+def probe_fma(isa, int dtype_size, int nthreads, int64_t iters):
+    """Floating-point operations done by the FMA probe (see fastconv.h), or -1."""
+    cdef bytes name = str(isa).encode("ascii", "replace")
+    cdef const char *cname = name
+    cdef double r
+    with nogil:
+        r = fc_probe_fma(cname, dtype_size, nthreads, iters)
+    return r
+
+
+def probe_copy(const float[::1] src, float[::1] dst, int nthreads, int64_t reps):
+    """Bytes moved by copying src into dst reps times (see fastconv.h)."""
+    cdef int64_t n = min(src.shape[0], dst.shape[0])
+    cdef double r
+    with nogil:
+        r = fc_probe_copy(&src[0], &dst[0], n, nthreads, reps)
+    return r
+
+
 def set_workspace_limit(int64_t nbytes):
     fc_set_workspace_limit(nbytes)
 

@@ -551,10 +551,30 @@ def test_info_command(capsys):
     out = capsys.readouterr().out
     assert fastconv.__version__ in out
     from fastconv import _kernels
-    assert f"SIMD path:        {_kernels.get_isa()}" in out
-    assert "OpenMP:" in out and f"threads:          {fastconv.get_num_threads()}" in out
-    for name in ("reference", "scalar"):
-        assert name in out.split("supported paths:")[1].splitlines()[0]
+    assert f"SIMD path:        {_kernels.get_isa()} (" in out
+    threads = fastconv.get_num_threads() if _kernels.has_openmp() else 1
+    assert "OpenMP:" in out and f"threads:          {threads}" in out
+
+    def listed(label):
+        return out.split(label + ":")[1].splitlines()[0].strip().split(", ")
+
+    assert listed("supported paths")[:2] == ["reference", "scalar"]
+    # what runs is supported; supported = compiled in and present on the CPU
+    assert _kernels.get_isa() in listed("supported paths")
+    assert set(listed("supported paths")) == set(listed("compiled paths")) & set(listed("CPU has"))
+    compiler = _kernels.build_info()[0]
+    assert compiler.split()[0] in ("gcc", "clang", "msvc") and f"compiler:         {compiler}" in out
+
+
+def test_info_names_paths_the_cpu_has_but_the_build_lacks(capsys, monkeypatch):
+    from fastconv import _kernels
+    from fastconv.cli import info
+    monkeypatch.setattr(_kernels, "isa_compiled", lambda name: name in ("reference", "scalar"))
+    monkeypatch.setattr(_kernels, "isa_cpu_has", lambda name: name != "avx512")
+    monkeypatch.setattr(_kernels, "isa_supported", lambda name: name in ("reference", "scalar"))
+    rows = dict(info.isa_report())
+    assert rows["compiled paths"] == "reference, scalar"
+    assert rows["not compiled"].startswith("avx2: this CPU has the instructions")
 
 
 def test_info_command_as_module():

@@ -25,15 +25,32 @@ K = pytest.importorskip("fastconv._kernels")
 
 DTYPES = [np.float32, np.float64]
 
-# Microkernel tiles (MR, NR) and the k block KC of each path; must match csrc/gemm.c.
-TILES = {
-    "scalar": {np.float32: (4, 16), np.float64: (4, 8)},
-    "avx2": {np.float32: (6, 16), np.float64: (6, 8)},
-    "avx512": {np.float32: (8, 32), np.float64: (8, 16)},
-}
-KC = {np.float32: 256, np.float64: 256}
+# The microkernel tile (mr, nr) and cache blocks (kc, mc, nc) of each path, as the engine
+# derived them from this machine's cache sizes (see blocking()).
 ISAS = [name for name in ("scalar", "avx2", "avx512") if K.isa_supported(name)]
 TRANS = list(itertools.product((False, True), repeat=2))
+
+
+def blocking(isa, dtype):
+    b = K.gemm_blocking(isa, dtype)
+    assert b is not None, isa
+    return b
+
+
+# Cache sizes that push the derived blocking to its small and large extremes (kc 128 / 512,
+# mc and nc near their floors / caps), fed through the same path as the detected sizes.
+CACHE_BRANCHES = {"small": (4 << 10, 16 << 10, 0), "large": (1 << 20, 64 << 20, 1 << 30)}
+
+
+@pytest.fixture(params=["detected", "small", "large"])
+def caches(request):
+    """Run a test under the detected cache sizes, and under very small and very large ones."""
+    if request.param != "detected":
+        K.set_cache_sizes(CACHE_BRANCHES[request.param])
+    try:
+        yield request.param
+    finally:
+        K.set_cache_sizes(None)
 
 
 @pytest.fixture(params=ISAS)
@@ -98,7 +115,7 @@ def check(actual, expect, dtype):
 def test_every_edge_tile(isa, dtype):
     """Every m in 1..MR and n in 1..NR, alone and after full tiles, cycling through the
     transposes, alpha/beta and odd leading dimensions."""
-    mr, nr = TILES[isa][dtype]
+    mr, nr = blocking(isa, dtype)["mr"], blocking(isa, dtype)["nr"]
     rng = np.random.default_rng(1)
     scalars = [(1.0, 0.0), (1.5, -0.5), (-2.0, 1.0), (0.5, 2.0)]
     i = 0
@@ -117,9 +134,9 @@ def test_every_edge_tile(isa, dtype):
 
 
 @pytest.mark.parametrize("ta,tb", TRANS)
-def test_k_block_boundaries(isa, dtype, ta, tb):
-    mr, nr = TILES[isa][dtype]
-    kc = KC[dtype]
+def test_k_block_boundaries(isa, dtype, ta, tb, caches):
+    b = blocking(isa, dtype)
+    mr, nr, kc = b["mr"], b["nr"], b["kc"]
     rng = np.random.default_rng(2)
     for k in (1, 2, kc - 1, kc, kc + 1, 2 * kc, 2 * kc + 3, 3 * kc - 1, 3 * kc):
         for m, n in ((mr + 1, nr + 3), (3, 5), (2 * mr, 2 * nr)):
@@ -404,3 +421,44 @@ def test_small_calls_identical_at_1_and_2_threads(isa, dtype, threads):
         res[nt] = small_calls(dtype)
     for a, b in zip(res[2], res[1]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_blocking_follows_the_cache_sizes(isa, dtype):
+    """The blocking is derived from the cache sizes (and only from them): a bigger L1 gives a
+    longer kc, a bigger L2 more rows per A block, a bigger last-level cache more columns per B
+    block; each block is a multiple of its tile and within its documented bounds."""
+    size = np.dtype(dtype).itemsize
+    try:
+        found = {}
+        for name, caches in CACHE_BRANCHES.items():
+            K.set_cache_sizes(caches)
+            assert K.cache_sizes() == (caches, "set")
+            found[name] = b = blocking(isa, dtype)
+            assert 128 <= b["kc"] <= 512 and b["kc"] % 8 == 0
+            assert b["mc"] % b["mr"] == 0 and 4 * b["mr"] <= b["mc"] <= 1024
+            assert b["nc"] % b["nr"] == 0 and 4 * b["nr"] <= b["nc"] <= 4096
+        small, large = found["small"], found["large"]
+        assert (small["kc"], small["mc"], small["nc"]) == (128, 4 * small["mr"], 4 * small["nr"])
+        assert large["kc"] == 512 and large["nc"] == 4096 and large["mc"] > small["mc"]
+        assert large["ukernel"] == small["ukernel"] and isa in large["ukernel"]
+        # the model itself, on an in-between machine (48 KiB L1, 2 MiB L2, 32 MiB L3)
+        K.set_cache_sizes((48 << 10, 2 << 20, 32 << 20))
+        b = blocking(isa, dtype)
+        kc = max(128, min(512, (48 << 10) // 2 // (b["nr"] * size)) // 8 * 8)
+        assert b["kc"] == kc
+        assert b["mc"] == max(4 * b["mr"], min(1024, (2 << 20) // 2 // (kc * size)) // b["mr"] * b["mr"])
+        assert b["nc"] == max(4 * b["nr"], min(4096, (32 << 20) // 2 // (kc * size)) // b["nr"] * b["nr"])
+    finally:
+        K.set_cache_sizes(None)
+    sizes, source = K.cache_sizes()
+    assert source in ("sysconf", "sysfs", "sysctl", "default") and sizes[0] > 0 and sizes[1] > 0
+
+
+def test_results_under_every_cache_branch(isa, dtype, caches):
+    """Square-ish, skinny and long-k products are right whatever blocking the caches give,
+    including the threaded split (the engine's nthreads comes from fastconv)."""
+    rng = np.random.default_rng(11)
+    for m, n, k in ((300, 290, 700), (7, 1100, 130), (1030, 9, 260), (64, 64, 1500)):
+        for ta, tb in TRANS[::3]:
+            c, expect = gemm_case(rng, dtype, m, n, k, ta, tb, 1.0, 0.5)
+            check(c, expect, dtype)

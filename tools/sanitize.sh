@@ -54,10 +54,9 @@ if [[ ! -e $libasan || ! -e $libubsan ]]; then
 fi
 
 # 1. Scratch copy of the sources (keeps mtimes, so an unchanged tree is not rebuilt).
-mkdir -p "$work"
-tar -C "$root" --exclude=./build --exclude=./.git --exclude='*.so' --exclude='*.egg-info' \
-    --exclude=__pycache__ --exclude=.hypothesis --exclude=.pytest_cache \
-    --exclude=./fastconv/_kernels.c --exclude=./.benchmarks -cf - . | tar -C "$work" -xf -
+# shellcheck source=tools/scratch_copy.sh
+. "$root/tools/scratch_copy.sh"
+scratch_copy "$root" "$work"
 
 # 2. Instrumented build, C asserts on (FASTCONV_DEBUG=1: -UNDEBUG -O1 -g).
 san="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"

@@ -1,24 +1,59 @@
-"""``python -m fastconv info``: version, SIMD paths, OpenMP and threads."""
+"""``python -m fastconv info``: version, SIMD paths, build, OpenMP and threads."""
+import os
 
 ISA_NAMES = ("reference", "scalar", "avx2", "avx512")
 
 
 def register(subparsers):
-    p = subparsers.add_parser("info", help="show the version, SIMD paths, OpenMP and threads",
-                              description="Show the build and runtime configuration.")
+    p = subparsers.add_parser("info", help="show the version, SIMD paths, build, OpenMP and threads",
+                              description="Show the build and runtime configuration: which SIMD "
+                                          "paths were compiled in, which this CPU has, which one "
+                                          "runs, and the compiler and flags of the build.")
     p.set_defaults(func=run)
     return p
+
+
+def isa_report():
+    """Rows (label, text) about the SIMD paths: the one running, and why."""
+    from fastconv import _kernels
+
+    compiled = [n for n in ISA_NAMES if _kernels.isa_compiled(n)]
+    cpu = [n for n in ISA_NAMES if _kernels.isa_cpu_has(n)]
+    supported = [n for n in ISA_NAMES if _kernels.isa_supported(n)]
+    running = _kernels.get_isa()
+    forced = os.environ.get("FASTCONV_ISA")
+    if forced and forced == running:
+        why = "forced by FASTCONV_ISA"
+    elif forced:
+        why = f"FASTCONV_ISA={forced} is not available here; the best available path runs"
+    else:
+        why = "the best path this build and CPU support"
+    rows = [("SIMD path", f"{running} ({why})"),
+            ("supported paths", ", ".join(supported)),
+            ("compiled paths", ", ".join(compiled)),
+            ("CPU has", ", ".join(cpu))]
+    missing = [n for n in cpu if n not in compiled]
+    if missing:
+        rows.append(("not compiled", f"{', '.join(missing)}: this CPU has the instructions but "
+                                     "this build has no kernels for them (built without GCC or "
+                                     "Clang on x86-64?)"))
+    return rows
 
 
 def run(args):
     import fastconv
     from fastconv import _kernels
 
-    supported = [name for name in ISA_NAMES if _kernels.isa_supported(name)]
+    compiler, flags = _kernels.build_info()
+    rows = isa_report()
+    rows += [("compiler", compiler), ("build flags", flags or "(unknown)")]
+    if _kernels.has_openmp():
+        rows += [("OpenMP", "yes"), ("threads", str(fastconv.get_num_threads()))]
+    else:
+        rows += [("OpenMP", "no (this build runs every kernel on the calling thread)"),
+                 ("threads", "1 (built without OpenMP: set_num_threads has no effect)")]
+    rows.append(("workspace limit", f"{fastconv.get_workspace_limit() // (1 << 20)} MiB"))
     print(f"fastconv {fastconv.__version__}")
-    print(f"SIMD path:        {_kernels.get_isa()}")
-    print(f"supported paths:  {', '.join(supported)}")
-    print(f"OpenMP:           {'yes' if _kernels.has_openmp() else 'no'}")
-    print(f"threads:          {fastconv.get_num_threads()}")
-    print(f"workspace limit:  {fastconv.get_workspace_limit() // (1 << 20)} MiB")
+    for label, text in rows:
+        print(f"{label + ':':<18}{text}")
     return 0
