@@ -2,6 +2,7 @@
 dask.distributed LocalCluster (127.0.0.1, no dashboard). Needs the dask extra
 (``pip install ".[dask]"``): without it these tests fail, they do not skip."""
 import pickle
+import sys
 import warnings
 
 import numpy as np
@@ -148,3 +149,9 @@ def test_distributed_cluster_matches_and_ships_the_model_once_per_worker(client)
     builds = client.run(lambda: __import__("fastconv.dask").dask._builds)
     # predict and features of one model share one scattered copy: each worker built it once
     assert list(builds.values()) == [1, 1], builds
+
+
+def test_without_dask_the_error_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "dask", None)
+    with pytest.raises(ImportError, match=r'pip install "fastconv\[dask\]"'):
+        fd.predict(_model(), None)

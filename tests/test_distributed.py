@@ -149,3 +149,13 @@ def test_a_rank_that_raises_ends_the_job(tmp_path):
     assert proc.returncode != 0
     assert "rank 1 fails on purpose" in proc.stderr
     assert elapsed < 10, "the job took %.1f s to end" % elapsed
+
+
+def test_without_mpi4py_train_says_how_to_install(tmp_path):
+    code = ("import sys; sys.modules['mpi4py'] = None\n"
+            "from fastconv.cli import main\n"
+            "sys.exit(main(['train', '--distributed', '--epochs', '1']))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=dict(os.environ, PYTHONPATH=ROOT),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert 'pip install "fastconv[mpi]"' in proc.stderr and "Traceback" not in proc.stderr
