@@ -9,6 +9,7 @@ initialisation and Dropout.
 """
 import os as _os
 import operator as _operator
+from typing import Any as _Any
 
 from ._version import __version__
 from .validation import conv2d_output_shape, pool2d_output_shape
@@ -24,7 +25,7 @@ __all__ = ["__version__", "functional", "reference", "conv2d_output_shape",
 _MIN_WORKSPACE = 1 << 20
 
 
-def _positive_int(value, name, minimum):
+def _positive_int(value: _Any, name: str, minimum: int) -> int:
     if isinstance(value, bool):
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     try:
@@ -36,7 +37,7 @@ def _positive_int(value, name, minimum):
     return value
 
 
-def set_num_threads(n):
+def set_num_threads(n: int) -> None:
     """Set the number of threads every kernel uses (an int >= 1)."""
     n = _positive_int(n, "n", 1)
     if n > 1 << 16:
@@ -44,7 +45,7 @@ def set_num_threads(n):
     _kernels.set_num_threads(n)
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """The number of threads the kernels use (default: OMP_NUM_THREADS, else the core count).
 
     Inside :func:`local_num_threads` it is that block's count, on that thread."""
@@ -80,7 +81,7 @@ class local_num_threads:
         return False
 
 
-def manual_seed(seed: int):
+def manual_seed(seed: int) -> "np.random.Generator":
     """Seed fastconv's random numbers, as ``torch.manual_seed``: the default initialisation of every
     layer and Dropout's masks draw from one generator, which this reseeds (so that a script builds
     the same weights on every run). ``seed`` is an int >= 0. Returns the new
@@ -90,7 +91,7 @@ def manual_seed(seed: int):
     return init.manual_seed(check_int(seed, "manual_seed: seed", 0))
 
 
-def set_workspace_limit(nbytes):
+def set_workspace_limit(nbytes: int) -> None:
     """Upper bound in bytes (an int >= 1 MiB) on the scratch memory of one conv2d call."""
     nbytes = _positive_int(nbytes, "nbytes", _MIN_WORKSPACE)
     if nbytes > (1 << 63) - 1:
@@ -98,12 +99,12 @@ def set_workspace_limit(nbytes):
     _kernels.set_workspace_limit(nbytes)
 
 
-def get_workspace_limit():
+def get_workspace_limit() -> int:
     """The workspace limit in bytes (default 64 MiB)."""
     return _kernels.get_workspace_limit()
 
 
-def _default_num_threads():
+def _default_num_threads() -> int:
     """OMP_NUM_THREADS if it is a valid positive int (its first entry), else the core count."""
     env = _os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
     try:

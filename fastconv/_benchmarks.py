@@ -858,9 +858,52 @@ def gemm_functions(n, dtype, op):
             "numpy": lambda: np.matmul(a, bt, out=c2)}
 
 
+#: the activation (C, H, W) of the batch-norm rows (as the MNIST net's first conv output)
+BATCH_NORM_SHAPE = (32, 28, 28)
+
+
+def batch_norm_functions(batch, direction, backends, dtype=np.float32):
+    """Training-mode batch norm of a (batch, 32, 28, 28) activation, forward ('fwd': y and the
+    batch statistics) or backward ('bwd': the three gradients), per backend, plus "copy":
+    numpy.copyto of one activation (the bandwidth baseline).  Returns (functions, arrays):
+    arrays is the number of activation-sized arrays the op reads or writes at least (fwd 2:
+    x, y; bwd 3: grad_output, x, grad_input)."""
+    rng = np.random.default_rng(4)
+    shape = (batch,) + BATCH_NORM_SHAPE
+    x = rng.standard_normal(shape).astype(dtype)
+    gy = rng.standard_normal(shape).astype(dtype)
+    c = shape[1]
+    w, b = rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype)
+    dst = np.empty_like(x)
+    fns = {"copy": lambda: np.copyto(dst, x)}
+    for name in backends:
+        if name == "torch":
+            torch = torch_or_none()
+            tx, tgy, tw, tb = (torch.from_numpy(a) for a in (x, gy, w, b))
+            rm, rv = torch.zeros(c, dtype=tx.dtype), torch.ones(c, dtype=tx.dtype)
+            _, sm, si = torch.ops.aten.native_batch_norm(tx, tw, tb, None, None, True, 0.1, 1e-5)
+            if direction == "fwd":
+                fns[name] = (lambda: torch.ops.aten.native_batch_norm(tx, tw, tb, rm, rv, True,
+                                                                      0.1, 1e-5))
+            else:
+                fns[name] = (lambda: torch.ops.aten.native_batch_norm_backward(
+                    tgy, tx, tw, None, None, sm, si, True, 1e-5, [True, True, True]))
+            continue
+        B = backend_module(name)
+        rm, rv = np.zeros(c, dtype), np.ones(c, dtype)
+        _, sm, si = B.batch_norm(x, None, None, w, b, training=True, return_stats=True)
+        if direction == "fwd":
+            fns[name] = (lambda B=B, rm=rm, rv=rv: B.batch_norm(x, rm, rv, w, b, training=True,
+                                                                return_stats=True))
+        else:
+            fns[name] = (lambda B=B, sm=sm, si=si: B.batch_norm_backward(gy, x, w, None, None, sm,
+                                                                         si, True))
+    return fns, 2 if direction == "fwd" else 3
+
+
 def workloads(networks, batch, backends, gemm_sizes=(1024, 2048),
               gemm_dtypes=("float32", "float64"), inference_batch=1,
-              kinds=("step", "inference", "layer", "gemm", "dense")):
+              kinds=("step", "inference", "layer", "norm", "gemm", "dense")):
     """The rows of the bench table (of the given kinds), built lazily: inputs exist only
     while a row is timed."""
     for name in networks if "step" in kinds else ():
@@ -884,6 +927,15 @@ def workloads(networks, batch, backends, gemm_sizes=(1024, 2048),
                             {"op": case.op, "shape": list(case.shape), "batch": case.shape[0],
                              "networks": sorted(set(case.networks))})
         yield make
+    for direction in ("fwd", "bwd") if "norm" in kinds else ():
+        def make_bn(direction=direction):
+            fns, arrays = batch_norm_functions(batch, direction, backends)
+            return Workload(f"batch_norm train {direction} "
+                            f"{'x'.join(map(str, BATCH_NORM_SHAPE))} b{batch}", "norm", fns, 0,
+                            {"op": "batch_norm", "direction": direction, "batch": batch,
+                             "arrays": arrays, "bytes": arrays * batch * 4 *
+                             int(np.prod(BATCH_NORM_SHAPE))})
+        yield make_bn
     for n in gemm_sizes:
         for dt in gemm_dtypes:
             for op in [k for k in ("gemm", "dense") if k in kinds]:
@@ -955,6 +1007,12 @@ def evaluate_targets(rows):
                 elif name.startswith("max_pool2d k2 32x28x28"):
                     add(f"{name}: fastconv vs torch", vs(r, "torch"), 5.0)
                     add(f"{name}: fastconv vs numpy reference", vs(r, "numpy"), 10.0)
+            elif kind == "norm" and meta.get("batch") == 64 and "copy" in r["backends"]:
+                # bytes the op must move per second, against numpy.copyto's (read + write of
+                # one activation) in the same process
+                share = (lambda stat, r=r: meta["arrays"] / 2 * r["backends"]["copy"][stat]
+                         / r["backends"]["fastconv"][stat])
+                add(f"{name}: share of numpy.copyto bandwidth", share, 0.6, "of copy")
             elif kind in ("gemm", "dense") and meta.get("n") in (1024, 2048):
                 add(f"{name}: fastconv vs numpy.matmul", vs(r, "numpy"), 0.95)
     return [o for o in out if o["measured_min"] is not None]

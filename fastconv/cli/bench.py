@@ -10,14 +10,15 @@ import sys
 import time
 
 NETWORK_NAMES = ("mnist", "simple", "cifar", "edge")
-KINDS = ("step", "inference", "layer", "gemm", "dense")
+KINDS = ("step", "inference", "layer", "norm", "gemm", "dense")
 
 
 def register(subparsers):
     p = subparsers.add_parser(
         "bench", help="benchmark fastconv against the NumPy reference and torch",
         description="Time the training steps (forward + backward + SGD) and key layers of the "
-                    "MNIST, SimpleCNN, CIFAR and edge networks, and square GEMMs, on fastconv, "
+                    "MNIST, SimpleCNN, CIFAR and edge networks, batch norm (beside "
+                    "numpy.copyto of the same activation) and square GEMMs, on fastconv, "
                     "the NumPy reference and torch (when installed), side by side in this "
                     "process, interleaved, with the same warm-up for each.  Prints medians "
                     "(min-max) and speed-ups, writes JSON and a PNG chart of the speed-ups.")

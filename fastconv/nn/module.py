@@ -32,15 +32,25 @@ gradients of an eval-mode model). A layer written by hand stores its state with
 :meth:`Module.save_for_backward` and reads it with :meth:`Module.saved_for_backward` to follow
 these rules.
 """
+from __future__ import annotations
+
+import os
 import threading
 from collections import OrderedDict
+from typing import (IO, Any, Callable, Dict, Iterator, List, Mapping, Optional, Set, Tuple,
+                    TypeVar, Union, overload)
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 __all__ = ["Parameter", "Module", "Sequential", "no_grad", "enable_grad"]
 
 # Set by fastconv.nn.summary while it traces a model: called with (module, output) after forward.
-_forward_hooks = []
+_forward_hooks: List[Callable[[Module, Any], None]] = []
+
+_M = TypeVar("_M", bound="Module")
+#: where save/load read and write: a path or an open binary file
+_File = Union[str, "os.PathLike[str]", IO[bytes]]
 
 # Per-thread gradient mode: None (forwards keep state in training mode only), False (no_grad) or
 # True (enable_grad). Thread-local, as PyTorch's, so that inference threads do not affect training.
@@ -99,8 +109,11 @@ class Parameter:
     """
 
     __slots__ = ("data", "grad", "requires_grad")
+    data: NDArray[Any]
+    grad: Optional[NDArray[Any]]
+    requires_grad: bool
 
-    def __init__(self, data, requires_grad=True):
+    def __init__(self, data: ArrayLike, requires_grad: bool = True) -> None:
         arr = np.asarray(data)
         if arr.dtype.kind != "f":
             arr = arr.astype(np.float32)
@@ -109,15 +122,15 @@ class Parameter:
         self.requires_grad = bool(requires_grad)
 
     @property
-    def shape(self):
+    def shape(self) -> Tuple[int, ...]:
         return self.data.shape
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype[Any]:
         return self.data.dtype
 
     @property
-    def size(self):
+    def size(self) -> int:
         return self.data.size
 
     def __getstate__(self):
@@ -129,7 +142,7 @@ class Parameter:
         self.requires_grad = state["requires_grad"]
         self.grad = None
 
-    def accumulate(self, grad):
+    def accumulate(self, grad: Optional[ArrayLike]) -> None:
         """Add ``grad`` into ``self.grad`` (no-op for a fixed parameter)."""
         if not self.requires_grad or grad is None:
             return
@@ -138,7 +151,7 @@ class Parameter:
         else:
             self.grad += grad
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "Parameter(shape=%s, dtype=%s%s)" % (
             tuple(self.data.shape), self.data.dtype, "" if self.requires_grad else ", requires_grad=False")
 
@@ -146,14 +159,16 @@ class Parameter:
 class Module:
     """Base class of every layer and model (PyTorch's ``nn.Module`` in NumPy)."""
 
-    def __init__(self):
+    training: bool
+
+    def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
 
     # ---- attribute registration -------------------------------------------------------------
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
             raise AttributeError(
                 "cannot assign %s before Module.__init__() call" % name)
@@ -168,21 +183,21 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         d = self.__dict__
         for key in ("_parameters", "_buffers", "_modules"):
             if key in d and name in d[key]:
                 return d[key][name]
         raise AttributeError("'%s' object has no attribute '%s'" % (type(self).__name__, name))
 
-    def __delattr__(self, name):
+    def __delattr__(self, name: str) -> None:
         for key in ("_parameters", "_buffers", "_modules"):
             if name in self.__dict__[key]:
                 del self.__dict__[key][name]
                 return
         object.__delattr__(self, name)
 
-    def register_parameter(self, name, param):
+    def register_parameter(self, name: str, param: Optional[Parameter]) -> None:
         if param is not None and not isinstance(param, Parameter):
             raise TypeError("cannot assign '%s' object to parameter '%s' (fastconv.nn.Parameter or None required)"
                             % (type(param).__name__, name))
@@ -192,12 +207,12 @@ class Module:
         else:
             setattr(self, name, param)
 
-    def register_buffer(self, name, array):
+    def register_buffer(self, name: str, array: Optional[ArrayLike]) -> None:
         """Non-trainable state that belongs in ``state_dict`` (e.g. running statistics)."""
         self.__dict__.pop(name, None)
         self._buffers[name] = None if array is None else np.asarray(array)
 
-    def add_module(self, name, module):
+    def add_module(self, name: str, module: Optional[Module]) -> None:
         if module is not None and not isinstance(module, Module):
             raise TypeError("%s is not a Module subclass" % type(module).__name__)
         if module is None:
@@ -211,64 +226,75 @@ class Module:
         mode = getattr(_grad_mode, "mode", None)
         return self.training if mode is None else mode
 
-    def save_for_backward(self, **values):
-        """Keep ``values`` (name -> object) for this module's backward, if this forward may be
-        differentiated: in training mode outside ``no_grad()``, or inside ``enable_grad()``.
-        Otherwise drop whatever an earlier forward kept, so that a backward raises instead of using
-        a stale forward."""
+    def save_for_backward(self, **values: Any) -> None:
+        """Set the attributes ``values`` (name -> object) that this module's backward reads, if
+        this forward may be differentiated: in training mode outside ``no_grad()``, or inside
+        ``enable_grad()``. Otherwise set them to None, dropping what an earlier forward kept, so
+        that a backward raises (:meth:`backward_error`) instead of using a stale forward. Pickling
+        leaves these attributes out."""
         d = self.__dict__
-        if self._keeps_for_backward():
-            d["_saved"] = values
-        else:
-            d["_saved"] = None
+        keep = self._keeps_for_backward()
+        names = d.setdefault("_saved_names", [])
+        for k, v in values.items():
+            object.__setattr__(self, k, v if keep else None)
+            if k not in names:
+                names.append(k)
+        d["_saved"] = keep
+        if not keep:
             d["_saved_why"] = "no_grad" if getattr(_grad_mode, "mode", None) is False else "eval"
 
-    def saved_for_backward(self):
-        """The dict given to the last :meth:`save_for_backward`; raises RuntimeError, saying why,
-        when the last forward kept nothing (no forward yet, eval mode, ``no_grad()``, or a copy)."""
-        saved = self.__dict__.get("_saved")
-        if saved is not None:
-            return saved
+    def saved_for_backward(self) -> Dict[str, Any]:
+        """The attributes set by the last :meth:`save_for_backward`, by name; raises
+        :meth:`backward_error` when the last forward kept nothing."""
+        if not self.__dict__.get("_saved"):
+            raise self.backward_error()
+        return {k: getattr(self, k) for k in self.__dict__.get("_saved_names", ())}
+
+    def backward_error(self) -> RuntimeError:
+        """The RuntimeError for a backward with nothing kept, saying why (no forward yet, a forward
+        in eval mode or inside ``no_grad()``, or a pickled or copied module)."""
         name = type(self).__name__
-        why = self.__dict__.get("_saved_why")
+        why = None if self.__dict__.get("_saved") else self.__dict__.get("_saved_why")
         if why == "eval":
-            raise RuntimeError(
+            return RuntimeError(
                 "%s.backward called after a forward in eval mode, which keeps nothing for backward: call "
                 "train() before that forward, or run it inside fastconv.nn.enable_grad()" % name)
         if why == "no_grad":
-            raise RuntimeError(
+            return RuntimeError(
                 "%s.backward called after a forward inside fastconv.nn.no_grad(), which keeps nothing for "
                 "backward: run that forward outside no_grad()" % name)
         if why == "copied":
-            raise RuntimeError(
+            return RuntimeError(
                 "%s.backward called on a pickled or copied module, which keeps nothing of the original's "
                 "last forward: run forward first, it keeps what backward needs" % name)
-        raise RuntimeError("%s.backward called before forward: run forward first, it keeps what backward needs"
-                           % name)
+        return RuntimeError("%s.backward called before forward: run forward first, it keeps what backward needs"
+                            % name)
 
-    def __getstate__(self):
+    def __getstate__(self) -> Dict[str, Any]:
         # Pickling (and copy.deepcopy) leaves out what the last forward kept: a used model pickles
         # to the size of a fresh one.
         state = dict(self.__dict__)
-        if state.get("_saved") is not None:
-            state["_saved"] = None
+        for k in state.get("_saved_names", ()):
+            state[k] = None
+        if state.get("_saved"):
+            state["_saved"] = False
             state["_saved_why"] = "copied"
         return state
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__dict__.update(state)
 
     # ---- computation ------------------------------------------------------------------------
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError('Module [%s] is missing the required "forward" function' % type(self).__name__)
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: Any) -> Any:
         raise NotImplementedError(
             'Module [%s] is missing the required "backward" function: run the children\'s backward '
             'in the reverse order of forward and return the gradient with respect to the input'
             % type(self).__name__)
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         out = self.forward(*args, **kwargs)
         if _forward_hooks:
             for hook in list(_forward_hooks):
@@ -276,15 +302,16 @@ class Module:
         return out
 
     # ---- traversal --------------------------------------------------------------------------
-    def named_children(self):
+    def named_children(self) -> Iterator[Tuple[str, Module]]:
         for name, m in self._modules.items():
             yield name, m
 
-    def children(self):
+    def children(self) -> Iterator[Module]:
         for _, m in self.named_children():
             yield m
 
-    def named_modules(self, memo=None, prefix=""):
+    def named_modules(self, memo: Optional[Set[int]] = None,
+                      prefix: str = "") -> Iterator[Tuple[str, Module]]:
         if memo is None:
             memo = set()
         if id(self) in memo:
@@ -295,11 +322,12 @@ class Module:
             sub = prefix + ("." if prefix else "") + name
             yield from m.named_modules(memo, sub)
 
-    def modules(self):
+    def modules(self) -> Iterator[Module]:
         for _, m in self.named_modules():
             yield m
 
-    def named_parameters(self, prefix="", recurse=True):
+    def named_parameters(self, prefix: str = "",
+                         recurse: bool = True) -> Iterator[Tuple[str, Parameter]]:
         """Yield ``(name, Parameter)`` with PyTorch's dotted names; a shared parameter appears once."""
         seen = set()
         mods = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
@@ -310,28 +338,28 @@ class Module:
                 seen.add(id(p))
                 yield mprefix + ("." if mprefix else "") + name, p
 
-    def parameters(self, recurse=True):
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix=""):
+    def named_buffers(self, prefix: str = "") -> Iterator[Tuple[str, NDArray[Any]]]:
         for mprefix, m in self.named_modules(prefix=prefix):
             for name, b in m._buffers.items():
                 if b is not None:
                     yield mprefix + ("." if mprefix else "") + name, b
 
     # ---- modes and gradients ----------------------------------------------------------------
-    def train(self, mode=True):
+    def train(self: _M, mode: bool = True) -> _M:
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")
         for m in self.modules():
             object.__setattr__(m, "training", mode)
         return self
 
-    def eval(self):
+    def eval(self: _M) -> _M:
         return self.train(False)
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear the gradients: ``None`` by default (as PyTorch 2), zeros with set_to_none=False."""
         for p in self.parameters():
             if set_to_none:
@@ -339,7 +367,7 @@ class Module:
             elif p.grad is not None:
                 p.grad[...] = 0
 
-    def astype(self, dtype):
+    def astype(self: _M, dtype: DTypeLike) -> _M:
         """Convert every parameter and floating buffer to ``dtype`` (float32 or float64), in place."""
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
@@ -354,14 +382,14 @@ class Module:
                     m._buffers[k] = b.astype(dtype)
         return self
 
-    def float(self):
+    def float(self: _M) -> _M:
         return self.astype(np.float32)
 
-    def double(self):
+    def double(self: _M) -> _M:
         return self.astype(np.float64)
 
     # ---- state ------------------------------------------------------------------------------
-    def state_dict(self):
+    def state_dict(self) -> OrderedDict[str, NDArray[Any]]:
         """OrderedDict of name -> copy of the array, with PyTorch's keys (``conv1.weight``, ``0.bias``)."""
         out = OrderedDict()
         for mprefix, m in self.named_modules():
@@ -373,7 +401,8 @@ class Module:
                     out[pre + name] = np.array(b, copy=True)
         return out
 
-    def load_state_dict(self, state_dict, strict=True):
+    def load_state_dict(self, state_dict: Mapping[str, ArrayLike],
+                        strict: bool = True) -> Tuple[List[str], List[str]]:
         """Copy arrays into the parameters, keeping each parameter's dtype.
 
         Accepts any mapping of name -> array-like (for example the dict of NumPy arrays made from a
@@ -420,20 +449,21 @@ class Module:
                 m._buffers[name] = np.array(value, dtype=m._buffers[name].dtype, copy=True)
         return missing, unexpected
 
-    def save(self, path):
+    def save(self, path: _File) -> None:
         """Write ``state_dict()`` to a ``.npz`` file (NumPy adds the suffix when it is missing)."""
-        np.savez(path, **self.state_dict())
+        arrays: Dict[str, Any] = dict(self.state_dict())
+        np.savez(path, **arrays)
 
-    def load(self, path, strict=True):
+    def load(self, path: _File, strict: bool = True) -> Tuple[List[str], List[str]]:
         """Load a ``.npz`` written by :meth:`save` (or by ``numpy.savez`` of a torch state dict)."""
         with np.load(path, allow_pickle=False) as data:
             return self.load_state_dict({k: data[k] for k in data.files}, strict=strict)
 
     # ---- printing ---------------------------------------------------------------------------
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return ""
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         lines = []
         for name, m in self._modules.items():
             sub = repr(m).replace("\n", "\n  ")
@@ -448,26 +478,31 @@ class Sequential(Module):
     """Run modules in order; ``backward`` runs them in reverse. Children are named ``0``, ``1``, ...
     (or by the keys of an OrderedDict), so state_dict keys are ``0.weight`` as in PyTorch."""
 
-    def __init__(self, *args):
+    @overload
+    def __init__(self, *args: Module) -> None: ...
+    @overload
+    def __init__(self, arg: OrderedDict[str, Module], /) -> None: ...
+
+    def __init__(self, *args: Any) -> None:
         super().__init__()
         if len(args) == 1 and isinstance(args[0], OrderedDict):
-            for name, m in args[0].items():
-                self.add_module(name, m)
+            for name, child in args[0].items():
+                self.add_module(name, child)
         else:
             for i, m in enumerate(args):
                 self.add_module(str(i), m)
 
-    def append(self, module):
+    def append(self, module: Module) -> Sequential:
         self.add_module(str(len(self)), module)
         return self
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._modules)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
-    def __getitem__(self, idx):
+    def __getitem__(self, idx: Union[int, slice]) -> Module:
         if isinstance(idx, slice):
             return Sequential(OrderedDict(list(self._modules.items())[idx]))
         n = len(self)
@@ -475,12 +510,12 @@ class Sequential(Module):
             raise IndexError("index %d is out of range" % idx)
         return list(self._modules.values())[idx % n]
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         for m in self._modules.values():
             x = m(x)
         return x
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: Any) -> Any:
         g = grad_output
         for m in reversed(list(self._modules.values())):
             g = m.backward(g)
