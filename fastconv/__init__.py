@@ -9,6 +9,8 @@ initialisation and Dropout.
 """
 import os as _os
 import operator as _operator
+
+import numpy as _np
 from typing import Any as _Any
 
 from ._version import __version__
@@ -69,19 +71,18 @@ class local_num_threads:
         if n > 1 << 16:
             raise ValueError(f"n must be at most {1 << 16}, got {n}")
         self.n = n
-        self._previous = []
+        self._previous: list[int] = []
 
     def __enter__(self) -> "local_num_threads":
         self._previous.append(_kernels.get_thread_num_threads())
         _kernels.set_thread_num_threads(self.n)
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         _kernels.set_thread_num_threads(self._previous.pop())
-        return False
 
 
-def manual_seed(seed: int) -> "np.random.Generator":
+def manual_seed(seed: int) -> "_np.random.Generator":
     """Seed fastconv's random numbers, as ``torch.manual_seed``: the default initialisation of every
     layer and Dropout's masks draw from one generator, which this reseeds (so that a script builds
     the same weights on every run). ``seed`` is an int >= 0. Returns the new

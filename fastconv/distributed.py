@@ -194,8 +194,9 @@ def _bcast_arrays(comm: Any, arrays: Sequence[np.ndarray], root: int) -> None:
     """Broadcast root's values into ``arrays`` (written in place), one fused Bcast per dtype."""
     for group in _by_dtype(arrays):
         sizes = [arrays[i].size for i in group]
+        buf: np.ndarray
         if comm.Get_rank() == root:
-            buf = np.concatenate([arrays[i].reshape(-1) for i in group]) if group else None
+            buf = np.concatenate([arrays[i].reshape(-1) for i in group])
         else:
             buf = np.empty(sum(sizes), dtype=arrays[group[0]].dtype)
         comm.Bcast(buf, root=root)
@@ -262,7 +263,7 @@ def broadcast_optimizer_state(optimizer: Any, root: int = 0) -> None:
         groups = [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
         states = []
         for p in params:
-            entry = {}
+            entry: Dict[str, Tuple[Any, ...]] = {}
             for k, v in opt.state.get(id(p), {}).items():
                 if isinstance(v, np.ndarray):
                     entry[k] = ("array", v.shape, v.dtype.str)

@@ -58,7 +58,7 @@ _grad_mode = threading.local()
 
 
 class _GradMode:
-    _mode = None
+    _mode: Optional[bool] = None
 
     def __enter__(self):
         if not hasattr(_grad_mode, "stack"):
