@@ -41,15 +41,27 @@ void FC_BK_FN(pool_plane)(const FC_BK_T *restrict y, int64_t OH, int64_t OW, int
         typedef FC_BK_UT uvec_t __attribute__((vector_size(32)));
         enum { TV = FC_BK_TV };
         const uvec_t one = (uvec_t){0} + 1, two = one + one;
-        const int64_t pwv = PW - PW % TV; /* whole vectors */
         for (int64_t ph = 0; ph < PH; ph++) {
             const FC_BK_T *r0 = y + 2 * ph * OW, *r1 = r0 + OW;
-            for (int64_t pw = 0; pw < pwv; pw += TV) {
+            for (int64_t pw = 0; pw < PW; pw += TV) {
+                const int64_t n = FC_MIN((int64_t)TV, PW - pw);
                 vec_t a0, a1, b0, b1;
-                __builtin_memcpy(&a0, r0 + 2 * pw, sizeof a0);
-                __builtin_memcpy(&a1, r0 + 2 * pw + TV, sizeof a1);
-                __builtin_memcpy(&b0, r1 + 2 * pw, sizeof b0);
-                __builtin_memcpy(&b1, r1 + 2 * pw + TV, sizeof b1);
+                if (n == TV) {
+                    __builtin_memcpy(&a0, r0 + 2 * pw, sizeof a0);
+                    __builtin_memcpy(&a1, r0 + 2 * pw + TV, sizeof a1);
+                    __builtin_memcpy(&b0, r1 + 2 * pw, sizeof b0);
+                    __builtin_memcpy(&b1, r1 + 2 * pw + TV, sizeof b1);
+                } else { /* the row's last windows, through a copy (no read past the row) */
+                    FC_BK_T t0[2 * TV] = {0}, t1[2 * TV] = {0};
+                    for (int64_t j = 0; j < 2 * n; j++) {
+                        t0[j] = r0[2 * pw + j];
+                        t1[j] = r1[2 * pw + j];
+                    }
+                    __builtin_memcpy(&a0, t0, sizeof a0);
+                    __builtin_memcpy(&a1, t0 + TV, sizeof a1);
+                    __builtin_memcpy(&b0, t1, sizeof b0);
+                    __builtin_memcpy(&b1, t1 + TV, sizeof b1);
+                }
                 vec_t x00 = FC_BK_EVEN(a0, a1), x01 = FC_BK_ODD(a0, a1);
                 vec_t x10 = FC_BK_EVEN(b0, b1), x11 = FC_BK_ODD(b0, b1);
                 if (relu) {
@@ -65,11 +77,15 @@ void FC_BK_FN(pool_plane)(const FC_BK_T *restrict y, int64_t OH, int64_t OW, int
                 const uvec_t k3 = (uvec_t)((b > t) | (b != b));
                 const vec_t best = (vec_t)(((uvec_t)t & ~k3) | ((uvec_t)b & k3));
                 const uvec_t pos = ((k1 & one) & ~k3) | ((two + (k2 & one)) & k3);
-                __builtin_memcpy(out + ph * PW + pw, &best, sizeof best);
-                for (int l = 0; l < TV; l++) idx[ph * PW + pw + l] = (uint8_t)pos[l];
+                if (n == TV) {
+                    __builtin_memcpy(out + ph * PW + pw, &best, sizeof best);
+                } else {
+                    for (int64_t l = 0; l < n; l++) out[ph * PW + pw + l] = best[l];
+                }
+                for (int64_t l = 0; l < n; l++) idx[ph * PW + pw + l] = (uint8_t)pos[l];
             }
         }
-        pw0 = pwv;
+        pw0 = PW;
     }
 #endif
     for (int64_t ph = 0; ph < PH; ph++)
@@ -105,30 +121,47 @@ void FC_BK_FN(unpool_plane)(const FC_BK_T *restrict gy, const FC_BK_T *restrict 
         typedef FC_BK_T vec_t __attribute__((vector_size(32)));
         typedef FC_BK_UT uvec_t __attribute__((vector_size(32)));
         enum { TV = FC_BK_TV };
-        const int64_t pwv = PW - PW % TV;
+        const uvec_t zero = (uvec_t){0}, one = zero + 1, two = one + one;
         for (int64_t ph = 0; ph < PH; ph++) {
             FC_BK_T *r0 = gx + 2 * ph * OW, *r1 = r0 + OW;
-            for (int64_t pw = 0; pw < pwv; pw += TV) {
-                vec_t g, yv;
-                __builtin_memcpy(&g, gy + ph * PW + pw, sizeof g);
-                __builtin_memcpy(&yv, y + ph * PW + pw, sizeof yv);
+            for (int64_t pw = 0; pw < PW; pw += TV) {
+                const int64_t n = FC_MIN((int64_t)TV, PW - pw), o = ph * PW + pw;
+                vec_t g = {0}, yv = {0};
                 uvec_t pos = {0};
-                for (int l = 0; l < TV; l++) pos[l] = idx[ph * PW + pw + l];
+                if (n == TV) {
+                    __builtin_memcpy(&g, gy + o, sizeof g);
+                    __builtin_memcpy(&yv, y + o, sizeof yv);
+                } else {
+                    for (int64_t l = 0; l < n; l++) {
+                        g[l] = gy[o + l];
+                        yv[l] = y[o + l];
+                    }
+                }
+                for (int64_t l = 0; l < n; l++) pos[l] = idx[o + l];
                 if (relu) g = (vec_t)((uvec_t)g & ~(uvec_t)(yv <= (vec_t){0}));
-                const uvec_t zero = (uvec_t){0}, one = zero + 1, two = one + one;
                 const vec_t g0 = (vec_t)((uvec_t)g & (uvec_t)(pos == zero));
                 const vec_t g1 = (vec_t)((uvec_t)g & (uvec_t)(pos == one));
                 const vec_t g2 = (vec_t)((uvec_t)g & (uvec_t)(pos == two));
                 const vec_t g3 = (vec_t)((uvec_t)g & (uvec_t)(pos == two + one));
-                const vec_t lo0 = FC_BK_ZIPLO(g0, g1), hi0 = FC_BK_ZIPHI(g0, g1);
-                const vec_t lo1 = FC_BK_ZIPLO(g2, g3), hi1 = FC_BK_ZIPHI(g2, g3);
-                __builtin_memcpy(r0 + 2 * pw, &lo0, sizeof lo0);
-                __builtin_memcpy(r0 + 2 * pw + TV, &hi0, sizeof hi0);
-                __builtin_memcpy(r1 + 2 * pw, &lo1, sizeof lo1);
-                __builtin_memcpy(r1 + 2 * pw + TV, &hi1, sizeof hi1);
+                const vec_t q[4] = {FC_BK_ZIPLO(g0, g1), FC_BK_ZIPHI(g0, g1),
+                                    FC_BK_ZIPLO(g2, g3), FC_BK_ZIPHI(g2, g3)};
+                if (n == TV) {
+                    __builtin_memcpy(r0 + 2 * pw, &q[0], sizeof q[0]);
+                    __builtin_memcpy(r0 + 2 * pw + TV, &q[1], sizeof q[1]);
+                    __builtin_memcpy(r1 + 2 * pw, &q[2], sizeof q[2]);
+                    __builtin_memcpy(r1 + 2 * pw + TV, &q[3], sizeof q[3]);
+                } else {
+                    const FC_BK_T *q0 = (const FC_BK_T *)&q[0], *q1 = (const FC_BK_T *)&q[2];
+                    for (int64_t j = 0; j < 2 * n; j++) {
+                        r0[2 * pw + j] = q0[j];
+                        r1[2 * pw + j] = q1[j];
+                    }
+                }
             }
+            for (int64_t c = 2 * PW; c < OW; c++) r0[c] = r1[c] = 0;
         }
-        pw0 = pwv;
+        for (int64_t i = 2 * PH * OW; i < OH * OW; i++) gx[i] = 0;
+        return;
     }
 #endif
     for (int64_t ph = 0; ph < PH; ph++)
