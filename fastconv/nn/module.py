@@ -235,20 +235,23 @@ class Module:
         d = self.__dict__
         keep = self._keeps_for_backward()
         names = d.setdefault("_saved_names", [])
+        for k in names:  # each forward replaces all that the one before kept
+            object.__setattr__(self, k, None)
         for k, v in values.items():
             object.__setattr__(self, k, v if keep else None)
             if k not in names:
                 names.append(k)
+        d["_saved_last"] = list(values)
         d["_saved"] = keep
         if not keep:
             d["_saved_why"] = "no_grad" if getattr(_grad_mode, "mode", None) is False else "eval"
 
     def saved_for_backward(self) -> Dict[str, Any]:
-        """The attributes set by the last :meth:`save_for_backward`, by name; raises
+        """The attributes set by the last :meth:`save_for_backward` call, by name; raises
         :meth:`backward_error` when the last forward kept nothing."""
         if not self.__dict__.get("_saved"):
             raise self.backward_error()
-        return {k: getattr(self, k) for k in self.__dict__.get("_saved_names", ())}
+        return {k: getattr(self, k) for k in self.__dict__.get("_saved_last", ())}
 
     def backward_error(self) -> RuntimeError:
         """The RuntimeError for a backward with nothing kept, saying why (no forward yet, a forward
