@@ -41,6 +41,13 @@ extern "C" {
  * value is stored and reported but every kernel runs on the calling thread. */
 void fc_set_num_threads(int n);
 int fc_get_num_threads(void);
+/* A thread count for kernels called from the calling thread only, overriding the
+ * process-wide one there: n >= 1 sets it, n == 0 removes it (asserted n >= 0).
+ * fc_get_num_threads() on that thread then reports it.  For callers that run kernels from
+ * several threads of their own (one kernel thread per caller thread, say).
+ * fc_get_thread_num_threads returns the calling thread's override, 0 if none. */
+void fc_set_thread_num_threads(int n);
+int fc_get_thread_num_threads(void);
 /* 1 if the library was compiled with OpenMP, else 0. */
 int fc_has_openmp(void);
 

@@ -146,8 +146,18 @@ void fc_set_num_threads(int n) {
 
 static int g_fork_single = 0; /* see fork safety below */
 
+static _Thread_local int t_num_threads = 0; /* this thread's override; 0 = none */
+
+void fc_set_thread_num_threads(int n) {
+    assert(n >= 0);
+    t_num_threads = n;
+}
+
+int fc_get_thread_num_threads(void) { return t_num_threads; }
+
 int fc_get_num_threads(void) {
     if (__atomic_load_n(&g_fork_single, __ATOMIC_RELAXED)) return 1;
+    if (t_num_threads > 0) return t_num_threads;
     int n = __atomic_load_n(&g_num_threads, __ATOMIC_RELAXED);
     if (n <= 0) {
 #ifdef _OPENMP

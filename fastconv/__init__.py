@@ -3,11 +3,14 @@
     import fastconv.functional as F      # C backend
     import fastconv.reference as R       # NumPy backend, same API
 
-Threads and scratch memory are controlled here: set_num_threads / get_num_threads and
-set_workspace_limit / get_workspace_limit.
+Threads and scratch memory are controlled here: set_num_threads / get_num_threads,
+local_num_threads, and set_workspace_limit / get_workspace_limit; manual_seed seeds the default
+initialisation and Dropout.
 """
 import os as _os
 import operator as _operator
+
+import numpy as _np
 from typing import Any as _Any
 
 from ._version import __version__
@@ -18,7 +21,8 @@ from .backend import use_backend
 
 __all__ = ["__version__", "functional", "reference", "conv2d_output_shape",
            "pool2d_output_shape", "set_num_threads", "get_num_threads",
-           "set_workspace_limit", "get_workspace_limit", "use_backend"]
+           "set_workspace_limit", "get_workspace_limit", "use_backend", "manual_seed",
+           "local_num_threads"]
 
 _MIN_WORKSPACE = 1 << 20
 
@@ -44,8 +48,48 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
-    """The number of threads the kernels use (default: OMP_NUM_THREADS, else the core count)."""
+    """The number of threads the kernels use (default: OMP_NUM_THREADS, else the core count).
+
+    Inside :func:`local_num_threads` it is that block's count, on that thread."""
     return _kernels.get_num_threads()
+
+
+class local_num_threads:
+    """Context manager: kernels called from *this* Python thread use ``n`` threads inside the
+    block, whatever :func:`set_num_threads` says; other threads are not affected. On exit the
+    thread's previous setting comes back.
+
+    For code that calls kernels from several threads of its own, such as a Dask worker's thread
+    pool: one kernel thread per calling thread keeps the cores from being oversubscribed::
+
+        with fastconv.local_num_threads(1):
+            logits = model(x)
+    """
+
+    def __init__(self, n: int) -> None:
+        n = _positive_int(n, "n", 1)
+        if n > 1 << 16:
+            raise ValueError(f"n must be at most {1 << 16}, got {n}")
+        self.n = n
+        self._previous: list[int] = []
+
+    def __enter__(self) -> "local_num_threads":
+        self._previous.append(_kernels.get_thread_num_threads())
+        _kernels.set_thread_num_threads(self.n)
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        _kernels.set_thread_num_threads(self._previous.pop())
+
+
+def manual_seed(seed: int) -> "_np.random.Generator":
+    """Seed fastconv's random numbers, as ``torch.manual_seed``: the default initialisation of every
+    layer and Dropout's masks draw from one generator, which this reseeds (so that a script builds
+    the same weights on every run). ``seed`` is an int >= 0. Returns the new
+    ``numpy.random.Generator`` (also ``fastconv.nn.init.get_generator()``)."""
+    from .nn import init
+    from .validation import check_int
+    return init.manual_seed(check_int(seed, "manual_seed: seed", 0))
 
 
 def set_workspace_limit(nbytes: int) -> None:

@@ -5,6 +5,8 @@ from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 cdef extern from "fastconv.h" nogil:
     void fc_set_num_threads(int n)
     int fc_get_num_threads()
+    void fc_set_thread_num_threads(int n)
+    int fc_get_thread_num_threads()
     int fc_has_openmp()
     int fc_set_isa(const char *name)
     const char *fc_get_isa()

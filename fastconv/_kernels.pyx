@@ -33,6 +33,14 @@ def get_num_threads():
     return fc_get_num_threads()
 
 
+def set_thread_num_threads(int n):
+    fc_set_thread_num_threads(n)
+
+
+def get_thread_num_threads():
+    return fc_get_thread_num_threads()
+
+
 def has_openmp():
     return bool(fc_has_openmp())
 

@@ -49,6 +49,15 @@ def _as_int(value, name):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})") from None
 
 
+def check_int(value, name, minimum=None):
+    """An int-like argument as a Python int: TypeError for other types (bool included),
+    ValueError below ``minimum``."""
+    value = _as_int(value, name)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
 def _pair(value, name):
     """(h, w) ints from an int or a pair of ints."""
     if type(value) is int:

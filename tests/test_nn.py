@@ -128,6 +128,10 @@ def test_dropout_backward_uses_the_forward_mask(backend):
     np.testing.assert_allclose(d.backward(g), np.where(kept, g / 0.7, 0.0), rtol=1e-12)
     d.eval()
     np.testing.assert_array_equal(d(x), x)
+    with pytest.raises(RuntimeError, match="eval mode"):  # an eval forward keeps nothing
+        d.backward(g)
+    with nn.enable_grad():  # unless asked to: then eval-mode dropout is the identity both ways
+        np.testing.assert_array_equal(d(x), x)
     np.testing.assert_array_equal(d.backward(g), g)
     with pytest.raises(ValueError, match="between 0 and 1"):
         nn.Dropout(1.5)

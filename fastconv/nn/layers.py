@@ -28,8 +28,8 @@ def _pair(v: Any) -> Tuple[Any, ...]:
 
 
 def _no_forward(module: Module) -> RuntimeError:
-    return RuntimeError("%s.backward called before forward: run forward first, it keeps what backward needs"
-                        % type(module).__name__)
+    # why the last forward kept nothing: none yet, eval mode, no_grad(), or a pickled copy
+    return module.backward_error()
 
 
 def _positive_int(name: str, value: Any, cls: str) -> int:
@@ -76,7 +76,7 @@ class Conv2d(Module):
 
     def forward(self, x: ArrayLike) -> FloatArray:
         F = get_backend()
-        self._x = x
+        self.save_for_backward(_x=x)
         b = None if self.bias is None else self.bias.data
         return F.conv2d(x, self.weight.data, b, self.stride, self.padding, self.dilation, self.groups)
 
@@ -133,7 +133,7 @@ class Linear(Module):
                 "x".join(str(s) for s in xa.shape), self.in_features, self.out_features))
         lead = xa.shape[:-1]
         x2 = xa if xa.ndim == 2 else xa.reshape(-1, self.in_features)
-        self._x, self._lead = x2, lead
+        self.save_for_backward(_x=x2, _lead=lead)
         b = None if self.bias is None else self.bias.data
         y = F.linear(x2, self.weight.data, b)
         return y if xa.ndim == 2 else y.reshape(lead + (self.out_features,))
@@ -174,7 +174,7 @@ class MaxPool2d(Module):
         F = get_backend()
         y, idx = F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
                               return_indices=True)
-        self._idx, self._shape = idx, np.shape(x)
+        self.save_for_backward(_idx=idx, _shape=np.shape(x))
         return (y, idx) if self.return_indices else y
 
     def backward(self, grad_output: ArrayLike) -> FloatArray:
@@ -204,7 +204,7 @@ class AvgPool2d(Module):
         self._shape: Optional[Shape] = None
 
     def forward(self, x: ArrayLike) -> FloatArray:
-        self._shape = np.shape(x)
+        self.save_for_backward(_shape=np.shape(x))
         return get_backend().avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                                         self.count_include_pad)
 
@@ -233,7 +233,7 @@ class AdaptiveAvgPool2d(Module):
         self._shape: Optional[Shape] = None
 
     def forward(self, x: ArrayLike) -> FloatArray:
-        self._shape = np.shape(x)
+        self.save_for_backward(_shape=np.shape(x))
         y = get_backend().global_avg_pool2d(x)
         return y.reshape(y.shape + (1, 1))
 
@@ -259,7 +259,7 @@ class ReLU(Module):
 
     def forward(self, x: ArrayLike) -> FloatArray:
         y = get_backend().relu(x)
-        self._y = y
+        self.save_for_backward(_y=y)
         return y
 
     def backward(self, grad_output: ArrayLike) -> FloatArray:
@@ -288,7 +288,7 @@ class Flatten(Module):
         elif not (0 <= s < nd and 0 <= e < nd) or s > e:
             raise ValueError("Flatten: start_dim=%d, end_dim=%d out of range for input of shape %s"
                              % (self.start_dim, self.end_dim, tuple(shape)))
-        self._shape = xa.shape
+        self.save_for_backward(_shape=xa.shape)
         new = shape[:s] + (int(np.prod(shape[s:e + 1], dtype=np.int64)),) + shape[e + 1:]
         return xa.reshape(new)
 
@@ -301,7 +301,7 @@ class Flatten(Module):
 class Dropout(Module):
     """``torch.nn.Dropout(p=0.5)``: in training zeroes each element with probability p and scales the
     rest by 1/(1-p); in eval mode it is the identity. The mask comes from ``fastconv.functional.dropout``
-    with ``fastconv.nn.init.get_generator()`` (seed it with ``fastconv.nn.init.manual_seed``)."""
+    with ``fastconv.nn.init.get_generator()`` (seed it with ``fastconv.manual_seed``)."""
 
     def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
@@ -315,10 +315,10 @@ class Dropout(Module):
     def forward(self, x: ArrayLike) -> NDArray[Any]:
         xa = np.asarray(x)
         if not self.training or self.p == 0.0:
-            self._identity, self._mask = True, None
+            self.save_for_backward(_identity=True, _mask=None)
             return xa.copy()
-        self._identity = False
-        y, self._mask = get_backend().dropout(x, self.p, True, init.get_generator(), return_mask=True)
+        y, mask = get_backend().dropout(x, self.p, True, init.get_generator(), return_mask=True)
+        self.save_for_backward(_identity=False, _mask=mask)
         return y
 
     def backward(self, grad_output: ArrayLike) -> NDArray[Any]:
@@ -391,7 +391,7 @@ class _BatchNorm(Module):
         w = None if self.weight is None else self.weight.data
         b = None if self.bias is None else self.bias.data
         y, mean, invstd = get_backend().batch_norm(x, rm, rv, w, b, use_batch, factor, self.eps, return_stats=True)
-        self._cache = (x, mean, invstd, use_batch)
+        self.save_for_backward(_cache=(x, mean, invstd, use_batch))
         return y
 
     def backward(self, grad_output):
@@ -431,7 +431,7 @@ class _AffineNorm(Module):
         w = None if self.weight is None else self.weight.data
         b = None if self.bias is None else self.bias.data
         y, mean, rstd = getattr(get_backend(), self._op)(x, self._arg(), w, b, self.eps, return_stats=True)
-        self._cache = (x, mean, rstd)
+        self.save_for_backward(_cache=(x, mean, rstd))
         return y
 
     def backward(self, grad_output):
@@ -505,8 +505,9 @@ class _FromOutput(Module):
         self._y = None
 
     def forward(self, x):
-        self._y = getattr(get_backend(), self._op)(x)
-        return self._y
+        y = getattr(get_backend(), self._op)(x)
+        self.save_for_backward(_y=y)
+        return y
 
     def backward(self, grad_output):
         if self._y is None:
@@ -537,7 +538,7 @@ class LeakyReLU(Module):
         self._x = None
 
     def forward(self, x):
-        self._x = x
+        self.save_for_backward(_x=x)
         return get_backend().leaky_relu(x, self.negative_slope)
 
     def backward(self, grad_output):

@@ -31,19 +31,16 @@ class CrossEntropyLoss(Module):
             raise ValueError("label_smoothing must be between 0.0 and 1.0. Got: {}".format(label_smoothing))
         self.reduction = reduction
         self.label_smoothing = float(label_smoothing)
-        self._logits: Optional[ArrayLike] = None
-        self._target: Optional[ArrayLike] = None
 
     def forward(self, logits: ArrayLike, target: ArrayLike) -> FloatArray:
         loss = get_backend().cross_entropy(logits, target, reduction=self.reduction,
                                            label_smoothing=self.label_smoothing)
-        self._logits, self._target = logits, target
+        self.save_for_backward(logits=logits, target=target)
         return loss
 
     def backward(self, grad_loss: ArrayLike = 1.0) -> FloatArray:
-        if self._logits is None:
-            raise RuntimeError("CrossEntropyLoss.backward called before forward")
-        return get_backend().cross_entropy_backward(self._logits, self._target, grad_loss,
+        saved = self.saved_for_backward()
+        return get_backend().cross_entropy_backward(saved["logits"], saved["target"], grad_loss,
                                                     reduction=self.reduction,
                                                     label_smoothing=self.label_smoothing)
 

@@ -23,10 +23,19 @@ A Module made of other modules writes its ``backward`` as its ``forward`` read b
 
 Each child remembers its own last input, so a module whose ``forward`` calls the same child twice
 must use two children instead.
+
+What a layer keeps for backward is kept only by a forward that may be differentiated: in training
+mode, outside :func:`no_grad`. A forward in eval mode (after ``eval()``) or inside ``no_grad()``
+keeps nothing, so inference holds no activations and a model pickles to its parameters; a backward
+after such a forward raises. ``enable_grad()`` makes eval-mode forwards keep it too (for input
+gradients of an eval-mode model). A layer written by hand stores its state with
+:meth:`Module.save_for_backward` and reads it with :meth:`Module.saved_for_backward` to follow
+these rules.
 """
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 from typing import (IO, Any, Callable, Dict, Iterator, List, Mapping, Optional, Set, Tuple,
                     TypeVar, Union, overload)
@@ -34,7 +43,7 @@ from typing import (IO, Any, Callable, Dict, Iterator, List, Mapping, Optional, 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-__all__ = ["Parameter", "Module", "Sequential"]
+__all__ = ["Parameter", "Module", "Sequential", "no_grad", "enable_grad"]
 
 # Set by fastconv.nn.summary while it traces a model: called with (module, output) after forward.
 _forward_hooks: List[Callable[[Module, Any], None]] = []
@@ -42,6 +51,53 @@ _forward_hooks: List[Callable[[Module, Any], None]] = []
 _M = TypeVar("_M", bound="Module")
 #: where save/load read and write: a path or an open binary file
 _File = Union[str, "os.PathLike[str]", IO[bytes]]
+
+# Per-thread gradient mode: None (forwards keep state in training mode only), False (no_grad) or
+# True (enable_grad). Thread-local, as PyTorch's, so that inference threads do not affect training.
+_grad_mode = threading.local()
+
+
+class _GradMode:
+    _mode: Optional[bool] = None
+
+    def __enter__(self):
+        if not hasattr(_grad_mode, "stack"):
+            _grad_mode.stack = []
+        _grad_mode.stack.append(getattr(_grad_mode, "mode", None))
+        _grad_mode.mode = self._mode
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        _grad_mode.mode = _grad_mode.stack.pop()
+        return False
+
+    def __call__(self, fn):
+        """Use as a decorator: ``fn`` runs inside the context."""
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with type(self)():
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Context manager (and decorator) in which forwards keep nothing for backward, in any mode.
+
+    For inference: no layer holds on to its input or output, and ``backward`` after such a forward
+    raises. It applies to the calling thread only, like ``torch.no_grad``.
+    """
+
+    _mode = False
+
+
+class enable_grad(_GradMode):
+    """Context manager (and decorator) in which forwards keep what backward needs in any mode, eval
+    mode included (for example for the input gradient of a model in eval mode). Inside ``no_grad``
+    it turns keeping back on. Calling thread only."""
+
+    _mode = True
 
 
 class Parameter:
@@ -76,6 +132,15 @@ class Parameter:
     @property
     def size(self) -> int:
         return self.data.size
+
+    def __getstate__(self):
+        # As torch: a pickled (or deep-copied) parameter keeps its values, not its gradient.
+        return {"data": self.data, "requires_grad": self.requires_grad}
+
+    def __setstate__(self, state):
+        self.data = state["data"]
+        self.requires_grad = state["requires_grad"]
+        self.grad = None
 
     def accumulate(self, grad: Optional[ArrayLike]) -> None:
         """Add ``grad`` into ``self.grad`` (no-op for a fixed parameter)."""
@@ -155,6 +220,72 @@ class Module:
             object.__setattr__(self, name, None)
         else:
             setattr(self, name, module)
+
+    # ---- what forward keeps for backward -----------------------------------------------------
+    def _keeps_for_backward(self):
+        mode = getattr(_grad_mode, "mode", None)
+        return self.training if mode is None else mode
+
+    def save_for_backward(self, **values: Any) -> None:
+        """Set the attributes ``values`` (name -> object) that this module's backward reads, if
+        this forward may be differentiated: in training mode outside ``no_grad()``, or inside
+        ``enable_grad()``. Otherwise set them to None, dropping what an earlier forward kept, so
+        that a backward raises (:meth:`backward_error`) instead of using a stale forward. Pickling
+        leaves these attributes out."""
+        d = self.__dict__
+        keep = self._keeps_for_backward()
+        names = d.setdefault("_saved_names", [])
+        for k in names:  # each forward replaces all that the one before kept
+            object.__setattr__(self, k, None)
+        for k, v in values.items():
+            object.__setattr__(self, k, v if keep else None)
+            if k not in names:
+                names.append(k)
+        d["_saved_last"] = list(values)
+        d["_saved"] = keep
+        if not keep:
+            d["_saved_why"] = "no_grad" if getattr(_grad_mode, "mode", None) is False else "eval"
+
+    def saved_for_backward(self) -> Dict[str, Any]:
+        """The attributes set by the last :meth:`save_for_backward` call, by name; raises
+        :meth:`backward_error` when the last forward kept nothing."""
+        if not self.__dict__.get("_saved"):
+            raise self.backward_error()
+        return {k: getattr(self, k) for k in self.__dict__.get("_saved_last", ())}
+
+    def backward_error(self) -> RuntimeError:
+        """The RuntimeError for a backward with nothing kept, saying why (no forward yet, a forward
+        in eval mode or inside ``no_grad()``, or a pickled or copied module)."""
+        name = type(self).__name__
+        why = None if self.__dict__.get("_saved") else self.__dict__.get("_saved_why")
+        if why == "eval":
+            return RuntimeError(
+                "%s.backward called after a forward in eval mode, which keeps nothing for backward: call "
+                "train() before that forward, or run it inside fastconv.nn.enable_grad()" % name)
+        if why == "no_grad":
+            return RuntimeError(
+                "%s.backward called after a forward inside fastconv.nn.no_grad(), which keeps nothing for "
+                "backward: run that forward outside no_grad()" % name)
+        if why == "copied":
+            return RuntimeError(
+                "%s.backward called on a pickled or copied module, which keeps nothing of the original's "
+                "last forward: run forward first, it keeps what backward needs" % name)
+        return RuntimeError("%s.backward called before forward: run forward first, it keeps what backward needs"
+                            % name)
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # Pickling (and copy.deepcopy) leaves out what the last forward kept: a used model pickles
+        # to the size of a fresh one.
+        state = dict(self.__dict__)
+        for k in state.get("_saved_names", ()):
+            state[k] = None
+        if state.get("_saved"):
+            state["_saved"] = False
+            state["_saved_why"] = "copied"
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
     # ---- computation ------------------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:
