@@ -105,6 +105,7 @@ def _fastconv_step(model: Any, x: np.ndarray, t: np.ndarray, backend: str) -> Ca
             model.backward(loss_fn.backward())
             opt.step()
         return loss, logits
+    step.model = model  # type: ignore[attr-defined]
     return step
 
 
@@ -121,6 +122,7 @@ def _torch_step(twin: Any, x: np.ndarray, t: np.ndarray) -> Callable[[], Any]:
         loss.backward()
         opt.step()
         return loss, logits
+    step.model = twin  # type: ignore[attr-defined]
     return step
 
 
@@ -165,6 +167,13 @@ def model_functions(name: str, batch: int, backends: Sequence[str], mode: str = 
             fns[b] = (_fastconv_step(model, x, t, b) if mode == "train"
                       else _fastconv_inference(model, x, b))
     return fns
+
+
+def gradients(step: Callable[[], Any]) -> List[np.ndarray]:
+    """The gradients a training function of model_functions left in its model's trainable
+    parameters, in state_dict order (the order of fastconv._benchmarks.param_names)."""
+    model = step.model  # type: ignore[attr-defined]
+    return [FB.to_numpy(p.grad)[0] for _, p in model.named_parameters() if p.requires_grad]
 
 
 def logits_of(result: Any, mode: str) -> np.ndarray:
