@@ -44,11 +44,11 @@ def annotation(row: Mapping[str, Any]) -> str:
     share = (row.get("shares") or {}).get("fastconv")
     parts = [f"{100 * share['share']:.0f}% {share['limit_name']}" if share else "no limit"]
     fc = row["backends"]["fastconv"]["median"]
-    for b in ("torch", "numpy"):
+    gemm = row["kind"] in ("gemm", "dense")
+    for b in ("numpy",) if gemm else ("torch", "numpy"):
         m = row["backends"].get(b)
         if m is not None:
-            name = "numpy.matmul" if row["kind"] in ("gemm", "dense") else _NAMES[b]
-            parts.append(f"x{m['median'] / fc:.2f} {name}")
+            parts.append(f"x{m['median'] / fc:.2f} {'numpy.matmul' if gemm else _NAMES[b]}")
     return "  ".join(parts)
 
 
