@@ -207,3 +207,23 @@ def test_chart_from_a_small_fake_result_set(tmp_path):
     path = tmp_path / "chart.png"
     _chart.plot({"results": rows, "machine_line": "test machine"}, str(path))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_info_prints_the_caches_and_the_gemm_blocking_of_the_running_path(capsys):
+    from fastconv.cli import main
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    rows = {ln.split(":", 1)[0]: ln.split(":", 1)[1].strip() for ln in out.splitlines()[1:]}
+    (l1, l2, l3), source = _kernels.cache_sizes()
+    assert rows["caches"] == L.describe_caches((l1, l2, l3), source)
+    assert rows["caches"].startswith(f"L1d {L.fmt_bytes(l1)}, L2 {L.fmt_bytes(l2)}, ")
+    for dtype in (np.float32, np.float64):
+        b = _kernels.gemm_blocking("", dtype)
+        assert b is not None and b["ukernel"]
+        assert rows[f"GEMM {np.dtype(dtype).name}"] == (
+            f"{b['ukernel']} ({b['mr']}x{b['nr']} tile; blocks kc {b['kc']}, mc {b['mc']}, "
+            f"nc {b['nc']})")
+    # the earlier lines keep their order
+    labels = list(rows)
+    assert labels.index("workspace limit") < labels.index("caches") < labels.index("GEMM float32")
+    assert labels[0] == "SIMD path"
