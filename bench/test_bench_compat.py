@@ -16,25 +16,15 @@ Under ``--benchmark-disable`` every case runs once as a correctness smoke test: 
 both backends must agree (exactly for pooling; for conv within the tolerances of
 tests/conftest.py, float32 results against the other backend evaluated in float64).
 """
-import importlib.util
-import pathlib
-
 import numpy as np
 import pytest
 
 from fastconv import use_backend
 from fastconv.compat import cs231n as C
 
+from .benchutil import TEST_CONFIG
 
-def _load_tolerances():
-    path = pathlib.Path(__file__).resolve().parents[1] / "tests" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_fastconv_tests_conftest", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.tolerance
-
-
-tolerance = _load_tolerances()
+tolerance = TEST_CONFIG.tolerance
 
 CONV_X, CONV_W, CONV_PARAM = (100, 3, 31, 31), (25, 3, 3, 3), {"stride": 2, "pad": 1}
 POOL_X, POOL_PARAM = (100, 3, 32, 32), {"pool_height": 2, "pool_width": 2, "stride": 2}

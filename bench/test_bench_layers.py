@@ -8,7 +8,7 @@ conv and linear cases use small-integer data, exact in float32 (see case_inputs)
 import numpy as np
 import pytest
 
-from benchutil import assert_outputs_close, require_backend
+from .benchutil import assert_outputs_close, require_backend
 from fastconv import _benchmarks as FB
 
 DTYPE = np.float32

@@ -6,7 +6,7 @@ The loss and gradients of fastconv's and torch's step from the initial parameter
 against the NumPy reference's step evaluated in float64."""
 import numpy as np
 
-from benchutil import assert_outputs_close, require_backend
+from .benchutil import assert_outputs_close, require_backend
 from fastconv import _benchmarks as FB
 
 DTYPE = np.float32

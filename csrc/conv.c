@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "conv_internal.h"
+#include "pool_loss.h"
 
 /* Packing and im2col copy short rows: keep those loops inline instead of turning them into
  * memcpy/memset calls, whose call overhead dominated for rows of a few dozen values. */
@@ -17,6 +18,10 @@
 /* names the template builds with FC_FN(...) */
 #define direct_plane_scalar_f32 fc_f32_conv2d_direct_plane__scalar
 #define direct_plane_scalar_f64 fc_f64_conv2d_direct_plane__scalar
+/* fc_<sfx>_<kind>_<name>__<isa>, the per-ISA kernels of conv_fused.c */
+#define FC_KN_(sfx, kind, name, isa) fc_##sfx##_##kind##_##name##__##isa
+#define FC_KN_X(sfx, kind, name, isa) FC_KN_(sfx, kind, name, isa)
+#define FC_KN(kind, name, isa) FC_KN_X(FC_SFX, kind, name, isa)
 #ifdef FC_HAVE_X86_UKERNELS
 #define direct_plane_avx2_f32 fc_f32_conv2d_direct_plane__avx2
 #define direct_plane_avx2_f64 fc_f64_conv2d_direct_plane__avx2

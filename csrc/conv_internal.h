@@ -19,6 +19,46 @@
                              int64_t K, int64_t Wp, const T *gy, int64_t gstride,            \
                              int64_t cout, int64_t OH, int64_t OW, T *gw);
 
+/* Where a conv pass (or block) puts its results: y, and with pool == 2 the pooled y and the
+ * window positions idx; relu applied after the bias if relu != 0. */
+typedef struct {
+    int relu;
+    int64_t pool;
+    void *y;
+    uint8_t *idx;
+} fc_conv_block_out;
+
+/* Winograd F(2x2, 3x3) transforms and the block epilogues (conv_fused.c). */
+#define FC_DECLARE_WINOGRAD(T, PFX, ISA)                                                     \
+    void PFX##split_rows__##ISA(const T *x, int64_t H, int64_t W, int64_t pad_h,             \
+                                int64_t pad_w, int64_t r0, int64_t rows, int64_t ld, T *xe,  \
+                                T *xo, T *pr);                                               \
+    void PFX##input_block__##ISA(const T *xs, int64_t rows, int64_t ld, int64_t nch,         \
+                                 int64_t rb, int64_t twp, T *v, int64_t vxs, int64_t nr,     \
+                                 int64_t kc);                                                \
+    void PFX##output_block__##ISA(const T *m, int64_t mxs, int64_t ldm, int64_t M,           \
+                                  int64_t rb, int64_t twp, const T *bias, int relu, T *y,    \
+                                  int64_t OH, int64_t OW, int64_t th0);                      \
+    void PFX##output_pool_block__##ISA(const T *m, int64_t mxs, int64_t ldm, int64_t M,      \
+                                       int64_t rb, int64_t twp, const T *bias, int relu,     \
+                                       T *out, uint8_t *idx, int64_t PH, int64_t PW,         \
+                                       int64_t th0);
+#define FC_DECLARE_BLOCK(T, PFX, ISA)                                                        \
+    void PFX##pool_plane__##ISA(const T *y, int64_t OH, int64_t OW, int64_t k, int relu,     \
+                                T *out, uint8_t *idx);                                       \
+    void PFX##unpool_plane__##ISA(const T *gy, const T *y, const uint8_t *idx, int64_t OH,   \
+                                  int64_t OW, int64_t k, int relu, T *gx);
+#define FC_DECLARE_FUSED(ISA)                                                                \
+    FC_DECLARE_WINOGRAD(float, fc_f32_winograd_, ISA)                                        \
+    FC_DECLARE_WINOGRAD(double, fc_f64_winograd_, ISA)                                       \
+    FC_DECLARE_BLOCK(float, fc_f32_block_, ISA)                                              \
+    FC_DECLARE_BLOCK(double, fc_f64_block_, ISA)
+FC_DECLARE_FUSED(scalar)
+#ifdef FC_HAVE_X86_UKERNELS
+FC_DECLARE_FUSED(avx2)
+FC_DECLARE_FUSED(avx512)
+#endif
+
 FC_DECLARE_CONV_DIRECT(float, fc_f32_conv2d_, scalar)
 FC_DECLARE_CONV_DIRECT(double, fc_f64_conv2d_, scalar)
 #ifdef FC_HAVE_X86_UKERNELS

@@ -19,6 +19,7 @@
 #define FC_CAT(a, b) FC_CAT_(a, b)
 #define FC_FN(name) FC_CAT(name, FC_SFX)
 #define FC_ENGINE FC_CAT(fc_gemm_engine, FC_SFX)
+#define FC_UKFN FC_CAT(FC_CAT(fc, FC_SFX), gemm_ukernel_fn)
 
 /* Valid output columns [lo, hi) for kernel column s: 0 <= ow*sw - pw + s*dw < W. */
 static inline void FC_FN(ow_range)(const fc_conv2d_params *p, int64_t s, int64_t *lo,
@@ -469,6 +470,8 @@ static void FC_FN(forward_image_implicit)(const fc_gemm_config *cfg, const fc_co
     }
 }
 
+#include "conv_winograd_tmpl.h"
+
 /* One image, all groups, forward; `inner` threads inside the GEMMs. */
 static void FC_FN(forward_image)(fc_isa isa, int inner, const fc_conv2d_params *p,
                                  const FC_T *x, const FC_T *w, const FC_T *bias, FC_T *y,
@@ -542,6 +545,11 @@ void FC_FN(fc_opt_conv2d_forward)(fc_isa isa, const fc_conv2d_params *p, const F
     const int64_t cin_g = p->c_in / G, cout_g = p->c_out / G;
     const int64_t K = cin_g * p->kh * p->kw, P = p->out_h * p->out_w;
     if (N <= 0 || p->c_out <= 0) return;
+    if (FC_FN(use_winograd)(isa, p)) {
+        const fc_conv_block_out out = {0, 0, y, NULL};
+        FC_FN(wg_forward)(isa, p, x, w, bias, &out);
+        return;
+    }
     const int nt = FC_FN(conv_threads)(p);
     const int outer = (N >= nt) ? nt : 1; /* threads over images */
     const int inner = outer > 1 ? 1 : nt;
@@ -820,7 +828,7 @@ void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const 
         q.out_w = p->w;
         q.pad_h = p->dil_h * (p->kh - 1) - p->pad_h;
         q.pad_w = p->dil_w * (p->kw - 1) - p->pad_w;
-        if (FC_FN(use_implicit)(isa, &q)) {
+        if (FC_FN(use_winograd)(isa, &q) || FC_FN(use_implicit)(isa, &q)) {
             const int64_t kk = p->kh * p->kw, cin = p->c_in, cout = p->c_out;
             FC_T *wt = (FC_T *)malloc(sizeof(FC_T) * (size_t)(wsize > 0 ? wsize : 1));
             if (!wt) abort();
@@ -909,7 +917,122 @@ void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const 
     }
 }
 
+/* ------------------------------------------------------------------------------------ */
+/* Blocks: conv + bias + relu (+ max-pool)                                               */
+/* ------------------------------------------------------------------------------------ */
+
+typedef void (*FC_FN(block_pool_fn))(const FC_T *, int64_t, int64_t, int64_t, int, FC_T *,
+                                     uint8_t *);
+typedef void (*FC_FN(block_unpool_fn))(const FC_T *, const FC_T *, const uint8_t *, int64_t,
+                                       int64_t, int64_t, int, FC_T *);
+
+static FC_FN(block_pool_fn) FC_FN(block_pool_kernel)(fc_isa isa)
+{
+#ifdef FC_HAVE_X86_UKERNELS
+    if (isa == FC_ISA_AVX512) return FC_KN(block, pool_plane, avx512);
+    if (isa == FC_ISA_AVX2) return FC_KN(block, pool_plane, avx2);
+#endif
+    (void)isa;
+    return FC_KN(block, pool_plane, scalar);
+}
+
+static FC_FN(block_unpool_fn) FC_FN(block_unpool_kernel)(fc_isa isa)
+{
+#ifdef FC_HAVE_X86_UKERNELS
+    if (isa == FC_ISA_AVX512) return FC_KN(block, unpool_plane, avx512);
+    if (isa == FC_ISA_AVX2) return FC_KN(block, unpool_plane, avx2);
+#endif
+    (void)isa;
+    return FC_KN(block, unpool_plane, scalar);
+}
+
+/* Images per chunk of the block forward: their conv outputs (the pre-activations) stay in a
+ * per-thread buffer of about half of L2, and are pooled from there. */
+static int64_t FC_FN(block_chunk)(const fc_conv2d_params *p)
+{
+    int64_t caches[3];
+    (void)fc_cache_sizes(caches);
+    const int64_t per = (int64_t)sizeof(FC_T) * p->c_out * p->out_h * p->out_w;
+    const int64_t c = per > 0 ? caches[1] / 2 / per : 1;
+    return FC_MAX((int64_t)1, c);
+}
+
+void FC_FN(fc_opt_conv2d_block_forward)(fc_isa isa, const fc_conv2d_params *p,
+                                        const fc_conv2d_block *b, const FC_T *x, const FC_T *w,
+                                        const FC_T *bias, FC_T *y, uint8_t *idx)
+{
+    const int64_t N = p->n, M = p->c_out, OH = p->out_h, OW = p->out_w, k = b->pool;
+    if (N <= 0 || M <= 0) return;
+    if (FC_FN(use_winograd)(isa, p) && (k == 0 || k == 2)) {
+        const fc_conv_block_out out = {b->relu, k, y, idx};
+        FC_FN(wg_forward)(isa, p, x, w, bias, &out);
+        return;
+    }
+    if (k == 0) {
+        /* conv, then relu over each chunk of images while it is in cache */
+        const int64_t chunk = FC_FN(block_chunk)(p), ys = M * OH * OW;
+        for (int64_t i = 0; i < N; i += chunk) {
+            fc_conv2d_params q = *p;
+            q.n = FC_MIN(chunk, N - i);
+            FC_FN(fc_opt_conv2d_forward)(isa, &q, x + i * p->c_in * p->h * p->w, w, bias,
+                                         y + i * ys);
+            if (b->relu) FC_FN(fc_opt_relu_forward)(q.n * ys, y + i * ys, y + i * ys);
+        }
+        return;
+    }
+    /* conv of a chunk of images into scratch, then relu + pool of each plane from there */
+    const FC_FN(block_pool_fn) pool = FC_FN(block_pool_kernel)(isa);
+    const int64_t PH = OH / k, PW = OW / k, plane = OH * OW;
+    const int64_t chunk = FC_FN(block_chunk)(p);
+    for (int64_t i = 0; i < N; i += chunk) {
+        fc_conv2d_params q = *p;
+        q.n = FC_MIN(chunk, N - i);
+        FC_T *tmp = (FC_T *)fc_scratch(FC_SCRATCH_BLOCK, sizeof(FC_T) * (size_t)(q.n * M * plane));
+        if (!tmp) abort();
+        FC_FN(fc_opt_conv2d_forward)(isa, &q, x + i * p->c_in * p->h * p->w, w, bias, tmp);
+        const int64_t planes = q.n * M;
+        const int nt = planes * plane >= ((int64_t)1 << 16) ? fc_threads_for_region() : 1;
+        (void)nt; /* (no OpenMP: one thread) */
+        FC_OMP(parallel for schedule(static) num_threads(nt) if (nt > 1))
+        for (int64_t j = 0; j < planes; j++)
+            pool(tmp + j * plane, OH, OW, k, b->relu, y + (i * M + j) * PH * PW,
+                 idx + (i * M + j) * PH * PW);
+    }
+}
+
+void FC_FN(fc_opt_conv2d_block_backward)(fc_isa isa, const fc_conv2d_params *p,
+                                         const fc_conv2d_block *b, const FC_T *gy,
+                                         const FC_T *y, const uint8_t *idx, const FC_T *x,
+                                         const FC_T *w, FC_T *gx, FC_T *gw, FC_T *gb)
+{
+    const int64_t N = p->n, M = p->c_out, OH = p->out_h, OW = p->out_w, k = b->pool;
+    const int64_t size = N * M * OH * OW;
+    if (k == 0 && !b->relu) {
+        FC_FN(fc_opt_conv2d_backward)(isa, p, gy, x, w, gx, gw, gb);
+        return;
+    }
+    /* the gradient of the conv's output, written once (the unpooling and the relu mask in
+     * one pass), then the conv backward */
+    FC_T *g = (FC_T *)malloc(sizeof(FC_T) * (size_t)(size > 0 ? size : 1));
+    if (!g) abort();
+    if (k == 0) {
+        FC_FN(fc_opt_relu_backward)(size, gy, y, g);
+    } else {
+        const FC_FN(block_unpool_fn) unpool = FC_FN(block_unpool_kernel)(isa);
+        const int64_t planes = N * M, PH = OH / k, PW = OW / k;
+        const int nt = size >= ((int64_t)1 << 17) ? fc_threads_for_region() : 1;
+        (void)nt; /* (no OpenMP: one thread) */
+        FC_OMP(parallel for schedule(static) num_threads(nt) if (nt > 1))
+        for (int64_t j = 0; j < planes; j++)
+            unpool(gy + j * PH * PW, y + j * PH * PW, idx + j * PH * PW, OH, OW, k, b->relu,
+                   g + j * OH * OW);
+    }
+    FC_FN(fc_opt_conv2d_backward)(isa, p, g, x, w, gx, gw, gb);
+    free(g);
+}
+
 #undef FC_CAT_
 #undef FC_CAT
 #undef FC_FN
 #undef FC_ENGINE
+#undef FC_UKFN

@@ -16,6 +16,7 @@
 #include "ref.h"
 #include "gemm_internal.h"
 #include "pool_loss.h"
+#include "norm_internal.h"
 
 #define FC_T float
 #define FC_NAME(name) name##_f32

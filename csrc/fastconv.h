@@ -63,6 +63,13 @@ int fc_isa_cpu_has(const char *name);
 const char *fc_build_compiler(void);
 const char *fc_build_flags(void);
 
+/* Which convs take the Winograd F(2x2, 3x3) path: 0 none, 1 those the cost model picks
+ * (default; the environment variable FASTCONV_WINOGRAD=0/1/2 sets the initial mode), 2 every
+ * conv it applies to (3x3, stride 1, dilation 1, one group) that fits the workspace limit.
+ * Returns the previous mode, or -1 (nothing changed) for another value.  For tests and
+ * benchmarks. */
+int fc_set_conv_winograd(int mode);
+
 /* Upper bound, in bytes, on the scratch memory (im2col / packing buffers) that one conv2d
  * call may allocate; large batches are processed in tiles within it.  Default 64 MiB.
  * bytes >= 1 MiB (asserted). */
@@ -149,6 +156,39 @@ void fc_conv2d_backward_f32(const fc_conv2d_params *p, const float *gy, const fl
 void fc_conv2d_backward_f64(const fc_conv2d_params *p, const double *gy, const double *x,
                             const double *w, double *gx, double *gw, double *gb);
 
+/* conv2d blocks: conv2d + bias, then relu, then optionally a max-pool, run as one kernel
+ * (the full-resolution pre-activation is never written out when the block pools). */
+typedef struct {
+    int relu;        /* 1: y = max(conv + bias, 0) (NaN stays NaN), as fc_relu_forward  */
+    int64_t pool;    /* 0: no pooling; k in [2, 15]: then a k x k max-pool with stride k,
+                        no padding, dilation 1, floor mode (out_h / k x out_w / k)       */
+} fc_conv2d_block;
+
+/* y: (n, c_out, out_h / k, out_w / k) with pool k, else (n, c_out, out_h, out_w).
+ * idx (pool only, else NULL; same shape as y): the window position r * k + s of each
+ * maximum, by the rule of fc_max_pool2d_forward (first maximum, last NaN).  bias may be
+ * NULL. */
+void fc_conv2d_block_forward_f32(const fc_conv2d_params *p, const fc_conv2d_block *b,
+                                 const float *x, const float *w, const float *bias, float *y,
+                                 uint8_t *idx);
+void fc_conv2d_block_forward_f64(const fc_conv2d_params *p, const fc_conv2d_block *b,
+                                 const double *x, const double *w, const double *bias,
+                                 double *y, uint8_t *idx);
+
+/* Gradients of the block given gy (the gradient of its output y, same shape), y itself and
+ * idx (pool only): the gradient of the conv's output is gy at each window's maximum (pool),
+ * where y > 0 or y is NaN (relu: fc_relu_backward's rule), and 0 elsewhere; from it gx, gw,
+ * gb as fc_conv2d_backward (any may be NULL; x is needed only for gw, w only for gx).  The
+ * window positions in idx must be < k * k. */
+void fc_conv2d_block_backward_f32(const fc_conv2d_params *p, const fc_conv2d_block *b,
+                                  const float *gy, const float *y, const uint8_t *idx,
+                                  const float *x, const float *w, float *gx, float *gw,
+                                  float *gb);
+void fc_conv2d_block_backward_f64(const fc_conv2d_params *p, const fc_conv2d_block *b,
+                                  const double *gy, const double *y, const uint8_t *idx,
+                                  const double *x, const double *w, double *gx, double *gw,
+                                  double *gb);
+
 /* ------------------------------------------------------------------------------------ */
 /* Pooling                                                                               */
 /* ------------------------------------------------------------------------------------ */
@@ -217,6 +257,21 @@ void fc_linear_backward_f64(int64_t n, int64_t in_f, int64_t out_f, const double
                             const double *x, const double *w, double *gx, double *gw,
                             double *gb);
 
+/* The linear block: y = max(x @ w^T + b, 0) (NaN stays NaN), the relu applied to each output
+ * tile in the GEMM's epilogue; b may be NULL.  Backward from gy and the block's output y:
+ * g = gy where y > 0 or y is NaN, 0 elsewhere (fc_relu_backward's rule), then gx, gw, gb as
+ * fc_linear_backward (any may be NULL). */
+void fc_linear_relu_forward_f32(int64_t n, int64_t in_f, int64_t out_f, const float *x,
+                                const float *w, const float *b, float *y);
+void fc_linear_relu_forward_f64(int64_t n, int64_t in_f, int64_t out_f, const double *x,
+                                const double *w, const double *b, double *y);
+void fc_linear_relu_backward_f32(int64_t n, int64_t in_f, int64_t out_f, const float *gy,
+                                 const float *y, const float *x, const float *w, float *gx,
+                                 float *gw, float *gb);
+void fc_linear_relu_backward_f64(int64_t n, int64_t in_f, int64_t out_f, const double *gy,
+                                 const double *y, const double *x, const double *w,
+                                 double *gx, double *gw, double *gb);
+
 /* ------------------------------------------------------------------------------------ */
 /* Elementwise and loss                                                                  */
 /* ------------------------------------------------------------------------------------ */
@@ -257,6 +312,123 @@ void fc_cross_entropy_backward_f64(int64_t n, int64_t c, const double *logits,
                                    const int64_t *target, double label_smoothing,
                                    int reduction, const double *grad_loss,
                                    double *grad_logits);
+
+/* ------------------------------------------------------------------------------------ */
+/* Normalisation (PyTorch semantics)                                                     */
+/* ------------------------------------------------------------------------------------ */
+
+/* Batch normalisation of x (n, c, hw) -- NCHW with hw = H * W, or (n, c) with hw = 1 --
+ * with per-channel statistics over n and hw (m = n * hw values per channel).
+ * gamma, beta: (c,) or NULL (meaning 1 and 0).
+ * Training: mean[c] and var[c] = the biased variance (divided by m) of the batch,
+ *   invstd[c] = 1 / sqrt(var + eps), y = (x - mean) * invstd * gamma + beta.  m >= 1.
+ *   x is read at most twice.  (The caller updates running statistics from mean and var.) */
+void fc_batch_norm_forward_train_f32(int64_t n, int64_t c, int64_t hw, const float *x,
+                                     const float *gamma, const float *beta, double eps,
+                                     float *y, float *mean, float *var, float *invstd);
+void fc_batch_norm_forward_train_f64(int64_t n, int64_t c, int64_t hw, const double *x,
+                                     const double *gamma, const double *beta, double eps,
+                                     double *y, double *mean, double *var, double *invstd);
+/* Inference: y = (x - mean) / sqrt(var + eps) * gamma + beta with given mean, var (c,). */
+void fc_batch_norm_forward_eval_f32(int64_t n, int64_t c, int64_t hw, const float *x,
+                                    const float *mean, const float *var, const float *gamma,
+                                    const float *beta, double eps, float *y);
+void fc_batch_norm_forward_eval_f64(int64_t n, int64_t c, int64_t hw, const double *x,
+                                    const double *mean, const double *var, const double *gamma,
+                                    const double *beta, double eps, double *y);
+/* Gradients given gy (n, c, hw).  mean, invstd (c,): the batch statistics of the forward
+ * pass (training != 0) or the running mean and 1 / sqrt(running_var + eps) (training == 0).
+ * With xhat = (x - mean) * invstd and sums over n and hw:
+ *   gw = sum(gy * xhat), gb = sum(gy);
+ *   training: gx = gamma * invstd * (gy - gb / m - xhat * gw / m);
+ *   inference: gx = gamma * invstd * gy.
+ * gx, gw, gb may each be NULL to skip it.  gy and x are read at most twice. */
+void fc_batch_norm_backward_f32(int64_t n, int64_t c, int64_t hw, const float *gy,
+                                const float *x, const float *gamma, const float *mean,
+                                const float *invstd, int training, float *gx, float *gw,
+                                float *gb);
+void fc_batch_norm_backward_f64(int64_t n, int64_t c, int64_t hw, const double *gy,
+                                const double *x, const double *gamma, const double *mean,
+                                const double *invstd, int training, double *gx, double *gw,
+                                double *gb);
+
+/* Layer normalisation of each row of x (rows, d), d >= 1: mean[r], rstd[r] =
+ * 1 / sqrt(biased var + eps), y = (x - mean) * rstd * gamma + beta; gamma, beta (d,) or NULL. */
+void fc_layer_norm_forward_f32(int64_t rows, int64_t d, const float *x, const float *gamma,
+                               const float *beta, double eps, float *y, float *mean,
+                               float *rstd);
+void fc_layer_norm_forward_f64(int64_t rows, int64_t d, const double *x, const double *gamma,
+                               const double *beta, double eps, double *y, double *mean,
+                               double *rstd);
+/* Gradients: with xhat = (x - mean) * rstd and g = gy * gamma,
+ *   gx = rstd * (g - mean_d(g) - xhat * mean_d(g * xhat)) per row;
+ *   gw (d,) = sum over rows of gy * xhat; gb (d,) = sum over rows of gy.
+ * gx, gw, gb may each be NULL. */
+void fc_layer_norm_backward_f32(int64_t rows, int64_t d, const float *gy, const float *x,
+                                const float *gamma, const float *mean, const float *rstd,
+                                float *gx, float *gw, float *gb);
+void fc_layer_norm_backward_f64(int64_t rows, int64_t d, const double *gy, const double *x,
+                                const double *gamma, const double *mean, const double *rstd,
+                                double *gx, double *gw, double *gb);
+
+/* Group normalisation of x (n, c, hw) in `groups` groups of c / groups channels (groups
+ * divides c; (c / groups) * hw >= 1): mean, rstd (n, groups) over each group's values;
+ * y = (x - mean) * rstd * gamma[ch] + beta[ch]; gamma, beta (c,) or NULL. */
+void fc_group_norm_forward_f32(int64_t n, int64_t c, int64_t hw, int64_t groups,
+                               const float *x, const float *gamma, const float *beta,
+                               double eps, float *y, float *mean, float *rstd);
+void fc_group_norm_forward_f64(int64_t n, int64_t c, int64_t hw, int64_t groups,
+                               const double *x, const double *gamma, const double *beta,
+                               double eps, double *y, double *mean, double *rstd);
+/* Gradients as for layer norm, per (sample, group) row, with g = gy * gamma[ch];
+ * gw, gb (c,) sum over n and hw.  gx, gw, gb may each be NULL. */
+void fc_group_norm_backward_f32(int64_t n, int64_t c, int64_t hw, int64_t groups,
+                                const float *gy, const float *x, const float *gamma,
+                                const float *mean, const float *rstd, float *gx, float *gw,
+                                float *gb);
+void fc_group_norm_backward_f64(int64_t n, int64_t c, int64_t hw, int64_t groups,
+                                const double *gy, const double *x, const double *gamma,
+                                const double *mean, const double *rstd, double *gx,
+                                double *gw, double *gb);
+
+/* ------------------------------------------------------------------------------------ */
+/* Dropout and activations                                                               */
+/* ------------------------------------------------------------------------------------ */
+
+/* Inverted dropout.  Element i is kept iff (h >> 8) >= threshold, where h is the 32-bit
+ * counter-based hash of (seed, i) defined in internal.h (fc_dropout_hash) and threshold =
+ * ceil(p * 2^24) <= 2^24, so it is kept with probability 1 - p (to 2^-24).  mask[i] = 1 if
+ * kept, else 0; y[i] = x[i] * (kept ? scale : 0) (so NaN stays NaN, as in PyTorch).  The
+ * mask depends only on (seed, i): not on threads or ISA. */
+void fc_dropout_forward_f32(int64_t size, const float *x, uint64_t seed, uint32_t threshold,
+                            double scale, float *y, uint8_t *mask);
+void fc_dropout_forward_f64(int64_t size, const double *x, uint64_t seed, uint32_t threshold,
+                            double scale, double *y, uint8_t *mask);
+/* gx[i] = gy[i] * (mask[i] ? scale : 0); mask holds 0 or non-zero bytes. */
+void fc_dropout_backward_f32(int64_t size, const float *gy, const uint8_t *mask, double scale,
+                             float *gx);
+void fc_dropout_backward_f64(int64_t size, const double *gy, const uint8_t *mask,
+                             double scale, double *gx);
+
+/* y = 1 / (1 + exp(-x)); backward from the output: gx = gy * y * (1 - y). */
+void fc_sigmoid_forward_f32(int64_t size, const float *x, float *y);
+void fc_sigmoid_forward_f64(int64_t size, const double *x, double *y);
+void fc_sigmoid_backward_f32(int64_t size, const float *gy, const float *y, float *gx);
+void fc_sigmoid_backward_f64(int64_t size, const double *gy, const double *y, double *gx);
+/* y = tanh(x); backward from the output: gx = gy * (1 - y * y). */
+void fc_tanh_forward_f32(int64_t size, const float *x, float *y);
+void fc_tanh_forward_f64(int64_t size, const double *x, double *y);
+void fc_tanh_backward_f32(int64_t size, const float *gy, const float *y, float *gx);
+void fc_tanh_backward_f64(int64_t size, const double *gy, const double *y, double *gx);
+/* y = x > 0 ? x : x * negative_slope; backward from the input: gx = x > 0 ? gy :
+ * gy * negative_slope (a NaN input takes the slope, as in PyTorch). */
+void fc_leaky_relu_forward_f32(int64_t size, const float *x, double negative_slope, float *y);
+void fc_leaky_relu_forward_f64(int64_t size, const double *x, double negative_slope,
+                               double *y);
+void fc_leaky_relu_backward_f32(int64_t size, const float *gy, const float *x,
+                                double negative_slope, float *gx);
+void fc_leaky_relu_backward_f64(int64_t size, const double *gy, const double *x,
+                                double negative_slope, double *gx);
 
 #ifdef __cplusplus
 }

@@ -128,6 +128,16 @@ static void FC_FN(scale_c)(int64_t m, int64_t n, FC_T beta, FC_T *c, int64_t rsc
         }
 }
 
+/* C = max(C, 0) over an m x n block (NaN stays NaN), for the relu epilogue. */
+static void FC_FN(relu_c)(int64_t m, int64_t n, FC_T *c, int64_t rsc, int64_t csc)
+{
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            FC_T *cij = c + i * rsc + j * csc;
+            if (*cij < 0) *cij = 0;
+        }
+}
+
 /* Tiny output (or a single row: x @ W^T at batch 1), long k, both operands contiguous
  * along k (op(A) = A, op(B) = B^T): each C entry is a dot product, computed 4 columns at a
  * time with lane-wise partial sums (the packed path would pad the tile with zeros and pack
@@ -166,15 +176,17 @@ static void FC_FN(gemm_dot)(int64_t m, int64_t n, int64_t k, FC_T alpha, const F
     }
 }
 
-/* The whole problem on the calling thread. */
+/* The whole problem on the calling thread; relu != 0 applies max(., 0) to each C tile once
+ * its last k block is in (while the tile is in cache). */
 static void FC_FN(gemm_serial)(const fc_gemm_config *cfg, int trans_a, int trans_b, int64_t m,
                                int64_t n, int64_t k, FC_T alpha, const FC_T *a, int64_t lda,
                                const FC_T *b, int64_t ldb, FC_T beta, FC_T *c, int64_t rsc,
-                               int64_t csc, const FC_T *bias_m, const FC_T *bias_n)
+                               int64_t csc, const FC_T *bias_m, const FC_T *bias_n, int relu)
 {
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0) {
         FC_FN(scale_c)(m, n, beta, c, rsc, csc, bias_m, bias_n);
+        if (relu) FC_FN(relu_c)(m, n, c, rsc, csc);
         return;
     }
     if (!trans_a && trans_b && k >= 64 && (4 * m * n < (int64_t)cfg->mr * cfg->nr || m == 1)) {
@@ -183,6 +195,7 @@ static void FC_FN(gemm_serial)(const fc_gemm_config *cfg, int trans_a, int trans
                                const FC_T *, const FC_T *);
         const dot_fn dot = cfg->dot ? (dot_fn)cfg->dot : FC_FN(gemm_dot);
         dot(m, n, k, alpha, a, lda, b, ldb, beta, c, rsc, csc, bias_m, bias_n);
+        if (relu) FC_FN(relu_c)(m, n, c, rsc, csc);
         return;
     }
     const int mr = cfg->mr, nr = cfg->nr;
@@ -201,7 +214,7 @@ static void FC_FN(gemm_serial)(const fc_gemm_config *cfg, int trans_a, int trans
         const int64_t nc = FC_MIN(NC, n - jc);
         for (int64_t pc = 0; pc < k; pc += KC) {
             const int64_t kc = FC_MIN(KC, k - pc);
-            const int first = pc == 0;
+            const int first = pc == 0, last = relu && pc + kc >= k;
             const FC_T beta_k = first ? beta : (FC_T)1;
             FC_FN(pack_b)(trans_b, trans_b ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, kc,
                           nc, nr, bp);
@@ -232,6 +245,7 @@ static void FC_FN(gemm_serial)(const fc_gemm_config *cfg, int trans_a, int trans
                                     *cc = r;
                                 }
                         }
+                        if (last) FC_FN(relu_c)(rows, cols, cij, rsc, csc);
                     }
                 }
             }
@@ -316,18 +330,18 @@ void FC_FN(fc_gemm_prepacked)(const fc_gemm_config *cfg, int64_t m, int64_t n, i
     }
 }
 
-void FC_FN(fc_gemm_engine)(fc_isa isa, int nthreads, int trans_a, int trans_b, int64_t m,
-                           int64_t n, int64_t k, FC_T alpha, const FC_T *a, int64_t lda,
-                           const FC_T *b, int64_t ldb, FC_T beta, FC_T *c, int64_t rsc,
-                           int64_t csc, const FC_T *bias_m, const FC_T *bias_n)
+static void FC_FN(gemm_engine)(fc_isa isa, int nthreads, int trans_a, int trans_b, int64_t m,
+                               int64_t n, int64_t k, FC_T alpha, const FC_T *a, int64_t lda,
+                               const FC_T *b, int64_t ldb, FC_T beta, FC_T *c, int64_t rsc,
+                               int64_t csc, const FC_T *bias_m, const FC_T *bias_n, int relu)
 {
     const fc_gemm_config *cfg = FC_FN(fc_gemm_config)(isa);
     if (m <= 0 || n <= 0) return;
     /* A narrow C is computed as its transpose, C^T = op(B)^T op(A)^T, so that the wide side
      * runs along the microkernel's vector dimension. */
     if (n < cfg->nr / 2 && m >= 2 * n) {
-        FC_FN(fc_gemm_engine)(isa, nthreads, !trans_b, !trans_a, n, m, k, alpha, b, ldb, a,
-                              lda, beta, c, csc, rsc, bias_n, bias_m);
+        FC_FN(gemm_engine)(isa, nthreads, !trans_b, !trans_a, n, m, k, alpha, b, ldb, a, lda,
+                           beta, c, csc, rsc, bias_n, bias_m, relu);
         return;
     }
     const double work = (double)m * (double)n * (double)(k > 0 ? k : 1);
@@ -356,14 +370,14 @@ void FC_FN(fc_gemm_engine)(fc_isa isa, int nthreads, int trans_a, int trans_b, i
                         FC_FN(gemm_serial)(cfg, trans_a, trans_b, i1 - i0, n, k, alpha,
                                            trans_a ? a + i0 : a + i0 * lda, lda, b, ldb, beta,
                                            c + i0 * rsc, rsc, csc,
-                                           bias_m ? bias_m + i0 : NULL, bias_n);
+                                           bias_m ? bias_m + i0 : NULL, bias_n, relu);
                 } else {
                     const int64_t j0 = t0 * unit, j1 = FC_MIN(n, t1 * unit);
                     if (j1 > j0)
                         FC_FN(gemm_serial)(cfg, trans_a, trans_b, m, j1 - j0, k, alpha, a, lda,
                                            trans_b ? b + j0 * ldb : b + j0, ldb, beta,
                                            c + j0 * csc, rsc, csc, bias_m,
-                                           bias_n ? bias_n + j0 : NULL);
+                                           bias_n ? bias_n + j0 : NULL, relu);
                 }
             }
             return;
@@ -382,17 +396,18 @@ void FC_FN(fc_gemm_engine)(fc_isa isa, int nthreads, int trans_a, int trans_b, i
                     const FC_T *bt = trans_b ? b + p0 : b + p0 * ldb;
                     if (t == 0)
                         FC_FN(gemm_serial)(cfg, trans_a, trans_b, m, n, p1 - p0, alpha, at, lda,
-                                           bt, ldb, beta, c, rsc, csc, bias_m, bias_n);
+                                           bt, ldb, beta, c, rsc, csc, bias_m, bias_n, 0);
                     else
                         FC_FN(gemm_serial)(cfg, trans_a, trans_b, m, n, p1 - p0, alpha, at, lda,
                                            bt, ldb, (FC_T)0, part + (size_t)(t - 1) * m * n, n,
-                                           1, NULL, NULL);
+                                           1, NULL, NULL, 0);
                 }
                 for (int t = 1; t < nt; t++) {
                     const FC_T *pt = part + (size_t)(t - 1) * m * n;
                     for (int64_t i = 0; i < m; i++)
                         for (int64_t j = 0; j < n; j++) c[i * rsc + j * csc] += pt[i * n + j];
                 }
+                if (relu) FC_FN(relu_c)(m, n, c, rsc, csc);
                 free(part);
                 return;
             }
@@ -400,7 +415,25 @@ void FC_FN(fc_gemm_engine)(fc_isa isa, int nthreads, int trans_a, int trans_b, i
     }
 #endif
     FC_FN(gemm_serial)(cfg, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, rsc, csc,
-                       bias_m, bias_n);
+                       bias_m, bias_n, relu);
+}
+
+void FC_FN(fc_gemm_engine)(fc_isa isa, int nthreads, int trans_a, int trans_b, int64_t m,
+                           int64_t n, int64_t k, FC_T alpha, const FC_T *a, int64_t lda,
+                           const FC_T *b, int64_t ldb, FC_T beta, FC_T *c, int64_t rsc,
+                           int64_t csc, const FC_T *bias_m, const FC_T *bias_n)
+{
+    FC_FN(gemm_engine)(isa, nthreads, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c,
+                       rsc, csc, bias_m, bias_n, 0);
+}
+
+void FC_FN(fc_gemm_engine_relu)(fc_isa isa, int nthreads, int trans_a, int trans_b, int64_t m,
+                                int64_t n, int64_t k, FC_T alpha, const FC_T *a, int64_t lda,
+                                const FC_T *b, int64_t ldb, FC_T beta, FC_T *c, int64_t rsc,
+                                int64_t csc, const FC_T *bias_m, const FC_T *bias_n)
+{
+    FC_FN(gemm_engine)(isa, nthreads, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c,
+                       rsc, csc, bias_m, bias_n, 1);
 }
 
 #undef FC_CAT_

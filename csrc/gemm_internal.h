@@ -111,6 +111,17 @@ void fc_gemm_engine_f64(fc_isa isa, int nthreads, int trans_a, int trans_b, int6
                         const double *b, int64_t ldb, double beta, double *c, int64_t rsc,
                         int64_t csc, const double *bias_m, const double *bias_n);
 
+/* The same with a relu epilogue: C = max(that, 0), applied to each C tile while it is in
+ * cache (NaN stays NaN). */
+void fc_gemm_engine_relu_f32(fc_isa isa, int nthreads, int trans_a, int trans_b, int64_t m,
+                             int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                             const float *b, int64_t ldb, float beta, float *c, int64_t rsc,
+                             int64_t csc, const float *bias_m, const float *bias_n);
+void fc_gemm_engine_relu_f64(fc_isa isa, int nthreads, int trans_a, int trans_b, int64_t m,
+                             int64_t n, int64_t k, double alpha, const double *a, int64_t lda,
+                             const double *b, int64_t ldb, double beta, double *c, int64_t rsc,
+                             int64_t csc, const double *bias_m, const double *bias_n);
+
 /* Pre-packed GEMM (see gemm_driver_tmpl.h): op(A) packed whole with pack_a_full; B packed
  * by the caller in the same block layout (kc blocks at offset pc * n_pad, nr-column
  * micro-panels of kc x nr inside each, zero-padded past n).  Runs on the calling thread. */
@@ -147,6 +158,17 @@ void fc_opt_linear_backward_f32(fc_isa isa, int64_t n, int64_t in_f, int64_t out
 void fc_opt_linear_backward_f64(fc_isa isa, int64_t n, int64_t in_f, int64_t out_f,
                                 const double *gy, const double *x, const double *w,
                                 double *gx, double *gw, double *gb);
+void fc_opt_linear_relu_forward_f32(fc_isa isa, int64_t n, int64_t in_f, int64_t out_f,
+                                    const float *x, const float *w, const float *b, float *y);
+void fc_opt_linear_relu_forward_f64(fc_isa isa, int64_t n, int64_t in_f, int64_t out_f,
+                                    const double *x, const double *w, const double *b,
+                                    double *y);
+void fc_opt_linear_relu_backward_f32(fc_isa isa, int64_t n, int64_t in_f, int64_t out_f,
+                                     const float *gy, const float *y, const float *x,
+                                     const float *w, float *gx, float *gw, float *gb);
+void fc_opt_linear_relu_backward_f64(fc_isa isa, int64_t n, int64_t in_f, int64_t out_f,
+                                     const double *gy, const double *y, const double *x,
+                                     const double *w, double *gx, double *gw, double *gb);
 void fc_opt_conv2d_forward_f32(fc_isa isa, const fc_conv2d_params *p, const float *x,
                                const float *w, const float *bias, float *y);
 void fc_opt_conv2d_forward_f64(fc_isa isa, const fc_conv2d_params *p, const double *x,
@@ -158,6 +180,22 @@ void fc_opt_conv2d_backward_f64(fc_isa isa, const fc_conv2d_params *p, const dou
                                 const double *x, const double *w, double *gx, double *gw,
                                 double *gb);
 
+void fc_opt_conv2d_block_forward_f32(fc_isa isa, const fc_conv2d_params *p,
+                                     const fc_conv2d_block *b, const float *x, const float *w,
+                                     const float *bias, float *y, uint8_t *idx);
+void fc_opt_conv2d_block_forward_f64(fc_isa isa, const fc_conv2d_params *p,
+                                     const fc_conv2d_block *b, const double *x,
+                                     const double *w, const double *bias, double *y,
+                                     uint8_t *idx);
+void fc_opt_conv2d_block_backward_f32(fc_isa isa, const fc_conv2d_params *p,
+                                      const fc_conv2d_block *b, const float *gy, const float *y,
+                                      const uint8_t *idx, const float *x, const float *w,
+                                      float *gx, float *gw, float *gb);
+void fc_opt_conv2d_block_backward_f64(fc_isa isa, const fc_conv2d_params *p,
+                                      const fc_conv2d_block *b, const double *gy,
+                                      const double *y, const uint8_t *idx, const double *x,
+                                      const double *w, double *gx, double *gw, double *gb);
+
 /* Per-thread scratch buffers, reused across calls (64-byte aligned, grown on demand, freed
  * when the thread exits).  Each slot is an independent buffer; a caller owns a slot only
  * for the duration of its call on that thread.  Returns NULL only if allocation fails. */
@@ -166,7 +204,8 @@ enum {
     FC_SCRATCH_PACK_B = 1,
     FC_SCRATCH_COL = 2,      /* conv: im2col / col2im tile */
     FC_SCRATCH_CONV_AUX = 3, /* conv: padded planes, partial weight gradients */
-    FC_SCRATCH_SLOTS = 4
+    FC_SCRATCH_BLOCK = 4,    /* conv blocks: one image's conv output before relu / pooling */
+    FC_SCRATCH_SLOTS = 5
 };
 void *fc_scratch(int slot, size_t bytes);
 

@@ -19,6 +19,9 @@ fc_isa fc_current_isa(void);
 /* The fc_isa value of a path name, or -1 for an unknown name. */
 int fc_isa_index(const char *name);
 
+/* The Winograd mode of fc_set_conv_winograd (0 never, 1 cost model, 2 whenever it applies). */
+int fc_conv_winograd_mode(void);
+
 /* Number of threads a parallel region should use right now: fc_get_num_threads() when
  * called from outside a parallel region, else 1 (no nested parallelism); always 1 in a
  * build without OpenMP. */
@@ -77,5 +80,27 @@ int fc_threads_for_region(void);
 
 #define FC_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define FC_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Dropout's counter-based random stream: element i of the stream of `seed` is the 32-bit hash
+ * fc_dropout_hash(seed, i), and it is kept iff (hash >> 8) >= threshold (a 24-bit uniform
+ * compared with ceil(p * 2^24)).  Every element depends only on (seed, i), so the mask does
+ * not depend on the thread count, the ISA path or the backend (fastconv.reference computes
+ * the same hash in NumPy). */
+static inline uint32_t fc_mix32(uint32_t x) {
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    return x;
+}
+/* Key of the block of 2^32 elements whose index has high word `hi`. */
+static inline uint32_t fc_dropout_key(uint64_t seed, uint32_t hi) {
+    return (uint32_t)seed ^ fc_mix32(hi ^ 0x9e3779b9U);
+}
+static inline uint32_t fc_dropout_hash(uint64_t seed, uint64_t i) {
+    return fc_mix32(fc_mix32((uint32_t)i ^ fc_dropout_key(seed, (uint32_t)(i >> 32))) +
+                    (uint32_t)(seed >> 32));
+}
 
 #endif /* FASTCONV_INTERNAL_H */

@@ -37,6 +37,17 @@ void fc_ref_linear_backward_f64(int64_t n, int64_t in_f, int64_t out_f, const do
                                 const double *x, const double *w, double *gx, double *gw,
                                 double *gb);
 
+void fc_ref_linear_relu_forward_f32(int64_t n, int64_t in_f, int64_t out_f, const float *x,
+                                    const float *w, const float *b, float *y);
+void fc_ref_linear_relu_forward_f64(int64_t n, int64_t in_f, int64_t out_f, const double *x,
+                                    const double *w, const double *b, double *y);
+void fc_ref_linear_relu_backward_f32(int64_t n, int64_t in_f, int64_t out_f, const float *gy,
+                                     const float *y, const float *x, const float *w, float *gx,
+                                     float *gw, float *gb);
+void fc_ref_linear_relu_backward_f64(int64_t n, int64_t in_f, int64_t out_f, const double *gy,
+                                     const double *y, const double *x, const double *w,
+                                     double *gx, double *gw, double *gb);
+
 /* ---- conv2d (ref_conv.c) ---- */
 void fc_ref_conv2d_forward_f32(const fc_conv2d_params *p, const float *x, const float *w,
                                const float *bias, float *y);
@@ -46,6 +57,21 @@ void fc_ref_conv2d_backward_f32(const fc_conv2d_params *p, const float *gy, cons
                                 const float *w, float *gx, float *gw, float *gb);
 void fc_ref_conv2d_backward_f64(const fc_conv2d_params *p, const double *gy, const double *x,
                                 const double *w, double *gx, double *gw, double *gb);
+
+void fc_ref_conv2d_block_forward_f32(const fc_conv2d_params *p, const fc_conv2d_block *b,
+                                     const float *x, const float *w, const float *bias,
+                                     float *y, uint8_t *idx);
+void fc_ref_conv2d_block_forward_f64(const fc_conv2d_params *p, const fc_conv2d_block *b,
+                                     const double *x, const double *w, const double *bias,
+                                     double *y, uint8_t *idx);
+void fc_ref_conv2d_block_backward_f32(const fc_conv2d_params *p, const fc_conv2d_block *b,
+                                      const float *gy, const float *y, const uint8_t *idx,
+                                      const float *x, const float *w, float *gx, float *gw,
+                                      float *gb);
+void fc_ref_conv2d_block_backward_f64(const fc_conv2d_params *p, const fc_conv2d_block *b,
+                                      const double *gy, const double *y, const uint8_t *idx,
+                                      const double *x, const double *w, double *gx, double *gw,
+                                      double *gb);
 
 /* ---- pooling (ref_pool.c) ---- */
 void fc_ref_max_pool2d_forward_f32(const fc_pool2d_params *p, const float *x, float *y,

@@ -224,6 +224,25 @@ int fc_debug_region_threads(void) {
 #endif
 }
 
+static int g_winograd = -1; /* -1 = not yet read from FASTCONV_WINOGRAD */
+
+int fc_conv_winograd_mode(void) {
+    int m = __atomic_load_n(&g_winograd, __ATOMIC_RELAXED);
+    if (m < 0) {
+        const char *env = getenv("FASTCONV_WINOGRAD");
+        m = (env && (env[0] == '0' || env[0] == '2') && env[1] == 0) ? env[0] - '0' : 1;
+        __atomic_store_n(&g_winograd, m, __ATOMIC_RELAXED);
+    }
+    return m;
+}
+
+int fc_set_conv_winograd(int mode) {
+    if (mode < 0 || mode > 2) return -1;
+    const int old = fc_conv_winograd_mode();
+    __atomic_store_n(&g_winograd, mode, __ATOMIC_RELAXED);
+    return old;
+}
+
 void fc_set_workspace_limit(int64_t bytes) {
     assert(bytes >= ((int64_t)1 << 20));
     __atomic_store_n(&g_workspace_limit, bytes, __ATOMIC_RELAXED);

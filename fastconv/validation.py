@@ -13,9 +13,14 @@ Everything else is internal: ``check_*`` helpers return normalised arguments (tu
 ints, float arrays of one dtype) and raise ``TypeError`` for wrong types/dtypes and
 ``ValueError`` for wrong shapes or values.
 """
+from __future__ import annotations
+
 import operator
+from typing import Optional, Tuple
 
 import numpy as np
+
+from ._typing import Padding, Shape, Size2
 
 __all__ = ["conv2d_output_shape", "pool2d_output_shape"]
 
@@ -222,7 +227,9 @@ def _conv2d_params(input_shape, weight_shape, stride, padding, dilation, groups)
     return (sh, sw), (ph, pw), (eh, ew), (dh, dw), groups, out
 
 
-def conv2d_output_shape(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1):
+def conv2d_output_shape(input_shape: Shape, weight_shape: Shape, stride: Size2 = 1,
+                        padding: Padding = 0, dilation: Size2 = 1,
+                        groups: int = 1) -> Tuple[int, int, int, int]:
     """Output shape of ``conv2d`` with PyTorch's arithmetic, validating every argument.
 
     input_shape (N, C, H, W), weight_shape (C_out, C/groups, kH, kW); stride, padding and
@@ -334,8 +341,9 @@ def _pool2d_params(op, input_shape, kernel_size, stride, padding, dilation, ceil
     return (kh, kw), (sh, sw), (ph, pw), (dh, dw), out
 
 
-def pool2d_output_shape(input_shape, kernel_size, stride=None, padding=0, dilation=1,
-                        ceil_mode=False):
+def pool2d_output_shape(input_shape: Shape, kernel_size: Size2, stride: Optional[Size2] = None,
+                        padding: Size2 = 0, dilation: Size2 = 1,
+                        ceil_mode: bool = False) -> Tuple[int, int, int, int]:
     """Output shape of ``max_pool2d`` (and ``avg_pool2d`` with dilation=1), PyTorch arithmetic.
 
     input_shape (N, C, H, W); kernel_size, stride (default: kernel_size), padding, dilation
@@ -412,6 +420,68 @@ def check_output_mask(op, output_mask):
             raise TypeError(f"{op}: output_mask entries must be bool, but got "
                             f"{type(m).__name__}")
     return tuple(bool(m) for m in mask)
+
+
+# ----------------------------------------------------------------------------------------
+# Fused blocks: conv2d / linear with relu, conv2d + relu + max-pool
+# ----------------------------------------------------------------------------------------
+
+ACTIVATIONS = (None, "relu")
+
+
+def check_activation(op, activation):
+    """``activation``: None or 'relu'."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"{op}: activation must be None or 'relu', but got {activation!r}")
+    return activation
+
+
+def check_block_output(op, output, shape, dtype, what="output"):
+    """The forward's result that a block's backward needs (its relu mask), as an array of
+    `shape` and `dtype`."""
+    if output is None:
+        raise ValueError(f"{op}: the backward of a block with relu needs {what} (the forward's "
+                         "result), but got None")
+    (y,) = float_arrays(op, (what, output))
+    if y.dtype != dtype:
+        raise TypeError(f"{op}: {what} dtype ({y.dtype}) should be the same as input dtype "
+                        f"({dtype})")
+    if y.shape != tuple(shape):
+        raise ValueError(f"{op}: expected {what} of shape {_fmt_shape(shape)}, but got {what} "
+                         f"of shape {_fmt_shape(y.shape)}")
+    return y
+
+
+#: The largest pool of the fused block: k * k window positions must fit in a byte.
+MAX_BLOCK_POOL = 15
+
+
+def check_block_pool(op, pool_size, conv_shape):
+    """pool_size of conv2d_relu_max_pool2d: an int in [2, 15] (k x k windows, stride k, no
+    padding, floor mode); returns it and the pooled output shape."""
+    k = _as_int(pool_size, "pool_size")
+    if k < 2 or k > MAX_BLOCK_POOL:
+        raise ValueError(f"{op}: pool_size must be an int in [2, {MAX_BLOCK_POOL}], but got {k}")
+    n, c, h, w = conv_shape
+    if h // k < 1 or w // k < 1:
+        raise ValueError(f"Given input size: ({c}x{h}x{w}). Calculated output size: "
+                         f"({c}x{h // k}x{w // k}). Output size is too small")
+    return k, (n, c, h // k, w // k)
+
+
+def check_window(op, window, shape, k):
+    """The uint8 window positions of a fused block (r * k + s of each maximum)."""
+    idx = np.asarray(window)
+    if idx.dtype != np.uint8:
+        raise TypeError(f"{op}: window must be the uint8 array the forward returned, but got "
+                        f"dtype {idx.dtype}")
+    if idx.shape != tuple(shape):
+        raise ValueError(f"{op}: expected window of shape {_fmt_shape(shape)}, but got window "
+                         f"of shape {_fmt_shape(idx.shape)}")
+    if idx.size and int(idx.max()) >= k * k:
+        raise ValueError(f"{op}: window holds position {int(idx.max())}, outside a {k}x{k} "
+                         "window")
+    return idx
 
 
 # ----------------------------------------------------------------------------------------
@@ -531,3 +601,176 @@ def check_grad_loss(op, grad_loss, dtype, reduction_code, n):
         raise ValueError(f"{op}: with reduction='mean' or 'sum' grad_loss must be a scalar, but "
                          f"got shape {_fmt_shape(g.shape)}")
     return np.ascontiguousarray(g, dtype=dtype)
+
+
+# ----------------------------------------------------------------------------------------
+# Normalisation, dropout and activations
+# ----------------------------------------------------------------------------------------
+
+def check_float_scalar(op, name, value, lo=None, hi=None):
+    """A finite Python float from a real number (bool refused); optional closed bounds."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{op}: {name} must be a float, got {type(value).__name__} ({value!r})")
+    v = float(value)
+    if not np.isfinite(v):
+        raise ValueError(f"{op}: {name} must be finite, got {v}")
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        raise ValueError(f"{op}: {name} must be between {lo} and {hi}, got {v}")
+    return v
+
+
+def check_bool(op, name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{op}: {name} must be a bool, got {type(value).__name__} ({value!r})")
+    return bool(value)
+
+
+def _check_vector(op, name, a, n, what="elements"):
+    if a is not None and a.shape != (n,):
+        shown = a.shape[0] if a.ndim == 1 else _fmt_shape(a.shape)
+        raise ValueError(f"{op}: {name} should contain {n} {what} not {shown}")
+
+
+def _check_min_ndim(op, x, ndim):
+    if x.ndim < ndim:
+        raise ValueError(f"{op}: expected input with at least {ndim} dimensions (N, C, ...), "
+                         f"but got input of size: {_fmt_shape(x.shape)}")
+
+
+def check_batch_norm(op, x, running_mean, running_var, weight, bias, training, momentum, eps):
+    """Validated batch_norm call: (x, running_mean, running_var, weight, bias, training,
+    momentum, eps).  Running statistics must be writable arrays when training updates them."""
+    x, weight, bias = float_arrays(op, ("input", x), ("weight", weight), ("bias", bias))
+    _check_min_ndim(op, x, 2)
+    training = check_bool(op, "training", training)
+    momentum = check_float_scalar(op, "momentum", momentum)
+    eps = check_float_scalar(op, "eps", eps, lo=0.0)
+    c = x.shape[1]
+    stats = []
+    for name, a in (("running_mean", running_mean), ("running_var", running_var)):
+        if a is not None:
+            if training and not isinstance(a, np.ndarray):
+                raise TypeError(f"{op}: {name} must be a NumPy array (training updates it in "
+                                f"place), got {type(a).__name__}")
+            (a,) = float_arrays(op, (name, a))
+            if training and not a.flags.writeable:
+                raise ValueError(f"{op}: {name} is read-only, but training updates it in place")
+            _check_vector(op, name, a, c)
+        elif not training:
+            raise ValueError(f"{name} must be defined in evaluation mode")
+        stats.append(a)
+    check_same_dtype(op, [("input", x)] + [(n, a) for n, a in (
+        ("weight", weight), ("bias", bias), ("running_mean", stats[0]),
+        ("running_var", stats[1])) if a is not None])
+    _check_vector(op, "weight", weight, c)
+    _check_vector(op, "bias", bias, c)
+    if training and x.size and x.size // c == 1:
+        raise ValueError("Expected more than 1 value per channel when training, got input size "
+                         f"{_fmt_shape(x.shape)}")
+    return x, stats[0], stats[1], weight, bias, training, momentum, eps
+
+
+def check_batch_norm_backward(op, grad_output, x, weight, running_mean, running_var, save_mean,
+                              save_invstd, training, eps, output_mask):
+    gy, x, weight, rm, rv, sm, si = float_arrays(
+        op, ("grad_output", grad_output), ("input", x), ("weight", weight),
+        ("running_mean", running_mean), ("running_var", running_var),
+        ("save_mean", save_mean), ("save_invstd", save_invstd))
+    _check_min_ndim(op, x, 2)
+    check_same_shape(op, "grad_output", gy, "input", x)
+    training = check_bool(op, "training", training)
+    eps = check_float_scalar(op, "eps", eps, lo=0.0)
+    need = check_output_mask(op, output_mask)
+    c = x.shape[1]
+    pairs = (("save_mean", sm), ("save_invstd", si)) if training else (
+        ("running_mean", rm), ("running_var", rv))
+    for name, a in pairs:
+        if a is None:
+            raise ValueError(f"{op}: {name} is required when training={training}")
+        _check_vector(op, name, a, c)
+    _check_vector(op, "weight", weight, c)
+    return gy, x, weight, pairs[0][1], pairs[1][1], training, eps, need
+
+
+def normalized_shape_tuple(op, normalized_shape):
+    if isinstance(normalized_shape, (int, np.integer)) and not isinstance(normalized_shape, bool):
+        return (int(normalized_shape),)
+    return _shape_tuple(normalized_shape, "normalized_shape")
+
+
+def check_layer_norm(op, x, normalized_shape, weight, bias, eps):
+    """Validated layer_norm call: (x, normalized_shape, weight, bias, eps, rows, d)."""
+    x, weight, bias = float_arrays(op, ("input", x), ("weight", weight), ("bias", bias))
+    ns = normalized_shape_tuple(op, normalized_shape)
+    eps = check_float_scalar(op, "eps", eps, lo=0.0)
+    k = len(ns)
+    if k == 0 or x.ndim < k or tuple(x.shape[x.ndim - k:]) != ns:
+        raise ValueError(f"Given normalized_shape={list(ns)}, expected input with shape "
+                         f"[*, {', '.join(str(s) for s in ns)}], but got input of size"
+                         f"{list(x.shape)}")
+    for name, a in (("weight", weight), ("bias", bias)):
+        if a is not None and a.shape != ns:
+            raise ValueError(f"Expected {name} to be of same shape as normalized_shape, but got "
+                             f"{name} of shape {list(a.shape)} and normalized_shape = {list(ns)}")
+    d = 1
+    for s in ns:
+        d *= s
+    rows = x.size // d if d else 0
+    return x, ns, weight, bias, eps, rows, d
+
+
+def check_norm_stats(op, names_arrays, shapes):
+    """mean / rstd arrays of the forward pass: any of the given shapes."""
+    for name, a in names_arrays:
+        if a is None:
+            raise ValueError(f"{op}: {name} is required")
+        if a.shape not in shapes:
+            raise ValueError(f"{op}: expected {name} of shape {_fmt_shape(shapes[0])}, but got "
+                             f"{name} of shape {_fmt_shape(a.shape)}")
+
+
+def check_group_norm(op, x, num_groups, weight, bias, eps):
+    """Validated group_norm call: (x, num_groups, weight, bias, eps)."""
+    x, weight, bias = float_arrays(op, ("input", x), ("weight", weight), ("bias", bias))
+    _check_min_ndim(op, x, 2)
+    g = _as_int(num_groups, "num_groups")
+    eps = check_float_scalar(op, "eps", eps, lo=0.0)
+    c = x.shape[1]
+    if g <= 0 or c % g != 0 or g > c:   # (a group needs at least one channel)
+        raise ValueError("Expected number of channels in input to be divisible by num_groups, "
+                         f"but got input of shape {list(x.shape)} and num_groups={g}")
+    for name, a in (("weight", weight), ("bias", bias)):
+        if a is not None and a.shape != (c,):
+            raise ValueError(f"Expected {name} to be a vector of size equal to the number of "
+                             f"channels in input, but got {name} of shape {list(a.shape)} and "
+                             f"input of shape {list(x.shape)}")
+    return x, g, weight, bias, eps
+
+
+def check_dropout_p(op, p):
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer,
+                                                            np.floating)):
+        raise TypeError(f"{op}: p must be a float, got {type(p).__name__} ({p!r})")
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    return p
+
+
+def check_generator(op, generator):
+    if generator is not None and not isinstance(generator, np.random.Generator):
+        raise TypeError(f"{op}: generator must be a numpy.random.Generator or None, got "
+                        f"{type(generator).__name__}")
+    return generator
+
+
+def check_mask(op, mask, shape):
+    if type(mask) is not np.ndarray:
+        mask = np.asarray(mask)
+    if mask.dtype != np.bool_:
+        raise TypeError(f"{op}: mask must be a bool array, got dtype {mask.dtype}")
+    if mask.shape != shape:
+        raise ValueError(f"{op}: mask of shape {_fmt_shape(mask.shape)} does not match "
+                         f"grad_output of shape {_fmt_shape(shape)}")
+    return mask

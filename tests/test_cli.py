@@ -1,8 +1,11 @@
-"""The train, summary and edges subcommands, run as ``python -m fastconv ...`` in a subprocess."""
+"""The train, summary and edges subcommands, run as ``python -m fastconv ...`` in a subprocess,
+and the ``fastconv`` console script."""
 import os
 import re
+import shutil
 import subprocess
 import sys
+import sysconfig
 
 import numpy as np
 import pytest
@@ -32,6 +35,21 @@ def test_help(command, tmp_path):
         assert "--limit" not in out  # kept out of --help, documented in the module
     if command == "edges":
         assert "--out DIR" in out and "grace_hopper.jpg" in out
+
+
+def test_console_script_runs_info(tmp_path):
+    # the `fastconv` command that `pip install` puts beside this Python ([project.scripts])
+    script = shutil.which("fastconv", path=sysconfig.get_path("scripts"))
+    assert script, "no fastconv console script in %s: reinstall with pip install ." % (
+        sysconfig.get_path("scripts"))
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.run([script, "info"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("fastconv %s\n" % fastconv.__version__)
+    assert "SIMD path:" in proc.stdout and "threads:" in proc.stdout
+    from fastconv.cli import build_parser
+    assert build_parser().format_usage().startswith("usage: fastconv ")
 
 
 def test_top_level_help_lists_the_commands(tmp_path):

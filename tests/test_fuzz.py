@@ -18,6 +18,7 @@ The hypothesis test runs FUZZ_EXAMPLES examples (fixed, derandomized under the d
 profile; FASTCONV_FUZZ_EXAMPLES overrides).  tools/fuzz_atheris.py drives the same generator
 and checks from coverage-guided bytes for longer runs.
 """
+import copy
 import faulthandler
 import os
 from collections import Counter
@@ -37,7 +38,10 @@ CALL_TIMEOUT = 600  # seconds for the whole fuzz test; a hang dumps all stacks a
 OPS = ("conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward", "avg_pool2d",
        "avg_pool2d_backward", "global_avg_pool2d", "global_avg_pool2d_backward", "linear",
        "linear_backward", "relu", "relu_backward", "cross_entropy", "cross_entropy_backward",
-       "softmax", "log_softmax", "conv2d_output_shape", "pool2d_output_shape")
+       "softmax", "log_softmax", "conv2d_output_shape", "pool2d_output_shape",
+       "batch_norm", "batch_norm_backward", "layer_norm", "layer_norm_backward", "group_norm",
+       "group_norm_backward", "dropout", "dropout_backward", "sigmoid", "sigmoid_backward",
+       "tanh", "tanh_backward", "leaky_relu", "leaky_relu_backward")
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 BAD_DTYPES = (np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.bool_),
@@ -478,6 +482,199 @@ def case_pool2d_output_shape(src, m):
     ishape = _maybe_huge_entries(src, ishape)
     return "pool2d_output_shape", (_as_shape_arg(src, ishape), k), opts
 
+# ---- normalisation, dropout and activations ----
+
+def _maybe_none(src, make, one_in=3):
+    return None if src.chance(one_in) else make()
+
+
+def _eps(src):
+    if src.chance(12):
+        return src.choice((-1e-5, float("nan"), "1e-5", True, None))
+    return src.choice((1e-5, 1e-3, 0.0, 1))
+
+
+def _vector(src, m, n, positive=False):
+    """A per-channel (n,) array, sometimes of a wrong length or dtype."""
+    a = m.array(_maybe_perturb(src, (n,)), m.other_dtype())
+    if positive and isinstance(a, np.ndarray) and a.dtype in FLOATS:
+        a = np.asarray(np.abs(a) + a.dtype.type(0.5))
+    return a
+
+
+def _nchw_any(src, lo_ndim=2):
+    nd = src.int(lo_ndim, 4) if not src.chance(20) else src.choice((0, 1, 5))
+    return _shape(src, nd, 0, 5) if nd else ()
+
+
+def _bn_setup(src, m):
+    shape = _nchw_any(src)
+    c = shape[1] if len(shape) > 1 else 2
+    x = m.array(shape)
+    w = _maybe_none(src, lambda: _vector(src, m, c))
+    b = _maybe_none(src, lambda: _vector(src, m, c))
+    return shape, c, x, w, b
+
+
+def case_batch_norm(src, m):
+    shape, c, x, w, b = _bn_setup(src, m)
+    training = src.choice((True, False, False, 1))
+    if training is True:        # training writes the running statistics: fuzz it without them
+        rm = rv = None
+    else:
+        rm = _maybe_none(src, lambda: _vector(src, m, c), 8)
+        rv = _maybe_none(src, lambda: _vector(src, m, c, positive=True), 8)
+    kwargs = {"training": training, "return_stats": src.chance(2)}
+    if src.chance(3):
+        kwargs["momentum"] = src.choice((0.1, 0.0, 1.0, None, "0.1"))
+    if src.chance(3):
+        kwargs["eps"] = _eps(src)
+    return "batch_norm", (x, rm, rv, w, b), kwargs
+
+
+def case_batch_norm_backward(src, m):
+    shape, c, x, w, _ = _bn_setup(src, m)
+    gy = m.array(_maybe_perturb(src, shape), m.other_dtype())
+    training = src.choice((True, False, "yes"))
+    mean = _maybe_none(src, lambda: _vector(src, m, c), 10)
+    second = _maybe_none(src, lambda: _vector(src, m, c, positive=True), 10)
+    stats = (None, None, mean, second) if training is True else (mean, second, None, None)
+    kwargs = {"eps": _eps(src)} if src.chance(3) else {}
+    if src.chance(4):
+        kwargs["output_mask"] = tuple(src.chance(2) for _ in range(3))
+    return "batch_norm_backward", (gy, x, w) + stats + (training,), kwargs
+
+
+def _ln_setup(src, m):
+    shape = _nchw_any(src, 1)
+    k = src.int(1, max(1, len(shape))) if shape else 1
+    ns = tuple(shape[len(shape) - k:]) if shape else (2,)
+    if src.chance(15):
+        ns = _maybe_perturb(src, ns) if src.chance(2) else src.choice(((), (-1,), "3", 2.0))
+    elif len(ns) == 1 and src.chance(3):
+        ns = ns[0]                                        # an int normalized_shape
+    nshape = (ns,) if isinstance(ns, int) else (tuple(ns) if isinstance(ns, tuple) else (2,))
+    nshape = tuple(max(0, v) for v in nshape)
+    w = _maybe_none(src, lambda: m.array(_maybe_perturb(src, nshape), m.other_dtype()))
+    return shape, ns, nshape, m.array(shape), w
+
+
+def case_layer_norm(src, m):
+    shape, ns, nshape, x, w = _ln_setup(src, m)
+    b = _maybe_none(src, lambda: m.array(_maybe_perturb(src, nshape), m.other_dtype()))
+    kwargs = {"return_stats": src.chance(2)}
+    if src.chance(3):
+        kwargs["eps"] = _eps(src)
+    return "layer_norm", (x, ns, w, b), kwargs
+
+
+def case_layer_norm_backward(src, m):
+    shape, ns, nshape, x, w = _ln_setup(src, m)
+    lead = shape[:len(shape) - len(nshape)]
+    sshape = lead + (1,) * len(nshape) if src.chance(2) else lead
+    mean = m.array(_maybe_perturb(src, sshape), m.other_dtype())
+    rstd = m.array(_maybe_perturb(src, sshape))
+    if src.chance(2) and isinstance(rstd, np.ndarray) and rstd.dtype in FLOATS:
+        rstd = np.asarray(np.abs(rstd))
+    gy = m.array(_maybe_perturb(src, shape), m.other_dtype())
+    kwargs = {"output_mask": tuple(src.chance(2) for _ in range(3))} if src.chance(4) else {}
+    return "layer_norm_backward", (gy, x, ns, mean, rstd, w), kwargs
+
+
+def _gn_setup(src, m):
+    shape = _nchw_any(src)
+    c = shape[1] if len(shape) > 1 else 2
+    divisors = [g for g in range(1, c + 1) if c % g == 0] or [1]
+    g = src.choice(divisors) if not src.chance(12) else _pos(src, 4)
+    w = _maybe_none(src, lambda: _vector(src, m, c))
+    return shape, c, g, m.array(shape), w
+
+
+def case_group_norm(src, m):
+    shape, c, g, x, w = _gn_setup(src, m)
+    b = _maybe_none(src, lambda: _vector(src, m, c))
+    kwargs = {"return_stats": src.chance(2)}
+    if src.chance(3):
+        kwargs["eps"] = _eps(src)
+    return "group_norm", (x, g, w, b), kwargs
+
+
+def case_group_norm_backward(src, m):
+    shape, c, g, x, w = _gn_setup(src, m)
+    n = shape[0] if shape else 1
+    gg = g if isinstance(g, int) and 0 < g <= c else 1
+    mean = m.array(_maybe_perturb(src, (n, gg)), m.other_dtype())
+    rstd = m.array(_maybe_perturb(src, (n, gg)))
+    gy = m.array(_maybe_perturb(src, shape), m.other_dtype())
+    kwargs = {"output_mask": tuple(src.chance(2) for _ in range(3))} if src.chance(4) else {}
+    return "group_norm_backward", (gy, x, g, mean, rstd, w), kwargs
+
+
+def case_dropout(src, m):
+    x = m.array(_any_shape(src))
+    kwargs = {"p": src.choice((0.5, 0.0, 1.0, 0.1, 0.9, -0.1, 1.5, "0.5", float("nan"))),
+              "return_mask": src.chance(2),
+              "generator": np.random.default_rng(src.int(0, 2 ** 32 - 1))}
+    if src.chance(4):
+        kwargs["training"] = src.choice((False, True, 0))
+    if src.chance(30):
+        kwargs["generator"] = 7
+    return "dropout", (x,), kwargs
+
+
+def case_dropout_backward(src, m):
+    shape = _any_shape(src)
+    mask = np.asarray(m.rng.random(_maybe_perturb(src, shape)) < 0.5)
+    if src.chance(15):
+        mask = mask.astype(src.choice((np.uint8, np.float32)))
+    # (no finite scale beyond float32's range: the float32 oracle runs in float64)
+    scale = src.choice((2.0, 1.0, 0.0, 1.25, 1e30, float("inf"), "2"))
+    return "dropout_backward", (m.array(shape), m.layout(mask, src.choice(LAYOUTS)), scale), {}
+
+
+def _unary_case(name, src, m):
+    return name, (m.array(_any_shape(src)),), {}
+
+
+def _unary_backward_case(name, src, m):
+    shape = _any_shape(src)
+    z = m.array(shape, m.other_dtype())
+    return name, (m.array(_maybe_perturb(src, shape)), z), {}
+
+
+def case_sigmoid(src, m):
+    return _unary_case("sigmoid", src, m)
+
+
+def case_tanh(src, m):
+    return _unary_case("tanh", src, m)
+
+
+def case_sigmoid_backward(src, m):
+    return _unary_backward_case("sigmoid_backward", src, m)
+
+
+def case_tanh_backward(src, m):
+    return _unary_backward_case("tanh_backward", src, m)
+
+
+def _slope(src):
+    return src.choice((0.01, 0.2, 0.0, -0.5, 1, 1e30, "0.1", True, float("inf")))
+
+
+def case_leaky_relu(src, m):
+    name, args, kwargs = _unary_case("leaky_relu", src, m)
+    if src.chance(2):
+        kwargs["negative_slope"] = _slope(src)
+    return name, args, kwargs
+
+
+def case_leaky_relu_backward(src, m):
+    name, args, kwargs = _unary_backward_case("leaky_relu_backward", src, m)
+    if src.chance(2):
+        kwargs["negative_slope"] = _slope(src)
+    return name, args, kwargs
+
 
 CASES = {name: globals()["case_" + name] for name in OPS}
 
@@ -547,12 +744,19 @@ def _call(fn, args, kwargs):
 STATS = Counter()
 
 
+def _fresh(kwargs):
+    """kwargs with a copy of any generator (dropout draws from it), so that every backend
+    starts from the same generator state."""
+    return {k: copy.deepcopy(v) if isinstance(v, np.random.Generator) else v
+            for k, v in kwargs.items()}
+
+
 def check_case(name, args, kwargs):
     """Run one case on both backends and assert the contract; returns 'ok' or 'error'."""
     snaps = _snapshot(args, kwargs)
-    expected, ref_exc = _call(getattr(R, name), args, kwargs)
+    expected, ref_exc = _call(getattr(R, name), args, _fresh(kwargs))
     _assert_unchanged(snaps, "fastconv.reference")
-    got, exc = _call(getattr(F, name), args, kwargs)
+    got, exc = _call(getattr(F, name), args, _fresh(kwargs))
     _assert_unchanged(snaps, "fastconv.functional")
     too_big = isinstance(ref_exc, MemoryError) or (
         isinstance(ref_exc, ValueError) and str(ref_exc).startswith("array is too big"))
@@ -590,7 +794,7 @@ def check_case(name, args, kwargs):
     # For float32, the oracle is the reference evaluated in float64 on the same values.
     dt = next((g.dtype for g in got_t if g is not None and g.dtype.kind == "f"), None)
     if dt == np.float32:
-        exp_t = _as_tuple(getattr(R64, name)(*args, **kwargs))
+        exp_t = _as_tuple(getattr(R64, name)(*args, **_fresh(kwargs)))
     for g, e in zip(got_t, exp_t):
         if e is None:
             assert g is None

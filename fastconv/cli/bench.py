@@ -23,7 +23,8 @@ def register(subparsers):
         "bench", help="benchmark fastconv against the NumPy reference and torch",
         description="Time the training steps (forward + backward + SGD), the fastconv.models "
                     "models as users run them, the convs and memory-bound layers of the "
-                    "MNIST, SimpleCNN, CIFAR and edge networks, and square GEMMs, on fastconv, "
+                    "MNIST, SimpleCNN, CIFAR and edge networks, batch norm (beside numpy.copyto "
+                    "of the same activation) and square GEMMs, on fastconv, "
                     "the NumPy reference and torch (when installed), side by side in this "
                     "process, interleaved, with the same warm-up for each; and this machine's "
                     "limits (FMA peak per SIMD path, copy bandwidth per cache level) in the "

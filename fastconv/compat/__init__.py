@@ -5,15 +5,20 @@
 
       from fastconv.compat.cs231n import *     # instead of: from cs231n.layers import *
 
-- :mod:`fastconv.compat.dlfs` -- the layer classes of "Deep Learning from Scratch"
-  (``common/layers.py``)::
+- :mod:`fastconv.compat.dlfs` -- the ``common/`` package of "Deep Learning from Scratch"
+  (``layers``, ``functions``, ``util``, ``optimizer``, ``gradient``)::
 
-      from fastconv.compat.dlfs import *       # instead of: from common.layers import *
+      from fastconv.compat.dlfs.layers import *   # instead of: from common.layers import *
 
-Both keep the names, signatures, parameter dicts, caches, attributes and return values of the
+- :mod:`fastconv.compat.deeplearning_ai` -- the functions of deeplearning.ai's "Convolution
+  model, Step by Step" (NHWC)::
+
+      from fastconv.compat.deeplearning_ai import *
+
+All keep the names, signatures, parameter dicts, caches, attributes and return values of the
 originals and run on fastconv's kernels (or on the NumPy reference backend selected with
 ``fastconv.backend.use_backend("numpy")``).
 """
-from . import cs231n, dlfs
+from . import cs231n, deeplearning_ai, dlfs
 
-__all__ = ["cs231n", "dlfs"]
+__all__ = ["cs231n", "dlfs", "deeplearning_ai"]

@@ -5,9 +5,13 @@ themselves: they translate the call conventions of the original code and hand th
 functional ops of the active fastconv backend (``fastconv.functional``, the C kernels, unless
 ``fastconv.backend.use_backend("numpy")`` selected the NumPy reference).
 """
+from __future__ import annotations
+
 import math
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from fastconv.backend import get_backend
 
@@ -44,7 +48,7 @@ def promote(*arrays):
     return tuple(None if a is None else next(it).astype(dt, copy=False) for a in arrays)
 
 
-def as_array(x):
+def as_array(x: ArrayLike) -> NDArray[Any]:
     return x if isinstance(x, np.ndarray) else np.asarray(x)
 
 
@@ -55,7 +59,7 @@ def flatten_batch(x):
     return x.reshape(x.shape[0], math.prod(x.shape[1:]))
 
 
-def class_indices(y, n, c, op):
+def class_indices(y: ArrayLike, n: int, c: int, op: str) -> NDArray[np.int64]:
     """Integer class labels y (N,) as an int64 array, checked against N and C.
 
     Raises TypeError for non-integer labels and ValueError for a wrong shape or a label

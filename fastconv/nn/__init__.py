@@ -4,7 +4,8 @@ Modules compute ``forward`` and an explicit ``backward``; see :class:`Module` fo
 backward of a model that composes layers.
 """
 from . import init
-from .layers import AdaptiveAvgPool2d, AvgPool2d, Conv2d, Dropout, Flatten, Identity, Linear, MaxPool2d, ReLU
+from .layers import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Flatten, GroupNorm,
+                     Identity, LayerNorm, LeakyReLU, Linear, MaxPool2d, ReLU, Sigmoid, Tanh)
 from .loss import CrossEntropyLoss
 from .module import Module, Parameter, Sequential
 from .summary import SummaryRows, summary
@@ -12,5 +13,5 @@ from .summary import SummaryRows, summary
 __all__ = [
     "init", "Module", "Parameter", "Sequential", "Conv2d", "Linear", "MaxPool2d", "AvgPool2d",
     "AdaptiveAvgPool2d", "ReLU", "Flatten", "Dropout", "Identity", "CrossEntropyLoss", "summary",
-    "SummaryRows",
+    "SummaryRows", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "Sigmoid", "Tanh", "LeakyReLU",
 ]

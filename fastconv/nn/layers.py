@@ -4,30 +4,35 @@ Every layer calls the active backend (:func:`fastconv.backend.get_backend`), so
 ``fastconv.use_backend("numpy")`` runs the same model on the NumPy reference. Each forward keeps
 what the matching backward needs; backward raises if forward has not run.
 """
+from __future__ import annotations
+
 import math
+from typing import Any, Optional, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
+from .._typing import FloatArray, IndexArray, Padding, Shape, Size2
 from ..backend import get_backend
 from . import init
 from .module import Module, Parameter
 
 __all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Linear", "ReLU", "Flatten", "Dropout",
-           "Identity"]
+           "Identity", "BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "Sigmoid", "Tanh", "LeakyReLU"]
 
 
-def _pair(v):
+def _pair(v: Any) -> Tuple[Any, ...]:
     if isinstance(v, (tuple, list)):
         return tuple(v)
     return (v, v)
 
 
-def _no_forward(module):
+def _no_forward(module: Module) -> RuntimeError:
     return RuntimeError("%s.backward called before forward: run forward first, it keeps what backward needs"
                         % type(module).__name__)
 
 
-def _positive_int(name, value, cls):
+def _positive_int(name: str, value: Any, cls: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError("%s: %s must be a positive integer, got %r" % (cls, name, value))
     return int(value)
@@ -36,8 +41,9 @@ def _positive_int(name, value, cls):
 class Conv2d(Module):
     """``torch.nn.Conv2d``: weight ``(out_channels, in_channels // groups, kh, kw)``, bias ``(out_channels,)``."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros", dtype=np.float32):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Size2, stride: Size2 = 1,
+                 padding: Padding = 0, dilation: Size2 = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", dtype: DTypeLike = np.float32) -> None:
         super().__init__()
         in_channels = _positive_int("in_channels", in_channels, "Conv2d")
         out_channels = _positive_int("out_channels", out_channels, "Conv2d")
@@ -52,29 +58,29 @@ class Conv2d(Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = (_positive_int("kernel_size", kh, "Conv2d"), _positive_int("kernel_size", kw, "Conv2d"))
         self.stride = _pair(stride)
-        self.padding = padding if isinstance(padding, str) else _pair(padding)
+        self.padding: Union[str, Tuple[Any, ...]] = padding if isinstance(padding, str) else _pair(padding)
         self.dilation = _pair(dilation)
         self.groups = groups
         self.padding_mode = padding_mode
         self.weight = Parameter(np.empty((out_channels, in_channels // groups) + self.kernel_size, dtype=dtype))
-        self.bias = Parameter(np.empty(out_channels, dtype=dtype)) if bias else None
+        self.bias: Optional[Parameter] = Parameter(np.empty(out_channels, dtype=dtype)) if bias else None
         self.reset_parameters()
-        self._x = None
+        self._x: Optional[ArrayLike] = None
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
             fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
             init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> FloatArray:
         F = get_backend()
         self._x = x
         b = None if self.bias is None else self.bias.data
         return F.conv2d(x, self.weight.data, b, self.stride, self.padding, self.dilation, self.groups)
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> FloatArray:
         if self._x is None:
             raise _no_forward(self)
         F = get_backend()
@@ -85,7 +91,7 @@ class Conv2d(Module):
             self.bias.accumulate(gb)
         return gx
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         s = "%d, %d, kernel_size=%s, stride=%s" % (self.in_channels, self.out_channels, self.kernel_size, self.stride)
         if self.padding != (0, 0):
             s += ", padding=%s" % (self.padding,)
@@ -101,37 +107,38 @@ class Conv2d(Module):
 class Linear(Module):
     """``torch.nn.Linear``: ``y = x @ weight.T + bias``; input ``(*, in_features)``."""
 
-    def __init__(self, in_features, out_features, bias=True, dtype=np.float32):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 dtype: DTypeLike = np.float32) -> None:
         super().__init__()
         self.in_features = _positive_int("in_features", in_features, "Linear")
         self.out_features = _positive_int("out_features", out_features, "Linear")
         self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dtype))
-        self.bias = Parameter(np.empty(self.out_features, dtype=dtype)) if bias else None
+        self.bias: Optional[Parameter] = Parameter(np.empty(self.out_features, dtype=dtype)) if bias else None
         self.reset_parameters()
-        self._x = None
-        self._lead = None
+        self._x: Optional[NDArray[Any]] = None
+        self._lead: Tuple[int, ...] = ()
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
             fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
             init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> FloatArray:
         F = get_backend()
-        x = np.asarray(x)
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
+        xa = np.asarray(x)
+        if xa.ndim == 0 or xa.shape[-1] != self.in_features:
             raise ValueError("mat1 and mat2 shapes cannot be multiplied (%s and %dx%d)" % (
-                "x".join(str(s) for s in x.shape), self.in_features, self.out_features))
-        lead = x.shape[:-1]
-        x2 = x if x.ndim == 2 else x.reshape(-1, self.in_features)
+                "x".join(str(s) for s in xa.shape), self.in_features, self.out_features))
+        lead = xa.shape[:-1]
+        x2 = xa if xa.ndim == 2 else xa.reshape(-1, self.in_features)
         self._x, self._lead = x2, lead
         b = None if self.bias is None else self.bias.data
         y = F.linear(x2, self.weight.data, b)
-        return y if x.ndim == 2 else y.reshape(lead + (self.out_features,))
+        return y if xa.ndim == 2 else y.reshape(lead + (self.out_features,))
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> FloatArray:
         if self._x is None:
             raise _no_forward(self)
         F = get_backend()
@@ -143,7 +150,7 @@ class Linear(Module):
             self.bias.accumulate(gb)
         return gx if len(self._lead) == 1 else gx.reshape(self._lead + (self.in_features,))
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return "in_features=%d, out_features=%d, bias=%s" % (self.in_features, self.out_features,
                                                             self.bias is not None)
 
@@ -151,7 +158,8 @@ class Linear(Module):
 class MaxPool2d(Module):
     """``torch.nn.MaxPool2d``; stride defaults to kernel_size. Keeps the argmax indices for backward."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
+    def __init__(self, kernel_size: Size2, stride: Optional[Size2] = None, padding: Size2 = 0,
+                 dilation: Size2 = 1, return_indices: bool = False, ceil_mode: bool = False) -> None:
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
@@ -159,22 +167,22 @@ class MaxPool2d(Module):
         self.dilation = dilation
         self.return_indices = return_indices
         self.ceil_mode = ceil_mode
-        self._idx = None
-        self._shape = None
+        self._idx: Optional[IndexArray] = None
+        self._shape: Optional[Shape] = None
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> Union[FloatArray, Tuple[FloatArray, IndexArray]]:
         F = get_backend()
         y, idx = F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
                               return_indices=True)
         self._idx, self._shape = idx, np.shape(x)
         return (y, idx) if self.return_indices else y
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> FloatArray:
         if self._idx is None:
             raise _no_forward(self)
         return get_backend().max_pool2d_backward(grad_output, self._idx, self._shape)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return "kernel_size=%s, stride=%s, padding=%s, dilation=%s, ceil_mode=%s" % (
             self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
 
@@ -182,8 +190,9 @@ class MaxPool2d(Module):
 class AvgPool2d(Module):
     """``torch.nn.AvgPool2d``; stride defaults to kernel_size. ``divisor_override`` is not supported."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-                 divisor_override=None):
+    def __init__(self, kernel_size: Size2, stride: Optional[Size2] = None, padding: Size2 = 0,
+                 ceil_mode: bool = False, count_include_pad: bool = True,
+                 divisor_override: Optional[int] = None) -> None:
         super().__init__()
         if divisor_override is not None:
             raise ValueError("AvgPool2d: divisor_override is not supported")
@@ -192,20 +201,20 @@ class AvgPool2d(Module):
         self.padding = padding
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
-        self._shape = None
+        self._shape: Optional[Shape] = None
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> FloatArray:
         self._shape = np.shape(x)
         return get_backend().avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                                         self.count_include_pad)
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> FloatArray:
         if self._shape is None:
             raise _no_forward(self)
         return get_backend().avg_pool2d_backward(grad_output, self._shape, self.kernel_size, self.stride,
                                                  self.padding, self.ceil_mode, self.count_include_pad)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return "kernel_size=%s, stride=%s, padding=%s" % (self.kernel_size, self.stride, self.padding)
 
 
@@ -213,7 +222,7 @@ class AdaptiveAvgPool2d(Module):
     """``torch.nn.AdaptiveAvgPool2d`` for output size 1 (global average pooling): ``(N, C, H, W)`` ->
     ``(N, C, 1, 1)``. Other output sizes are refused."""
 
-    def __init__(self, output_size):
+    def __init__(self, output_size: Size2) -> None:
         super().__init__()
         size = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size, output_size)
         if size not in ((1, 1),):
@@ -221,21 +230,21 @@ class AdaptiveAvgPool2d(Module):
                              "use AvgPool2d with an explicit kernel_size and stride for other sizes"
                              % (output_size,))
         self.output_size = output_size
-        self._shape = None
+        self._shape: Optional[Shape] = None
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> FloatArray:
         self._shape = np.shape(x)
         y = get_backend().global_avg_pool2d(x)
         return y.reshape(y.shape + (1, 1))
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> FloatArray:
         if self._shape is None:
             raise _no_forward(self)
         g = np.asarray(grad_output)
         g = g.reshape(g.shape[:2])
         return get_backend().global_avg_pool2d_backward(g, self._shape)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return "output_size=%r" % (self.output_size,)
 
 
@@ -243,17 +252,17 @@ class ReLU(Module):
     """``torch.nn.ReLU``. The output is always a new array (``inplace`` is accepted for compatibility;
     inputs are never modified)."""
 
-    def __init__(self, inplace=False):
+    def __init__(self, inplace: bool = False) -> None:
         super().__init__()
         self.inplace = inplace
-        self._y = None
+        self._y: Optional[FloatArray] = None
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> FloatArray:
         y = get_backend().relu(x)
         self._y = y
         return y
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> FloatArray:
         if self._y is None:
             raise _no_forward(self)
         return get_backend().relu_backward(grad_output, self._y)
@@ -262,14 +271,14 @@ class ReLU(Module):
 class Flatten(Module):
     """``torch.nn.Flatten(start_dim=1, end_dim=-1)``."""
 
-    def __init__(self, start_dim=1, end_dim=-1):
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
-        self._shape = None
+        self._shape: Optional[Tuple[int, ...]] = None
 
-    def forward(self, x):
-        x = np.asarray(x)
-        shape = x.shape
+    def forward(self, x: ArrayLike) -> NDArray[Any]:
+        xa = np.asarray(x)
+        shape = xa.shape
         nd = len(shape)
         s = self.start_dim + nd if self.start_dim < 0 else self.start_dim
         e = self.end_dim + nd if self.end_dim < 0 else self.end_dim
@@ -279,11 +288,11 @@ class Flatten(Module):
         elif not (0 <= s < nd and 0 <= e < nd) or s > e:
             raise ValueError("Flatten: start_dim=%d, end_dim=%d out of range for input of shape %s"
                              % (self.start_dim, self.end_dim, tuple(shape)))
-        self._shape = x.shape
+        self._shape = xa.shape
         new = shape[:s] + (int(np.prod(shape[s:e + 1], dtype=np.int64)),) + shape[e + 1:]
-        return x.reshape(new)
+        return xa.reshape(new)
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> NDArray[Any]:
         if self._shape is None:
             raise _no_forward(self)
         return np.asarray(grad_output).reshape(self._shape)
@@ -291,46 +300,260 @@ class Flatten(Module):
 
 class Dropout(Module):
     """``torch.nn.Dropout(p=0.5)``: in training zeroes each element with probability p and scales the
-    rest by 1/(1-p); in eval mode it is the identity. Random numbers come from
-    ``fastconv.nn.init.get_generator()`` (seed it with ``fastconv.nn.init.manual_seed``)."""
+    rest by 1/(1-p); in eval mode it is the identity. The mask comes from ``fastconv.functional.dropout``
+    with ``fastconv.nn.init.get_generator()`` (seed it with ``fastconv.nn.init.manual_seed``)."""
 
-    def __init__(self, p=0.5, inplace=False):
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, (int, float)) or p < 0 or p > 1:
             raise ValueError("dropout probability has to be between 0 and 1, but got {}".format(p))
         self.p = float(p)
         self.inplace = inplace
-        self._mask = None
-        self._identity = None
+        self._mask: Optional[NDArray[Any]] = None
+        self._identity: Optional[bool] = None
 
-    def forward(self, x):
-        x = np.asarray(x)
+    def forward(self, x: ArrayLike) -> NDArray[Any]:
+        xa = np.asarray(x)
         if not self.training or self.p == 0.0:
             self._identity, self._mask = True, None
-            return x.copy()
+            return xa.copy()
         self._identity = False
-        if self.p == 1.0:
-            self._mask = np.zeros(x.shape, dtype=x.dtype)
-        else:
-            keep = init.get_generator().random(x.shape) >= self.p
-            self._mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.p))
-        return x * self._mask
+        y, self._mask = get_backend().dropout(x, self.p, True, init.get_generator(), return_mask=True)
+        return y
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> NDArray[Any]:
         if self._identity is None:
             raise _no_forward(self)
         g = np.asarray(grad_output)
-        return g.copy() if self._identity else g * self._mask
+        if self._identity:
+            return g.copy()
+        return get_backend().dropout_backward(g, self._mask, 1.0 / (1.0 - self.p) if self.p < 1 else 0.0)
+
+    def extra_repr(self) -> str:
+        return "p=%s" % self.p
+
+
+class _BatchNorm(Module):
+    """Shared by BatchNorm1d and BatchNorm2d: torch's parameters (weight, bias), buffers (running_mean,
+    running_var, num_batches_tracked) and state_dict keys, momentum=None for a cumulative average."""
+
+    _ndims = ()
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 dtype=np.float32):
+        super().__init__()
+        cls = type(self).__name__
+        self.num_features = _positive_int("num_features", num_features, cls)
+        self.eps = float(eps)
+        self.momentum = None if momentum is None else float(momentum)
+        self.affine = bool(affine)
+        self.track_running_stats = bool(track_running_stats)
+        if self.affine:
+            self.weight = Parameter(np.ones(self.num_features, dtype=dtype))
+            self.bias = Parameter(np.zeros(self.num_features, dtype=dtype))
+        else:
+            self.weight = self.bias = None
+        if self.track_running_stats:
+            self.register_buffer("running_mean", np.zeros(self.num_features, dtype=dtype))
+            self.register_buffer("running_var", np.ones(self.num_features, dtype=dtype))
+            self.register_buffer("num_batches_tracked", np.zeros((), dtype=np.int64))
+        else:
+            self.running_mean = self.running_var = self.num_batches_tracked = None
+        self._cache = None
+
+    def reset_running_stats(self):
+        if self.track_running_stats:
+            self.running_mean[...] = 0
+            self.running_var[...] = 1
+            self.num_batches_tracked[...] = 0
+
+    def reset_parameters(self):
+        self.reset_running_stats()
+        if self.affine:
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+
+    def _check_input_dim(self, x):
+        if x.ndim not in self._ndims:
+            raise ValueError("expected %s input (got %dD input)"
+                             % (" or ".join("%dD" % d for d in self._ndims), x.ndim))
+
+    def forward(self, x):
+        x = np.asarray(x)
+        self._check_input_dim(x)
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            np.add(self.num_batches_tracked, 1, out=self.num_batches_tracked)   # in place: a buffer
+            if self.momentum is None:   # cumulative moving average
+                factor = 1.0 / float(self.num_batches_tracked)
+        use_batch = self.training or not self.track_running_stats
+        rm, rv = (self.running_mean, self.running_var) if (self.training or not use_batch) else (None, None)
+        w = None if self.weight is None else self.weight.data
+        b = None if self.bias is None else self.bias.data
+        y, mean, invstd = get_backend().batch_norm(x, rm, rv, w, b, use_batch, factor, self.eps, return_stats=True)
+        self._cache = (x, mean, invstd, use_batch)
+        return y
+
+    def backward(self, grad_output):
+        if self._cache is None:
+            raise _no_forward(self)
+        x, mean, invstd, use_batch = self._cache
+        w = None if self.weight is None else self.weight.data
+        gx, gw, gb = get_backend().batch_norm_backward(
+            grad_output, x, w, self.running_mean, self.running_var, mean, invstd, use_batch, self.eps,
+            (True, self.affine, self.affine))
+        if self.affine:
+            self.weight.accumulate(gw)
+            self.bias.accumulate(gb)
+        return gx
 
     def extra_repr(self):
-        return "p=%s" % self.p
+        return "%d, eps=%s, momentum=%s, affine=%s, track_running_stats=%s" % (
+            self.num_features, self.eps, self.momentum, self.affine, self.track_running_stats)
+
+
+class BatchNorm1d(_BatchNorm):
+    """``torch.nn.BatchNorm1d``: input (N, C) or (N, C, L), statistics per channel."""
+
+    _ndims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """``torch.nn.BatchNorm2d``: input (N, C, H, W), statistics per channel over N, H and W."""
+
+    _ndims = (4,)
+
+
+class _AffineNorm(Module):
+    """LayerNorm and GroupNorm: optional weight and bias, the statistics kept for backward."""
+
+    def forward(self, x):
+        w = None if self.weight is None else self.weight.data
+        b = None if self.bias is None else self.bias.data
+        y, mean, rstd = getattr(get_backend(), self._op)(x, self._arg(), w, b, self.eps, return_stats=True)
+        self._cache = (x, mean, rstd)
+        return y
+
+    def backward(self, grad_output):
+        if self._cache is None:
+            raise _no_forward(self)
+        x, mean, rstd = self._cache
+        w = None if self.weight is None else self.weight.data
+        gx, gw, gb = getattr(get_backend(), self._op + "_backward")(
+            grad_output, x, self._arg(), mean, rstd, w, (True, self.weight is not None, self.bias is not None))
+        if self.weight is not None:
+            self.weight.accumulate(gw)
+        if self.bias is not None:
+            self.bias.accumulate(gb)
+        return gx
+
+
+class LayerNorm(_AffineNorm):
+    """``torch.nn.LayerNorm(normalized_shape, eps=1e-5, elementwise_affine=True, bias=True)``."""
+
+    _op = "layer_norm"
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, dtype=np.float32):
+        super().__init__()
+        if isinstance(normalized_shape, (int, np.integer)):
+            normalized_shape = (int(normalized_shape),)
+        self.normalized_shape = tuple(int(s) for s in normalized_shape)
+        self.eps = float(eps)
+        self.elementwise_affine = bool(elementwise_affine)
+        self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype)) if elementwise_affine else None
+        self.bias = Parameter(np.zeros(self.normalized_shape, dtype=dtype)) if elementwise_affine and bias else None
+        self._cache = None
+
+    def _arg(self):
+        return self.normalized_shape
+
+    def extra_repr(self):
+        return "%s, eps=%s, elementwise_affine=%s" % (self.normalized_shape, self.eps, self.elementwise_affine)
+
+
+class GroupNorm(_AffineNorm):
+    """``torch.nn.GroupNorm(num_groups, num_channels, eps=1e-5, affine=True)``: input (N, C, *)."""
+
+    _op = "group_norm"
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, dtype=np.float32):
+        super().__init__()
+        self.num_groups = _positive_int("num_groups", num_groups, "GroupNorm")
+        self.num_channels = _positive_int("num_channels", num_channels, "GroupNorm")
+        if self.num_channels % self.num_groups != 0:
+            raise ValueError("num_channels must be divisible by num_groups")
+        self.eps = float(eps)
+        self.affine = bool(affine)
+        self.weight = Parameter(np.ones(self.num_channels, dtype=dtype)) if affine else None
+        self.bias = Parameter(np.zeros(self.num_channels, dtype=dtype)) if affine else None
+        self._cache = None
+
+    def _arg(self):
+        return self.num_groups
+
+    def extra_repr(self):
+        return "%d, %d, eps=%s, affine=%s" % (self.num_groups, self.num_channels, self.eps, self.affine)
+
+
+class _FromOutput(Module):
+    """An elementwise activation whose backward needs only its output (kept from forward)."""
+
+    _op = None
+
+    def __init__(self):
+        super().__init__()
+        self._y = None
+
+    def forward(self, x):
+        self._y = getattr(get_backend(), self._op)(x)
+        return self._y
+
+    def backward(self, grad_output):
+        if self._y is None:
+            raise _no_forward(self)
+        return getattr(get_backend(), self._op + "_backward")(grad_output, self._y)
+
+
+class Sigmoid(_FromOutput):
+    """``torch.nn.Sigmoid``; keeps its output for backward."""
+
+    _op = "sigmoid"
+
+
+class Tanh(_FromOutput):
+    """``torch.nn.Tanh``; keeps its output for backward."""
+
+    _op = "tanh"
+
+
+class LeakyReLU(Module):
+    """``torch.nn.LeakyReLU(negative_slope=0.01)``; keeps its input for backward (``inplace`` is accepted
+    for compatibility; inputs are never modified)."""
+
+    def __init__(self, negative_slope=0.01, inplace=False):
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+        self.inplace = inplace
+        self._x = None
+
+    def forward(self, x):
+        self._x = x
+        return get_backend().leaky_relu(x, self.negative_slope)
+
+    def backward(self, grad_output):
+        if self._x is None:
+            raise _no_forward(self)
+        return get_backend().leaky_relu_backward(grad_output, self._x, self.negative_slope)
+
+    def extra_repr(self):
+        return "negative_slope=%s" % self.negative_slope
 
 
 class Identity(Module):
     """Pass-through layer."""
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         return x
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: Any) -> Any:
         return grad_output

@@ -24,14 +24,24 @@ A Module made of other modules writes its ``backward`` as its ``forward`` read b
 Each child remembers its own last input, so a module whose ``forward`` calls the same child twice
 must use two children instead.
 """
+from __future__ import annotations
+
+import os
 from collections import OrderedDict
+from typing import (IO, Any, Callable, Dict, Iterator, List, Mapping, Optional, Set, Tuple,
+                    TypeVar, Union, overload)
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 __all__ = ["Parameter", "Module", "Sequential"]
 
 # Set by fastconv.nn.summary while it traces a model: called with (module, output) after forward.
-_forward_hooks = []
+_forward_hooks: List[Callable[[Module, Any], None]] = []
+
+_M = TypeVar("_M", bound="Module")
+#: where save/load read and write: a path or an open binary file
+_File = Union[str, "os.PathLike[str]", IO[bytes]]
 
 
 class Parameter:
@@ -43,8 +53,11 @@ class Parameter:
     """
 
     __slots__ = ("data", "grad", "requires_grad")
+    data: NDArray[Any]
+    grad: Optional[NDArray[Any]]
+    requires_grad: bool
 
-    def __init__(self, data, requires_grad=True):
+    def __init__(self, data: ArrayLike, requires_grad: bool = True) -> None:
         arr = np.asarray(data)
         if arr.dtype.kind != "f":
             arr = arr.astype(np.float32)
@@ -53,18 +66,18 @@ class Parameter:
         self.requires_grad = bool(requires_grad)
 
     @property
-    def shape(self):
+    def shape(self) -> Tuple[int, ...]:
         return self.data.shape
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype[Any]:
         return self.data.dtype
 
     @property
-    def size(self):
+    def size(self) -> int:
         return self.data.size
 
-    def accumulate(self, grad):
+    def accumulate(self, grad: Optional[ArrayLike]) -> None:
         """Add ``grad`` into ``self.grad`` (no-op for a fixed parameter)."""
         if not self.requires_grad or grad is None:
             return
@@ -73,7 +86,7 @@ class Parameter:
         else:
             self.grad += grad
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "Parameter(shape=%s, dtype=%s%s)" % (
             tuple(self.data.shape), self.data.dtype, "" if self.requires_grad else ", requires_grad=False")
 
@@ -81,14 +94,16 @@ class Parameter:
 class Module:
     """Base class of every layer and model (PyTorch's ``nn.Module`` in NumPy)."""
 
-    def __init__(self):
+    training: bool
+
+    def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
 
     # ---- attribute registration -------------------------------------------------------------
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
             raise AttributeError(
                 "cannot assign %s before Module.__init__() call" % name)
@@ -103,21 +118,21 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         d = self.__dict__
         for key in ("_parameters", "_buffers", "_modules"):
             if key in d and name in d[key]:
                 return d[key][name]
         raise AttributeError("'%s' object has no attribute '%s'" % (type(self).__name__, name))
 
-    def __delattr__(self, name):
+    def __delattr__(self, name: str) -> None:
         for key in ("_parameters", "_buffers", "_modules"):
             if name in self.__dict__[key]:
                 del self.__dict__[key][name]
                 return
         object.__delattr__(self, name)
 
-    def register_parameter(self, name, param):
+    def register_parameter(self, name: str, param: Optional[Parameter]) -> None:
         if param is not None and not isinstance(param, Parameter):
             raise TypeError("cannot assign '%s' object to parameter '%s' (fastconv.nn.Parameter or None required)"
                             % (type(param).__name__, name))
@@ -127,12 +142,12 @@ class Module:
         else:
             setattr(self, name, param)
 
-    def register_buffer(self, name, array):
+    def register_buffer(self, name: str, array: Optional[ArrayLike]) -> None:
         """Non-trainable state that belongs in ``state_dict`` (e.g. running statistics)."""
         self.__dict__.pop(name, None)
         self._buffers[name] = None if array is None else np.asarray(array)
 
-    def add_module(self, name, module):
+    def add_module(self, name: str, module: Optional[Module]) -> None:
         if module is not None and not isinstance(module, Module):
             raise TypeError("%s is not a Module subclass" % type(module).__name__)
         if module is None:
@@ -142,16 +157,16 @@ class Module:
             setattr(self, name, module)
 
     # ---- computation ------------------------------------------------------------------------
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError('Module [%s] is missing the required "forward" function' % type(self).__name__)
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: Any) -> Any:
         raise NotImplementedError(
             'Module [%s] is missing the required "backward" function: run the children\'s backward '
             'in the reverse order of forward and return the gradient with respect to the input'
             % type(self).__name__)
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         out = self.forward(*args, **kwargs)
         if _forward_hooks:
             for hook in list(_forward_hooks):
@@ -159,15 +174,16 @@ class Module:
         return out
 
     # ---- traversal --------------------------------------------------------------------------
-    def named_children(self):
+    def named_children(self) -> Iterator[Tuple[str, Module]]:
         for name, m in self._modules.items():
             yield name, m
 
-    def children(self):
+    def children(self) -> Iterator[Module]:
         for _, m in self.named_children():
             yield m
 
-    def named_modules(self, memo=None, prefix=""):
+    def named_modules(self, memo: Optional[Set[int]] = None,
+                      prefix: str = "") -> Iterator[Tuple[str, Module]]:
         if memo is None:
             memo = set()
         if id(self) in memo:
@@ -178,11 +194,12 @@ class Module:
             sub = prefix + ("." if prefix else "") + name
             yield from m.named_modules(memo, sub)
 
-    def modules(self):
+    def modules(self) -> Iterator[Module]:
         for _, m in self.named_modules():
             yield m
 
-    def named_parameters(self, prefix="", recurse=True):
+    def named_parameters(self, prefix: str = "",
+                         recurse: bool = True) -> Iterator[Tuple[str, Parameter]]:
         """Yield ``(name, Parameter)`` with PyTorch's dotted names; a shared parameter appears once."""
         seen = set()
         mods = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
@@ -193,28 +210,28 @@ class Module:
                 seen.add(id(p))
                 yield mprefix + ("." if mprefix else "") + name, p
 
-    def parameters(self, recurse=True):
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix=""):
+    def named_buffers(self, prefix: str = "") -> Iterator[Tuple[str, NDArray[Any]]]:
         for mprefix, m in self.named_modules(prefix=prefix):
             for name, b in m._buffers.items():
                 if b is not None:
                     yield mprefix + ("." if mprefix else "") + name, b
 
     # ---- modes and gradients ----------------------------------------------------------------
-    def train(self, mode=True):
+    def train(self: _M, mode: bool = True) -> _M:
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")
         for m in self.modules():
             object.__setattr__(m, "training", mode)
         return self
 
-    def eval(self):
+    def eval(self: _M) -> _M:
         return self.train(False)
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear the gradients: ``None`` by default (as PyTorch 2), zeros with set_to_none=False."""
         for p in self.parameters():
             if set_to_none:
@@ -222,7 +239,7 @@ class Module:
             elif p.grad is not None:
                 p.grad[...] = 0
 
-    def astype(self, dtype):
+    def astype(self: _M, dtype: DTypeLike) -> _M:
         """Convert every parameter and floating buffer to ``dtype`` (float32 or float64), in place."""
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
@@ -237,14 +254,14 @@ class Module:
                     m._buffers[k] = b.astype(dtype)
         return self
 
-    def float(self):
+    def float(self: _M) -> _M:
         return self.astype(np.float32)
 
-    def double(self):
+    def double(self: _M) -> _M:
         return self.astype(np.float64)
 
     # ---- state ------------------------------------------------------------------------------
-    def state_dict(self):
+    def state_dict(self) -> OrderedDict[str, NDArray[Any]]:
         """OrderedDict of name -> copy of the array, with PyTorch's keys (``conv1.weight``, ``0.bias``)."""
         out = OrderedDict()
         for mprefix, m in self.named_modules():
@@ -256,7 +273,8 @@ class Module:
                     out[pre + name] = np.array(b, copy=True)
         return out
 
-    def load_state_dict(self, state_dict, strict=True):
+    def load_state_dict(self, state_dict: Mapping[str, ArrayLike],
+                        strict: bool = True) -> Tuple[List[str], List[str]]:
         """Copy arrays into the parameters, keeping each parameter's dtype.
 
         Accepts any mapping of name -> array-like (for example the dict of NumPy arrays made from a
@@ -303,20 +321,21 @@ class Module:
                 m._buffers[name] = np.array(value, dtype=m._buffers[name].dtype, copy=True)
         return missing, unexpected
 
-    def save(self, path):
+    def save(self, path: _File) -> None:
         """Write ``state_dict()`` to a ``.npz`` file (NumPy adds the suffix when it is missing)."""
-        np.savez(path, **self.state_dict())
+        arrays: Dict[str, Any] = dict(self.state_dict())
+        np.savez(path, **arrays)
 
-    def load(self, path, strict=True):
+    def load(self, path: _File, strict: bool = True) -> Tuple[List[str], List[str]]:
         """Load a ``.npz`` written by :meth:`save` (or by ``numpy.savez`` of a torch state dict)."""
         with np.load(path, allow_pickle=False) as data:
             return self.load_state_dict({k: data[k] for k in data.files}, strict=strict)
 
     # ---- printing ---------------------------------------------------------------------------
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return ""
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         lines = []
         for name, m in self._modules.items():
             sub = repr(m).replace("\n", "\n  ")
@@ -331,26 +350,31 @@ class Sequential(Module):
     """Run modules in order; ``backward`` runs them in reverse. Children are named ``0``, ``1``, ...
     (or by the keys of an OrderedDict), so state_dict keys are ``0.weight`` as in PyTorch."""
 
-    def __init__(self, *args):
+    @overload
+    def __init__(self, *args: Module) -> None: ...
+    @overload
+    def __init__(self, arg: OrderedDict[str, Module], /) -> None: ...
+
+    def __init__(self, *args: Any) -> None:
         super().__init__()
         if len(args) == 1 and isinstance(args[0], OrderedDict):
-            for name, m in args[0].items():
-                self.add_module(name, m)
+            for name, child in args[0].items():
+                self.add_module(name, child)
         else:
             for i, m in enumerate(args):
                 self.add_module(str(i), m)
 
-    def append(self, module):
+    def append(self, module: Module) -> Sequential:
         self.add_module(str(len(self)), module)
         return self
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._modules)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
-    def __getitem__(self, idx):
+    def __getitem__(self, idx: Union[int, slice]) -> Module:
         if isinstance(idx, slice):
             return Sequential(OrderedDict(list(self._modules.items())[idx]))
         n = len(self)
@@ -358,12 +382,12 @@ class Sequential(Module):
             raise IndexError("index %d is out of range" % idx)
         return list(self._modules.values())[idx % n]
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         for m in self._modules.values():
             x = m(x)
         return x
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: Any) -> Any:
         g = grad_output
         for m in reversed(list(self._modules.values())):
             g = m.backward(g)

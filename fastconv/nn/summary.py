@@ -1,12 +1,17 @@
 """Keras-style model summary: layers, output shapes, parameter counts and activation memory."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, TextIO, Tuple
+
 import numpy as np
+from numpy.typing import DTypeLike
 
 from . import module as _module
 
 __all__ = ["summary", "SummaryRows"]
 
 
-class SummaryRows(list):
+class SummaryRows(List[Dict[str, Any]]):
     """The rows of a summary (one dict per leaf layer call, in call order) plus the totals.
 
     Each row has ``name`` (dotted path, as in ``state_dict``), ``type`` (class name), ``output_shape``
@@ -14,30 +19,32 @@ class SummaryRows(list):
     (trainable part of ``params``) and ``activation_bytes`` (its output for the whole batch).
     """
 
-    total_params = 0
-    trainable_params = 0
-    non_trainable_params = 0
-    batch_size = 1
-    dtype = np.dtype(np.float32)
-    input_shape = ()
-    input_bytes = 0
-    activation_bytes = 0
-    param_bytes = 0
-    text = ""
+    total_params: int = 0
+    trainable_params: int = 0
+    non_trainable_params: int = 0
+    batch_size: int = 1
+    dtype: np.dtype[Any] = np.dtype(np.float32)
+    input_shape: Tuple[int, ...] = ()
+    input_bytes: int = 0
+    activation_bytes: int = 0
+    param_bytes: int = 0
+    text: str = ""
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.text
 
 
-def _fmt_shape(shape):
+def _fmt_shape(shape: Sequence[Optional[int]]) -> str:
     return "(" + ", ".join("None" if s is None else str(s) for s in shape) + ")"
 
 
-def _mb(nbytes):
+def _mb(nbytes: float) -> str:
     return "%.2f MB" % (nbytes / 2 ** 20)
 
 
-def summary(model, input_shape, batch_size=64, dtype=np.float32, file=None, print_summary=True):
+def summary(model: _module.Module, input_shape: Sequence[int], batch_size: int = 64,
+            dtype: DTypeLike = np.float32, file: Optional[TextIO] = None,
+            print_summary: bool = True) -> SummaryRows:
     """Print a Keras-style table of ``model`` for inputs of shape ``input_shape`` (without the batch
     dimension, e.g. ``(1, 28, 28)``) and return the rows as a :class:`SummaryRows` list.
 

@@ -1,0 +1,188 @@
+/*
+ * block_tmpl.h -- the epilogues of the fused conv blocks (conv + bias + relu + max-pool),
+ * written once with GCC vector extensions and compiled per ISA path (included inside each
+ * path's target region by conv_fused.c):
+ *   pool_plane:   one conv output plane -> its (relu'd) k x k stride-k max-pool and the
+ *                 window position of each maximum (a byte);
+ *   unpool_plane: backward: the pooled gradient -> the conv output's gradient, gy at each
+ *                 window's maximum where the block's output passes it (relu), 0 elsewhere;
+ *                 every element of the full-resolution plane is written exactly once.
+ * k == 2 runs on vectors of FC_BK_TV outputs (deinterleaved / interleaved with
+ * __builtin_shufflevector where the compiler has it), other k on the portable loops.
+ *
+ * Expects FC_BK_T, FC_BK_UT (the unsigned integer of its size), FC_BK_TV (8 for float, 4 for
+ * double: 32-byte vectors), FC_BK_PFX (e.g. fc_f32_block_) and FC_BK_ISA.
+ */
+#define FC_BK_CAT3_(a, b, c) a##b##__##c
+#define FC_BK_CAT3(a, b, c) FC_BK_CAT3_(a, b, c)
+#define FC_BK_FN(name) FC_BK_CAT3(FC_BK_PFX, name, FC_BK_ISA)
+
+#ifdef FC_VEC_SHUFFLE
+#define FC_BK_SHUFFLE 1
+#define FC_BK_EVEN(a, b) FC_VEC_EVEN(FC_BK_TV, a, b)
+#define FC_BK_ODD(a, b) FC_VEC_ODD(FC_BK_TV, a, b)
+#define FC_BK_ZIPLO(a, b) FC_VEC_ZIPLO(FC_BK_TV, a, b)
+#define FC_BK_ZIPHI(a, b) FC_VEC_ZIPHI(FC_BK_TV, a, b)
+#endif
+
+/* max-pool's update rule: b replaces a where b > a or b is NaN (first maximum, last NaN) */
+static inline int FC_BK_FN(better)(FC_BK_T a, FC_BK_T b) { return b > a || b != b; }
+
+/* out (PH x PW) = k x k stride-k max-pool of the plane y (OH x OW, PH = OH / k, PW = OW / k),
+ * of relu(y) if relu; idx = window position r * k + s of each maximum. */
+void FC_BK_FN(pool_plane)(const FC_BK_T *restrict y, int64_t OH, int64_t OW, int64_t k,
+                          int relu, FC_BK_T *restrict out, uint8_t *restrict idx)
+{
+    const int64_t PH = OH / k, PW = OW / k;
+    int64_t pw0 = 0;
+#ifdef FC_BK_SHUFFLE
+    if (k == 2) {
+        typedef FC_BK_T vec_t __attribute__((vector_size(32)));
+        typedef FC_BK_UT uvec_t __attribute__((vector_size(32)));
+        enum { TV = FC_BK_TV };
+        const uvec_t one = (uvec_t){0} + 1, two = one + one;
+        for (int64_t ph = 0; ph < PH; ph++) {
+            const FC_BK_T *r0 = y + 2 * ph * OW, *r1 = r0 + OW;
+            for (int64_t pw = 0; pw < PW; pw += TV) {
+                const int64_t n = FC_MIN((int64_t)TV, PW - pw);
+                vec_t a0, a1, b0, b1;
+                if (n == TV) {
+                    __builtin_memcpy(&a0, r0 + 2 * pw, sizeof a0);
+                    __builtin_memcpy(&a1, r0 + 2 * pw + TV, sizeof a1);
+                    __builtin_memcpy(&b0, r1 + 2 * pw, sizeof b0);
+                    __builtin_memcpy(&b1, r1 + 2 * pw + TV, sizeof b1);
+                } else { /* the row's last windows, through a copy (no read past the row) */
+                    FC_BK_T t0[2 * TV] = {0}, t1[2 * TV] = {0};
+                    for (int64_t j = 0; j < 2 * n; j++) {
+                        t0[j] = r0[2 * pw + j];
+                        t1[j] = r1[2 * pw + j];
+                    }
+                    __builtin_memcpy(&a0, t0, sizeof a0);
+                    __builtin_memcpy(&a1, t0 + TV, sizeof a1);
+                    __builtin_memcpy(&b0, t1, sizeof b0);
+                    __builtin_memcpy(&b1, t1 + TV, sizeof b1);
+                }
+                vec_t x00 = FC_BK_EVEN(a0, a1), x01 = FC_BK_ODD(a0, a1);
+                vec_t x10 = FC_BK_EVEN(b0, b1), x11 = FC_BK_ODD(b0, b1);
+                if (relu) {
+                    x00 = (vec_t)((uvec_t)x00 & ~(uvec_t)(x00 < (vec_t){0}));
+                    x01 = (vec_t)((uvec_t)x01 & ~(uvec_t)(x01 < (vec_t){0}));
+                    x10 = (vec_t)((uvec_t)x10 & ~(uvec_t)(x10 < (vec_t){0}));
+                    x11 = (vec_t)((uvec_t)x11 & ~(uvec_t)(x11 < (vec_t){0}));
+                }
+                const uvec_t k1 = (uvec_t)((x01 > x00) | (x01 != x01));
+                const uvec_t k2 = (uvec_t)((x11 > x10) | (x11 != x11));
+                const vec_t t = (vec_t)(((uvec_t)x00 & ~k1) | ((uvec_t)x01 & k1));
+                const vec_t b = (vec_t)(((uvec_t)x10 & ~k2) | ((uvec_t)x11 & k2));
+                const uvec_t k3 = (uvec_t)((b > t) | (b != b));
+                const vec_t best = (vec_t)(((uvec_t)t & ~k3) | ((uvec_t)b & k3));
+                const uvec_t pos = ((k1 & one) & ~k3) | ((two + (k2 & one)) & k3);
+                if (n == TV) {
+                    __builtin_memcpy(out + ph * PW + pw, &best, sizeof best);
+                } else {
+                    for (int64_t l = 0; l < n; l++) out[ph * PW + pw + l] = best[l];
+                }
+                for (int64_t l = 0; l < n; l++) idx[ph * PW + pw + l] = (uint8_t)pos[l];
+            }
+        }
+        pw0 = PW;
+    }
+#endif
+    for (int64_t ph = 0; ph < PH; ph++)
+        for (int64_t pw = pw0; pw < PW; pw++) {
+            FC_BK_T best = 0;
+            int pos = -1;
+            for (int64_t r = 0; r < k; r++)
+                for (int64_t s = 0; s < k; s++) {
+                    FC_BK_T v = y[(ph * k + r) * OW + pw * k + s];
+                    if (relu && v < 0) v = 0;
+                    if (pos < 0 || FC_BK_FN(better)(best, v)) {
+                        best = v;
+                        pos = (int)(r * k + s);
+                    }
+                }
+            out[ph * PW + pw] = best;
+            idx[ph * PW + pw] = (uint8_t)pos;
+        }
+}
+
+/* gx (OH x OW, every element written) = the gradient of one conv output plane from the
+ * pooled gradient gy (PH x PW), the block's pooled output y and idx: gx at window (ph, pw)'s
+ * position idx is gy there, or 0 if relu and y <= 0 there; 0 everywhere else (including the
+ * rows and columns past PH * k and PW * k, which no window covers). */
+void FC_BK_FN(unpool_plane)(const FC_BK_T *restrict gy, const FC_BK_T *restrict y,
+                            const uint8_t *restrict idx, int64_t OH, int64_t OW, int64_t k,
+                            int relu, FC_BK_T *restrict gx)
+{
+    const int64_t PH = OH / k, PW = OW / k;
+    int64_t pw0 = 0;
+#ifdef FC_BK_SHUFFLE
+    if (k == 2) {
+        typedef FC_BK_T vec_t __attribute__((vector_size(32)));
+        typedef FC_BK_UT uvec_t __attribute__((vector_size(32)));
+        enum { TV = FC_BK_TV };
+        const uvec_t zero = (uvec_t){0}, one = zero + 1, two = one + one;
+        for (int64_t ph = 0; ph < PH; ph++) {
+            FC_BK_T *r0 = gx + 2 * ph * OW, *r1 = r0 + OW;
+            for (int64_t pw = 0; pw < PW; pw += TV) {
+                const int64_t n = FC_MIN((int64_t)TV, PW - pw), o = ph * PW + pw;
+                vec_t g = {0}, yv = {0};
+                uvec_t pos = {0};
+                if (n == TV) {
+                    __builtin_memcpy(&g, gy + o, sizeof g);
+                    __builtin_memcpy(&yv, y + o, sizeof yv);
+                } else {
+                    for (int64_t l = 0; l < n; l++) {
+                        g[l] = gy[o + l];
+                        yv[l] = y[o + l];
+                    }
+                }
+                for (int64_t l = 0; l < n; l++) pos[l] = idx[o + l];
+                if (relu) g = (vec_t)((uvec_t)g & ~(uvec_t)(yv <= (vec_t){0}));
+                const vec_t g0 = (vec_t)((uvec_t)g & (uvec_t)(pos == zero));
+                const vec_t g1 = (vec_t)((uvec_t)g & (uvec_t)(pos == one));
+                const vec_t g2 = (vec_t)((uvec_t)g & (uvec_t)(pos == two));
+                const vec_t g3 = (vec_t)((uvec_t)g & (uvec_t)(pos == two + one));
+                const vec_t q[4] = {FC_BK_ZIPLO(g0, g1), FC_BK_ZIPHI(g0, g1),
+                                    FC_BK_ZIPLO(g2, g3), FC_BK_ZIPHI(g2, g3)};
+                if (n == TV) {
+                    __builtin_memcpy(r0 + 2 * pw, &q[0], sizeof q[0]);
+                    __builtin_memcpy(r0 + 2 * pw + TV, &q[1], sizeof q[1]);
+                    __builtin_memcpy(r1 + 2 * pw, &q[2], sizeof q[2]);
+                    __builtin_memcpy(r1 + 2 * pw + TV, &q[3], sizeof q[3]);
+                } else {
+                    const FC_BK_T *q0 = (const FC_BK_T *)&q[0], *q1 = (const FC_BK_T *)&q[2];
+                    for (int64_t j = 0; j < 2 * n; j++) {
+                        r0[2 * pw + j] = q0[j];
+                        r1[2 * pw + j] = q1[j];
+                    }
+                }
+            }
+            for (int64_t c = 2 * PW; c < OW; c++) r0[c] = r1[c] = 0;
+        }
+        for (int64_t i = 2 * PH * OW; i < OH * OW; i++) gx[i] = 0;
+        return;
+    }
+#endif
+    for (int64_t ph = 0; ph < PH; ph++)
+        for (int64_t r = 0; r < k; r++) {
+            FC_BK_T *row = gx + (ph * k + r) * OW;
+            for (int64_t pw = pw0; pw < PW; pw++) {
+                const int64_t o = ph * PW + pw;
+                const FC_BK_T g = (relu && y[o] <= 0) ? (FC_BK_T)0 : gy[o];
+                for (int64_t s = 0; s < k; s++)
+                    row[pw * k + s] = (idx[o] == r * k + s) ? g : (FC_BK_T)0;
+            }
+            for (int64_t c = PW * k; c < OW; c++) row[c] = 0;
+        }
+    for (int64_t i = PH * k * OW; i < OH * OW; i++) gx[i] = 0;
+}
+
+#undef FC_BK_SHUFFLE
+#undef FC_BK_EVEN
+#undef FC_BK_ODD
+#undef FC_BK_ZIPLO
+#undef FC_BK_ZIPHI
+#undef FC_BK_CAT3_
+#undef FC_BK_CAT3
+#undef FC_BK_FN

@@ -1,0 +1,293 @@
+"""Fused blocks (conv + bias + relu [+ max-pool], linear + relu) and the Winograd conv path.
+
+- Every block against the same ops run one at a time, on every ISA path and both dtypes,
+  forward and every gradient, with ties and NaN; the window positions against max_pool2d's
+  int64 indices; errors.
+- Central differences (float64) for each new backward.
+- The Winograd F(2x2, 3x3) path against the float64 reference on the conv grid of
+  test_functional (the shapes it declines run the other paths), forced on and off, with its
+  error on the seed networks' shapes recorded.
+"""
+import numpy as np
+import pytest
+
+import fastconv.functional as F
+import fastconv.reference as R
+from fastconv import _kernels
+from conftest import R64, assert_close, record_figure, tolerance
+from test_functional import CONV_CASES, CONV_IDS
+from test_reference import gradcheck
+
+BACKENDS = [pytest.param(F, id="functional"), pytest.param(R, id="reference")]
+
+# (input shape, weight shape, conv options, pool size); the seed networks' blocks, the
+# Winograd path (32 -> 64 at 14x14 and 16x16), odd sizes the pool does not tile, pool 3,
+# strides and groups (the non-Winograd paths), 'same' padding.
+BLOCK_CASES = [
+    ((3, 1, 28, 28), (32, 1, 3, 3), dict(padding=1), 2),          # MNIST conv1 (direct cin1)
+    ((2, 32, 14, 14), (64, 32, 3, 3), dict(padding=1), 2),        # MNIST conv2 (Winograd)
+    ((2, 32, 16, 16), (64, 32, 3, 3), dict(padding=1), 2),        # CIFAR conv2 (Winograd)
+    ((2, 3, 32, 32), (32, 3, 3, 3), dict(padding=1), 2),          # CIFAR conv1 (row dots)
+    ((2, 1, 28, 28), (32, 1, 3, 3), {}, 2),                       # SimpleCNN: 26 -> 13
+    ((2, 16, 13, 11), (16, 16, 3, 3), dict(padding=1), 2),        # odd: last row/col unpooled
+    ((2, 4, 11, 10), (6, 4, 3, 3), dict(padding=1), 3),           # pool 3
+    ((2, 4, 12, 12), (6, 2, 3, 3), dict(stride=2, padding=1, groups=2), 2),
+    ((1, 3, 9, 8), (5, 3, 2, 3), dict(padding="same"), 2),        # asymmetric 'same'
+    ((0, 3, 8, 8), (4, 3, 3, 3), dict(padding=1), 2),             # batch 0
+]
+BLOCK_IDS = [f"{x}-{w}-{o}-pool{k}" for x, w, o, k in BLOCK_CASES]
+
+
+def _data(rng, dtype, xs, ws, ties=False, nan=False):
+    if ties:
+        # small integers: many equal conv outputs inside a window, and exact sums
+        x = rng.integers(-1, 2, xs).astype(dtype)
+        w = rng.integers(-1, 2, ws).astype(dtype)
+        b = rng.integers(-1, 2, ws[0]).astype(dtype)
+    else:
+        x = rng.standard_normal(xs).astype(dtype)
+        w = (rng.standard_normal(ws) * 0.3).astype(dtype)
+        b = rng.standard_normal(ws[0]).astype(dtype)
+    if nan and x.size:
+        x.reshape(-1)[rng.choice(x.size, max(1, x.size // 50), replace=False)] = np.nan
+    return x, w, b
+
+
+def _window_positions(idx, k, conv_w):
+    """max_pool2d's flat indices h * W' + w as the block's window positions r * k + s."""
+    h, w = np.divmod(idx, conv_w)
+    return ((h % k) * k + (w % k)).astype(np.uint8)
+
+
+def _unfused(mod, x, w, b, opts, k):
+    z = mod.conv2d(x, w, b, **opts)
+    a = mod.relu(z)
+    y, idx = mod.max_pool2d(a, k, return_indices=True)
+    return z, a, y, idx
+
+
+@pytest.mark.parametrize("case", ["plain", "ties", "nan"])
+@pytest.mark.parametrize("xs,ws,opts,k", BLOCK_CASES, ids=BLOCK_IDS)
+def test_conv_relu_pool_block_equals_the_unfused_ops(isa, dtype, xs, ws, opts, k, case, rng):
+    x, w, b = _data(rng, dtype, xs, ws, ties=case == "ties", nan=case == "nan")
+    z, a, y_ref, idx = _unfused(F, x, w, b, opts, k)
+    y, window = F.conv2d_relu_max_pool2d(x, w, b, pool_size=k, **opts)
+    assert window.dtype == np.uint8 and window.shape == y.shape == y_ref.shape
+    # the same conv path and the same pick rule: bitwise the same values and maxima
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(window, _window_positions(idx, k, z.shape[3]))
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    got = F.conv2d_relu_max_pool2d_backward(gy, y, window, x, w, pool_size=k, **opts)
+    ga = F.relu_backward(F.max_pool2d_backward(gy, idx, a.shape), a)
+    want = F.conv2d_backward(ga, x, w, **opts)
+    for g, e in zip(got, want):
+        np.testing.assert_array_equal(np.isnan(g), np.isnan(e))
+        assert_close(g, e, dtype)
+    # and against the float64 reference of the unfused chain
+    if case == "plain":
+        _, a64, y64, idx64 = _unfused(R64, x, w, b, opts, k)
+        assert_close(y, y64, dtype)
+        g64 = R64.relu_backward(R64.max_pool2d_backward(gy, idx64, a64.shape), a64)
+        for g, e in zip(got, R64.conv2d_backward(g64, x, w, **opts)):
+            assert_close(g, e, dtype)
+
+
+@pytest.mark.parametrize("xs,ws,opts,k", BLOCK_CASES[:4] + BLOCK_CASES[7:9],
+                         ids=BLOCK_IDS[:4] + BLOCK_IDS[7:9])
+def test_conv_relu_block_equals_the_unfused_ops(isa, dtype, xs, ws, opts, k, rng):
+    x, w, b = _data(rng, dtype, xs, ws, nan=True)
+    a = F.relu(F.conv2d(x, w, b, **opts))
+    y = F.conv2d(x, w, b, activation="relu", **opts)
+    np.testing.assert_array_equal(y, a)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    got = F.conv2d_backward(gy, x, w, activation="relu", output=y, **opts)
+    want = F.conv2d_backward(F.relu_backward(gy, a), x, w, **opts)
+    for g, e in zip(got, want):
+        assert_close(g, e, dtype)
+
+
+@pytest.mark.parametrize("n,d,m", [(64, 3136, 128), (1, 3136, 128), (7, 33, 5), (300, 40, 3),
+                                   (0, 8, 4)])
+def test_linear_relu_block_equals_the_unfused_ops(isa, dtype, n, d, m, rng):
+    x = rng.standard_normal((n, d)).astype(dtype)
+    w = (rng.standard_normal((m, d)) * 0.1).astype(dtype)
+    b = rng.standard_normal(m).astype(dtype)
+    if x.size:
+        x[0, 0] = np.nan
+    a = F.relu(F.linear(x, w, b))
+    y = F.linear(x, w, b, activation="relu")
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(a))
+    assert_close(y, a, dtype)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    got = F.linear_backward(gy, x, w, activation="relu", output=y)
+    want = F.linear_backward(F.relu_backward(gy, a), x, w)
+    for g, e in zip(got, want):
+        assert_close(g, e, dtype)
+    # output_mask still skips what is not asked for
+    gx, gw, gb = F.linear_backward(gy, x, w, (False, True, False), activation="relu", output=y)
+    assert gx is None and gb is None and gw.shape == w.shape
+
+
+@pytest.mark.parametrize("mod", BACKENDS)
+def test_block_gradients_central_differences(mod, rng):
+    # values apart from each other and from 0, so that no maximum or relu kink lies within h
+    x = rng.permutation(2 * 2 * 7 * 6).reshape(2, 2, 7, 6) * 0.013 - 1.0
+    w = rng.standard_normal((3, 2, 3, 3))
+    b = np.array([0.31, -0.17, 0.05])
+    opts = dict(padding=1)
+
+    def block(xv, wv, bv):
+        return mod.conv2d_relu_max_pool2d(xv, wv, bv, pool_size=2, **opts)[0]
+
+    y, window = mod.conv2d_relu_max_pool2d(x, w, b, pool_size=2, **opts)
+    gy = rng.standard_normal(y.shape)
+    gx, gw, gb = mod.conv2d_relu_max_pool2d_backward(gy, y, window, x, w, pool_size=2, **opts)
+    gradcheck(lambda v: block(v, w, b), x, gy, gx)
+    gradcheck(lambda v: block(x, v, b), w, gy, gw)
+    gradcheck(lambda v: block(x, w, v), b, gy, gb)
+    yr = mod.conv2d(x, w, b, activation="relu", **opts)
+    gyr = rng.standard_normal(yr.shape)
+    gx, gw, gb = mod.conv2d_backward(gyr, x, w, activation="relu", output=yr, **opts)
+    gradcheck(lambda v: mod.conv2d(v, w, b, activation="relu", **opts), x, gyr, gx)
+    gradcheck(lambda v: mod.conv2d(x, v, b, activation="relu", **opts), w, gyr, gw)
+    xl, wl, bl = rng.standard_normal((5, 7)), rng.standard_normal((4, 7)), rng.standard_normal(4)
+    yl = mod.linear(xl, wl, bl, activation="relu")
+    gyl = rng.standard_normal(yl.shape)
+    gx, gw, gb = mod.linear_backward(gyl, xl, wl, activation="relu", output=yl)
+    gradcheck(lambda v: mod.linear(v, wl, bl, activation="relu"), xl, gyl, gx)
+    gradcheck(lambda v: mod.linear(xl, v, bl, activation="relu"), wl, gyl, gw)
+    gradcheck(lambda v: mod.linear(xl, wl, v, activation="relu"), bl, gyl, gb)
+
+
+@pytest.mark.parametrize("mod", BACKENDS)
+def test_block_errors(mod, rng):
+    x, w, b = _data(rng, np.float32, (2, 3, 8, 8), (4, 3, 3, 3))
+    with pytest.raises(ValueError, match="pool_size must be an int in \\[2, 15\\], but got 1"):
+        mod.conv2d_relu_max_pool2d(x, w, b, pool_size=1)
+    with pytest.raises(ValueError, match="Output size is too small"):
+        mod.conv2d_relu_max_pool2d(x, w, b, pool_size=7)
+    with pytest.raises(ValueError, match="activation must be None or 'relu'"):
+        mod.conv2d(x, w, b, activation="tanh")
+    with pytest.raises(ValueError, match="activation must be None or 'relu'"):
+        mod.linear(x.reshape(2, -1), w.reshape(4, -1)[:, :192], activation="sigmoid")
+    y, window = mod.conv2d_relu_max_pool2d(x, w, b, padding=1)
+    gy = np.ones_like(y)
+    with pytest.raises(ValueError, match="needs output"):
+        mod.conv2d_backward(np.ones((2, 4, 8, 8), np.float32), x, w, padding=1,
+                            activation="relu")
+    with pytest.raises(ValueError, match="expected grad_output of shape \\(2, 4, 4, 4\\)"):
+        mod.conv2d_relu_max_pool2d_backward(gy[:, :, :3], y, window, x, w, padding=1)
+    with pytest.raises(ValueError, match="expected output of shape"):
+        mod.conv2d_relu_max_pool2d_backward(gy, y[:1], window, x, w, padding=1)
+    with pytest.raises(TypeError, match="output dtype \\(float64\\)"):
+        mod.conv2d_relu_max_pool2d_backward(gy, y.astype(np.float64), window, x, w, padding=1)
+    with pytest.raises(TypeError, match="window must be the uint8 array"):
+        mod.conv2d_relu_max_pool2d_backward(gy, y, window.astype(np.int64), x, w, padding=1)
+    with pytest.raises(ValueError, match="outside a 2x2 window"):
+        mod.conv2d_relu_max_pool2d_backward(gy, y, window + 4, x, w, padding=1)
+
+
+def test_block_inputs_unchanged_and_layouts(rng):
+    x, w, b = _data(rng, np.float64, (2, 8, 10, 12), (16, 8, 3, 3))
+    xf = np.asfortranarray(x)
+    xs = np.zeros((2, 8, 20, 12))[:, :, ::2]
+    xs[...] = x
+    for arr in (x, xf, xs):
+        arr.setflags(write=False)
+    ref, wref = F.conv2d_relu_max_pool2d(x, w, b, padding=1)
+    for arr in (xf, xs):
+        y, window = F.conv2d_relu_max_pool2d(arr, w, b, padding=1)
+        np.testing.assert_array_equal(y, ref)
+        np.testing.assert_array_equal(window, wref)
+        g = F.conv2d_relu_max_pool2d_backward(np.ones_like(y), y, window, arr, w, padding=1)
+        assert all(v is not None for v in g)
+    np.testing.assert_array_equal(xs, x)
+
+
+# ---------------------------------------------------------------------------------------
+# Winograd F(2x2, 3x3)
+# ---------------------------------------------------------------------------------------
+
+@pytest.fixture(params=[0, 1, 2], ids=["winograd-off", "winograd-auto", "winograd-forced"])
+def winograd(request):
+    old = _kernels.set_conv_winograd(request.param)
+    try:
+        yield request.param
+    finally:
+        _kernels.set_conv_winograd(old)
+
+
+WINOGRAD_EXTRA = [
+    ((2, 32, 14, 14), (64, 32, 3, 3), dict(padding=1)),
+    ((2, 64, 14, 14), (32, 64, 3, 3), dict(padding=1)),    # the input gradient of the above
+    ((1, 20, 17, 23), (24, 20, 3, 3), dict(padding=2)),    # odd sizes, padding 2
+    ((2, 5, 4, 4), (3, 5, 3, 3), {}),                      # one 2x2 output tile
+    ((1, 3, 3, 3), (2, 3, 3, 3), {}),                      # a single output
+]
+
+
+@pytest.mark.parametrize("xs,ws,opts", CONV_CASES + WINOGRAD_EXTRA,
+                         ids=CONV_IDS + [f"{x}-{w}-{o}" for x, w, o in WINOGRAD_EXTRA])
+def test_winograd_on_the_conv_grid(isa, dtype, winograd, xs, ws, opts, rng):
+    # weights and gradients scaled by 1 / sqrt(terms per sum): outputs and gradients O(1),
+    # the regime the float32 tolerance is set for
+    x = rng.standard_normal(xs).astype(dtype)
+    w = (rng.standard_normal(ws) / np.sqrt(np.prod(ws[1:]))).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    y = F.conv2d(x, w, b, **opts)
+    assert_close(y, R64.conv2d(x, w, b, **opts), dtype)
+    gy = (rng.standard_normal(y.shape) / np.sqrt(max(1, y.shape[0] * y.shape[2] * y.shape[3]))
+          ).astype(dtype)
+    for g, e in zip(F.conv2d_backward(gy, x, w, **opts), R64.conv2d_backward(gy, x, w, **opts)):
+        assert_close(g, e, dtype)
+
+
+SEED_SHAPES = {"MNIST conv2": ((8, 32, 14, 14), (64, 32, 3, 3)),
+               "CIFAR conv2": ((8, 32, 16, 16), (64, 32, 3, 3))}
+
+
+def test_winograd_error_on_the_seed_shapes(rng):
+    """The float32 Winograd path's largest error against float64, relative to the largest
+    output, forward and input gradient, on the seed networks' 3x3 convs it runs on; it
+    stays within the float32 tolerance."""
+    old = _kernels.set_conv_winograd(2)
+    found = []
+    try:
+        for name, (xs, ws) in SEED_SHAPES.items():
+            x = rng.standard_normal(xs).astype(np.float32)
+            w = (rng.standard_normal(ws) / np.sqrt(ws[1] * 9)).astype(np.float32)
+            y = F.conv2d(x, w, padding=1)
+            y64 = R64.conv2d(x, w, padding=1)
+            gy = rng.standard_normal(y.shape).astype(np.float32)
+            gx = F.conv2d_backward(gy, x, w, padding=1, output_mask=(True, False, False))[0]
+            gx64 = R64.conv2d_backward(gy, x, w, padding=1)[0]
+            for what, a, e in (("forward", y, y64), ("grad_input", gx, gx64)):
+                err = float(np.abs(a - e).max() / np.abs(e).max())
+                assert err < tolerance(np.float32)["rtol"]
+                found.append(f"{name} {what} {err:.1e}")
+    finally:
+        _kernels.set_conv_winograd(old)
+    record_figure("Winograd F(2x2,3x3) float32, max |error| / max |output| against float64",
+                  "; ".join(found))
+
+
+def test_winograd_is_chosen_by_the_cost_model():
+    """The path taken, seen through the results: forcing it on or off changes the float32
+    rounding of a conv the cost model sends to Winograd, and not of one it declines."""
+    rng = np.random.default_rng(3)
+
+    def run(mode, xs, ws):
+        old = _kernels.set_conv_winograd(mode)
+        try:
+            x = np.random.default_rng(4).standard_normal(xs).astype(np.float32)
+            w = np.random.default_rng(5).standard_normal(ws).astype(np.float32)
+            return F.conv2d(x, w, padding=1)
+        finally:
+            _kernels.set_conv_winograd(old)
+    del rng
+    taken = ((2, 32, 16, 16), (64, 32, 3, 3))       # CIFAR conv2: 16x16 tiles exactly
+    declined = ((2, 3, 32, 32), (32, 3, 3, 3))      # 3 input channels
+    assert not np.array_equal(run(1, *taken), run(0, *taken))
+    np.testing.assert_array_equal(run(1, *taken), run(2, *taken))
+    np.testing.assert_array_equal(run(1, *declined), run(0, *declined))
+    assert _kernels.set_conv_winograd(7) == -1
