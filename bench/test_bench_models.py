@@ -10,7 +10,7 @@ tests/conftest.py (under --benchmark-disable each call runs once: a smoke test).
 import numpy as np
 import pytest
 
-from benchutil import assert_outputs_close, require_backend
+from .benchutil import assert_outputs_close, require_backend
 from fastconv import _benchmarks as FB
 from fastconv import _model_bench as MB
 

@@ -423,7 +423,7 @@ def blas_warnings(infos: Sequence[Mapping[str, Any]],
     """Warnings about environment variables that change numpy's OpenBLAS kernel or
     blocking: OPENBLAS_CORETYPE forces a kernel (e.g. Haswell's AVX2 one on an AVX-512 CPU,
     where numpy.matmul then looks half as fast) and OPENBLAS_L2_SIZE its cache blocking."""
-    out = []
+    out: List[str] = []
     core = environ.get("OPENBLAS_CORETYPE")
     l2 = environ.get("OPENBLAS_L2_SIZE")
     if core is None and l2 is None:
