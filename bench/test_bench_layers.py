@@ -33,6 +33,13 @@ def _reference(case, direction, d):
     return _CACHE[key]
 
 
+def _bytes(case, direction):
+    """The byte model of a memory-bound case (0 for the others)."""
+    if case.op in ("relu", "max_pool2d"):
+        return FB.bytes_moved(case, direction, np.dtype(DTYPE).itemsize)
+    return 0
+
+
 def test_layer(benchmark, layer_case, direction, backend, request):
     require_backend(backend)
     case = layer_case
@@ -49,7 +56,8 @@ def test_layer(benchmark, layer_case, direction, backend, request):
     benchmark.extra_info.update(op=case.op, direction=direction, backend=backend,
                                 shape=list(case.shape), batch=case.shape[0],
                                 networks=sorted(set(case.networks)),
-                                flops=case.flops() * (2 if direction == "bwd" else 1))
+                                flops=case.flops() * (2 if direction == "bwd" else 1),
+                                bytes=_bytes(case, direction))
     if benchmark.enabled:
         fn()                     # this shape's buffers faulted in, this backend's pool awake
     out = benchmark(fn)

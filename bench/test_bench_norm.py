@@ -10,7 +10,7 @@ invstd; or the three gradients) are checked against the NumPy reference's."""
 import numpy as np
 import pytest
 
-from benchutil import assert_outputs_close, require_backend
+from .benchutil import assert_outputs_close, require_backend
 from fastconv import _benchmarks as FB
 
 DTYPE = np.float32

@@ -67,17 +67,13 @@ class _BlasLimiter:
         if self._ctl is not None:
             self._ctl.limit(limits=n, user_api="blas")
 
-    def describe(self):
-        if self._ctl is None:
-            return "unknown (threadpoolctl not installed)"
-        infos = [i for i in self._ctl.info() if i.get("user_api") == "blas"]
-        if not infos:
-            return "none found"
-        i = infos[0]
-        return f"{i.get('internal_api')} {i.get('version')}"
-
 
 _BLAS = None
+
+
+def _limits_mod():
+    from . import _limits
+    return _limits
 
 
 def _blas():
@@ -119,6 +115,13 @@ class ReLU:
 class MaxPool:
     k: int = 2
     kind: str = "max_pool2d"
+
+
+@dataclass(frozen=True)
+class AvgPool:
+    """Not in the seed networks: the memory-bound rows time it on their max-pools' shapes."""
+    k: int = 2
+    kind: str = "avg_pool2d"
 
 
 @dataclass(frozen=True)
@@ -451,8 +454,8 @@ class LayerCase:
             return f"conv2d {L.cin}->{L.cout} k{L.k} p{L.pad} {dims} {b}"
         if self.op == "linear":
             return f"linear {self.layer.din}->{self.layer.dout} {b}"
-        if self.op == "max_pool2d":
-            return f"max_pool2d k{self.layer.k} {dims} {b}"
+        if self.op in ("max_pool2d", "avg_pool2d"):
+            return f"{self.op} k{self.layer.k} {dims} {b}"
         if self.op == "cross_entropy":
             return f"cross_entropy {dims} {b}"
         return f"{self.op} {dims} {b}"
@@ -526,6 +529,11 @@ def case_inputs(case, dtype=np.float32, seed=2):
         d["x"] = rng.standard_normal(case.shape).astype(dtype)
         y, d["idx"] = R.max_pool2d(d["x"], case.layer.k, return_indices=True)
         d["gy"] = rng.standard_normal(y.shape).astype(dtype)
+    elif case.op == "avg_pool2d":
+        k = case.layer.k
+        n, c, h, w = case.shape
+        d["x"] = rng.standard_normal(case.shape).astype(dtype)
+        d["gy"] = rng.standard_normal((n, c, h // k, w // k)).astype(dtype)
     elif case.op == "cross_entropy":
         d["x"] = rng.standard_normal(case.shape).astype(dtype)
         d["t"] = rng.integers(0, case.shape[1], case.shape[0]).astype(np.int64)
@@ -565,6 +573,11 @@ def case_function(case, direction, backend, d):
         if direction == "fwd":
             return lambda: B.max_pool2d(d["x"], k, return_indices=True)
         return lambda: B.max_pool2d_backward(d["gy"], d["idx"], d["x"].shape)
+    if op == "avg_pool2d":
+        k = case.layer.k
+        if direction == "fwd":
+            return lambda: B.avg_pool2d(d["x"], k)
+        return lambda: B.avg_pool2d_backward(d["gy"], d["x"].shape, k)
     if op == "cross_entropy":
         if direction == "fwd":
             return lambda: B.cross_entropy(d["x"], d["t"])
@@ -601,6 +614,12 @@ def _torch_case_function(case, direction, d):
             return lambda: aten.max_pool2d_with_indices(t["x"], [k, k], [k, k])
         return lambda: aten.max_pool2d_with_indices_backward(
             t["gy"], t["x"], [k, k], [k, k], [0, 0], [1, 1], False, t["idx"])
+    if op == "avg_pool2d":
+        k = case.layer.k
+        if direction == "fwd":
+            return lambda: torch.nn.functional.avg_pool2d(t["x"], k)
+        return lambda: aten.avg_pool2d_backward(t["gy"], t["x"], [k, k], [k, k], [0, 0], False,
+                                                True, None)
     if op == "cross_entropy":
         x, tg = t["x"], t["t"]
         if direction == "fwd":
@@ -777,7 +796,7 @@ def machine_info():
         "openmp": bool(_kernels.has_openmp()),
         "fastconv": fastconv.__version__,
         "numpy": np.__version__,
-        "blas": _blas().describe(),
+        "blas": _limits_mod().blas_line(_limits_mod().blas_info()),
         "torch": None if torch is None else torch.__version__,
         "python": platform.python_version(),
     }
@@ -796,12 +815,20 @@ def machine_line(info=None):
 # ---------------------------------------------------------------------------------------------
 @dataclass
 class Workload:
-    """One row of the bench table: callables per backend doing the same work."""
+    """One row of the bench table: callables per backend doing the same work.
+
+    A compute-bound row has `flops` (multiply-add = 2); a memory-bound one has `nbytes`, the
+    bytes its op must move (see bytes_moved), which are also its working set."""
     name: str
-    kind: str                 # 'step', 'inference', 'layer', 'gemm', 'dense'
+    kind: str                 # one of KINDS
     functions: dict
     flops: int = 0
     meta: dict = field(default_factory=dict)
+    nbytes: int = 0
+
+
+#: the row kinds of `python -m fastconv bench`
+KINDS = ("step", "inference", "model", "layer", "memory-bound", "norm", "gemm", "dense")
 
 
 def step_functions(net, batch, backends, dtype=np.float32):
@@ -836,9 +863,46 @@ def inference_functions(net, batch, backends, dtype=np.float32):
     return fns
 
 
-def key_layer_cases(networks, batch):
-    """The convs and max-pools of `networks` at `batch` (distinct shapes), timed fwd+bwd."""
-    return [c for c in layer_cases(networks, [batch]) if c.op in ("conv2d", "max_pool2d")]
+def conv_cases(networks, batch):
+    """The convs of `networks` at `batch` (distinct shapes)."""
+    return [c for c in layer_cases(networks, [batch]) if c.op == "conv2d"]
+
+
+def memory_bound_cases(networks, batch):
+    """The memory-bound layers of `networks` at `batch`: every relu and max-pool on a 4-D
+    activation, and an average pool of the same size on each max-pool's input (distinct
+    shapes).  The relus of the dense layers (a few KiB) are left out: a call is all overhead."""
+    out = []
+    for c in layer_cases(networks, [batch]):
+        if c.op in ("relu", "max_pool2d") and len(c.shape) == 4:
+            out.append(c)
+            if c.op == "max_pool2d":
+                out.append(LayerCase("avg_pool2d", c.shape, AvgPool(c.layer.k),
+                                     networks=list(c.networks)))
+    return out
+
+
+def bytes_moved(case, direction, itemsize=4):
+    """The bytes `case` must move in `direction` ('fwd' or 'bwd'): each input read once and
+    each output written once (n input elements of `itemsize` bytes, m output elements).
+
+    - relu fwd: read x, write y: 2 n s.  relu bwd: read grad_output and y, write grad_input:
+      3 n s.
+    - max_pool2d fwd (with int64 indices): read x, write y and the indices: n s + m (s + 8).
+      bwd: read grad_output and the indices, write grad_input: m (s + 8) + n s.
+    - avg_pool2d fwd: read x, write y: n s + m s.  bwd: read grad_output, write grad_input:
+      m s + n s."""
+    n = int(np.prod(case.shape))
+    s = int(itemsize)
+    if case.op == "relu":
+        return 2 * n * s if direction == "fwd" else 3 * n * s
+    if case.op in ("max_pool2d", "avg_pool2d"):
+        k = case.layer.k
+        b, c, h, w = case.shape
+        m = b * c * (h // k) * (w // k)
+        extra = 8 * m if case.op == "max_pool2d" else 0
+        return n * s + m * s + extra
+    raise ValueError(f"no byte model for {case.op}")
 
 
 def gemm_functions(n, dtype, op):
@@ -856,6 +920,21 @@ def gemm_functions(n, dtype, op):
     bt = b.T
     return {"fastconv": lambda: F.linear(a, b),
             "numpy": lambda: np.matmul(a, bt, out=c2)}
+
+
+def _model_workload(name, batch, backends, mode):
+    from . import _model_bench as MB
+    net = NETWORKS[name]
+    fns = MB.model_functions(name, batch, backends, mode)
+    bad = MB.check_agreement(fns, mode)
+    if bad:
+        raise RuntimeError(f"model {name} ({mode}): the logits of {', '.join(bad)} differ from "
+                           "fastconv's: the twins do not compute the same network")
+    what = "step" if mode == "train" else "inference"
+    flops = step_flops(net, batch) if mode == "train" else inference_flops(net, batch)
+    return Workload(f"model {what} {MB.MODEL_CLASSES[name]} b{batch}", "model", fns, flops,
+                    {"network": name, "batch": batch, "mode": mode,
+                     "model": MB.MODEL_CLASSES[name]})
 
 
 #: the activation (C, H, W) of the batch-norm rows (as the MNIST net's first conv output)
@@ -901,9 +980,9 @@ def batch_norm_functions(batch, direction, backends, dtype=np.float32):
     return fns, 2 if direction == "fwd" else 3
 
 
-def workloads(networks, batch, backends, gemm_sizes=(1024, 2048),
-              gemm_dtypes=("float32", "float64"), inference_batch=1,
-              kinds=("step", "inference", "layer", "norm", "gemm", "dense")):
+def workloads(networks, batch, backends, gemm_sizes=(512, 1024, 2048),
+              gemm_dtypes=("float32", "float64"), inference_batch=1, kinds=KINDS,
+              model_inference_batches=(1, 64)):
     """The rows of the bench table (of the given kinds), built lazily: inputs exist only
     while a row is timed."""
     for name in networks if "step" in kinds else ():
@@ -918,15 +997,32 @@ def workloads(networks, batch, backends, gemm_sizes=(1024, 2048),
                                        inference_functions(net, inference_batch, backends),
                                        inference_flops(net, inference_batch),
                                        {"network": net.name, "batch": inference_batch})
-    for case in key_layer_cases(networks, batch) if "layer" in kinds else ():
-        def make(case=case):
-            d = case_inputs(case)
-            return Workload(f"{case.name} fwd+bwd", "layer",
-                            {b: case_function(case, "fwdbwd", b, d) for b in backends},
-                            3 * case.flops(),
-                            {"op": case.op, "shape": list(case.shape), "batch": case.shape[0],
-                             "networks": sorted(set(case.networks))})
-        yield make
+    for name in networks if "model" in kinds else ():
+        yield lambda name=name: _model_workload(name, batch, backends, "train")
+        for b in model_inference_batches:
+            yield lambda name=name, b=b: _model_workload(name, b, backends, "eval")
+    for case in conv_cases(networks, batch) if "layer" in kinds else ():
+        for direction in ("fwd", "bwd"):
+            def make(case=case, direction=direction):
+                d = case_inputs(case)
+                return Workload(f"{case.name} {direction}", "layer",
+                                {b: case_function(case, direction, b, d) for b in backends},
+                                case.flops() * (2 if direction == "bwd" else 1),
+                                {"op": case.op, "direction": direction,
+                                 "shape": list(case.shape), "batch": case.shape[0],
+                                 "networks": sorted(set(case.networks))})
+            yield make
+    for case in memory_bound_cases(networks, batch) if "memory-bound" in kinds else ():
+        for direction in ("fwd", "bwd"):
+            def make(case=case, direction=direction):
+                d = case_inputs(case)
+                return Workload(f"{case.name} {direction}", "memory-bound",
+                                {b: case_function(case, direction, b, d) for b in backends},
+                                0, {"op": case.op, "direction": direction,
+                                    "shape": list(case.shape), "batch": case.shape[0],
+                                    "networks": sorted(set(case.networks))},
+                                bytes_moved(case, direction))
+            yield make
     for direction in ("fwd", "bwd") if "norm" in kinds else ():
         def make_bn(direction=direction):
             fns, arrays = batch_norm_functions(batch, direction, backends)
@@ -934,7 +1030,8 @@ def workloads(networks, batch, backends, gemm_sizes=(1024, 2048),
                             f"{'x'.join(map(str, BATCH_NORM_SHAPE))} b{batch}", "norm", fns, 0,
                             {"op": "batch_norm", "direction": direction, "batch": batch,
                              "arrays": arrays, "bytes": arrays * batch * 4 *
-                             int(np.prod(BATCH_NORM_SHAPE))})
+                             int(np.prod(BATCH_NORM_SHAPE))},
+                            arrays * batch * 4 * int(np.prod(BATCH_NORM_SHAPE)))
         yield make_bn
     for n in gemm_sizes:
         for dt in gemm_dtypes:
@@ -948,71 +1045,82 @@ def workloads(networks, batch, backends, gemm_sizes=(1024, 2048),
                     2 * n ** 3, {"n": n, "dtype": np.dtype(dt).name}))
 
 
-def evaluate_targets(rows):
-    """The issue's speed targets that `rows` (the JSON rows of one run) allow to evaluate.
+#: the goals of the speed issues, model level, float32 batch 64: fastconv vs torch
+MODEL_STEP_GOALS = {"mnist": 3.0, "simple": 4.0, "cifar": 2.5, "edge": 10.0}
+MNIST_INFERENCE_GOALS = {1: 4.0, 64: 3.0}
+CONV_VS_TORCH_GOAL = 1.3          # conv 32->64 forward + backward
+CONV_SHARE_GOAL = 0.8             # conv 32->64 forward, backward: share of the FMA peak, 1 thread
+GEMM_VS_NUMPY_GOAL = 1.0          # square GEMM 512..4096 vs numpy.matmul, 1 and 2 threads
+GEMM_SHARE_GOAL = 0.85            # square GEMM >= 1024 at 1 thread: share of the FMA peak
+MEMORY_SHARE_GOAL = 0.6           # memory-bound rows: share of the copy bandwidth
 
-    Returns dicts: target, threads, measured (the ratio of medians), measured_min (the same
-    ratio from the min times: the quiet-machine figure), goal, unit, met (on the medians)."""
+
+def evaluate_targets(rows, limits=None):
+    """The speed targets that `rows` (the JSON rows of one run) allow to evaluate; the share
+    targets need `limits` (a fastconv._limits.Limits of the same run).
+
+    Returns dicts: target, threads, measured (from the medians), measured_min (from the min
+    times: the quiet-machine figure), goal, unit ('x' or 'of limit'), met (on the medians)."""
+    from . import _limits as L
     out = []
+
+    def add(target, t, ratio, goal, unit="x"):
+        measured = ratio("median")
+        best = ratio("min")
+        if measured is None or best is None:
+            return
+        out.append({"target": target, "threads": t, "measured": measured,
+                    "measured_min": best, "goal": goal, "unit": unit,
+                    "met": measured >= goal})
+
+    def vs(r, other):
+        def ratio(stat):
+            m = r["backends"].get(other)
+            return None if m is None else m[stat] / r["backends"]["fastconv"][stat]
+        return ratio
+
+    def share(r):
+        def ratio(stat):
+            if limits is None:
+                return None
+            got = L.row_share(r, limits, "fastconv", stat)
+            return None if got is None else got["share"]
+        return ratio
+
     by = {(r["threads"], r["name"]): r for r in rows}
-
-    def speedup(r, other, stat):
-        m = r["backends"].get(other)
-        return None if m is None else m[stat] / r["backends"]["fastconv"][stat]
-
-    def gflops(r, backend, stat):
-        return r["flops"] / r["backends"][backend][stat] / 1e9
-
-    for t in sorted({r["threads"] for r in rows}):
-        sgemm = [r for (tt, _), r in by.items()
-                 if tt == t and r["kind"] == "gemm" and r["meta"].get("dtype") == "float32"
-                 and "numpy" in r["backends"]]
-
-        def peak(stat):
-            """numpy's best square sgemm GFLOP/s at this thread count: the FLOP limit."""
-            return max(gflops(r, "numpy", stat) for r in sgemm)
-
-        def add(target, ratio, goal, unit="x"):
-            measured = ratio("median")
-            if measured is not None:
-                out.append({"target": target, "threads": t, "measured": measured,
-                            "measured_min": ratio("min"), "goal": goal, "unit": unit,
-                            "met": measured >= goal})
-
-        def vs(r, other):
-            return lambda stat: speedup(r, other, stat)
-
-        def of_peak(r):
-            return lambda stat: gflops(r, "fastconv", stat) / peak(stat)
-
-        for (tt, name), r in sorted(by.items()):
-            if tt != t:
-                continue
-            kind, meta = r["kind"], r["meta"]
-            if kind == "step" and meta.get("batch") == 64:
-                goals = {"mnist": 1.5, "simple": 3.0, "edge": 5.0}
-                if meta["network"] in goals:
-                    add(f"{name}: fastconv vs torch", vs(r, "torch"), goals[meta["network"]])
-                if meta["network"] == "mnist" and sgemm:
-                    add(f"{name}: GFLOP/s vs numpy's sgemm GFLOP/s ({peak('median'):.0f})",
-                        of_peak(r), 0.75, "of peak")
-            elif kind == "inference" and meta.get("network") == "mnist" and meta["batch"] == 1:
-                add(f"{name}: fastconv vs torch", vs(r, "torch"), 3.0)
-            elif kind == "layer" and meta.get("batch") == 64:
-                if name.startswith("conv2d 32->64 k3 p1 32x14x14") and sgemm:
-                    add(f"{name}: GFLOP/s vs numpy's sgemm GFLOP/s ({peak('median'):.0f})",
-                        of_peak(r), 0.9, "of peak")
-                elif name.startswith("conv2d 1->32 k3 p1 1x28x28"):
-                    add(f"{name}: fastconv vs torch", vs(r, "torch"), 5.0)
-                elif name.startswith("max_pool2d k2 32x28x28"):
-                    add(f"{name}: fastconv vs torch", vs(r, "torch"), 5.0)
-                    add(f"{name}: fastconv vs numpy reference", vs(r, "numpy"), 10.0)
-            elif kind == "norm" and meta.get("batch") == 64 and "copy" in r["backends"]:
-                # bytes the op must move per second, against numpy.copyto's (read + write of
-                # one activation) in the same process
-                share = (lambda stat, r=r: meta["arrays"] / 2 * r["backends"]["copy"][stat]
-                         / r["backends"]["fastconv"][stat])
-                add(f"{name}: share of numpy.copyto bandwidth", share, 0.6, "of copy")
-            elif kind in ("gemm", "dense") and meta.get("n") in (1024, 2048):
-                add(f"{name}: fastconv vs numpy.matmul", vs(r, "numpy"), 0.95)
-    return [o for o in out if o["measured_min"] is not None]
+    for (t, name), r in sorted(by.items()):
+        kind, meta = r["kind"], r["meta"]
+        if kind == "model" and meta.get("mode") == "train" and meta.get("batch") == 64:
+            goal = MODEL_STEP_GOALS.get(meta["network"])
+            if goal is not None:
+                add(f"{name}: fastconv vs torch", t, vs(r, "torch"), goal)
+        elif kind == "model" and meta.get("mode") == "eval" and meta.get("network") == "mnist":
+            goal = MNIST_INFERENCE_GOALS.get(meta["batch"])
+            if goal is not None:
+                add(f"{name}: fastconv vs torch", t, vs(r, "torch"), goal)
+        elif kind == "layer" and name.startswith("conv2d 32->64 ") and meta.get("batch") == 64:
+            if t == 1:
+                add(f"{name}: share of the FMA peak", t, share(r), CONV_SHARE_GOAL, "of limit")
+            if meta.get("direction") == "fwd":
+                bwd = by.get((t, name[:-len("fwd")] + "bwd"))
+                if bwd is not None:
+                    both = {"backends": {b: {s: m[s] + bwd["backends"][b][s]
+                                             for s in ("median", "min")}
+                                         for b, m in r["backends"].items()
+                                         if b in bwd["backends"]}}
+                    add(f"{name[:-len('fwd')]}fwd+bwd: fastconv vs torch", t,
+                        vs(both, "torch"), CONV_VS_TORCH_GOAL)
+        elif kind == "gemm" and 512 <= meta.get("n", 0) <= 4096:
+            add(f"{name}: fastconv vs numpy.matmul", t, vs(r, "numpy"), GEMM_VS_NUMPY_GOAL)
+            if t == 1 and meta["n"] >= 1024:
+                add(f"{name}: share of the FMA peak", t, share(r), GEMM_SHARE_GOAL, "of limit")
+        elif kind == "norm" and meta.get("batch") == 64 and "copy" in r["backends"]:
+            # bytes the op must move per second, against numpy.copyto's (read + write of one
+            # activation) in the same process
+            add(f"{name}: share of numpy.copyto bandwidth", t,
+                lambda stat, r=r, meta=meta: meta["arrays"] / 2 * r["backends"]["copy"][stat]
+                / r["backends"]["fastconv"][stat], 0.6, "of copy")
+        elif kind == "memory-bound" and meta.get("batch") == 64:
+            add(f"{name}: share of the copy bandwidth", t, share(r), MEMORY_SHARE_GOAL,
+                "of limit")
+    return out

@@ -92,8 +92,14 @@ def test_train_small_run_is_deterministic(tmp_path):
         assert sorted(f.files) == ["conv.bias", "conv.weight", "fc.bias", "fc.weight"]
         assert f["fc.weight"].shape == (10, 5408)
     assert "img_s=" in first.stderr  # the progress bar
-    second = run_cli(args + ["--out", "b"], tmp_path)
+    epoch = next(l for l in lines if l.startswith("epoch 1/1: train loss"))
+    assert re.search(r"\(\d+\.\d s: training \d+ images/s, test \d+\.\d s\)$", epoch), epoch
+    # --measure-loop times the bare step after the results are saved: same results
+    second = run_cli(args + ["--out", "b", "--measure-loop"], tmp_path)
     assert second.stdout.strip().splitlines()[-1] == lines[-1]
+    loop = second.stdout.strip().splitlines()[-2]
+    assert re.fullmatch(r"bare step: \d+ images/s at batch 32; training loop: \d+ images/s "
+                        r"\(\d+% of the bare step, test passes excluded\)", loop), loop
     with np.load(weights) as a, np.load(tmp_path / "b" / "simple.npz") as b:
         for k in a.files:
             np.testing.assert_array_equal(a[k], b[k])

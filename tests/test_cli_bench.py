@@ -12,6 +12,8 @@ import fastconv
 import fastconv.functional as F
 import fastconv.reference as R
 from fastconv import _benchmarks as FB
+from fastconv import _kernels
+from fastconv import _limits as L
 
 from conftest import R64, assert_close
 
@@ -25,29 +27,59 @@ def _run_cli(tmp_path, *extra):
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     cmd = [sys.executable, "-m", "fastconv", "bench", "--batch", "2", "--repeat", "1",
            "--networks", "simple", "--gemm-sizes", "32", "--min-sample-time", "0",
-           "--threads", "1", "--out", str(tmp_path), *extra]
+           "--threads", "1", "--limit-samples", "2", "--out", str(tmp_path), *extra]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(tmp_path),
                           timeout=300)
 
 
 def test_cli_bench_writes_table_json_and_png(tmp_path):
     pytest.importorskip("matplotlib")
-    proc = _run_cli(tmp_path, "--markdown", str(tmp_path / "bench.md"))
+    proc = _run_cli(tmp_path, "--markdown", str(tmp_path / "bench.md"), "--peak-memory",
+                    "--peak-memory-batch", "2")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert out.startswith("machine: ")
     machine = out.splitlines()[0]
     assert "cores" in machine and "SIMD path" in machine and "OpenMP" in machine
     assert "numpy " + np.__version__ in machine
-    for name in ("train step simple b2", "inference simple b1",
-                 "conv2d 1->32 k3 p0 1x28x28 b2 fwd+bwd", "max_pool2d k2 32x26x26 b2 fwd+bwd",
+    assert "\nnumpy BLAS: " in out
+    for name in ("train step simple b2", "inference simple b1", "model step SimpleCNN b2",
+                 "model inference SimpleCNN b1", "model inference SimpleCNN b64",
+                 "conv2d 1->32 k3 p0 1x28x28 b2 fwd", "conv2d 1->32 k3 p0 1x28x28 b2 bwd",
+                 "relu 32x26x26 b2 fwd", "relu 32x26x26 b2 bwd",
+                 "max_pool2d k2 32x26x26 b2 fwd", "max_pool2d k2 32x26x26 b2 bwd",
+                 "avg_pool2d k2 32x26x26 b2 fwd", "avg_pool2d k2 32x26x26 b2 bwd",
                  "gemm 32x32x32 f32", "dense 32x32x32 f64"):
         assert name in out, name
     assert "fastconv median (min-max)" in out and "x numpy" in out
+    assert "share of limit" in out and f"% {_kernels.get_isa()} float32 peak" in out
+    # the limits block, printed as measured: one positive peak per supported path and dtype,
+    # copy bandwidths at the working sets of the detected caches
+    lines = out.splitlines()
+    start = lines.index(next(ln for ln in lines if ln.startswith("limits (best of 2 samples")))
+    block = lines[start:start + 20]
+    peaks = {tuple(ln.split()[1:3]): float(ln.split()[3]) for ln in block
+             if ln.startswith("  peak ")}
+    assert set(peaks) == {(isa, dt) for isa in L.isa_paths() for dt in L.DTYPES}
+    assert all(v > 0 for v in peaks.values())
+    sets = L.working_sets(_kernels.cache_sizes()[0], 1)
+    copies = {ln.split()[1]: ln for ln in block if ln.startswith("  copy L") or
+              ln.startswith("  copy DRAM")}
+    assert set(copies) == set(sets)
+    for level, ln in copies.items():
+        assert f"({L.fmt_bytes(sets[level])})" in ln and float(ln.split()[2]) > 0
 
     doc = json.loads((tmp_path / "fastconv_bench.json").read_text())
     assert set(doc) >= {"machine", "machine_line", "command", "config", "results", "targets",
-                        "elapsed_seconds", "load_average"}
+                        "elapsed_seconds", "load_average", "limits", "blas", "peak_memory"}
+    limits = L.Limits.from_dict(doc["limits"])
+    assert limits.threads == [1] and limits.peak(doc["machine"]["isa"], "float32", 1) > 0
+    assert {lv for lv, _ in limits.copy} == set(sets)
+    (peak,) = doc["peak_memory"]
+    assert peak["name"] == "model step simple b2" and set(peak["backends"]) == set(
+        doc["config"]["backends"])
+    for m in peak["backends"].values():
+        assert m["rss_peak_extra"] >= 0 and m["rss_before"] > 0 and np.isfinite(m["loss"])
     assert set(doc["machine"]) >= {"cpu", "cores", "isa", "openmp", "numpy", "torch"}
     assert doc["config"]["threads"] == [1]
     assert doc["config"]["batch"] == 2
@@ -57,7 +89,13 @@ def test_cli_bench_writes_table_json_and_png(tmp_path):
     names = [r["name"] for r in doc["results"]]
     assert "train step simple b2" in names and len(names) == len(set(names))
     for r in doc["results"]:
-        assert set(r) >= {"name", "kind", "threads", "flops", "meta", "backends"}
+        assert set(r) >= {"name", "kind", "threads", "flops", "bytes", "isa", "meta", "backends",
+                          "shares"}
+        # every row is compute-bound or memory-bound, and has its share of that limit
+        assert bool(r["flops"]) != bool(r["bytes"]), r["name"]
+        share = r["shares"]["fastconv"]
+        assert share["unit"] == ("B/s" if r["bytes"] else "FLOP/s") and share["share"] > 0
+        assert share == L.row_share(r, limits)
         assert r["threads"] == 1
         expected = set(backends) if r["kind"] not in ("gemm", "dense") else {"fastconv", "numpy"}
         if r["kind"] == "norm":         # batch norm is timed beside numpy.copyto
@@ -70,9 +108,13 @@ def test_cli_bench_writes_table_json_and_png(tmp_path):
     step = next(r for r in doc["results"] if r["kind"] == "step")
     assert step["flops"] == FB.step_flops(FB.NETWORKS["simple"], 2)
 
+    relu = next(r for r in doc["results"] if r["name"] == "relu 32x26x26 b2 fwd")
+    assert relu["bytes"] == 2 * 4 * 2 * 32 * 26 * 26 and relu["kind"] == "memory-bound"
+
     md = (tmp_path / "bench.md").read_text()
     assert doc["machine_line"] in md and doc["command"] in md
-    assert "| 1 | train step simple b2 |" in md
+    assert "| 1 | train step simple b2 |" in md and "  peak " in md
+    assert "| model step simple b2 |" in md
 
     png = (tmp_path / "fastconv_bench.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
@@ -80,7 +122,7 @@ def test_cli_bench_writes_table_json_and_png(tmp_path):
 
 def test_cli_bench_json_path_and_no_plot(tmp_path):
     target = tmp_path / "sub" / "r.json"
-    proc = _run_cli(tmp_path, "--json", str(target), "--no-plot", "--no-torch",
+    proc = _run_cli(tmp_path, "--json", str(target), "--no-plot", "--no-torch", "--no-limits",
                     "--gemm-sizes", "--only", "step", "layer")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(target.read_text())
@@ -89,6 +131,8 @@ def test_cli_bench_json_path_and_no_plot(tmp_path):
     assert {r["kind"] for r in doc["results"]} == {"step", "layer"}
     assert not (tmp_path / "fastconv_bench.png").exists()
     assert not (tmp_path / "fastconv_bench.json").exists()
+    assert doc["limits"] is None and "limits (best" not in proc.stdout
+    assert all("shares" not in r and "GFLOP/s" in proc.stdout for r in doc["results"])
 
 
 def test_cli_bench_rejects_bad_repeat(tmp_path):
@@ -222,14 +266,35 @@ def test_machine_line_names_the_configuration():
 
 
 def test_evaluate_targets_uses_medians_and_mins():
-    def row(name, kind, meta, fc, torch, flops=0):
-        return {"name": name, "kind": kind, "threads": 1, "flops": flops, "meta": meta,
+    def row(name, kind, meta, fc, torch, flops=0, threads=1):
+        return {"name": name, "kind": kind, "threads": threads, "flops": flops, "bytes": 0,
+                "isa": "avx2", "meta": meta,
                 "backends": {"fastconv": {"median": fc, "min": fc / 2},
                              "torch": {"median": torch, "min": torch}}}
-    rows = [row("train step mnist b64", "step", {"network": "mnist", "batch": 64}, 10.0, 20.0),
-            row("train step simple b64", "step", {"network": "simple", "batch": 64}, 1.0, 2.0)]
+    rows = [row("model step MnistCNN b64", "model",
+                {"network": "mnist", "batch": 64, "mode": "train"}, 10.0, 40.0),
+            row("model step SimpleCNN b64", "model",
+                {"network": "simple", "batch": 64, "mode": "train"}, 1.0, 2.0),
+            row("model inference MnistCNN b1", "model",
+                {"network": "mnist", "batch": 1, "mode": "eval"}, 1.0, 5.0),
+            row("conv2d 32->64 k3 p1 32x14x14 b64 fwd", "layer",
+                {"batch": 64, "direction": "fwd"}, 1.0, 1.0, flops=80e9),
+            row("conv2d 32->64 k3 p1 32x14x14 b64 bwd", "layer",
+                {"batch": 64, "direction": "bwd"}, 1.0, 2.0, flops=80e9)]
     got = {t["target"]: t for t in FB.evaluate_targets(rows)}
-    mnist = got["train step mnist b64: fastconv vs torch"]
-    assert mnist["measured"] == 2.0 and mnist["measured_min"] == 4.0 and mnist["met"]
-    simple = got["train step simple b64: fastconv vs torch"]
-    assert simple["goal"] == 3.0 and not simple["met"]
+    mnist = got["model step MnistCNN b64: fastconv vs torch"]
+    assert mnist["measured"] == 4.0 and mnist["measured_min"] == 8.0 and mnist["met"]
+    assert mnist["goal"] == 3.0
+    simple = got["model step SimpleCNN b64: fastconv vs torch"]
+    assert simple["goal"] == 4.0 and not simple["met"]
+    assert got["model inference MnistCNN b1: fastconv vs torch"]["goal"] == 4.0
+    conv = got["conv2d 32->64 k3 p1 32x14x14 b64 fwd+bwd: fastconv vs torch"]
+    assert conv["measured"] == 1.5 and conv["goal"] == 1.3 and conv["met"]
+    # shares need the limits of the run
+    assert not any("share" in k for k in got)
+    lim = L.Limits((32 << 10, 1 << 20, 32 << 20), "set")
+    lim.fma["avx2", "float32", 1] = (100e9, [100e9])
+    got = {t["target"]: t for t in FB.evaluate_targets(rows, lim)}
+    fwd = got["conv2d 32->64 k3 p1 32x14x14 b64 fwd: share of the FMA peak"]
+    assert fwd["measured"] == 0.8 and fwd["measured_min"] == 1.6 and fwd["met"]
+    assert fwd["unit"] == "of limit" and fwd["goal"] == 0.8

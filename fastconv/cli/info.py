@@ -1,4 +1,5 @@
-"""``python -m fastconv info``: version, SIMD paths, build, OpenMP and threads."""
+"""``python -m fastconv info``: version, SIMD paths, build, OpenMP and threads, the detected
+caches and the GEMM blocking and microkernel of the running path."""
 import os
 
 ISA_NAMES = ("reference", "scalar", "avx2", "avx512")
@@ -40,6 +41,26 @@ def isa_report():
     return rows
 
 
+def gemm_report():
+    """Rows (label, text): the detected caches and where they came from, and per dtype the
+    GEMM microkernel and cache blocking of the running path (derived from those caches)."""
+    import numpy as np
+    from .. import _kernels
+    from .._limits import describe_caches
+
+    sizes, source = _kernels.cache_sizes()
+    rows = [("caches", describe_caches(sizes, source))]
+    for dtype in (np.float32, np.float64):
+        b = _kernels.gemm_blocking("", dtype)
+        name = np.dtype(dtype).name
+        if b is None:
+            rows.append((f"GEMM {name}", "(no blocking reported for this path)"))
+        else:
+            rows.append((f"GEMM {name}", f"{b['ukernel']} ({b['mr']}x{b['nr']} tile; blocks "
+                                         f"kc {b['kc']}, mc {b['mc']}, nc {b['nc']})"))
+    return rows
+
+
 def run(args):
     import fastconv
     from fastconv import _kernels
@@ -53,6 +74,7 @@ def run(args):
         rows += [("OpenMP", "no (this build runs every kernel on the calling thread)"),
                  ("threads", "1 (built without OpenMP: set_num_threads has no effect)")]
     rows.append(("workspace limit", f"{fastconv.get_workspace_limit() // (1 << 20)} MiB"))
+    rows += gemm_report()
     print(f"fastconv {fastconv.__version__}")
     for label, text in rows:
         print(f"{label + ':':<18}{text}")
