@@ -1,7 +1,7 @@
 """The seed CNNs, written with :mod:`fastconv.nn`, each with its explicit backward."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple, Type
+from typing import Any, Dict, List, Tuple, Type, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -29,16 +29,17 @@ class SimpleCNN(nn.Module):
         self.pool = nn.MaxPool2d(2)
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(32 * 13 * 13, num_classes)
+        self._block = nn.fuse(self.conv, self.relu, self.pool)  # one fused kernel, no new keys
 
     def forward(self, x: ArrayLike) -> FloatArray:
-        return self.fc(self.flatten(self.pool(self.relu(self.conv(x)))))
+        return self.fc(self.flatten(self._block(x)))
 
-    def backward(self, grad_output: ArrayLike) -> FloatArray:
+    def backward(self, grad_output: ArrayLike, input_grad: bool = True) -> FloatArray:
+        """Gradients into every parameter's ``.grad``; returns the input gradient (None with
+        ``input_grad=False``, which skips that work: images need none)."""
         g = self.fc.backward(grad_output)
         g = self.flatten.backward(g)
-        g = self.pool.backward(g)
-        g = self.relu.backward(g)
-        return self.conv.backward(g)
+        return cast(FloatArray, self._block.backward(g, input_grad=input_grad))
 
 
 class MnistCNN(nn.Module):
@@ -60,19 +61,23 @@ class MnistCNN(nn.Module):
         self.fc1 = nn.Linear(64 * side * side, 128)
         self.relu3 = nn.ReLU()
         self.fc2 = nn.Linear(128, num_classes)
+        # the layers above run as three fused blocks (same results and state_dict keys)
+        self._block1 = nn.fuse(self.conv1, self.relu1, self.pool1)
+        self._block2 = nn.fuse(self.conv2, self.relu2, self.pool2)
+        self._block3 = nn.fuse(self.fc1, self.relu3)
 
     def forward(self, x: ArrayLike) -> FloatArray:
-        x = self.pool1(self.relu1(self.conv1(x)))
-        x = self.pool2(self.relu2(self.conv2(x)))
-        x = self.relu3(self.fc1(self.flatten(x)))
+        x = self._block2(self._block1(x))
+        x = self._block3(self.flatten(x))
         return self.fc2(x)
 
-    def backward(self, grad_output: ArrayLike) -> FloatArray:
+    def backward(self, grad_output: ArrayLike, input_grad: bool = True) -> FloatArray:
+        """Gradients into every parameter's ``.grad``; returns the input gradient (None with
+        ``input_grad=False``, which skips that work: images need none)."""
         g = self.fc2.backward(grad_output)
-        g = self.fc1.backward(self.relu3.backward(g))
-        g = self.flatten.backward(g)
-        g = self.conv2.backward(self.relu2.backward(self.pool2.backward(g)))
-        return self.conv1.backward(self.relu1.backward(self.pool1.backward(g)))
+        g = self.flatten.backward(self._block3.backward(g))
+        g = self._block2.backward(g)
+        return cast(FloatArray, self._block1.backward(g, input_grad=input_grad))
 
 
 class CifarCNN(MnistCNN):
@@ -104,6 +109,7 @@ class EdgePipeline(nn.Module):
         self.pool = nn.MaxPool2d(2)
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(150 * 150, out_features)
+        self._block = nn.fuse(self.conv, self.relu, self.pool)
 
     def stages(self, x: ArrayLike) -> List[Tuple[str, NDArray[Any]]]:
         """Run forward and return every stage's output as a list of ``(name, array)``, input first."""
@@ -115,12 +121,15 @@ class EdgePipeline(nn.Module):
         return out
 
     def forward(self, x: ArrayLike) -> FloatArray:
-        return self.stages(x)[-1][1]
+        """The dense layer's output; conv, relu and pool run as one fused block (stages() runs
+        them one by one)."""
+        return self.fc(self.flatten(self._block(x)))
 
-    def backward(self, grad_output: ArrayLike) -> FloatArray:
-        g = self.fc.backward(grad_output)
-        g = self.pool.backward(self.flatten.backward(g))
-        return self.conv.backward(self.relu.backward(g))
+    def backward(self, grad_output: ArrayLike, input_grad: bool = True) -> FloatArray:
+        """The dense layer's gradients into ``fc``'s ``.grad`` (the Laplacian is fixed); returns
+        the input gradient (None with ``input_grad=False``)."""
+        g = self.flatten.backward(self.fc.backward(grad_output))
+        return cast(FloatArray, self._block.backward(g, input_grad=input_grad))
 
 
 #: command-line name -> model class

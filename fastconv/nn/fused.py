@@ -163,7 +163,10 @@ class ConvBlock(_Block):
             return self._unfused_backward(grad_output)
         F = get_backend()
         c = self.conv
-        mask = (bool(input_grad), True, c.bias is not None)
+        mask = (bool(input_grad), c.weight.requires_grad,
+                c.bias is not None and c.bias.requires_grad)
+        if not any(mask):  # a fixed first layer: nothing to compute
+            return None
         if self.pool_size is None:
             gx, gw, gb = F.conv2d_backward(grad_output, saved["x"], c.weight.data, c.stride,
                                            c.padding, c.dilation, c.groups, mask,
@@ -214,7 +217,8 @@ class LinearBlock(_Block):
         lin = self.linear
         g = np.asarray(grad_output)
         g2 = g if g.ndim == 2 else g.reshape(-1, lin.out_features)
-        mask = (bool(input_grad), True, lin.bias is not None)
+        mask = (bool(input_grad), lin.weight.requires_grad,
+                lin.bias is not None and lin.bias.requires_grad)
         gx, gw, gb = get_backend().linear_backward(g2, saved["x"], lin.weight.data, mask,
                                                    activation="relu", output=saved["y"])
         lin.weight.accumulate(gw)
