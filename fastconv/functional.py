@@ -401,7 +401,8 @@ def linear_backward(grad_output: ArrayLike, input: ArrayLike, weight: ArrayLike,
     y = None
     if act == "relu":
         y = _c(V.check_block_output("linear_backward", output, gy.shape, x.dtype))
-    return cast(Grads3, _k.linear_backward(_c(gy), _c(x), _c(w), *need, y))
+    return cast(Grads3, _k.linear_backward(_c(gy), _c(x), _c(w), need[0], need[1], need[2],
+                                           relu_output=y))
 
 
 def relu(input: ArrayLike) -> FloatArray:
@@ -653,7 +654,7 @@ def batch_norm_backward(grad_output: ArrayLike, input: ArrayLike, weight: Option
         invstd = (1.0 / np.sqrt(second.astype(np.float64) + eps)).astype(x.dtype)
     gx, gw, gb = _k.batch_norm_backward(_nchw3(gy), _nchw3(x), _c_or_none(w), _c(mean),
                                        _c(invstd), training, *need)
-    return (None if gx is None else gx.reshape(x.shape)), gw, gb
+    return cast(Grads3, ((None if gx is None else gx.reshape(x.shape)), gw, gb))
 
 
 def layer_norm(input: ArrayLike, normalized_shape: Union[int, Shape],
@@ -703,9 +704,9 @@ def layer_norm_backward(grad_output: ArrayLike, input: ArrayLike,
     op = "layer_norm_backward"
     x, ns, w, _, _, rows, d = V.check_layer_norm(op, input, normalized_shape, weight, None,
                                                  0.0)
-    gy, mean, rstd = _norm_grad_args(op, x, grad_output, mean, rstd)
+    gy, mean_a, rstd_a = _norm_grad_args(op, x, grad_output, mean, rstd)
     lead = x.shape[:x.ndim - len(ns)]
-    V.check_norm_stats(op, (("mean", mean), ("rstd", rstd)),
+    V.check_norm_stats(op, (("mean", mean_a), ("rstd", rstd_a)),
                        (lead + (1,) * len(ns), lead))
     need = V.check_output_mask(op, output_mask)
     if x.size == 0:
@@ -713,10 +714,11 @@ def layer_norm_backward(grad_output: ArrayLike, input: ArrayLike,
     else:
         gx, gw, gb = _k.layer_norm_backward(_c(gy).reshape(rows, d), _c(x).reshape(rows, d),
                                            None if w is None else _c(w).reshape(-1),
-                                           _c(mean).reshape(-1), _c(rstd).reshape(-1),
+                                           _c(mean_a).reshape(-1), _c(rstd_a).reshape(-1),
                                            *need)
-    return ((None if gx is None else gx.reshape(x.shape)),
-            None if gw is None else gw.reshape(ns), None if gb is None else gb.reshape(ns))
+    return cast(Grads3, ((None if gx is None else gx.reshape(x.shape)),
+                         None if gw is None else gw.reshape(ns),
+                         None if gb is None else gb.reshape(ns)))
 
 
 def group_norm(input: ArrayLike, num_groups: int, weight: Optional[ArrayLike] = None,
@@ -758,14 +760,14 @@ def group_norm_backward(grad_output: ArrayLike, input: ArrayLike, num_groups: in
     """
     op = "group_norm_backward"
     x, g, w, _, _ = V.check_group_norm(op, input, num_groups, weight, None, 0.0)
-    gy, mean, rstd = _norm_grad_args(op, x, grad_output, mean, rstd)
-    V.check_norm_stats(op, (("mean", mean), ("rstd", rstd)), ((x.shape[0], g),))
+    gy, mean_a, rstd_a = _norm_grad_args(op, x, grad_output, mean, rstd)
+    V.check_norm_stats(op, (("mean", mean_a), ("rstd", rstd_a)), ((x.shape[0], g),))
     need = V.check_output_mask(op, output_mask)
     if x.size == 0:
         return _empty_norm_grads(x, x.shape[1], need)
     gx, gw, gb = _k.group_norm_backward(_nchw3(gy), _nchw3(x), g, _c_or_none(w),
-                                       _c(mean).reshape(-1), _c(rstd).reshape(-1), *need)
-    return (None if gx is None else gx.reshape(x.shape)), gw, gb
+                                       _c(mean_a).reshape(-1), _c(rstd_a).reshape(-1), *need)
+    return cast(Grads3, ((None if gx is None else gx.reshape(x.shape)), gw, gb))
 
 
 
@@ -812,9 +814,9 @@ def dropout_backward(grad_output: ArrayLike, mask: ArrayLike, scale: float) -> F
     - grad_input: same shape
     """
     (gy,) = V.float_arrays("dropout_backward", ("grad_output", grad_output))
-    mask = V.check_mask("dropout_backward", mask, gy.shape)
+    keep = V.check_mask("dropout_backward", mask, gy.shape)
     scale = V.check_float_scalar("dropout_backward", "scale", scale)
-    return _k.dropout_backward(_c(gy), _c(mask), scale)
+    return _k.dropout_backward(_c(gy), _c(keep), scale)
 
 
 def sigmoid(input: ArrayLike) -> FloatArray:

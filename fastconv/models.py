@@ -75,8 +75,8 @@ class MnistCNN(nn.Module):
         """Gradients into every parameter's ``.grad``; returns the input gradient (None with
         ``input_grad=False``, which skips that work: images need none)."""
         g = self.fc2.backward(grad_output)
-        g = self.flatten.backward(self._block3.backward(g))
-        g = self._block2.backward(g)
+        g = self.flatten.backward(cast(FloatArray, self._block3.backward(g)))
+        g = cast(FloatArray, self._block2.backward(g))
         return cast(FloatArray, self._block1.backward(g, input_grad=input_grad))
 
 

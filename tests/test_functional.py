@@ -589,7 +589,8 @@ def test_info_command_as_module():
 def test_both_backends_share_signatures_and_docs():
     import inspect
     assert F.__all__ == R.__all__
-    expected = {"conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward", "avg_pool2d",
+    expected = {"conv2d", "conv2d_backward", "conv2d_relu_max_pool2d",
+                "conv2d_relu_max_pool2d_backward", "max_pool2d", "max_pool2d_backward", "avg_pool2d",
                 "avg_pool2d_backward", "global_avg_pool2d", "global_avg_pool2d_backward",
                 "linear", "linear_backward", "relu", "relu_backward", "cross_entropy",
                 "cross_entropy_backward", "softmax", "log_softmax", "conv2d_output_shape",

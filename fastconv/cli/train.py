@@ -27,6 +27,8 @@ import numpy as np
 from . import _ranks
 
 NAME = "train"
+#: seconds between progress-bar redraws (its postfix is formatted only that often)
+_BAR_INTERVAL = 0.5
 _EXAMPLES_HINT = 'pip install "fastconv[examples]"'
 
 
@@ -178,7 +180,8 @@ def run(args):
             posted = -1.0
             t0 = time.perf_counter()
             bar = tqdm(range(steps_per_epoch), desc="epoch %d/%d" % (epoch, args.epochs), unit="batch",
-                       leave=False, file=sys.stderr, dynamic_ncols=True, mininterval=0.5, disable=not par.root)
+                       leave=False, file=sys.stderr, dynamic_ncols=True, mininterval=_BAR_INTERVAL,
+                       disable=not par.root)
             for b in bar:
                 idx = order[b * args.batch_size:(b + 1) * args.batch_size]
                 idx = idx[par.shard(len(idx))]
@@ -199,7 +202,7 @@ def run(args):
                 correct += right
                 history["step_loss"].append(loss_n / n)
                 elapsed = time.perf_counter() - t0
-                if elapsed - posted >= bar.mininterval or b == steps_per_epoch - 1:
+                if par.root and (elapsed - posted >= _BAR_INTERVAL or b == steps_per_epoch - 1):
                     # formatted only as often as the bar redraws: it cost ~2% of a step
                     posted = elapsed
                     bar.set_postfix(loss="%.4f" % (loss_sum / seen), acc="%.4f" % (correct / seen),

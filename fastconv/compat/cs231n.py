@@ -77,7 +77,7 @@ Differences from the course code, all deliberate:
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -610,7 +610,8 @@ def _bn_backward(dout, cache):
     return ops().batch_norm_backward(dout, x, g, rm, rv, mean, invstd, training, eps)
 
 
-def batchnorm_forward(x, gamma, beta, bn_param):
+def batchnorm_forward(x: ArrayLike, gamma: ArrayLike, beta: ArrayLike,
+                      bn_param: Dict[str, Any]) -> Forward:
     """Forward pass of batch normalisation over the N examples of x (N, D).
 
     In train mode the sample mean and (biased) variance normalise the data and update the
@@ -636,7 +637,7 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     return _bn_forward(x, gamma, beta, bn_param)
 
 
-def batchnorm_backward(dout, cache):
+def batchnorm_backward(dout: ArrayLike, cache: Cache) -> Grads:
     """Backward pass of batch normalisation.
 
     Inputs:
@@ -651,12 +652,13 @@ def batchnorm_backward(dout, cache):
     return _bn_backward(dout, cache)
 
 
-def batchnorm_backward_alt(dout, cache):
+def batchnorm_backward_alt(dout: ArrayLike, cache: Cache) -> Grads:
     """Backward pass of batch normalisation (the simplified closed form; same results)."""
     return _bn_backward(dout, cache)
 
 
-def layernorm_forward(x, gamma, beta, ln_param):
+def layernorm_forward(x: NDArray[Any], gamma: ArrayLike, beta: ArrayLike,
+                      ln_param: Params) -> Forward:
     """Forward pass of layer normalisation: each example of x (N, D) is normalised over its
     D features, in train and test alike.
 
@@ -679,14 +681,14 @@ def layernorm_forward(x, gamma, beta, ln_param):
     return out, (x, g, mean, rstd)
 
 
-def layernorm_backward(dout, cache):
+def layernorm_backward(dout: ArrayLike, cache: Cache) -> Grads:
     """Backward pass of layer normalisation: (dx, dgamma, dbeta), shapes (N, D), (D,), (D,)."""
     x, g, mean, rstd = cache
     dout = as_array(dout).astype(x.dtype, copy=False)
     return ops().layer_norm_backward(dout, x, (x.shape[-1],), mean, rstd, g)
 
 
-def dropout_forward(x, dropout_param):
+def dropout_forward(x: NDArray[Any], dropout_param: Params) -> Forward:
     """Forward pass of (inverted) dropout.
 
     Inputs:
@@ -719,7 +721,7 @@ def dropout_forward(x, dropout_param):
     raise ValueError(f'Invalid forward dropout mode "{mode}"')
 
 
-def dropout_backward(dout, cache):
+def dropout_backward(dout: NDArray[Any], cache: Cache) -> FloatArray:
     """Backward pass of (inverted) dropout: dout * mask / p in train mode, dout in test mode."""
     dropout_param, mask = cache
     dout = _norm_input(dout)
@@ -728,7 +730,8 @@ def dropout_backward(dout, cache):
     return dout.copy()
 
 
-def spatial_batchnorm_forward(x, gamma, beta, bn_param):
+def spatial_batchnorm_forward(x: NDArray[Any], gamma: ArrayLike, beta: ArrayLike,
+                              bn_param: Dict[str, Any]) -> Forward:
     """Forward pass of spatial batch normalisation: per channel of x (N, C, H, W), over N, H
     and W, with the modes and running averages of batchnorm_forward (shape (C,)).
 
@@ -743,13 +746,14 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     return _bn_forward(x, gamma, beta, bn_param)
 
 
-def spatial_batchnorm_backward(dout, cache):
+def spatial_batchnorm_backward(dout: ArrayLike, cache: Cache) -> Grads:
     """Backward pass of spatial batch normalisation: (dx, dgamma, dbeta), dgamma and dbeta
     of shape (C,)."""
     return _bn_backward(dout, cache)
 
 
-def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
+def spatial_groupnorm_forward(x: NDArray[Any], gamma: ArrayLike, beta: ArrayLike, G: int,
+                              gn_param: Params) -> Forward:
     """Forward pass of spatial group normalisation: the C channels of x (N, C, H, W) are
     split into G groups, each normalised over its channels and H and W, per example.
 
@@ -776,7 +780,7 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
     return out, (x, G, g, mean, rstd, ga.shape, be.shape)
 
 
-def spatial_groupnorm_backward(dout, cache):
+def spatial_groupnorm_backward(dout: ArrayLike, cache: Cache) -> Grads:
     """Backward pass of spatial group normalisation: (dx, dgamma, dbeta), dgamma and dbeta in
     the shapes of gamma and beta."""
     x, G, g, mean, rstd, gshape, bshape = cache
@@ -789,7 +793,9 @@ def spatial_groupnorm_backward(dout, cache):
 # Sandwich layers with normalisation (the ones student code adds to cs231n/layer_utils.py)
 # ------------------------------------------------------------------------------------------
 
-def conv_bn_relu_forward(x, w, b, gamma, beta, conv_param, bn_param):
+def conv_bn_relu_forward(x: ArrayLike, w: ArrayLike, b: ArrayLike, gamma: ArrayLike,
+                         beta: ArrayLike, conv_param: Params,
+                         bn_param: Dict[str, Any]) -> Forward:
     """Convolution, spatial batch normalisation, then a ReLU.
 
     Returns a tuple of:
@@ -802,7 +808,7 @@ def conv_bn_relu_forward(x, w, b, gamma, beta, conv_param, bn_param):
     return out, (conv_cache, bn_cache, relu_cache)
 
 
-def conv_bn_relu_backward(dout, cache):
+def conv_bn_relu_backward(dout: ArrayLike, cache: Cache) -> Tuple[FloatArray, ...]:
     """Backward pass of the conv-bn-relu layer: (dx, dw, db, dgamma, dbeta)."""
     conv_cache, bn_cache, relu_cache = cache
     dan = relu_backward(dout, relu_cache)
@@ -826,7 +832,8 @@ def _affine_norm_relu_backward(norm_backward, dout, cache):
     return dx, dw, db, dgamma, dbeta
 
 
-def affine_bn_relu_forward(x, w, b, gamma, beta, bn_param):
+def affine_bn_relu_forward(x: ArrayLike, w: ArrayLike, b: ArrayLike, gamma: ArrayLike,
+                           beta: ArrayLike, bn_param: Dict[str, Any]) -> Forward:
     """Affine transform, batch normalisation, then a ReLU.
 
     Returns a tuple of:
@@ -836,12 +843,13 @@ def affine_bn_relu_forward(x, w, b, gamma, beta, bn_param):
     return _affine_norm_relu_forward(batchnorm_forward, x, w, b, gamma, beta, bn_param)
 
 
-def affine_bn_relu_backward(dout, cache):
+def affine_bn_relu_backward(dout: ArrayLike, cache: Cache) -> Tuple[FloatArray, ...]:
     """Backward pass of the affine-bn-relu layer: (dx, dw, db, dgamma, dbeta)."""
     return _affine_norm_relu_backward(batchnorm_backward, dout, cache)
 
 
-def affine_ln_relu_forward(x, w, b, gamma, beta, ln_param):
+def affine_ln_relu_forward(x: ArrayLike, w: ArrayLike, b: ArrayLike, gamma: ArrayLike,
+                           beta: ArrayLike, ln_param: Params) -> Forward:
     """Affine transform, layer normalisation, then a ReLU.
 
     Returns a tuple of:
@@ -851,7 +859,7 @@ def affine_ln_relu_forward(x, w, b, gamma, beta, ln_param):
     return _affine_norm_relu_forward(layernorm_forward, x, w, b, gamma, beta, ln_param)
 
 
-def affine_ln_relu_backward(dout, cache):
+def affine_ln_relu_backward(dout: ArrayLike, cache: Cache) -> Tuple[FloatArray, ...]:
     """Backward pass of the affine-ln-relu layer: (dx, dw, db, dgamma, dbeta)."""
     return _affine_norm_relu_backward(layernorm_backward, dout, cache)
 

@@ -9,12 +9,17 @@ dict is passed back on the next call.  Reach it as ``fastconv.compat.cs231n.opti
 The formulas are the course's, in NumPy (they are one or two passes over each weight array):
 Adam's ``t`` starts at 0 and is incremented before it is used for bias correction.
 """
+from typing import Any, Dict, Optional, Tuple
+
 import numpy as np
+from numpy.typing import NDArray
+
+from .._typing import FloatArray
 
 __all__ = ["sgd", "sgd_momentum", "rmsprop", "adam"]
 
 
-def sgd(w, dw, config=None):
+def sgd(w: NDArray[Any], dw: NDArray[Any], config: Optional[Dict[str, Any]] = None) -> Tuple[FloatArray, Dict[str, Any]]:
     """Vanilla stochastic gradient descent.
 
     config format:
@@ -27,7 +32,8 @@ def sgd(w, dw, config=None):
     return w, config
 
 
-def sgd_momentum(w, dw, config=None):
+def sgd_momentum(w: NDArray[Any], dw: NDArray[Any],
+                 config: Optional[Dict[str, Any]] = None) -> Tuple[FloatArray, Dict[str, Any]]:
     """Stochastic gradient descent with momentum.
 
     config format:
@@ -48,7 +54,8 @@ def sgd_momentum(w, dw, config=None):
     return next_w, config
 
 
-def rmsprop(w, dw, config=None):
+def rmsprop(w: NDArray[Any], dw: NDArray[Any],
+            config: Optional[Dict[str, Any]] = None) -> Tuple[FloatArray, Dict[str, Any]]:
     """RMSProp: a moving average of squared gradient values sets per-parameter step sizes.
 
     config format:
@@ -70,7 +77,7 @@ def rmsprop(w, dw, config=None):
     return next_w, config
 
 
-def adam(w, dw, config=None):
+def adam(w: NDArray[Any], dw: NDArray[Any], config: Optional[Dict[str, Any]] = None) -> Tuple[FloatArray, Dict[str, Any]]:
     """Adam: moving averages of the gradient and its square, with bias correction.
 
     config format:

@@ -30,7 +30,12 @@ on the way in and out).  Differences from the assignment's loops, all deliberate
   wrong shape.
 - Inputs are never modified; outputs never alias inputs.
 """
+from typing import Any, Mapping, Tuple
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .._typing import FloatArray
 
 from ._common import as_array, ops, promote
 
@@ -51,7 +56,7 @@ def _check_4d(op, name, a):
         raise ValueError(f"{op}: expected {name} of 4 dimensions, got shape {tuple(a.shape)}")
 
 
-def zero_pad(X, pad):
+def zero_pad(X: ArrayLike, pad: int) -> FloatArray:
     """Pad with zeros all images of the dataset X on height and width.
 
     Argument:
@@ -68,7 +73,7 @@ def zero_pad(X, pad):
                   constant_values=(0, 0))
 
 
-def conv_single_step(a_slice_prev, W, b):
+def conv_single_step(a_slice_prev: ArrayLike, W: ArrayLike, b: ArrayLike) -> Any:
     """Apply one filter W to one slice a_slice_prev (f, f, n_C_prev) of the previous layer's
     output, plus the bias b (a one-element array such as (1, 1, 1)).
 
@@ -93,7 +98,8 @@ def _conv_args(A_prev, W, b):
     return a, w, bb.reshape(n_c)
 
 
-def conv_forward(A_prev, W, b, hparameters):
+def conv_forward(A_prev: ArrayLike, W: ArrayLike, b: ArrayLike,
+                 hparameters: Mapping[str, Any]) -> Tuple[FloatArray, Any]:
     """Forward propagation of a convolution function.
 
     Arguments:
@@ -112,7 +118,7 @@ def conv_forward(A_prev, W, b, hparameters):
     return _nhwc(z), (A_prev, W, b, hparameters)
 
 
-def conv_backward(dZ, cache):
+def conv_backward(dZ: ArrayLike, cache: Any) -> Tuple[FloatArray, FloatArray, FloatArray]:
     """Backward propagation of a convolution function.
 
     Arguments:
@@ -140,7 +146,8 @@ def _check_mode(op, mode):
         raise ValueError(f'{op}: mode must be "max" or "average", got {mode!r}')
 
 
-def pool_forward(A_prev, hparameters, mode="max"):
+def pool_forward(A_prev: ArrayLike, hparameters: Mapping[str, Any],
+                 mode: str = "max") -> Tuple[FloatArray, Any]:
     """Forward pass of the pooling layer.
 
     Arguments:
@@ -162,7 +169,7 @@ def pool_forward(A_prev, hparameters, mode="max"):
     return _nhwc(y), (A_prev, hparameters)
 
 
-def pool_backward(dA, cache, mode="max"):
+def pool_backward(dA: ArrayLike, cache: Any, mode: str = "max") -> FloatArray:
     """Backward pass of the pooling layer.
 
     Arguments:
@@ -200,13 +207,13 @@ def pool_backward(dA, cache, mode="max"):
     return dx
 
 
-def create_mask_from_window(x):
+def create_mask_from_window(x: ArrayLike) -> NDArray[np.bool_]:
     """A boolean mask of x's shape, True where x equals its maximum (every tie)."""
     x = as_array(x)
     return x == np.max(x)
 
 
-def distribute_value(dz, shape):
+def distribute_value(dz: float, shape: Tuple[int, int]) -> FloatArray:
     """Distribute the input value dz evenly over a matrix of dimension shape (n_H, n_W)."""
     n_h, n_w = shape
     return np.ones(shape) * (dz / (n_h * n_w))

@@ -7,7 +7,7 @@ what the matching backward needs; backward raises if forward has not run.
 from __future__ import annotations
 
 import math
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
@@ -337,7 +337,7 @@ class _BatchNorm(Module):
     """Shared by BatchNorm1d and BatchNorm2d: torch's parameters (weight, bias), buffers (running_mean,
     running_var, num_batches_tracked) and state_dict keys, momentum=None for a cumulative average."""
 
-    _ndims = ()
+    _ndims: Tuple[int, ...] = ()
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
                  dtype=np.float32):
@@ -453,7 +453,9 @@ class LayerNorm(_AffineNorm):
 
     _op = "layer_norm"
 
-    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, dtype=np.float32):
+    def __init__(self, normalized_shape: Union[int, Sequence[int]], eps: float = 1e-5,
+                 elementwise_affine: bool = True, bias: bool = True,
+                 dtype: DTypeLike = np.float32) -> None:
         super().__init__()
         if isinstance(normalized_shape, (int, np.integer)):
             normalized_shape = (int(normalized_shape),)
@@ -467,7 +469,7 @@ class LayerNorm(_AffineNorm):
     def _arg(self):
         return self.normalized_shape
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return "%s, eps=%s, elementwise_affine=%s" % (self.normalized_shape, self.eps, self.elementwise_affine)
 
 
@@ -476,7 +478,8 @@ class GroupNorm(_AffineNorm):
 
     _op = "group_norm"
 
-    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, dtype=np.float32):
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
+                 dtype: DTypeLike = np.float32) -> None:
         super().__init__()
         self.num_groups = _positive_int("num_groups", num_groups, "GroupNorm")
         self.num_channels = _positive_int("num_channels", num_channels, "GroupNorm")
@@ -491,25 +494,25 @@ class GroupNorm(_AffineNorm):
     def _arg(self):
         return self.num_groups
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return "%d, %d, eps=%s, affine=%s" % (self.num_groups, self.num_channels, self.eps, self.affine)
 
 
 class _FromOutput(Module):
     """An elementwise activation whose backward needs only its output (kept from forward)."""
 
-    _op = None
+    _op: str = ""  #: the functional op (and op + "_backward") a subclass runs
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self._y = None
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> NDArray[Any]:
         y = getattr(get_backend(), self._op)(x)
         self.save_for_backward(_y=y)
         return y
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> NDArray[Any]:
         if self._y is None:
             raise _no_forward(self)
         return getattr(get_backend(), self._op + "_backward")(grad_output, self._y)
@@ -531,22 +534,22 @@ class LeakyReLU(Module):
     """``torch.nn.LeakyReLU(negative_slope=0.01)``; keeps its input for backward (``inplace`` is accepted
     for compatibility; inputs are never modified)."""
 
-    def __init__(self, negative_slope=0.01, inplace=False):
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__()
         self.negative_slope = float(negative_slope)
         self.inplace = inplace
         self._x = None
 
-    def forward(self, x):
+    def forward(self, x: ArrayLike) -> NDArray[Any]:
         self.save_for_backward(_x=x)
         return get_backend().leaky_relu(x, self.negative_slope)
 
-    def backward(self, grad_output):
+    def backward(self, grad_output: ArrayLike) -> NDArray[Any]:
         if self._x is None:
             raise _no_forward(self)
         return get_backend().leaky_relu_backward(grad_output, self._x, self.negative_slope)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return "negative_slope=%s" % self.negative_slope
 
 

@@ -133,11 +133,11 @@ class Parameter:
     def size(self) -> int:
         return self.data.size
 
-    def __getstate__(self):
+    def __getstate__(self) -> Dict[str, Any]:
         # As torch: a pickled (or deep-copied) parameter keeps its values, not its gradient.
         return {"data": self.data, "requires_grad": self.requires_grad}
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: Dict[str, Any]) -> None:
         self.data = state["data"]
         self.requires_grad = state["requires_grad"]
         self.grad = None

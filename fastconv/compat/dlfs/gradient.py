@@ -4,12 +4,15 @@
 ``f`` is called with ``x`` itself after each one-element change, and ``x`` is restored, as in
 the book; this is the one function here that writes to its argument.
 """
+from typing import Any, Callable
+
 import numpy as np
+from numpy.typing import NDArray
 
 __all__ = ["numerical_gradient"]
 
 
-def numerical_gradient(f, x):
+def numerical_gradient(f: Callable[..., Any], x: NDArray[Any]) -> NDArray[Any]:
     h = 1e-4
     grad = np.zeros_like(x)
     it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])

@@ -61,7 +61,7 @@ Differences from the book's code, all deliberate:
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple, TypeVar
+from typing import Any, Dict, Optional, Tuple, TypeVar
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -329,17 +329,17 @@ class Pooling:
 class Sigmoid:
     """Sigmoid layer: forward(x) = 1 / (1 + exp(-x)); backward dout * out * (1 - out)."""
 
-    def __init__(self):
-        self.out = None
+    def __init__(self) -> None:
+        self.out: Any = None
 
-    def forward(self, x):
+    def forward(self, x: NDArray[Any]) -> NDArray[Any]:
         x = as_array(x)
         if x.dtype not in (np.float32, np.float64):
             x = x.astype(np.float64)
         self.out = ops().sigmoid(x)
         return self.out
 
-    def backward(self, dout):
+    def backward(self, dout: NDArray[Any]) -> NDArray[Any]:
         dout, out = promote(as_array(dout), self.out)
         return ops().sigmoid_backward(dout, out)
 
@@ -353,18 +353,18 @@ class Dropout:
     """Dropout as in the book (not inverted): training zeroes each element with probability
     dropout_ratio; test mode multiplies by 1 - dropout_ratio."""
 
-    def __init__(self, dropout_ratio=0.5):
+    def __init__(self, dropout_ratio: float = 0.5) -> None:
         self.dropout_ratio = dropout_ratio
-        self.mask = None
+        self.mask: Any = None
 
-    def forward(self, x, train_flg=True):
+    def forward(self, x: NDArray[Any], train_flg: bool = True) -> NDArray[Any]:
         x = _float_input(x)
         if train_flg:
             self.mask = np.random.rand(*x.shape) > self.dropout_ratio
             return ops().dropout_backward(x, self.mask, 1.0)
         return x * x.dtype.type(1.0 - self.dropout_ratio)
 
-    def backward(self, dout):
+    def backward(self, dout: NDArray[Any]) -> NDArray[Any]:
         dout = _float_input(dout)
         return ops().dropout_backward(dout, np.asarray(self.mask, dtype=bool), 1.0)
 
@@ -374,22 +374,24 @@ class BatchNormalization:
 
     _EPS = 10e-7
 
-    def __init__(self, gamma, beta, momentum=0.9, running_mean=None, running_var=None):
+    def __init__(self, gamma: ArrayLike, beta: ArrayLike, momentum: float = 0.9,
+                 running_mean: Optional[NDArray[Any]] = None,
+                 running_var: Optional[NDArray[Any]] = None) -> None:
         self.gamma = gamma
         self.beta = beta
         self.momentum = momentum
-        self.input_shape = None  # 4-D for a conv layer, 2-D for a fully connected one
-        self.running_mean = running_mean
-        self.running_var = running_var
-        self.batch_size = None
-        self.dgamma = None
-        self.dbeta = None
-        self._cache = None
+        self.input_shape: Any = None  # 4-D for a conv layer, 2-D for a fully connected one
+        self.running_mean: Any = running_mean
+        self.running_var: Any = running_var
+        self.batch_size: Any = None
+        self.dgamma: Any = None
+        self.dbeta: Any = None
+        self._cache: Any = None
         self._xc = _UNSET
         self._std = _UNSET
 
     @property
-    def xc(self):
+    def xc(self) -> Any:
         """x - mean of the last training batch (flattened to (N, D)), computed when read."""
         if self._xc is not _UNSET:
             return self._xc
@@ -399,11 +401,11 @@ class BatchNormalization:
         return x2 - mean
 
     @xc.setter
-    def xc(self, value):
+    def xc(self, value: Any) -> None:
         self._xc = value
 
     @property
-    def std(self):
+    def std(self) -> Any:
         """sqrt(var + 1e-6) of the last training batch, computed when read."""
         if self._std is not _UNSET:
             return self._std
@@ -412,10 +414,10 @@ class BatchNormalization:
         return 1.0 / self._cache[3]
 
     @std.setter
-    def std(self, value):
+    def std(self, value: Any) -> None:
         self._std = value
 
-    def forward(self, x, train_flg=True):
+    def forward(self, x: NDArray[Any], train_flg: bool = True) -> NDArray[Any]:
         x = as_array(x)
         self.input_shape = x.shape
         x2 = _float_input(flatten_batch(x) if x.ndim != 2 else x)
@@ -443,7 +445,7 @@ class BatchNormalization:
             self._cache = (x2, g, None, None, False, rm, rv)
         return out.reshape(*self.input_shape)
 
-    def backward(self, dout):
+    def backward(self, dout: NDArray[Any]) -> NDArray[Any]:
         x2, g, mean, invstd, training, rm, rv = self._cache
         dout = as_array(dout).astype(x2.dtype, copy=False).reshape(x2.shape)
         dx, self.dgamma, self.dbeta = ops().batch_norm_backward(dout, x2, g, rm, rv, mean, invstd,

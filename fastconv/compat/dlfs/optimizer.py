@@ -5,7 +5,10 @@ RMSprop and Adam with the book's constructor defaults and update rules.
 :mod:`fastconv.compat.dlfs.layers` read their W and b from the same arrays at every call, as
 the book's do).
 """
+from typing import Any, Dict
+
 import numpy as np
+from numpy.typing import NDArray
 
 __all__ = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]
 
@@ -18,7 +21,7 @@ def _zeros_like(params):
 class _Stateful:
     """lr plus per-parameter state dicts, allocated (zeros) at the first update, as the book's."""
 
-    def __init__(self, lr):
+    def __init__(self, lr: float) -> None:
         self.lr = lr
 
     def _state(self, name, params):
@@ -30,10 +33,10 @@ class _Stateful:
 class SGD:
     """Stochastic gradient descent: W -= lr * dW."""
 
-    def __init__(self, lr=0.01):
+    def __init__(self, lr: float = 0.01) -> None:
         self.lr = lr
 
-    def update(self, params, grads):
+    def update(self, params: Dict[str, NDArray[Any]], grads: Dict[str, NDArray[Any]]) -> None:
         for key in params.keys():
             params[key] -= self.lr * grads[key]
 
@@ -41,12 +44,12 @@ class SGD:
 class Momentum(_Stateful):
     """Momentum SGD: v = momentum * v - lr * dW; W += v."""
 
-    def __init__(self, lr=0.01, momentum=0.9):
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
         super().__init__(lr)
         self.momentum = momentum
         self.v = None
 
-    def update(self, params, grads):
+    def update(self, params: Dict[str, NDArray[Any]], grads: Dict[str, NDArray[Any]]) -> None:
         v = self._state("v", params)
         for key in params.keys():
             v[key] = self.momentum * v[key] - self.lr * grads[key]
@@ -56,7 +59,7 @@ class Momentum(_Stateful):
 class Nesterov(Momentum):
     """Nesterov's accelerated gradient (http://arxiv.org/abs/1212.0901), the book's form."""
 
-    def update(self, params, grads):
+    def update(self, params: Dict[str, NDArray[Any]], grads: Dict[str, NDArray[Any]]) -> None:
         v = self._state("v", params)
         for key in params.keys():
             v[key] *= self.momentum
@@ -68,11 +71,11 @@ class Nesterov(Momentum):
 class AdaGrad(_Stateful):
     """AdaGrad: h += dW * dW; W -= lr * dW / (sqrt(h) + 1e-7)."""
 
-    def __init__(self, lr=0.01):
+    def __init__(self, lr: float = 0.01) -> None:
         super().__init__(lr)
         self.h = None
 
-    def update(self, params, grads):
+    def update(self, params: Dict[str, NDArray[Any]], grads: Dict[str, NDArray[Any]]) -> None:
         h = self._state("h", params)
         for key in params.keys():
             h[key] += grads[key] * grads[key]
@@ -82,11 +85,11 @@ class AdaGrad(_Stateful):
 class RMSprop(AdaGrad):
     """RMSprop: h = decay_rate * h + (1 - decay_rate) * dW^2; W -= lr * dW / (sqrt(h) + 1e-7)."""
 
-    def __init__(self, lr=0.01, decay_rate=0.99):
+    def __init__(self, lr: float = 0.01, decay_rate: float = 0.99) -> None:
         super().__init__(lr)
         self.decay_rate = decay_rate
 
-    def update(self, params, grads):
+    def update(self, params: Dict[str, NDArray[Any]], grads: Dict[str, NDArray[Any]]) -> None:
         h = self._state("h", params)
         for key in params.keys():
             h[key] *= self.decay_rate
@@ -98,7 +101,7 @@ class Adam(_Stateful):
     """Adam (http://arxiv.org/abs/1412.6980v8) in the book's form (bias correction folded
     into the step size)."""
 
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999) -> None:
         super().__init__(lr)
         self.beta1 = beta1
         self.beta2 = beta2
@@ -106,7 +109,7 @@ class Adam(_Stateful):
         self.m = None
         self.v = None
 
-    def update(self, params, grads):
+    def update(self, params: Dict[str, NDArray[Any]], grads: Dict[str, NDArray[Any]]) -> None:
         m, v = self._state("m", params), self._state("v", params)
         self.iter += 1
         lr_t = self.lr * np.sqrt(1.0 - self.beta2 ** self.iter) / (1.0 - self.beta1 ** self.iter)
