@@ -12,7 +12,7 @@
 # in-place build is not touched.
 set -euo pipefail
 
-KERNEL_TESTS=(tests/test_functional.py tests/test_kernels_ref.py tests/test_gemm.py tests/test_norm.py
+KERNEL_TESTS=(tests/test_functional.py tests/test_kernels_ref.py tests/test_gemm.py tests/test_norm.py tests/test_blocks.py
               tests/test_pool_kernels.py tests/test_threads.py)
 
 root=$(cd "$(dirname "$0")/.." && pwd)

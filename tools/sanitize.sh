@@ -24,7 +24,7 @@ set -euo pipefail
 # under ASan is slow), test_leaks and the peak-memory test (ASan's quarantine and shadow
 # memory make their memory figures meaningless), and the slow big-index test (17 GB).
 # The whole suite under the sanitizers: 3,746 tests in 6.3 minutes here (build cached).
-CI_SUBSET=(tests/test_functional.py tests/test_kernels_ref.py tests/test_gemm.py tests/test_norm.py
+CI_SUBSET=(tests/test_functional.py tests/test_kernels_ref.py tests/test_gemm.py tests/test_norm.py tests/test_blocks.py
            tests/test_pool_kernels.py tests/test_fuzz.py tests/test_threads.py
            tests/test_memory.py tests/test_bigindex.py tests/test_nn_modes.py -m "not slow" -k "not peak_memory")
 
