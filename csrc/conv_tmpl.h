@@ -980,21 +980,24 @@ void FC_FN(fc_opt_conv2d_block_forward)(fc_isa isa, const fc_conv2d_params *p,
         }
         return;
     }
-    /* conv of a chunk of images into scratch, then relu + pool of each plane from there */
+    /* Each thread takes chunks of images: their conv into its own scratch (L2-sized), then
+     * relu + pool of each plane from there.  With fewer images than threads, one chunk at a
+     * time with the threads inside the conv. */
     const FC_FN(block_pool_fn) pool = FC_FN(block_pool_kernel)(isa);
-    const int64_t PH = OH / k, PW = OW / k, plane = OH * OW;
-    const int64_t chunk = FC_FN(block_chunk)(p);
-    for (int64_t i = 0; i < N; i += chunk) {
+    const int64_t PH = OH / k, PW = OW / k, plane = OH * OW, xs = p->c_in * p->h * p->w;
+    const int64_t chunk = FC_FN(block_chunk)(p), nchunks = (N + chunk - 1) / chunk;
+    const int nt = FC_FN(conv_threads)(p);
+    const int outer = nchunks >= nt ? nt : 1;
+    (void)outer; /* (no OpenMP: one thread) */
+    FC_OMP(parallel for schedule(static) num_threads(outer) if (outer > 1))
+    for (int64_t c = 0; c < nchunks; c++) {
+        const int64_t i = c * chunk;
         fc_conv2d_params q = *p;
         q.n = FC_MIN(chunk, N - i);
         FC_T *tmp = (FC_T *)fc_scratch(FC_SCRATCH_BLOCK, sizeof(FC_T) * (size_t)(q.n * M * plane));
         if (!tmp) abort();
-        FC_FN(fc_opt_conv2d_forward)(isa, &q, x + i * p->c_in * p->h * p->w, w, bias, tmp);
-        const int64_t planes = q.n * M;
-        const int nt = planes * plane >= ((int64_t)1 << 16) ? fc_threads_for_region() : 1;
-        (void)nt; /* (no OpenMP: one thread) */
-        FC_OMP(parallel for schedule(static) num_threads(nt) if (nt > 1))
-        for (int64_t j = 0; j < planes; j++)
+        FC_FN(fc_opt_conv2d_forward)(isa, &q, x + i * xs, w, bias, tmp);
+        for (int64_t j = 0; j < q.n * M; j++)
             pool(tmp + j * plane, OH, OW, k, b->relu, y + (i * M + j) * PH * PW,
                  idx + (i * M + j) * PH * PW);
     }

@@ -254,6 +254,7 @@ static void FC_FN(wg_forward)(fc_isa isa, const fc_conv2d_params *p, const FC_T 
     /* tile rows per item: the fewest tiles computed in all (each item's tiles are rounded up
      * to whole nr panels), then the largest items */
     int64_t best = -1;
+    g.RB = 1;
     for (int64_t rb = rb_max; rb >= 1; rb--) {
         const int64_t nblk = (g.TH + rb - 1) / rb, last = g.TH - (nblk - 1) * rb;
         const int64_t cost = (nblk - 1) * ((rb * g.TWp + nr - 1) / nr * nr) +

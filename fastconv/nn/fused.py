@@ -196,17 +196,12 @@ class LinearBlock(_Block):
         if _tracing():
             return self._unfused_forward(x)
         lin = self.linear
-        xa = np.asarray(x)
-        if xa.ndim == 0 or xa.shape[-1] != lin.in_features:
-            raise ValueError("mat1 and mat2 shapes cannot be multiplied (%s and %dx%d)" % (
-                "x".join(str(s) for s in xa.shape), lin.in_features, lin.out_features))
-        lead = xa.shape[:-1]
-        x2 = xa if xa.ndim == 2 else xa.reshape(-1, lin.in_features)
+        x2, lead = lin._rows(x)
         b = None if lin.bias is None else lin.bias.data
         y = get_backend().linear(x2, lin.weight.data, b, activation="relu")
         lin.save_for_backward(block=self, x=x2, y=y, lead=lead)
         self._last_unfused = False
-        return y if xa.ndim == 2 else y.reshape(lead + (lin.out_features,))
+        return y if len(lead) == 1 else y.reshape(lead + (lin.out_features,))
 
     def backward(self, grad_output: ArrayLike, input_grad: bool = True) -> Optional[NDArray[Any]]:
         """Adds the Linear's gradients into their ``.grad`` and returns the input gradient (None

@@ -125,18 +125,22 @@ class Linear(Module):
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
             init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x: ArrayLike) -> FloatArray:
-        F = get_backend()
+    def _rows(self, x: ArrayLike) -> Tuple[NDArray[Any], Tuple[int, ...]]:
+        """x (*, in_features) as rows (N, in_features), and its leading shape."""
         xa = np.asarray(x)
         if xa.ndim == 0 or xa.shape[-1] != self.in_features:
             raise ValueError("mat1 and mat2 shapes cannot be multiplied (%s and %dx%d)" % (
                 "x".join(str(s) for s in xa.shape), self.in_features, self.out_features))
         lead = xa.shape[:-1]
-        x2 = xa if xa.ndim == 2 else xa.reshape(-1, self.in_features)
+        return (xa if xa.ndim == 2 else xa.reshape(-1, self.in_features)), lead
+
+    def forward(self, x: ArrayLike) -> FloatArray:
+        F = get_backend()
+        x2, lead = self._rows(x)
         self.save_for_backward(_x=x2, _lead=lead)
         b = None if self.bias is None else self.bias.data
         y = F.linear(x2, self.weight.data, b)
-        return y if xa.ndim == 2 else y.reshape(lead + (self.out_features,))
+        return y if len(lead) == 1 else y.reshape(lead + (self.out_features,))
 
     def backward(self, grad_output: ArrayLike) -> FloatArray:
         if self._x is None:
