@@ -125,7 +125,8 @@ def build_flags():
         if found:
             compile_args += found[0]
             link_args += found[1]
-            print("fastconv: OpenMP flags: " + " ".join(found[0] + found[1]), file=sys.stderr)
+            print(f"fastconv: building with OpenMP: compile {' '.join(found[0])}, "
+                  f"link {' '.join(found[1])}", file=sys.stderr)
         else:
             print(openmp_missing_message(), file=sys.stderr)
     if _flag("FASTCONV_NATIVE"):

@@ -104,3 +104,16 @@ def test_build_flags_use_the_probe_result(setup_py, monkeypatch):
     assert compile_args[-3:] == ["-Xpreprocessor", "-fopenmp", "-I/x/include"]
     assert link_args[:2] == ["-L/x/lib", "-lomp"]
     assert "-Xpreprocessor -fopenmp" in dict(macros)["FC_BUILD_FLAGS"]
+
+
+def test_msvc_stops_with_what_is_missing(setup_py):
+    class Compiler:
+        compiler_type = "msvc"
+
+    class Cmd:
+        compiler = Compiler()
+
+    with pytest.raises(SystemExit) as exc:
+        setup_py.build_ext.build_extensions(Cmd())
+    msg = str(exc.value)
+    assert "MSVC" in msg and "WSL" in msg and "vector_size" in msg
