@@ -116,7 +116,10 @@ def find_openmp():
 def build_flags():
     compile_args = ["-O3", "-std=gnu11", "-fno-math-errno", "-fno-trapping-math"]
     link_args = []
-    macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+    # NPY_TARGET_VERSION: the extension runs on every NumPy from pyproject's floor (1.23) up,
+    # whatever NumPy builds it (NumPy 2's own default moves up with time)
+    macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
+              ("NPY_TARGET_VERSION", "NPY_1_23_API_VERSION")]
     if _flag("FASTCONV_NO_OPENMP"):
         print("fastconv: building without OpenMP (FASTCONV_NO_OPENMP is set); the kernels "
               "will run on one thread", file=sys.stderr)

@@ -117,3 +117,14 @@ def test_msvc_stops_with_what_is_missing(setup_py):
         setup_py.build_ext.build_extensions(Cmd())
     msg = str(exc.value)
     assert "MSVC" in msg and "WSL" in msg and "vector_size" in msg
+
+
+def test_numpy_target_is_the_pyproject_floor(setup_py):
+    # the extension must import on the oldest NumPy that pyproject allows
+    import re
+    text = open(os.path.join(ROOT, "pyproject.toml")).read()
+    floors = set(re.findall(r'"numpy>=(\d+)\.(\d+)"', text))
+    assert len(floors) == 1, floors  # build-system and project dependencies agree
+    (major, minor), = floors
+    macros = dict(setup_py.build_flags()[2])
+    assert macros["NPY_TARGET_VERSION"] == f"NPY_{major}_{minor}_API_VERSION"
