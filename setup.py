@@ -50,16 +50,88 @@ def _compiler_accepts(flags, code="int main(void){return 0;}\n"):
 
 OPENMP_PROBE = "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n"
 
+# Where Homebrew puts libomp (Apple Silicon, then Intel), as scikit-learn's build looks for it.
+HOMEBREW_LIBOMP = ("/opt/homebrew/opt/libomp", "/usr/local/opt/libomp")
+
+
+def _brew_libomp_prefix():
+    """`brew --prefix libomp`, or None when there is no brew (or it fails)."""
+    brew = shutil.which("brew")
+    if not brew:
+        return None
+    try:
+        out = subprocess.run([brew, "--prefix", "libomp"], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    prefix = out.stdout.strip()
+    return prefix if out.returncode == 0 and prefix else None
+
+
+def openmp_candidates(platform=None, brew_prefix=None, isdir=os.path.isdir):
+    """The (compile args, link args) pairs to try, in order, for OpenMP.
+
+    Everywhere: -fopenmp (GCC; Clang with libomp).  On macOS also Apple Clang's form,
+    -Xpreprocessor -fopenmp with -lomp, first as is (libomp on the default paths, or in
+    CPPFLAGS/LDFLAGS), then with each Homebrew libomp prefix that exists: `brew --prefix
+    libomp` (`brew_prefix`), /opt/homebrew/opt/libomp, /usr/local/opt/libomp."""
+    platform = sys.platform if platform is None else platform
+    candidates = [(["-fopenmp"], ["-fopenmp"])]
+    if platform == "darwin":
+        apple = ["-Xpreprocessor", "-fopenmp"]
+        candidates.append((apple, ["-lomp"]))
+        prefixes = []
+        for prefix in ((brew_prefix,) if brew_prefix else ()) + HOMEBREW_LIBOMP:
+            prefix = os.path.normpath(prefix)
+            if prefix not in prefixes and isdir(prefix):
+                prefixes.append(prefix)
+        for prefix in prefixes:
+            inc, lib = os.path.join(prefix, "include"), os.path.join(prefix, "lib")
+            candidates.append((apple + ["-I" + inc], ["-L" + lib, "-lomp", "-Wl,-rpath," + lib]))
+    return candidates
+
+
+def openmp_missing_message(platform=None):
+    """The build message when the compiler has no usable OpenMP."""
+    platform = sys.platform if platform is None else platform
+    if platform == "darwin":
+        hint = ("install libomp (`brew install libomp`) and rebuild; the build looks for it "
+                "in `brew --prefix libomp`, " + " and ".join(HOMEBREW_LIBOMP))
+    else:
+        hint = ("install your compiler's OpenMP runtime (GCC: libgomp, usually with gcc; "
+                "Clang: libomp, e.g. Debian's libomp-dev) and rebuild")
+    return ("fastconv: building without OpenMP: the compiler accepted none of the OpenMP "
+            "flags tried, so the kernels will run on one thread; " + hint)
+
+
+def find_openmp():
+    """The first OpenMP candidate that compiles, links and runs-to-link the probe, or None."""
+    brew_prefix = _brew_libomp_prefix() if sys.platform == "darwin" else None
+    for compile_args, link_args in openmp_candidates(brew_prefix=brew_prefix):
+        if _compiler_accepts(compile_args + link_args, OPENMP_PROBE):
+            return compile_args, link_args
+    return None
+
 
 def build_flags():
     compile_args = ["-O3", "-std=gnu11", "-fno-math-errno", "-fno-trapping-math"]
     link_args = []
-    macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
-    if sys.platform == "win32":  # MSVC: keep it plain
-        return ["/O2"], [], macros
-    if not _flag("FASTCONV_NO_OPENMP") and _compiler_accepts(["-fopenmp"], OPENMP_PROBE):
-        compile_args.append("-fopenmp")
-        link_args.append("-fopenmp")
+    # NPY_TARGET_VERSION: the extension runs on every NumPy from pyproject's floor (1.23) up,
+    # whatever NumPy builds it (NumPy 2's own default moves up with time)
+    macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
+              ("NPY_TARGET_VERSION", "NPY_1_23_API_VERSION")]
+    if _flag("FASTCONV_NO_OPENMP"):
+        print("fastconv: building without OpenMP (FASTCONV_NO_OPENMP is set); the kernels "
+              "will run on one thread", file=sys.stderr)
+    else:
+        found = find_openmp()
+        if found:
+            compile_args += found[0]
+            link_args += found[1]
+            print(f"fastconv: building with OpenMP: compile {' '.join(found[0])}, "
+                  f"link {' '.join(found[1])}", file=sys.stderr)
+        else:
+            print(openmp_missing_message(), file=sys.stderr)
     if _flag("FASTCONV_NATIVE"):
         compile_args.append("-march=native")
     if _flag("FASTCONV_DEBUG"):
@@ -70,6 +142,14 @@ def build_flags():
     flags = " ".join(compile_args).replace("\\", "\\\\").replace('"', '\\"')
     macros.append(("FC_BUILD_FLAGS", f'"{flags}"'))
     return compile_args, link_args, macros
+
+
+MSVC_UNSUPPORTED = (
+    "fastconv does not build with MSVC: its C kernels use GCC/Clang extensions that MSVC lacks "
+    "(vector types, __attribute__((vector_size)) and __builtin_shuffle/shufflevector; per-function "
+    "target attributes for the AVX2/AVX-512 paths; __builtin_cpu_supports; __atomic builtins; "
+    "__attribute__((aligned))).  On Windows, use WSL (Windows Subsystem for Linux) and build "
+    "there with GCC or Clang; see README, Building.")
 
 
 def _compile_in_parallel(compiler, jobs):
@@ -99,6 +179,8 @@ class build_ext(_build_ext):
     number of cores)."""
 
     def build_extensions(self):
+        if self.compiler.compiler_type == "msvc":
+            raise SystemExit("error: " + MSVC_UNSUPPORTED)
         jobs = int(os.environ.get("FASTCONV_BUILD_JOBS", "0") or 0) or (os.cpu_count() or 1)
         if self.compiler.compiler_type == "unix" and jobs > 1:
             _compile_in_parallel(self.compiler, jobs)
@@ -130,4 +212,7 @@ def extensions():
     )
 
 
-setup(ext_modules=extensions(), cmdclass={"build_ext": build_ext})
+# setuptools runs this file as __main__ (`pip install .`, `python setup.py ...`); tests import it
+# for the probe logic without building.
+if __name__ == "__main__":
+    setup(ext_modules=extensions(), cmdclass={"build_ext": build_ext})

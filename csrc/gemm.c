@@ -27,7 +27,11 @@ typedef struct {
 } fc_scratch_set;
 
 #if defined(_WIN32)
+#if defined(_MSC_VER)
 static __declspec(thread) fc_scratch_set *tls_scratch = NULL;
+#else /* MinGW GCC ignores __declspec(thread): the variable would be shared by all threads */
+static _Thread_local fc_scratch_set *tls_scratch = NULL;
+#endif
 static void scratch_register(fc_scratch_set *s) { (void)s; /* kept until process exit */ }
 #else
 #include <pthread.h>

@@ -182,9 +182,9 @@ int fc_get_num_threads(void) {
  * process whose kernels never ran threaded keeps its thread count.  The handler is
  * registered once, at load time.
  */
+#ifdef FC_HAVE_ATFORK /* no fork() (Windows): nothing to note */
 static int g_pool_started = 0;
 
-#ifdef FC_HAVE_ATFORK
 static void fc_atfork_child(void) {
     if (__atomic_load_n(&g_pool_started, __ATOMIC_RELAXED)) {
         __atomic_store_n(&g_fork_single, 1, __ATOMIC_RELAXED);
@@ -202,8 +202,10 @@ int fc_threads_for_region(void) {
     if (omp_in_parallel()) return 1;
     if (__atomic_load_n(&g_fork_single, __ATOMIC_RELAXED)) return 1;
     const int n = fc_get_num_threads();
+#ifdef FC_HAVE_ATFORK
     if (n > 1 && !__atomic_load_n(&g_pool_started, __ATOMIC_RELAXED))
         __atomic_store_n(&g_pool_started, 1, __ATOMIC_RELAXED);
+#endif
     return n;
 #else
     /* Without OpenMP every "parallel" region runs on the calling thread alone, so callers

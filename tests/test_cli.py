@@ -147,3 +147,26 @@ def test_missing_example_dependencies_say_how_to_install(blocked, args, tmp_path
     assert proc.returncode != 0
     assert 'pip install "fastconv[examples]"' in proc.stderr and blocked in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("openmp", [True, False])
+@pytest.mark.parametrize("platform", ["linux", "darwin"])
+def test_info_reports_openmp_as_built(openmp, platform, monkeypatch, capsys):
+    # `info` tells the truth about this build, and each branch prints what it should
+    from fastconv import _kernels
+    from fastconv.cli import info
+
+    built = _kernels.has_openmp()
+    compiler, flags = _kernels.build_info()
+    assert built == ("openmp" in flags), (built, flags)
+    monkeypatch.setattr(_kernels, "has_openmp", lambda: openmp)
+    monkeypatch.setattr(info.sys, "platform", platform)
+    assert info.run(None) == 0
+    out = capsys.readouterr().out
+    line = [x for x in out.splitlines() if x.startswith("OpenMP:")]
+    assert len(line) == 1
+    if openmp:
+        assert line[0].split()[1] == "yes" and "libomp" not in out
+    else:
+        assert line[0].split()[1] == "no" and "threads:          1 (built without OpenMP" in out
+        assert ("brew install libomp" in line[0]) == (platform == "darwin")

@@ -270,7 +270,10 @@ def test_relu(isa, dtype, rng, shape):
                                          ((3, 1), -1), ((), -1)])
 @pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
 def test_softmax(isa, dtype, rng, shape, axis, fn):
-    x = _rand(rng, shape, dtype) * 5
+    # * dtype.type(5), not * 5: under NumPy 1.x's value-based promotion a 0-d float32 array
+    # times a Python int is float64, so the input itself would not be float32
+    x = _rand(rng, shape, dtype) * dtype.type(5)
+    assert x.dtype == dtype
     y = getattr(F, fn)(x, axis=axis)
     assert y.shape == x.shape and y.dtype == dtype and y.flags.c_contiguous
     assert_close(y, getattr(R64, fn)(x, axis=axis), dtype)

@@ -1,6 +1,7 @@
 """``python -m fastconv info``: version, SIMD paths, build, OpenMP and threads, the detected
 caches and the GEMM blocking and microkernel of the running path."""
 import os
+import sys
 
 ISA_NAMES = ("reference", "scalar", "avx2", "avx512")
 
@@ -71,7 +72,8 @@ def run(args):
     if _kernels.has_openmp():
         rows += [("OpenMP", "yes"), ("threads", str(fastconv.get_num_threads()))]
     else:
-        rows += [("OpenMP", "no (this build runs every kernel on the calling thread)"),
+        hint = "; on macOS: brew install libomp, then rebuild" if sys.platform == "darwin" else ""
+        rows += [("OpenMP", f"no (this build runs every kernel on the calling thread{hint})"),
                  ("threads", "1 (built without OpenMP: set_num_threads has no effect)")]
     rows.append(("workspace limit", f"{fastconv.get_workspace_limit() // (1 << 20)} MiB"))
     rows += gemm_report()
