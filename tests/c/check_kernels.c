@@ -152,6 +152,19 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < sizeof g_paths / sizeof g_paths[0]; i++)
             if (fc_isa_supported(g_paths[i])) paths[np++] = g_paths[i];
     }
+    /* the path list itself: neon is compiled, present and the default exactly on aarch64 */
+#if defined(__aarch64__)
+    const int arm = 1;
+#else
+    const int arm = 0;
+#endif
+    const char *env = getenv("FASTCONV_ISA");
+    const int default_ok = (env && *env) || (strcmp(fc_get_isa(), "neon") == 0) == arm;
+    if (fc_isa_compiled("neon") != arm || fc_isa_cpu_has("neon") != arm || !default_ok) {
+        printf("check_kernels: path list wrong: neon compiled %d, CPU has %d, default %s\n",
+               fc_isa_compiled("neon"), fc_isa_cpu_has("neon"), fc_get_isa());
+        g_total_bad++;
+    }
     printf("check_kernels: default path %s; checking", fc_get_isa());
     for (int i = 0; i < np; i++) printf(" %s", paths[i]);
     printf(" against the reference\n");
