@@ -3,8 +3,8 @@
 # driver tests/c/check_kernels.c with aarch64-linux-gnu-gcc (-O2 -std=c11, warnings are
 # errors), runs the driver under qemu-aarch64 user-mode emulation (every kernel of the scalar
 # and neon paths against the reference kernels), and builds and runs the same driver natively
-# (every path this CPU has; at -O1, the quick build).  Installs Debian's gcc-aarch64-linux-gnu and qemu-user if they
-# are missing.  No Python, no OpenMP: the driver exercises the kernels single-threaded.
+# (every path this CPU has; at -O1, the quick build).  Installs Debian's
+# gcc-aarch64-linux-gnu, libc6-dev-arm64-cross and qemu-user if they are missing.  No Python, no OpenMP: the driver exercises the kernels single-threaded.
 #
 #   tools/check_cross.sh            objects and binaries in $FASTCONV_CROSS_DIR
 #                                   (default: $TMPDIR/fastconv-cross-$UID)
@@ -14,11 +14,14 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 start=$(date +%s)
 cross=aarch64-linux-gnu-gcc
 native=${CC:-gcc}
-if ! command -v "$cross" >/dev/null || ! command -v qemu-aarch64 >/dev/null; then
+# (the C library headers of the target are only a Recommends of the compiler: named here)
+pkgs=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
+if ! command -v "$cross" >/dev/null || ! command -v qemu-aarch64 >/dev/null ||
+   [[ ! -e /usr/aarch64-linux-gnu/include/stdio.h ]]; then
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q --no-install-recommends gcc-aarch64-linux-gnu qemu-user >/dev/null ||
+    apt-get install -y -q --no-install-recommends "${pkgs[@]}" >/dev/null ||
         { apt-get update -q >/dev/null &&
-          apt-get install -y -q --no-install-recommends gcc-aarch64-linux-gnu qemu-user >/dev/null; }
+          apt-get install -y -q --no-install-recommends "${pkgs[@]}" >/dev/null; }
 fi
 work=${FASTCONV_CROSS_DIR:-${TMPDIR:-/tmp}/fastconv-cross-$(id -u)}
 rm -rf "$work"
