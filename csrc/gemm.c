@@ -149,8 +149,8 @@ static void choose_ukernels(void)
     uk_f64[FC_ISA_AVX512] = z64;
 #endif
 #ifdef FC_ARM_NEON
-    const fc_ukernel_choice n32 = FC_UK(f32, 8x12, neon, 8, 12, 1);
-    const fc_ukernel_choice n64 = FC_UK(f64, 8x6, neon, 8, 6, 1);
+    const fc_ukernel_choice n32 = FC_UK(f32, 6x16, neon, 6, 16, 1);
+    const fc_ukernel_choice n64 = FC_UK(f64, 6x8, neon, 6, 8, 1);
     uk_f32[FC_ISA_NEON] = n32;
     uk_f64[FC_ISA_NEON] = n64;
 #endif
