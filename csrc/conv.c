@@ -40,6 +40,16 @@
 #define dw_rows_avx512_f32 fc_f32_conv2d_dw_rows__avx512
 #define dw_rows_avx512_f64 fc_f64_conv2d_dw_rows__avx512
 #endif
+#ifdef FC_ARM_NEON
+#define direct_plane_neon_f32 fc_f32_conv2d_direct_plane__neon
+#define direct_plane_neon_f64 fc_f64_conv2d_direct_plane__neon
+#define cin1_3x3_neon_f32 fc_f32_conv2d_cin1_3x3__neon
+#define cin1_3x3_neon_f64 fc_f64_conv2d_cin1_3x3__neon
+#define cin1_3x3_dw_neon_f32 fc_f32_conv2d_cin1_3x3_dw__neon
+#define cin1_3x3_dw_neon_f64 fc_f64_conv2d_cin1_3x3_dw__neon
+#define dw_rows_neon_f32 fc_f32_conv2d_dw_rows__neon
+#define dw_rows_neon_f64 fc_f64_conv2d_dw_rows__neon
+#endif
 
 #define FC_T float
 #define FC_UT uint32_t /* unsigned integer of the same size, for bit masks */

@@ -1,10 +1,11 @@
 /*
  * conv_direct.c -- the direct conv2d kernels of conv_direct_tmpl.h for every ISA path:
  *   fc_<dtype>_conv2d_direct_plane__<isa>  one output channel per group (Cout=1, depthwise);
- *   fc_<dtype>_conv2d_cin1_3x3__<isa>      one input channel, 3x3 stride 1 (AVX2/AVX-512);
- *   fc_<dtype>_conv2d_cin1_3x3_dw__<isa>   its weight and bias gradient (AVX2/AVX-512);
+ *   fc_<dtype>_conv2d_cin1_3x3__<isa>      one input channel, 3x3 stride 1 (vector paths);
+ *   fc_<dtype>_conv2d_cin1_3x3_dw__<isa>   its weight and bias gradient (vector paths);
  *   fc_<dtype>_conv2d_dw_rows__<isa>       stride-1 weight gradient as dot products along
- *                                          output rows, for short K (AVX2/AVX-512).
+ *                                          output rows, for short K (vector paths:
+ *                                          AVX2, AVX-512, NEON).
  * The vector paths define FC_CD_LOADN / FC_CD_STOREN: the first n lanes of a vector, loaded
  * (the others zero) or stored, without touching memory past them.
  */
@@ -94,4 +95,59 @@ FC_TARGET_BEGIN(FC_TARGET_STR_AVX512)
 #undef FC_CD_STOREN
 #undef FC_CD_ISA
 FC_TARGET_END
+#endif
+
+#ifdef FC_ARM_NEON
+/* NEON: Advanced SIMD is the aarch64 baseline, so no target region; the n-lane loads and
+ * stores go through a 16-byte vector (there is no masked load). */
+typedef float fc_cd_neon_v4f __attribute__((vector_size(16)));
+typedef double fc_cd_neon_v2d __attribute__((vector_size(16)));
+static inline fc_cd_neon_v4f fc_cd_neon_loadn_f32(const float *p, int64_t n)
+{
+    fc_cd_neon_v4f v = {0};
+    __builtin_memcpy(&v, p, (size_t)n * sizeof(float));
+    return v;
+}
+static inline void fc_cd_neon_storen_f32(float *p, int64_t n, fc_cd_neon_v4f v)
+{
+    __builtin_memcpy(p, &v, (size_t)n * sizeof(float));
+}
+static inline fc_cd_neon_v2d fc_cd_neon_loadn_f64(const double *p, int64_t n)
+{
+    fc_cd_neon_v2d v = {0};
+    __builtin_memcpy(&v, p, (size_t)n * sizeof(double));
+    return v;
+}
+static inline void fc_cd_neon_storen_f64(double *p, int64_t n, fc_cd_neon_v2d v)
+{
+    __builtin_memcpy(p, &v, (size_t)n * sizeof(double));
+}
+#define FC_CD_ISA neon
+#define FC_CD_T float
+#define FC_CD_PFX fc_f32_conv2d_
+#define FC_CD_VL 4
+#define FC_CD_SET1(x) ((fc_cd_neon_v4f){0} + (float)(x))
+#define FC_CD_LOADN(p, n) fc_cd_neon_loadn_f32((p), (n))
+#define FC_CD_STOREN(p, n, v) fc_cd_neon_storen_f32((p), (n), (v))
+#include "conv_direct_tmpl.h"
+#undef FC_CD_T
+#undef FC_CD_PFX
+#undef FC_CD_VL
+#undef FC_CD_SET1
+#undef FC_CD_LOADN
+#undef FC_CD_STOREN
+#define FC_CD_T double
+#define FC_CD_PFX fc_f64_conv2d_
+#define FC_CD_VL 2
+#define FC_CD_SET1(x) ((fc_cd_neon_v2d){0} + (double)(x))
+#define FC_CD_LOADN(p, n) fc_cd_neon_loadn_f64((p), (n))
+#define FC_CD_STOREN(p, n, v) fc_cd_neon_storen_f64((p), (n), (v))
+#include "conv_direct_tmpl.h"
+#undef FC_CD_T
+#undef FC_CD_PFX
+#undef FC_CD_VL
+#undef FC_CD_SET1
+#undef FC_CD_LOADN
+#undef FC_CD_STOREN
+#undef FC_CD_ISA
 #endif

@@ -33,3 +33,9 @@ FC_TARGET_BEGIN(FC_TARGET_STR_AVX512)
 #undef FC_FUSED_ISA
 FC_TARGET_END
 #endif
+
+#ifdef FC_ARM_NEON /* the aarch64 baseline: no target region */
+#define FC_FUSED_ISA neon
+#include "conv_fused_isa.h"
+#undef FC_FUSED_ISA
+#endif

@@ -1,7 +1,7 @@
 /*
  * conv_fused_isa.h -- instantiates the kernels of winograd_tmpl.h and block_tmpl.h for both
  * dtypes under one ISA path; included by conv_fused.c once per path, inside that path's
- * target region, with FC_FUSED_ISA defined (scalar, avx2, avx512).
+ * target region, with FC_FUSED_ISA defined (scalar, avx2, avx512, neon).
  */
 #define FC_WG_ISA FC_FUSED_ISA
 #define FC_BK_ISA FC_FUSED_ISA

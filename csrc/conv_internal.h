@@ -58,6 +58,13 @@ FC_DECLARE_FUSED(scalar)
 FC_DECLARE_FUSED(avx2)
 FC_DECLARE_FUSED(avx512)
 #endif
+#ifdef FC_ARM_NEON
+FC_DECLARE_FUSED(neon)
+FC_DECLARE_CONV_DIRECT(float, fc_f32_conv2d_, neon)
+FC_DECLARE_CONV_DIRECT(double, fc_f64_conv2d_, neon)
+FC_DECLARE_CONV_CIN1(float, fc_f32_conv2d_, neon)
+FC_DECLARE_CONV_CIN1(double, fc_f64_conv2d_, neon)
+#endif
 
 FC_DECLARE_CONV_DIRECT(float, fc_f32_conv2d_, scalar)
 FC_DECLARE_CONV_DIRECT(double, fc_f64_conv2d_, scalar)

@@ -562,12 +562,19 @@ void FC_FN(fc_opt_conv2d_forward)(fc_isa isa, const fc_conv2d_params *p, const F
         if (isa == FC_ISA_AVX512) plane_fn = FC_FN(direct_plane_avx512);
         else if (isa == FC_ISA_AVX2) plane_fn = FC_FN(direct_plane_avx2);
 #endif
+#ifdef FC_ARM_NEON
+        if (isa == FC_ISA_NEON) plane_fn = FC_FN(direct_plane_neon);
+#endif
     }
 #ifdef FC_HAVE_X86_UKERNELS
     if (FC_FN(is_cin1_3x3)(p) && p->c_out > 1) {
         if (isa == FC_ISA_AVX512) cin1_fn = FC_FN(cin1_3x3_avx512);
         else if (isa == FC_ISA_AVX2) cin1_fn = FC_FN(cin1_3x3_avx2);
     }
+#endif
+#ifdef FC_ARM_NEON
+    if (FC_FN(is_cin1_3x3)(p) && p->c_out > 1 && isa == FC_ISA_NEON)
+        cin1_fn = FC_FN(cin1_3x3_neon);
 #endif
     const int64_t xs = p->c_in * p->h * p->w, ys = p->c_out * P;
     const int implicit = inner == 1 && !plane_fn && !cin1_fn && FC_FN(use_implicit)(isa, p);
@@ -718,6 +725,12 @@ static FC_FN(dw_rows_fn) FC_FN(dw_rows_kernel)(fc_isa isa, const fc_conv2d_param
         vl = 32 / (int64_t)sizeof(FC_T);
     }
 #endif
+#ifdef FC_ARM_NEON
+    if (isa == FC_ISA_NEON) {
+        fn = FC_FN(dw_rows_neon);
+        vl = 16 / (int64_t)sizeof(FC_T);
+    }
+#endif
     if (!fn || p->groups != 1 || p->stride_h != 1 || p->stride_w != 1 ||
         FC_FN(is_pointwise)(p) || p->out_h <= 0 || p->out_w <= 0 ||
         p->c_in * p->kh * p->kw > 64)
@@ -792,6 +805,9 @@ void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const 
         else if (isa == FC_ISA_AVX2) dw_fn = FC_FN(cin1_3x3_dw_avx2);
     }
 #endif
+#ifdef FC_ARM_NEON
+    if (gw && FC_FN(is_cin1_3x3)(p) && isa == FC_ISA_NEON) dw_fn = FC_FN(cin1_3x3_dw_neon);
+#endif
     /* the cin1 weight-gradient kernel sums gb from the loads it makes anyway */
     const int fuse_gb = gb && dw_fn && N > 0;
 
@@ -853,6 +869,9 @@ void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const 
 #ifdef FC_HAVE_X86_UKERNELS
         if (isa == FC_ISA_AVX512) plane_fn = FC_FN(direct_plane_avx512);
         else if (isa == FC_ISA_AVX2) plane_fn = FC_FN(direct_plane_avx2);
+#endif
+#ifdef FC_ARM_NEON
+        if (isa == FC_ISA_NEON) plane_fn = FC_FN(direct_plane_neon);
 #endif
     }
     if (gw && !dw_fn) {
@@ -932,6 +951,9 @@ static FC_FN(block_pool_fn) FC_FN(block_pool_kernel)(fc_isa isa)
     if (isa == FC_ISA_AVX512) return FC_KN(block, pool_plane, avx512);
     if (isa == FC_ISA_AVX2) return FC_KN(block, pool_plane, avx2);
 #endif
+#ifdef FC_ARM_NEON
+    if (isa == FC_ISA_NEON) return FC_KN(block, pool_plane, neon);
+#endif
     (void)isa;
     return FC_KN(block, pool_plane, scalar);
 }
@@ -941,6 +963,9 @@ static FC_FN(block_unpool_fn) FC_FN(block_unpool_kernel)(fc_isa isa)
 #ifdef FC_HAVE_X86_UKERNELS
     if (isa == FC_ISA_AVX512) return FC_KN(block, unpool_plane, avx512);
     if (isa == FC_ISA_AVX2) return FC_KN(block, unpool_plane, avx2);
+#endif
+#ifdef FC_ARM_NEON
+    if (isa == FC_ISA_NEON) return FC_KN(block, unpool_plane, neon);
 #endif
     (void)isa;
     return FC_KN(block, unpool_plane, scalar);

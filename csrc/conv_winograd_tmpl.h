@@ -45,6 +45,9 @@ static FC_FN(wg_kernels) FC_FN(wg_kernels_for)(fc_isa isa)
     const FC_FN(wg_kernels) k512 = FC_WG_KERNELS(avx512), k2 = FC_WG_KERNELS(avx2);
     if (isa == FC_ISA_AVX512) k = k512;
     else if (isa == FC_ISA_AVX2) k = k2;
+#elif defined(FC_ARM_NEON)
+    const FC_FN(wg_kernels) kn = FC_WG_KERNELS(neon);
+    if (isa == FC_ISA_NEON) k = kn;
 #else
     (void)isa;
 #endif

@@ -1,8 +1,9 @@
 /*
  * elementwise.c -- optimised relu forward and backward.
  *
- * The loops are written so that the compiler vectorises them; they are compiled three
- * times (baseline x86-64 / portable, AVX2, AVX-512) and picked from fc_current_isa().
+ * The loops are written so that the compiler vectorises them; they are compiled once per
+ * path (baseline x86-64 / portable, AVX2, AVX-512 on x86-64; NEON on aarch64, where it is
+ * the baseline) and picked from fc_current_isa().
  * Large arrays are split into contiguous chunks over the OpenMP threads.
  *
  * relu: y = x < 0 ? 0 : x, so NaN stays NaN.  Backward: gx = y <= 0 ? 0 : gy, so a NaN
@@ -50,6 +51,10 @@ DEFINE_RELU(f64, double, FC_TARGET_AVX2, avx2)
 DEFINE_RELU(f32, float, ELT_AVX512, avx512)
 DEFINE_RELU(f64, double, ELT_AVX512, avx512)
 #endif
+#ifdef FC_ARM_NEON
+DEFINE_RELU(f32, float, , neon)
+DEFINE_RELU(f64, double, , neon)
+#endif
 
 static int elt_threads(int64_t n) {
     if (n < ELT_PAR_MIN) return 1;
@@ -69,6 +74,9 @@ static void chunk(int64_t n, int t, int nt, int64_t *lo, int64_t *hi) {
     (fc_current_isa() == FC_ISA_AVX512 ? name##_##SFX##_avx512                           \
      : fc_current_isa() == FC_ISA_AVX2 ? name##_##SFX##_avx2                             \
                                        : name##_##SFX##_scalar)
+#elif defined(FC_ARM_NEON)
+#define PICK(name, SFX)                                                                   \
+    (fc_current_isa() == FC_ISA_NEON ? name##_##SFX##_neon : name##_##SFX##_scalar)
 #else
 #define PICK(name, SFX) name##_##SFX##_scalar
 #endif

@@ -8,7 +8,8 @@
  *   "reference"  plain loops, the oracle the optimised kernels are tested against;
  *   "scalar"     the optimised algorithms in portable C;
  *   "avx2"       AVX2 + FMA microkernels;
- *   "avx512"     AVX-512F microkernels.
+ *   "avx512"     AVX-512F microkernels;
+ *   "neon"       aarch64 Advanced SIMD microkernels (compiled, and the default, on aarch64).
  *
  * Conventions shared by every kernel
  *   - Layout is NCHW; every array is C-contiguous (dense, row-major) unless a leading
@@ -51,7 +52,7 @@ int fc_get_thread_num_threads(void);
 /* 1 if the library was compiled with OpenMP, else 0. */
 int fc_has_openmp(void);
 
-/* Instruction-set path.  Names: "reference", "scalar", "avx2", "avx512".
+/* Instruction-set path.  Names: "reference", "scalar", "avx2", "avx512", "neon".
  * fc_set_isa returns 0 on success, -1 for an unknown name, -2 if the CPU lacks the
  * instructions.  The initial path is taken from the environment variable FASTCONV_ISA if
  * it names a supported path, else the best path the CPU supports. */
@@ -61,7 +62,7 @@ const char *fc_get_isa(void);
  * instructions; 0 if not (or unknown name). */
 int fc_isa_supported(const char *name);
 /* 1 if the named path's kernels were compiled into this build (the x86 SIMD paths need GCC
- * or Clang on x86-64). */
+ * or Clang on x86-64, the NEON path GCC or Clang on aarch64). */
 int fc_isa_compiled(const char *name);
 /* 1 if this CPU has the named path's instructions, whether or not the path was compiled. */
 int fc_isa_cpu_has(const char *name);

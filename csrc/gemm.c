@@ -2,6 +2,9 @@
  * gemm.c -- the packed GEMM engine (see gemm_internal.h), its per-ISA blocking, and the
  * per-thread scratch buffers shared with linear and conv2d.
  */
+#if !defined(_POSIX_C_SOURCE) && !defined(_WIN32)
+#define _POSIX_C_SOURCE 200112L /* posix_memalign under -std=c11 */
+#endif
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,7 +130,7 @@ static void derive_blocking(fc_gemm_config *cfg, const fc_ukernel_choice *uk, in
      HAS_I ? (void *)fc_##T##_gemm_dot__##ISA : NULL, "fc_" #T "_gemm_ukernel_" #MRxNR "__" #ISA}
 
 /* The microkernel of each path (indexed by fc_isa; the reference path uses the scalar one). */
-static fc_ukernel_choice uk_f32[FC_ISA_AVX512 + 1], uk_f64[FC_ISA_AVX512 + 1];
+static fc_ukernel_choice uk_f32[FC_ISA_COUNT], uk_f64[FC_ISA_COUNT];
 
 static void choose_ukernels(void)
 {
@@ -135,7 +138,7 @@ static void choose_ukernels(void)
                                    "fc_f32_gemm_ukernel_4x16__scalar"};
     const fc_ukernel_choice s64 = {4, 8, (void *)fc_f64_gemm_ukernel_4x8__scalar, NULL, NULL,
                                    "fc_f64_gemm_ukernel_4x8__scalar"};
-    for (int i = 0; i <= FC_ISA_AVX512; i++) {
+    for (int i = 0; i < FC_ISA_COUNT; i++) {
         uk_f32[i] = s32;
         uk_f64[i] = s64;
     }
@@ -149,9 +152,15 @@ static void choose_ukernels(void)
     uk_f32[FC_ISA_AVX512] = z32;
     uk_f64[FC_ISA_AVX512] = z64;
 #endif
+#ifdef FC_ARM_NEON
+    const fc_ukernel_choice n32 = FC_UK(f32, 6x16, neon, 6, 16, 1);
+    const fc_ukernel_choice n64 = FC_UK(f64, 6x8, neon, 6, 8, 1);
+    uk_f32[FC_ISA_NEON] = n32;
+    uk_f64[FC_ISA_NEON] = n64;
+#endif
 }
 
-static fc_gemm_config cfg_f32[FC_ISA_AVX512 + 1], cfg_f64[FC_ISA_AVX512 + 1];
+static fc_gemm_config cfg_f32[FC_ISA_COUNT], cfg_f64[FC_ISA_COUNT];
 static int g_cfg_state = 0; /* 0 not derived, 1 deriving, 2 ready */
 
 void fc_gemm_reconfigure(void)
@@ -159,7 +168,7 @@ void fc_gemm_reconfigure(void)
     int64_t caches[3];
     (void)fc_cache_sizes(caches);
     choose_ukernels();
-    for (int i = 0; i <= FC_ISA_AVX512; i++) {
+    for (int i = 0; i < FC_ISA_COUNT; i++) {
         derive_blocking(&cfg_f32[i], &uk_f32[i], 4, caches);
         derive_blocking(&cfg_f64[i], &uk_f64[i], 8, caches);
     }
@@ -181,7 +190,7 @@ static void config_ready(void)
 
 static int config_index(fc_isa isa)
 {
-    return (isa >= FC_ISA_REFERENCE && isa <= FC_ISA_AVX512) ? (int)isa : FC_ISA_SCALAR;
+    return (isa >= FC_ISA_REFERENCE && isa < FC_ISA_COUNT) ? (int)isa : FC_ISA_SCALAR;
 }
 
 const fc_gemm_config *fc_gemm_config_f32(fc_isa isa)

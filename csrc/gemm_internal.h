@@ -71,6 +71,11 @@ FC_DECLARE_IUKERNELS(8x32, 8x16, avx512)
 FC_DECLARE_DOT(avx2)
 FC_DECLARE_DOT(avx512)
 #endif
+#ifdef FC_ARM_NEON
+FC_DECLARE_UKERNELS(6x16, 6x8, neon)
+FC_DECLARE_IUKERNELS(6x16, 6x8, neon)
+FC_DECLARE_DOT(neon)
+#endif
 
 /* Below this many multiply-adds (m*n*k for a GEMM, N*Cout*K*P for a conv pass) a call runs
  * on the calling thread: starting a team costs tens of microseconds, and milliseconds when

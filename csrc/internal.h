@@ -11,8 +11,11 @@ typedef enum {
     FC_ISA_REFERENCE = 0,
     FC_ISA_SCALAR = 1,
     FC_ISA_AVX2 = 2,
-    FC_ISA_AVX512 = 3
+    FC_ISA_AVX512 = 3,
+    FC_ISA_NEON = 4 /* aarch64 (Advanced SIMD, always present there) */
 } fc_isa;
+/* Number of fc_isa values (sizes the per-path tables). */
+#define FC_ISA_COUNT 5
 
 /* The path every public entry point dispatches on (set once at load, or by fc_set_isa). */
 fc_isa fc_current_isa(void);
@@ -67,6 +70,14 @@ int fc_threads_for_region(void);
 #define FC_TARGET_BEGIN(t) FC_PRAGMA(GCC push_options) FC_PRAGMA_X(GCC target(t))
 #define FC_TARGET_END FC_PRAGMA(GCC pop_options)
 #endif
+#endif
+/*
+ * aarch64 NEON path.  FC_ARM_NEON is defined when compiling for aarch64 with GCC or Clang:
+ * Advanced SIMD is part of the baseline there, so the NEON kernels need no target region and
+ * are plain functions of their files (<arm_neon.h> is included only under this macro).
+ */
+#if defined(__aarch64__) && defined(__GNUC__)
+#define FC_ARM_NEON 1
 #endif
 #ifdef _OPENMP
 /* Parallel `for` over a loop with nthreads threads: FC_OMP_FOR(nthreads) for (...) */

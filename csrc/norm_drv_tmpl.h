@@ -21,6 +21,13 @@
 #undef ISA
 #undef ATTR
 #endif
+#ifdef FC_ARM_NEON /* the aarch64 baseline has NEON: the same loops, no target attribute */
+#define ISA neon
+#define ATTR
+#include "norm_kern_tmpl.h"
+#undef ISA
+#undef ATTR
+#endif
 
 #define ND_CAT_(a, b) a##_##b
 #define ND_CAT(a, b) ND_CAT_(a, b)
@@ -33,6 +40,9 @@ static const NK_TYPE *ND(pick)(void) {
     const fc_isa isa = fc_current_isa();
     if (isa == FC_ISA_AVX512) return &ND_TABLE(SFX, avx512);
     if (isa == FC_ISA_AVX2) return &ND_TABLE(SFX, avx2);
+#endif
+#ifdef FC_ARM_NEON
+    if (fc_current_isa() == FC_ISA_NEON) return &ND_TABLE(SFX, neon);
 #endif
     return &ND_TABLE(SFX, scalar);
 }

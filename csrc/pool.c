@@ -4,7 +4,7 @@
  * Work is split over the n*c planes (OpenMP, only above POOL_PAR_MIN elements so that
  * small calls stay cheap).  Max pooling has one pass that writes the int64 indices; full
  * 2x2 stride-2 unpadded windows (the common CNN case) go through explicit AVX-512 / AVX2
- * row kernels; other windows (any size, stride, padding, dilation) whose columns lie inside
+ * row kernels (NEON on aarch64); other windows (any size, stride, padding, dilation) whose columns lie inside
  * the plane go through AVX-512 / AVX2 gather kernels (16 / 8 outputs at a time), and the
  * remaining border outputs through the portable window loop of pool_tmpl.h.  The scalar
  * path uses portable, branch-free versions of the same kernels.  The backward pass is one
@@ -22,6 +22,9 @@
 #include <immintrin.h>
 /* per-function targets (FC_TARGET_AVX2 / FC_TARGET_AVX512, internal.h): the file itself is
  * built for baseline x86-64 */
+#endif
+#ifdef FC_ARM_NEON
+#include <arm_neon.h>
 #endif
 
 /* Below this many elements touched, a call runs on the calling thread. */
@@ -463,6 +466,86 @@ static void mpg_row_f64_avx2(const fc_pool2d_params *p, const double *x, int64_t
 #endif /* FC_POOL_X86 */
 
 /* ---------------------------------------------------------------------------------- */
+/* aarch64 NEON row kernels for full 2x2 stride-2 windows: the same pairwise pick as the */
+/* x86 kernels, 4 (f32) / 2 (f64) outputs per step, the even/odd columns split by the   */
+/* de-interleaving loads (vld2q); the tail goes through the portable kernel.  Other     */
+/* windows use the portable kernels (NEON has no gather).                               */
+/* ---------------------------------------------------------------------------------- */
+#ifdef FC_ARM_NEON
+/* lanes where b replaces a: b > a or b is NaN */
+static inline uint32x4_t pick_f32_neon(float32x4_t a, float32x4_t b) {
+    return vorrq_u32(vcgtq_f32(b, a), vmvnq_u32(vceqq_f32(b, b)));
+}
+static inline uint64x2_t pick_f64_neon(float64x2_t a, float64x2_t b) {
+    return vorrq_u64(vcgtq_f64(b, a), veorq_u64(vceqq_f64(b, b), vdupq_n_u64(~(uint64_t)0)));
+}
+/* offset of the chosen window element from its top-left one: ku ? W + kd : kb, from the
+ * all-ones lane masks */
+static inline int64x2_t mp2_off_neon(uint64x2_t kb, uint64x2_t kd, uint64x2_t ku,
+                                     int64x2_t wv) {
+    const int64x2_t b = vnegq_s64(vreinterpretq_s64_u64(kb));
+    const int64x2_t d = vsubq_s64(wv, vreinterpretq_s64_u64(kd));
+    return vbslq_s64(ku, d, b);
+}
+static inline uint64x2_t widen_lo_u32(uint32x4_t m) {
+    return vreinterpretq_u64_s64(vmovl_s32(vget_low_s32(vreinterpretq_s32_u32(m))));
+}
+static inline uint64x2_t widen_hi_u32(uint32x4_t m) {
+    return vreinterpretq_u64_s64(vmovl_high_s32(vreinterpretq_s32_u32(m)));
+}
+
+static void mp2_row_f32_neon(const float *r0, const float *r1, int64_t W, int64_t n, float *y,
+                             int64_t *idx, int64_t base) {
+    const int64x2_t wv = vdupq_n_s64(W);
+    const int64x2_t io0 = {0, 2}, io1 = {4, 6};
+    int64_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        const float32x4x2_t t = vld2q_f32(r0 + 2 * k), b = vld2q_f32(r1 + 2 * k);
+        const uint32x4_t kb = pick_f32_neon(t.val[0], t.val[1]);
+        const uint32x4_t kd = pick_f32_neon(b.val[0], b.val[1]);
+        const float32x4_t top = vbslq_f32(kb, t.val[1], t.val[0]);
+        const float32x4_t bot = vbslq_f32(kd, b.val[1], b.val[0]);
+        const uint32x4_t ku = pick_f32_neon(top, bot);
+        vst1q_f32(y + k, vbslq_f32(ku, bot, top));
+        if (idx) {
+            const int64x2_t b0 = vdupq_n_s64(base + 2 * k);
+            const int64x2_t o0 = mp2_off_neon(widen_lo_u32(kb), widen_lo_u32(kd),
+                                              widen_lo_u32(ku), wv);
+            const int64x2_t o1 = mp2_off_neon(widen_hi_u32(kb), widen_hi_u32(kd),
+                                              widen_hi_u32(ku), wv);
+            vst1q_s64(idx + k, vaddq_s64(vaddq_s64(b0, io0), o0));
+            vst1q_s64(idx + k + 2, vaddq_s64(vaddq_s64(b0, io1), o1));
+        }
+    }
+    if (k < n)
+        mp2_row_scalar_f32(r0 + 2 * k, r1 + 2 * k, W, n - k, y + k, idx ? idx + k : NULL,
+                           base + 2 * k);
+}
+
+static void mp2_row_f64_neon(const double *r0, const double *r1, int64_t W, int64_t n,
+                             double *y, int64_t *idx, int64_t base) {
+    const int64x2_t wv = vdupq_n_s64(W);
+    const int64x2_t io = {0, 2};
+    int64_t k = 0;
+    for (; k + 2 <= n; k += 2) {
+        const float64x2x2_t t = vld2q_f64(r0 + 2 * k), b = vld2q_f64(r1 + 2 * k);
+        const uint64x2_t kb = pick_f64_neon(t.val[0], t.val[1]);
+        const uint64x2_t kd = pick_f64_neon(b.val[0], b.val[1]);
+        const float64x2_t top = vbslq_f64(kb, t.val[1], t.val[0]);
+        const float64x2_t bot = vbslq_f64(kd, b.val[1], b.val[0]);
+        const uint64x2_t ku = pick_f64_neon(top, bot);
+        vst1q_f64(y + k, vbslq_f64(ku, bot, top));
+        if (idx)
+            vst1q_s64(idx + k, vaddq_s64(vaddq_s64(vdupq_n_s64(base + 2 * k), io),
+                                         mp2_off_neon(kb, kd, ku, wv)));
+    }
+    if (k < n)
+        mp2_row_scalar_f64(r0 + 2 * k, r1 + 2 * k, W, n - k, y + k, idx ? idx + k : NULL,
+                           base + 2 * k);
+}
+#endif /* FC_ARM_NEON */
+
+/* ---------------------------------------------------------------------------------- */
 /* Public (internal) entry points                                                       */
 /* ---------------------------------------------------------------------------------- */
 
@@ -471,12 +554,14 @@ static int is_2x2s2(const fc_pool2d_params *p) {
            p->pad_w == 0 && p->dil_h == 1 && p->dil_w == 1;
 }
 
+#ifdef FC_POOL_X86
 /* The gather kernels use int32 offsets within a plane. */
 static int fits_int32(const fc_pool2d_params *p) {
     const int64_t lim = (int64_t)1 << 30;
     return p->h < lim && p->w < lim && p->h * p->w < lim &&
            (p->out_w + 16) * p->stride_w + p->kw * p->dil_w < lim;
 }
+#endif
 
 static void check_params(const fc_pool2d_params *p) {
     (void)p;
@@ -499,6 +584,9 @@ void fc_opt_max_pool2d_forward_f32(const fc_pool2d_params *p, const float *x, fl
 #ifdef FC_POOL_X86
         if (isa == FC_ISA_AVX512) row2 = mp2_row_f32_avx512;
         else if (isa == FC_ISA_AVX2) row2 = mp2_row_f32_avx2;
+#endif
+#ifdef FC_ARM_NEON
+        if (fc_current_isa() == FC_ISA_NEON) row2 = mp2_row_f32_neon;
 #endif
     }
 #ifdef FC_POOL_X86
@@ -523,6 +611,9 @@ void fc_opt_max_pool2d_forward_f64(const fc_pool2d_params *p, const double *x, d
 #ifdef FC_POOL_X86
         if (isa == FC_ISA_AVX512) row2 = mp2_row_f64_avx512;
         else if (isa == FC_ISA_AVX2) row2 = mp2_row_f64_avx2;
+#endif
+#ifdef FC_ARM_NEON
+        if (fc_current_isa() == FC_ISA_NEON) row2 = mp2_row_f64_neon;
 #endif
     }
 #ifdef FC_POOL_X86

@@ -16,11 +16,11 @@ static int g_num_threads = 0;          /* 0 = not yet initialised */
 static int g_isa = -1;                 /* -1 = not yet initialised */
 static int64_t g_workspace_limit = (int64_t)64 << 20;
 
-static const char *const isa_names[] = {"reference", "scalar", "avx2", "avx512"};
+static const char *const isa_names[] = {"reference", "scalar", "avx2", "avx512", "neon"};
 
 static int isa_from_name(const char *name) {
     if (name == NULL) return -1;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < FC_ISA_COUNT; i++)
         if (strcmp(name, isa_names[i]) == 0) return i;
     return -1;
 }
@@ -41,12 +41,17 @@ static int cpu_has(int isa) {
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
                __builtin_cpu_supports("fma");
 #endif
+#if defined(__aarch64__)
+    case FC_ISA_NEON: /* Advanced SIMD is mandatory on aarch64 */
+        return 1;
+#endif
     default:
         return 0;
     }
 }
 
-/* 1 if the path's kernels were compiled into this build (internal.h: FC_X86_SIMD). */
+/* 1 if the path's kernels were compiled into this build (internal.h: FC_X86_SIMD,
+ * FC_ARM_NEON). */
 static int compiled(int isa) {
     switch (isa) {
     case FC_ISA_REFERENCE:
@@ -57,6 +62,10 @@ static int compiled(int isa) {
     case FC_ISA_AVX512:
         return 1;
 #endif
+#ifdef FC_ARM_NEON
+    case FC_ISA_NEON:
+        return 1;
+#endif
     default:
         return 0;
     }
@@ -65,7 +74,7 @@ static int compiled(int isa) {
 static int cpu_supports(int isa) { return compiled(isa) && cpu_has(isa); }
 
 static int best_isa(void) {
-    for (int i = FC_ISA_AVX512; i > FC_ISA_SCALAR; i--)
+    for (int i = FC_ISA_COUNT - 1; i > FC_ISA_SCALAR; i--)
         if (cpu_supports(i)) return i;
     return FC_ISA_SCALAR;
 }

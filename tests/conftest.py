@@ -40,7 +40,7 @@ TOLERANCES = {
 GRADCHECK_H = 1e-6
 GRADCHECK_RTOL = 1e-6
 
-ISA_NAMES = ("reference", "scalar", "avx2", "avx512")
+ISA_NAMES = ("reference", "scalar", "avx2", "avx512", "neon")
 
 
 def tolerance(dtype):

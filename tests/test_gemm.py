@@ -1,6 +1,6 @@
 """Tests of the packed GEMM engine and the dense / conv2d kernels built on it.
 
-Every test runs on each optimised ISA path the CPU supports (scalar, avx2, avx512) and
+Every test runs on each optimised ISA path the CPU supports (scalar, avx2, avx512, neon) and
 both dtypes.  The GEMM checks cover every edge tile of each microkernel (every m in 1..MR,
 every n in 1..NR), k across the cache-block boundaries up to 3*KC, odd leading dimensions,
 all transpose combinations and alpha/beta (beta == 0 must not read C).  conv2d and linear
@@ -27,7 +27,7 @@ DTYPES = [np.float32, np.float64]
 
 # The microkernel tile (mr, nr) and cache blocks (kc, mc, nc) of each path, as the engine
 # derived them from this machine's cache sizes (see blocking()).
-ISAS = [name for name in ("scalar", "avx2", "avx512") if K.isa_supported(name)]
+ISAS = [name for name in ("scalar", "avx2", "avx512", "neon") if K.isa_supported(name)]
 TRANS = list(itertools.product((False, True), repeat=2))
 
 

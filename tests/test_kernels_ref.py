@@ -17,7 +17,7 @@ RTOL = {np.float32: 1e-4, np.float64: 1e-10}
 ATOL = {np.float32: 1e-5, np.float64: 1e-12}
 
 DTYPES = [np.float32, np.float64]
-ISAS = sorted({"reference", K.get_isa()}, key=["reference", "scalar", "avx2", "avx512"].index)
+ISAS = sorted({"reference", K.get_isa()}, key=["reference", "scalar", "avx2", "avx512", "neon"].index)
 
 NONE, MEAN, SUM = 0, 1, 2
 
@@ -214,7 +214,7 @@ def test_runtime_controls():
     assert K.set_isa("no-such-isa") == -1
     assert K.isa_supported("reference") is True
     assert K.isa_supported("no-such-isa") is False
-    assert K.get_isa() in ("reference", "scalar", "avx2", "avx512")
+    assert K.get_isa() in ("reference", "scalar", "avx2", "avx512", "neon")
     assert isinstance(K.has_openmp(), bool)
     n = K.get_num_threads()
     assert n >= 1

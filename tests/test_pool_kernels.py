@@ -1,6 +1,6 @@
 """The optimised pooling, relu, softmax and cross-entropy kernels against the reference path.
 
-Every ISA path the CPU supports ("scalar", "avx2", "avx512") runs the raw `fastconv._kernels`
+Every ISA path the CPU supports ("scalar", "avx2", "avx512", "neon") runs the raw `fastconv._kernels`
 functions and is compared with `set_isa("reference")` on shapes that reach every fast path
 and every edge: the 2x2 stride-2 vector path (with row lengths below, at and above the
 vector widths), ceil_mode windows hanging over the edge, padding, dilation, ties, NaN, -inf,

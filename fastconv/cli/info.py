@@ -3,7 +3,7 @@ caches and the GEMM blocking and microkernel of the running path."""
 import os
 import sys
 
-ISA_NAMES = ("reference", "scalar", "avx2", "avx512")
+ISA_NAMES = ("reference", "scalar", "avx2", "avx512", "neon")
 
 
 def register(subparsers):
@@ -38,7 +38,7 @@ def isa_report():
     if missing:
         rows.append(("not compiled", f"{', '.join(missing)}: this CPU has the instructions but "
                                      "this build has no kernels for them (built without GCC or "
-                                     "Clang on x86-64?)"))
+                                     "Clang on x86-64 / aarch64?)"))
     return rows
 
 
