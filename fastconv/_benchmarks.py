@@ -771,14 +771,9 @@ def compare(functions, repeat=5, min_sample_time=0.02, warmup=2, switch_warmup_l
 # Machine description
 # ---------------------------------------------------------------------------------------------
 def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+    """The brand string with family, model and microarchitecture (fastconv._cpu)."""
+    from ._cpu import cpu_line
+    return cpu_line()
 
 
 def machine_info():

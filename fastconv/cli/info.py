@@ -43,14 +43,16 @@ def isa_report():
 
 
 def gemm_report():
-    """Rows (label, text): the detected caches and where they came from, and per dtype the
+    """Rows (label, text): the CPU (family, model, microarchitecture), the detected caches and where they came from, and per dtype the
     GEMM microkernel and cache blocking of the running path (derived from those caches)."""
     import numpy as np
     from .. import _kernels
     from .._limits import describe_caches
 
+    from .._cpu import cpu_line
+
     sizes, source = _kernels.cache_sizes()
-    rows = [("caches", describe_caches(sizes, source))]
+    rows = [("CPU", cpu_line()), ("caches", describe_caches(sizes, source))]
     for dtype in (np.float32, np.float64):
         b = _kernels.gemm_blocking("", dtype)
         name = np.dtype(dtype).name
