@@ -118,36 +118,45 @@ static int FC_FN(use_winograd)(fc_isa isa, const fc_conv2d_params *p)
     if (mode == 2) return 1;
     /* columns computed per output column, and the products' share of the work */
     const double waste = (2.0 * (double)twp) / (double)p->out_w;
-    return C >= 16 && M >= 16 && waste <= 1.15 && p->out_h >= 4;
+    return C >= 32 && M >= 16 && waste <= 1.15 && p->out_h >= 4;
 }
 
-/* U_xi[co][ci] = (G g G^T)[xi] for every channel pair, packed for the GEMM engine. */
+/* U_xi[co][ci] = (G g G^T)[xi] for every channel pair, written straight into the packed-A
+ * layout of fc_gemm_pack_a_full (for each kc block of channels at pc, mr-row panels of kc x
+ * mr; rows past M zero), in this thread's FC_SCRATCH_WINO_U slot: no allocation, no copy. */
 static FC_T *FC_FN(wg_transform_weights)(const fc_gemm_config *cfg, const fc_conv2d_params *p,
                                          const FC_T *w, int64_t m_pad)
 {
-    const int64_t C = p->c_in, M = p->c_out;
-    FC_T *u = (FC_T *)malloc(sizeof(FC_T) * (size_t)(16 * M * C + 1));
-    FC_T *up = (FC_T *)malloc(sizeof(FC_T) * (size_t)(16 * m_pad * C + 1));
-    if (!u || !up) abort();
-    for (int64_t co = 0; co < M; co++)
-        for (int64_t ci = 0; ci < C; ci++) {
-            const FC_T *g = w + (co * C + ci) * 9;
-            FC_T t[4][3]; /* G g */
-            for (int s = 0; s < 3; s++) {
-                t[0][s] = g[s];
-                t[1][s] = (FC_T)0.5 * (g[s] + g[3 + s] + g[6 + s]);
-                t[2][s] = (FC_T)0.5 * (g[s] - g[3 + s] + g[6 + s]);
-                t[3][s] = g[6 + s];
+    const int64_t C = p->c_in, M = p->c_out, mr = cfg->mr, xs = m_pad * C;
+    FC_T *up = (FC_T *)fc_scratch(FC_SCRATCH_WINO_U, sizeof(FC_T) * (size_t)(16 * xs + 1));
+    if (!up) abort();
+    for (int64_t pc = 0; pc < C; pc += cfg->kc) {
+        const int64_t kc = FC_MIN(cfg->kc, C - pc);
+        for (int64_t co = 0; co < m_pad; co++) {
+            /* element (co, ci) of U_xi sits at xi * xs + pc * m_pad + panel + (ci - pc) * mr */
+            FC_T *dst = up + pc * m_pad + (co / mr) * mr * kc + co % mr;
+            if (co >= M) {
+                for (int xi = 0; xi < 16; xi++)
+                    for (int64_t c = 0; c < kc; c++) dst[xi * xs + c * mr] = 0;
+                continue;
             }
-            for (int i = 0; i < 4; i++) { /* (G g) G^T */
-                const FC_T r[4] = {t[i][0], (FC_T)0.5 * (t[i][0] + t[i][1] + t[i][2]),
-                                   (FC_T)0.5 * (t[i][0] - t[i][1] + t[i][2]), t[i][2]};
-                for (int j = 0; j < 4; j++) u[((i * 4 + j) * M + co) * C + ci] = r[j];
+            for (int64_t c = 0; c < kc; c++) {
+                const FC_T *g = w + (co * C + pc + c) * 9;
+                FC_T t[4][3]; /* G g */
+                for (int s = 0; s < 3; s++) {
+                    t[0][s] = g[s];
+                    t[1][s] = (FC_T)0.5 * (g[s] + g[3 + s] + g[6 + s]);
+                    t[2][s] = (FC_T)0.5 * (g[s] - g[3 + s] + g[6 + s]);
+                    t[3][s] = g[6 + s];
+                }
+                for (int i = 0; i < 4; i++) { /* (G g) G^T */
+                    const FC_T r[4] = {t[i][0], (FC_T)0.5 * (t[i][0] + t[i][1] + t[i][2]),
+                                       (FC_T)0.5 * (t[i][0] - t[i][1] + t[i][2]), t[i][2]};
+                    for (int j = 0; j < 4; j++) dst[(i * 4 + j) * xs + c * mr] = r[j];
+                }
             }
         }
-    for (int xi = 0; xi < 16; xi++)
-        FC_FN(fc_gemm_pack_a_full)(cfg, 0, M, C, u + xi * M * C, C, up + xi * m_pad * C);
-    free(u);
+    }
     return up;
 }
 
@@ -279,5 +288,4 @@ static void FC_FN(wg_forward)(fc_isa isa, const fc_conv2d_params *p, const FC_T 
         const int64_t th0 = blk * g.RB, rb_i = FC_MIN(g.RB, g.TH - th0);
         FC_FN(wg_item)(&g, x + image * p->c_in * p->h * p->w, bias, out, image, th0, rb_i);
     }
-    free((void *)g.up);
 }

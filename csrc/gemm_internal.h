@@ -210,7 +210,8 @@ enum {
     FC_SCRATCH_COL = 2,      /* conv: im2col / col2im tile */
     FC_SCRATCH_CONV_AUX = 3, /* conv: padded planes, partial weight gradients */
     FC_SCRATCH_BLOCK = 4,    /* conv blocks: one image's conv output before relu / pooling */
-    FC_SCRATCH_SLOTS = 5
+    FC_SCRATCH_WINO_U = 5,   /* Winograd: the transformed, packed weights of one conv */
+    FC_SCRATCH_SLOTS = 6
 };
 void *fc_scratch(int slot, size_t bytes);
 
