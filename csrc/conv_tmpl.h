@@ -874,6 +874,11 @@ void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const 
         if (isa == FC_ISA_NEON) plane_fn = FC_FN(direct_plane_neon);
 #endif
     }
+    if (gw && !dw_fn && FC_FN(use_winograd_dw)(isa, p)) {
+        FC_FN(wg_weight_grad)(isa, p, gy, x, gw, nt);
+        gw = NULL;
+        if (!gx) return;
+    }
     if (gw && !dw_fn) {
         FC_FN(dw_rows_fn) rows_fn = FC_FN(dw_rows_kernel)(isa, p);
         if (rows_fn) {

@@ -12,11 +12,16 @@
  * the output transform adds the bias and, for a fused block, applies relu and the 2x2
  * max-pool on the way out (a 2x2 output tile is exactly one pooling window).
  *
+ * The weight gradient (wg_weight_grad, at the end) runs the same factorisation backwards:
+ * 16 GEMMs that reduce over the tiles of all images, then dg = G^T dU G.
+ *
  * Work is split into (image, block of tile rows) items, L2-sized, over the threads; every
  * tile is computed the same way whatever the blocking or thread count, so results do not
  * depend on either.  Tiles run on a grid of TWp tiles per row (TW = ceil(OW / 2) rounded up
  * to the transform's vector of 32 bytes); the columns past OW are computed and dropped.
  */
+
+#include "vec_shuffle.h"
 
 typedef void (*FC_FN(wg_split_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t, int64_t,
                                    int64_t, int64_t, FC_T *, FC_T *, FC_T *);
@@ -248,12 +253,14 @@ static void FC_FN(wg_forward)(fc_isa isa, const fc_conv2d_params *p, const FC_T 
     g.TWp = FC_FN(wg_twp)(p);
     g.ld = g.TWp + FC_FN(WG_TV);
     g.m_pad = (p->c_out + g.cfg->mr - 1) / g.cfg->mr * g.cfg->mr;
-    /* tile rows per item: the item's scratch within half of L2 and this thread's share of
-     * the workspace limit (one row at least: use_winograd checked that it fits) */
+    /* tile rows per item: the item's scratch within 3/4 of L2 (half left too few tiles per
+     * item with 64 input channels: 16 tiles, 10% slower than 32 on the 14x14 grad_input) and
+     * this thread's share of the workspace limit (one row at least: use_winograd checked
+     * that it fits) */
     const int nt = fc_threads_for_region();
     int64_t caches[3];
     (void)fc_cache_sizes(caches);
-    const double budget = FC_MIN((double)caches[1] / 2,
+    const double budget = FC_MIN((double)caches[1] * 3 / 4,
                                  (double)fc_get_workspace_limit() / nt -
                                      sizeof(FC_T) * 16.0 * (double)(g.m_pad * p->c_in));
     const int64_t nr = g.cfg->nr;
@@ -288,4 +295,344 @@ static void FC_FN(wg_forward)(fc_isa isa, const fc_conv2d_params *p, const FC_T 
         const int64_t th0 = blk * g.RB, rb_i = FC_MIN(g.RB, g.TH - th0);
         FC_FN(wg_item)(&g, x + image * p->c_in * p->h * p->w, bias, out, image, th0, rb_i);
     }
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Weight gradient on the Winograd path                                                  */
+/* ------------------------------------------------------------------------------------ */
+/* With M_xi = U_xi @ V_xi and y = A^T M A per tile, the gradient of the loss with respect to
+ * U_xi is a sum over every tile of every image,
+ *     dU_xi (Cout, Cin) = sum_tiles dM_xi (Cout, tiles) @ V_xi (Cin, tiles)^T,
+ * where dM = A dY A^T (4x4 from the 2x2 output-gradient tile, zero past OH, OW), and since
+ * U = G g G^T is linear in g, dg = G^T dU G (3x3 from 4x4) per channel pair.  The 16 GEMMs
+ * reduce over tiles (a long k), 16 multiply-adds per (tile, channel pair) against 36 for
+ * the direct weight gradient.  The transforms here are in plain C over rows (vectorised by
+ * the compiler) into a [xi][channel][tile] layout that the GEMM engine reads as A and
+ * transposed B. */
+
+/* Tiles of one image: TH x TW, TW = ceil(OW / 2) exactly (no padding of the grid). */
+static void FC_FN(wgd_grid)(const fc_conv2d_params *p, int64_t *th, int64_t *tw)
+{
+    *th = (p->out_h + 1) / 2;
+    *tw = (p->out_w + 1) / 2;
+}
+
+/* Stride between the 16 packed matrices of V or dM (ldt tiles x ch_pad channels): their
+ * size rounded up to a cache line, plus one line, so that the 16 stores of one tile's
+ * transform do not all fall into one L1 set when the size is a multiple of 4 KiB. */
+static int64_t FC_FN(wgd_xs)(int64_t ldt, int64_t ch_pad)
+{
+    const int64_t cl = 64 / (int64_t)sizeof(FC_T);
+    return (ldt * ch_pad + cl - 1) / cl * cl + cl;
+}
+
+/* Elements of the per-thread scratch for chunk images: V and dM packed (16 x (Cin_pad +
+ * Cout_pad) x tiles, channels padded to mr and nr), then one image's input and output
+ * gradient channels-last, zero-padded to the tile grid and to Cin_pad / Cout_pad channels
+ * ((2 TH + 2) x (2 TW + 2) x Cin_pad and 2 TH x 2 TW x Cout_pad). */
+static int64_t FC_FN(wgd_scratch_elems)(const fc_gemm_config *cfg, const fc_conv2d_params *p,
+                                        int64_t chunk)
+{
+    int64_t TH, TW;
+    FC_FN(wgd_grid)(p, &TH, &TW);
+    const int64_t ldt = chunk * TH * TW;
+    const int64_t cp = (p->c_in + cfg->mr - 1) / cfg->mr * cfg->mr;
+    const int64_t mp = (p->c_out + cfg->nr - 1) / cfg->nr * cfg->nr;
+    return 16 * (FC_FN(wgd_xs)(ldt, cp) + FC_FN(wgd_xs)(ldt, mp)) +
+           (2 * TH + 2) * (2 * TW + 2) * cp + 4 * TH * TW * mp + 64;
+}
+
+/* Whether the weight gradient takes this path: mode 2 whenever it applies and one image fits
+ * this thread's share of the workspace limit; mode 1 also needs enough channels for the 16
+ * GEMMs to run at speed and few partial tiles (odd OH or OW compute tiles half dropped). */
+static int FC_FN(use_winograd_dw)(fc_isa isa, const fc_conv2d_params *p)
+{
+    const int mode = fc_conv_winograd_mode();
+    if (mode == 0 || !FC_FN(wg_applies)(isa, p) || p->n <= 0) return 0;
+    const double limit = (double)fc_get_workspace_limit() / fc_threads_for_region();
+    const fc_gemm_config *cfg = FC_FN(fc_gemm_config)(isa);
+    const double bytes = (double)sizeof(FC_T) * ((double)FC_FN(wgd_scratch_elems)(cfg, p, 1) +
+                                                 16.0 * (double)((p->c_in + cfg->mr) *
+                                                                 (p->c_out + cfg->nr)));
+    if (bytes > limit) return 0;
+    if (mode == 2) return 1;
+    int64_t TH, TW;
+    FC_FN(wgd_grid)(p, &TH, &TW);
+    const double waste = (4.0 * (double)(TH * TW)) / (double)(p->out_h * p->out_w);
+    return p->c_in >= 16 && p->c_out >= 16 && waste <= 1.15 && p->out_h >= 4 && p->out_w >= 4;
+}
+
+/* 16-byte vectors of FC_T (GCC / Clang vector extensions; SSE2 / NEON at the baseline ISA),
+ * loaded and stored unaligned through memcpy. */
+typedef FC_T FC_FN(wgd_vec) __attribute__((vector_size(16)));
+enum { FC_FN(WGD_VL) = 16 / (int)sizeof(FC_T) };
+static inline FC_FN(wgd_vec) FC_FN(wgd_ld)(const FC_T *p)
+{
+    FC_FN(wgd_vec) v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void FC_FN(wgd_st)(FC_T *p, FC_FN(wgd_vec) v) { __builtin_memcpy(p, &v, sizeof v); }
+
+/* Transpose of a WGD_VL x WGD_VL block: rows a[k * lda], to rows o[k * ldo]. */
+#ifdef FC_VEC_SHUFFLE
+#ifndef FC_WGD_TRANSPOSE_DEFINED
+#define FC_WGD_TRANSPOSE_DEFINED
+#define FC_WGD_TRANSPOSE_f32(V, LD, ST, a, lda, o, ldo)                                      \
+    do {                                                                                     \
+        const V r0 = LD(a), r1 = LD((a) + (lda)), r2 = LD((a) + 2 * (lda)),                  \
+                r3 = LD((a) + 3 * (lda));                                                    \
+        const V t0 = __builtin_shufflevector(r0, r1, 0, 4, 1, 5);                            \
+        const V t1 = __builtin_shufflevector(r0, r1, 2, 6, 3, 7);                            \
+        const V t2 = __builtin_shufflevector(r2, r3, 0, 4, 1, 5);                            \
+        const V t3 = __builtin_shufflevector(r2, r3, 2, 6, 3, 7);                            \
+        ST(o, __builtin_shufflevector(t0, t2, 0, 1, 4, 5));                                  \
+        ST((o) + (ldo), __builtin_shufflevector(t0, t2, 2, 3, 6, 7));                        \
+        ST((o) + 2 * (ldo), __builtin_shufflevector(t1, t3, 0, 1, 4, 5));                    \
+        ST((o) + 3 * (ldo), __builtin_shufflevector(t1, t3, 2, 3, 6, 7));                    \
+    } while (0)
+#define FC_WGD_TRANSPOSE_f64(V, LD, ST, a, lda, o, ldo)                                      \
+    do {                                                                                     \
+        const V r0 = LD(a), r1 = LD((a) + (lda));                                            \
+        ST(o, __builtin_shufflevector(r0, r1, 0, 2));                                        \
+        ST((o) + (ldo), __builtin_shufflevector(r0, r1, 1, 3));                              \
+    } while (0)
+#endif
+#endif
+
+/* plane (C, h, w) -> out[((i + r0) * ldr + j + c0) * ldc + c], channels last, in
+ * WGD_VL x WGD_VL transposed blocks where the compiler has vector shuffles. */
+static void FC_FN(wgd_to_channels_last)(const FC_T *restrict plane, int64_t C, int64_t h,
+                                        int64_t w, int64_t r0, int64_t c0, int64_t ldr,
+                                        int64_t ldc, FC_T *restrict out)
+{
+    const int64_t hw = h * w, L = FC_FN(WGD_VL);
+    for (int64_t i = 0; i < h; i++) {
+        FC_T *restrict row = out + ((i + r0) * ldr + c0) * ldc;
+        const FC_T *restrict src = plane + i * w;
+        int64_t cb = 0;
+#ifdef FC_VEC_SHUFFLE
+        for (; cb + L <= C; cb += L) {
+            int64_t j = 0;
+            for (; j + L <= w; j += L)
+                FC_CAT(FC_WGD_TRANSPOSE, FC_SFX)(FC_FN(wgd_vec), FC_FN(wgd_ld), FC_FN(wgd_st),
+                                                 src + cb * hw + j, hw, row + j * ldc + cb,
+                                                 ldc);
+            for (; j < w; j++)
+                for (int64_t c = 0; c < L; c++) row[j * ldc + cb + c] = src[(cb + c) * hw + j];
+        }
+#endif
+        (void)L;
+        for (; cb < C; cb++)
+            for (int64_t j = 0; j < w; j++) row[j * ldc + cb] = src[cb * hw + j];
+    }
+}
+
+/* One tile's V for the R input channels of one A panel (db: the tile's 4 x 4 channel
+ * vectors of the channels-last input, rows WP positions apart), to o (+ xi * vs):
+ * B^T d down the columns, then along the rows.  T is FC_T or the vector type (then R counts
+ * vectors and channels advance by WGD_VL). */
+#define FC_WGD_V_BODY(T, LD, ST, step)                                                       \
+    do {                                                                                     \
+        const FC_T *e1 = db + WP * cp, *e2 = e1 + WP * cp, *e3 = e2 + WP * cp;               \
+        const T d00 = LD(db + r), d01 = LD(db + cp + r), d02 = LD(db + 2 * cp + r),          \
+                d03 = LD(db + 3 * cp + r);                                                   \
+        const T d10 = LD(e1 + r), d11 = LD(e1 + cp + r), d12 = LD(e1 + 2 * cp + r),          \
+                d13 = LD(e1 + 3 * cp + r);                                                   \
+        const T d20 = LD(e2 + r), d21 = LD(e2 + cp + r), d22 = LD(e2 + 2 * cp + r),          \
+                d23 = LD(e2 + 3 * cp + r);                                                   \
+        const T d30 = LD(e3 + r), d31 = LD(e3 + cp + r), d32 = LD(e3 + 2 * cp + r),          \
+                d33 = LD(e3 + 3 * cp + r);                                                   \
+        const T s00 = d00 - d20, s01 = d01 - d21, s02 = d02 - d22, s03 = d03 - d23;          \
+        const T s10 = d10 + d20, s11 = d11 + d21, s12 = d12 + d22, s13 = d13 + d23;          \
+        const T s20 = d20 - d10, s21 = d21 - d11, s22 = d22 - d12, s23 = d23 - d13;          \
+        const T s30 = d10 - d30, s31 = d11 - d31, s32 = d12 - d32, s33 = d13 - d33;          \
+        ST(o + 0 * vs + r, s00 - s02);                                                       \
+        ST(o + 1 * vs + r, s01 + s02);                                                       \
+        ST(o + 2 * vs + r, s02 - s01);                                                       \
+        ST(o + 3 * vs + r, s01 - s03);                                                       \
+        ST(o + 4 * vs + r, s10 - s12);                                                       \
+        ST(o + 5 * vs + r, s11 + s12);                                                       \
+        ST(o + 6 * vs + r, s12 - s11);                                                       \
+        ST(o + 7 * vs + r, s11 - s13);                                                       \
+        ST(o + 8 * vs + r, s20 - s22);                                                       \
+        ST(o + 9 * vs + r, s21 + s22);                                                       \
+        ST(o + 10 * vs + r, s22 - s21);                                                      \
+        ST(o + 11 * vs + r, s21 - s23);                                                      \
+        ST(o + 12 * vs + r, s30 - s32);                                                      \
+        ST(o + 13 * vs + r, s31 + s32);                                                      \
+        ST(o + 14 * vs + r, s32 - s31);                                                      \
+        ST(o + 15 * vs + r, s31 - s33);                                                      \
+    } while (0)
+/* One tile's dM for the R output channels of one B panel (gb: the tile's 2 x 2 channel
+ * vectors of the channels-last output gradient, rows GP positions apart), to o (+ xi * ms):
+ * A dY down the columns (rows y0, y0 + y1, y0 - y1, -y1), then (u, v) -> (u, u + v, u - v,
+ * -v) along each. */
+#define FC_WGD_M_BODY(T, LD, ST)                                                             \
+    do {                                                                                     \
+        const T a = LD(gb + r), b = LD(gb + mp + r), e = LD(gb + GP * mp + r),               \
+                f = LD(gb + (GP + 1) * mp + r);                                              \
+        const T u1 = a + e, u2 = a - e, w1 = b + f, w2 = b - f;                              \
+        ST(o + 0 * ms + r, a);                                                               \
+        ST(o + 1 * ms + r, a + b);                                                           \
+        ST(o + 2 * ms + r, a - b);                                                           \
+        ST(o + 3 * ms + r, -b);                                                              \
+        ST(o + 4 * ms + r, u1);                                                              \
+        ST(o + 5 * ms + r, u1 + w1);                                                         \
+        ST(o + 6 * ms + r, u1 - w1);                                                         \
+        ST(o + 7 * ms + r, -w1);                                                             \
+        ST(o + 8 * ms + r, u2);                                                              \
+        ST(o + 9 * ms + r, u2 + w2);                                                         \
+        ST(o + 10 * ms + r, u2 - w2);                                                        \
+        ST(o + 11 * ms + r, -w2);                                                            \
+        ST(o + 12 * ms + r, -e);                                                             \
+        ST(o + 13 * ms + r, -e - f);                                                         \
+        ST(o + 14 * ms + r, f - e);                                                          \
+        ST(o + 15 * ms + r, f);                                                              \
+    } while (0)
+#define FC_WGD_SLD(p) (*(p))
+#define FC_WGD_SST(p, v) (*(p) = (v))
+
+static void FC_FN(wgd_v_panel)(int64_t R, const FC_T *restrict db, int64_t cp, int64_t WP,
+                               FC_T *restrict o, int64_t vs)
+{
+    int64_t r = 0;
+    for (; r + FC_FN(WGD_VL) <= R; r += FC_FN(WGD_VL))
+        FC_WGD_V_BODY(FC_FN(wgd_vec), FC_FN(wgd_ld), FC_FN(wgd_st), 0);
+    for (; r < R; r++) FC_WGD_V_BODY(FC_T, FC_WGD_SLD, FC_WGD_SST, 0);
+}
+
+static void FC_FN(wgd_m_panel)(int64_t R, const FC_T *restrict gb, int64_t mp, int64_t GP,
+                               FC_T *restrict o, int64_t ms)
+{
+    int64_t r = 0;
+    for (; r + FC_FN(WGD_VL) <= R; r += FC_FN(WGD_VL))
+        FC_WGD_M_BODY(FC_FN(wgd_vec), FC_FN(wgd_ld), FC_FN(wgd_st));
+    for (; r < R; r++) FC_WGD_M_BODY(FC_T, FC_WGD_SLD, FC_WGD_SST);
+}
+#undef FC_WGD_V_BODY
+#undef FC_WGD_M_BODY
+#undef FC_WGD_SLD
+#undef FC_WGD_SST
+
+/* V and dM of one image, written in the GEMM microkernel's packed layouts for
+ *     dU_xi^T (Cin, Cout) = V_xi^T (Cin, tiles) @ dM_xi (tiles, Cout):
+ * V_xi^T as the A operand (panels of mr input channels: element (c, t) at
+ * (c / mr) mr ldt + t mr + c % mr), dM_xi as the B operand (panels of nr output channels:
+ * (t, co) at (co / nr) nr ldt + t nr + co % nr), this image's tiles from t0 of ldt.  x and
+ * gy go channels-last first (xt, gt: zero-padded to the tile grid and to the padded channel
+ * counts), so that each transform runs over contiguous channels and the padding lanes of
+ * the panels come out zero. */
+static void FC_FN(wgd_transform_image)(const fc_gemm_config *cfg, const fc_conv2d_params *p,
+                                       const FC_T *restrict x, const FC_T *restrict gy,
+                                       FC_T *restrict v, FC_T *restrict dm, int64_t ldt,
+                                       int64_t t0, FC_T *restrict xt)
+{
+    const int64_t mr = cfg->mr, nr = cfg->nr;
+    const int64_t cp = (p->c_in + mr - 1) / mr * mr, mp = (p->c_out + nr - 1) / nr * nr;
+    int64_t TH, TW;
+    FC_FN(wgd_grid)(p, &TH, &TW);
+    const int64_t WP = 2 * TW + 2, GP = 2 * TW;
+    FC_T *restrict gt = xt + (2 * TH + 2) * WP * cp;
+    for (int64_t i = 0; i < (2 * TH + 2) * WP * cp; i++) xt[i] = 0;
+    for (int64_t i = 0; i < 2 * TH * GP * mp; i++) gt[i] = 0;
+    FC_FN(wgd_to_channels_last)(x, p->c_in, p->h, p->w, p->pad_h, p->pad_w, WP, cp, xt);
+    FC_FN(wgd_to_channels_last)(gy, p->c_out, p->out_h, p->out_w, 0, 0, GP, mp, gt);
+    const int64_t vs = FC_FN(wgd_xs)(ldt, cp), ms = FC_FN(wgd_xs)(ldt, mp);
+    for (int64_t th = 0; th < TH; th++)
+        for (int64_t tw = 0; tw < TW; tw++) {
+            const int64_t t = t0 + th * TW + tw;
+            /* V = B^T d B over each A panel of input channels */
+            const FC_T *restrict d = xt + (2 * th * WP + 2 * tw) * cp;
+            for (int64_t cb = 0; cb < cp; cb += mr) {
+                FC_T *restrict o = v + cb * ldt + t * mr;
+                FC_FN(wgd_v_panel)(mr, d + cb, cp, WP, o, vs);
+            }
+            /* dM = A dY A^T over each B panel of output channels */
+            const FC_T *restrict g = gt + (2 * th * GP + 2 * tw) * mp;
+            for (int64_t cb = 0; cb < mp; cb += nr) {
+                FC_T *restrict o = dm + cb * ldt + t * nr;
+                FC_FN(wgd_m_panel)(nr, g + cb, mp, GP, o, ms);
+            }
+        }
+}
+
+/* gw (Cout, Cin, 3, 3) = G^T dU G for every channel pair, from dU^T stored [xi][ci][co] with
+ * rows of ldu and matrices xs apart. */
+static void FC_FN(wgd_output)(const fc_conv2d_params *p, const FC_T *du, int64_t ldu,
+                              int64_t xs, FC_T *gw)
+{
+    const int64_t C = p->c_in, M = p->c_out;
+    for (int64_t co = 0; co < M; co++)
+        for (int64_t ci = 0; ci < C; ci++) {
+            const FC_T *d = du + ci * ldu + co;
+            FC_T t[3][4]; /* G^T dU */
+            for (int j = 0; j < 4; j++) {
+                const FC_T d0 = d[j * xs], d1 = d[(4 + j) * xs], d2 = d[(8 + j) * xs],
+                           d3 = d[(12 + j) * xs];
+                t[0][j] = d0 + (FC_T)0.5 * (d1 + d2);
+                t[1][j] = (FC_T)0.5 * (d1 - d2);
+                t[2][j] = (FC_T)0.5 * (d1 + d2) + d3;
+            }
+            FC_T *g = gw + (co * C + ci) * 9;
+            for (int a = 0; a < 3; a++) { /* (G^T dU) G */
+                g[3 * a] = t[a][0] + (FC_T)0.5 * (t[a][1] + t[a][2]);
+                g[3 * a + 1] = (FC_T)0.5 * (t[a][1] - t[a][2]);
+                g[3 * a + 2] = (FC_T)0.5 * (t[a][1] + t[a][2]) + t[a][3];
+            }
+        }
+}
+
+/* gw = the weight gradient of all images on the Winograd path (use_winograd_dw must hold):
+ * threads over the images, each summing its dU^T privately (padded to whole mr x nr tiles),
+ * in chunks of images of at most 256 tiles (the microkernel's k) within this thread's share
+ * of the workspace limit. */
+static void FC_FN(wg_weight_grad)(fc_isa isa, const fc_conv2d_params *p, const FC_T *gy,
+                                  const FC_T *x, FC_T *gw, int nt)
+{
+    const fc_gemm_config *cfg = FC_FN(fc_gemm_config)(isa);
+    const FC_UKFN uk = (FC_UKFN)cfg->ukernel;
+    const int64_t mr = cfg->mr, nr = cfg->nr;
+    const int64_t N = p->n, C = p->c_in, M = p->c_out;
+    const int64_t cp = (C + mr - 1) / mr * mr, mp = (M + nr - 1) / nr * nr, usize = 16 * cp * mp;
+    const int64_t xs = C * p->h * p->w, ys = M * p->out_h * p->out_w;
+    int64_t TH, TW;
+    FC_FN(wgd_grid)(p, &TH, &TW);
+    const int64_t T = TH * TW;
+    const int outer = (int)FC_MIN((int64_t)nt, N);
+    const double limit = (double)fc_get_workspace_limit() / outer - sizeof(FC_T) * (double)usize;
+    int64_t chunk = FC_MAX((int64_t)1, 256 / T);
+    while (chunk > 1 &&
+           (double)sizeof(FC_T) * (double)FC_FN(wgd_scratch_elems)(cfg, p, chunk) > limit)
+        chunk--;
+    FC_T *du = (FC_T *)calloc((size_t)(usize * outer + 1), sizeof(FC_T));
+    if (!du) abort();
+    FC_OMP(parallel num_threads(outer) if (outer > 1))
+    {
+        const int t = FC_THREAD_ID();
+        const int nth = FC_NUM_THREADS_IN_REGION();
+        FC_T *dut = du + (size_t)t * (size_t)usize;
+        const int64_t i0 = N * t / nth, i1 = N * (t + 1) / nth;
+        FC_T *buf = (FC_T *)fc_scratch(
+            FC_SCRATCH_COL, sizeof(FC_T) * (size_t)FC_FN(wgd_scratch_elems)(cfg, p, chunk));
+        if (!buf) abort();
+        for (int64_t i = i0; i < i1; i += chunk) {
+            const int64_t nc = FC_MIN(chunk, i1 - i), ldt = nc * T;
+            const int64_t vs = FC_FN(wgd_xs)(ldt, cp), ms = FC_FN(wgd_xs)(ldt, mp);
+            FC_T *v = buf, *dm = v + 16 * vs, *xt = dm + 16 * ms;
+            for (int64_t j = 0; j < nc; j++)
+                FC_FN(wgd_transform_image)(cfg, p, x + (i + j) * xs, gy + (i + j) * ys, v, dm,
+                                           ldt, j * T, xt);
+            /* dU_xi^T (cp, mp) += V_xi^T @ dM_xi, whole tiles on the packed panels */
+            for (int xi = 0; xi < 16; xi++)
+                for (int64_t jr = 0; jr < mp; jr += nr)
+                    for (int64_t ir = 0; ir < cp; ir += mr)
+                        uk(ldt, v + xi * vs + ir * ldt, dm + xi * ms + jr * ldt,
+                           dut + xi * cp * mp + ir * mp + jr, mp, (FC_T)1, (FC_T)1, NULL, NULL);
+        }
+    }
+    for (int t = 1; t < outer; t++)
+        for (int64_t i = 0; i < usize; i++) du[i] += du[(size_t)t * (size_t)usize + i];
+    FC_FN(wgd_output)(p, du, mp, cp * mp, gw);
+    free(du);
 }

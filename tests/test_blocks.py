@@ -248,8 +248,8 @@ SEED_SHAPES = {"MNIST conv2": ((8, 32, 14, 14), (64, 32, 3, 3)),
 
 def test_winograd_error_on_the_seed_shapes(rng):
     """The float32 Winograd path's largest error against float64, relative to the largest
-    output, forward and input gradient, on the seed networks' 3x3 convs it runs on; it
-    stays within the float32 tolerance."""
+    output, forward, input gradient and weight gradient, on the seed networks' 3x3 convs it
+    runs on; it stays within the float32 tolerance."""
     old = _kernels.set_conv_winograd(2)
     found = []
     try:
@@ -259,9 +259,10 @@ def test_winograd_error_on_the_seed_shapes(rng):
             y = F.conv2d(x, w, padding=1)
             y64 = R64.conv2d(x, w, padding=1)
             gy = rng.standard_normal(y.shape).astype(np.float32)
-            gx = F.conv2d_backward(gy, x, w, padding=1, output_mask=(True, False, False))[0]
-            gx64 = R64.conv2d_backward(gy, x, w, padding=1)[0]
-            for what, a, e in (("forward", y, y64), ("grad_input", gx, gx64)):
+            gx, gw, _ = F.conv2d_backward(gy, x, w, padding=1, output_mask=(True, True, False))
+            gx64, gw64, _ = R64.conv2d_backward(gy, x, w, padding=1)
+            for what, a, e in (("forward", y, y64), ("grad_input", gx, gx64),
+                               ("grad_weight", gw, gw64)):
                 err = float(np.abs(a - e).max() / np.abs(e).max())
                 assert err < tolerance(np.float32)["rtol"]
                 found.append(f"{name} {what} {err:.1e}")
@@ -269,6 +270,26 @@ def test_winograd_error_on_the_seed_shapes(rng):
         _kernels.set_conv_winograd(old)
     record_figure("Winograd F(2x2,3x3) float32, max |error| / max |output| against float64",
                   "; ".join(found))
+
+
+@pytest.mark.parametrize("shape, opts", [
+    (((2, 3, 6, 5), (2, 3, 3, 3)), dict(padding=1)),   # odd width: half-dropped tiles
+    (((1, 2, 5, 7), (3, 2, 3, 3)), {}),                # no padding, odd output height
+    (((1, 2, 4, 4), (2, 2, 3, 3)), dict(padding=2)),
+])
+def test_winograd_weight_gradient_central_differences(isa, shape, opts, rng):
+    """The Winograd weight gradient (dU summed over tiles, then G^T dU G) against central
+    differences of the conv, float64, on every SIMD path."""
+    old = _kernels.set_conv_winograd(2)
+    try:
+        xs, ws = shape
+        x, w = rng.standard_normal(xs), rng.standard_normal(ws)
+        y = F.conv2d(x, w, **opts)
+        gy = rng.standard_normal(y.shape)
+        gw = F.conv2d_backward(gy, x, w, output_mask=(False, True, False), **opts)[1]
+        gradcheck(lambda v: F.conv2d(x, v, **opts), w, gy, gw)
+    finally:
+        _kernels.set_conv_winograd(old)
 
 
 def test_winograd_is_chosen_by_the_cost_model():
@@ -288,6 +309,21 @@ def test_winograd_is_chosen_by_the_cost_model():
     taken = ((2, 32, 16, 16), (64, 32, 3, 3))       # CIFAR conv2: 16x16 tiles exactly
     declined = ((2, 3, 32, 32), (32, 3, 3, 3))      # 3 input channels
     assert not np.array_equal(run(1, *taken), run(0, *taken))
+    # the weight gradient too: MNIST conv2 takes it, a 3-channel input does not
+    def grad_w(mode, xs, ws):
+        old = _kernels.set_conv_winograd(mode)
+        try:
+            x = np.random.default_rng(4).standard_normal(xs).astype(np.float32)
+            w = np.random.default_rng(5).standard_normal(ws).astype(np.float32)
+            gy = np.random.default_rng(6).standard_normal(
+                (xs[0], ws[0], xs[2], xs[3])).astype(np.float32)
+            return F.conv2d_backward(gy, x, w, padding=1, output_mask=(False, True, False))[1]
+        finally:
+            _kernels.set_conv_winograd(old)
+    mnist = ((2, 32, 14, 14), (64, 32, 3, 3))
+    assert not np.array_equal(grad_w(1, *mnist), grad_w(0, *mnist))
+    np.testing.assert_array_equal(grad_w(1, *mnist), grad_w(2, *mnist))
+    np.testing.assert_array_equal(grad_w(1, *declined), grad_w(0, *declined))
     np.testing.assert_array_equal(run(1, *taken), run(2, *taken))
     np.testing.assert_array_equal(run(1, *declined), run(0, *declined))
     assert _kernels.set_conv_winograd(7) == -1
