@@ -40,10 +40,15 @@ void FC_BK_FN(pool_plane)(const FC_BK_T *restrict y, int64_t OH, int64_t OW, int
         typedef FC_BK_T vec_t __attribute__((vector_size(32)));
         typedef FC_BK_UT uvec_t __attribute__((vector_size(32)));
         enum { TV = FC_BK_TV };
+        typedef uint8_t bvec_t __attribute__((vector_size(TV)));
         const uvec_t one = (uvec_t){0} + 1, two = one + one;
         for (int64_t ph = 0; ph < PH; ph++) {
             const FC_BK_T *r0 = y + 2 * ph * OW, *r1 = r0 + OW;
-            for (int64_t pw = 0; pw < PW; pw += TV) {
+            for (int64_t pw0v = 0; pw0v < PW; pw0v += TV) {
+                /* a row of at least TV windows ends with a full vector that overlaps the
+                 * one before (the overlapped windows are written twice, with the same
+                 * values); shorter rows go through a copy (no read past the row) */
+                const int64_t pw = (PW - pw0v < TV && PW >= TV) ? PW - TV : pw0v;
                 const int64_t n = FC_MIN((int64_t)TV, PW - pw);
                 vec_t a0, a1, b0, b1;
                 if (n == TV) {
@@ -51,7 +56,7 @@ void FC_BK_FN(pool_plane)(const FC_BK_T *restrict y, int64_t OH, int64_t OW, int
                     __builtin_memcpy(&a1, r0 + 2 * pw + TV, sizeof a1);
                     __builtin_memcpy(&b0, r1 + 2 * pw, sizeof b0);
                     __builtin_memcpy(&b1, r1 + 2 * pw + TV, sizeof b1);
-                } else { /* the row's last windows, through a copy (no read past the row) */
+                } else {
                     FC_BK_T t0[2 * TV] = {0}, t1[2 * TV] = {0};
                     for (int64_t j = 0; j < 2 * n; j++) {
                         t0[j] = r0[2 * pw + j];
@@ -78,11 +83,14 @@ void FC_BK_FN(pool_plane)(const FC_BK_T *restrict y, int64_t OH, int64_t OW, int
                 const vec_t best = (vec_t)(((uvec_t)t & ~k3) | ((uvec_t)b & k3));
                 const uvec_t pos = ((k1 & one) & ~k3) | ((two + (k2 & one)) & k3);
                 if (n == TV) {
+                    const bvec_t pb = __builtin_convertvector(pos, bvec_t);
                     __builtin_memcpy(out + ph * PW + pw, &best, sizeof best);
+                    __builtin_memcpy(idx + ph * PW + pw, &pb, sizeof pb);
                 } else {
                     for (int64_t l = 0; l < n; l++) out[ph * PW + pw + l] = best[l];
+                    for (int64_t l = 0; l < n; l++) idx[ph * PW + pw + l] = (uint8_t)pos[l];
                 }
-                for (int64_t l = 0; l < n; l++) idx[ph * PW + pw + l] = (uint8_t)pos[l];
+                if (pw != pw0v) break; /* the overlapped vector was the row's last */
             }
         }
         pw0 = PW;
@@ -121,23 +129,29 @@ void FC_BK_FN(unpool_plane)(const FC_BK_T *restrict gy, const FC_BK_T *restrict 
         typedef FC_BK_T vec_t __attribute__((vector_size(32)));
         typedef FC_BK_UT uvec_t __attribute__((vector_size(32)));
         enum { TV = FC_BK_TV };
+        typedef uint8_t bvec_t __attribute__((vector_size(TV)));
         const uvec_t zero = (uvec_t){0}, one = zero + 1, two = one + one;
         for (int64_t ph = 0; ph < PH; ph++) {
             FC_BK_T *r0 = gx + 2 * ph * OW, *r1 = r0 + OW;
-            for (int64_t pw = 0; pw < PW; pw += TV) {
+            for (int64_t pw0v = 0; pw0v < PW; pw0v += TV) {
+                /* as in pool_plane: a full, overlapping last vector where the row allows */
+                const int64_t pw = (PW - pw0v < TV && PW >= TV) ? PW - TV : pw0v;
                 const int64_t n = FC_MIN((int64_t)TV, PW - pw), o = ph * PW + pw;
                 vec_t g = {0}, yv = {0};
                 uvec_t pos = {0};
                 if (n == TV) {
+                    bvec_t pb;
                     __builtin_memcpy(&g, gy + o, sizeof g);
                     __builtin_memcpy(&yv, y + o, sizeof yv);
+                    __builtin_memcpy(&pb, idx + o, sizeof pb);
+                    pos = __builtin_convertvector(pb, uvec_t);
                 } else {
                     for (int64_t l = 0; l < n; l++) {
                         g[l] = gy[o + l];
                         yv[l] = y[o + l];
+                        pos[l] = idx[o + l];
                     }
                 }
-                for (int64_t l = 0; l < n; l++) pos[l] = idx[o + l];
                 if (relu) g = (vec_t)((uvec_t)g & ~(uvec_t)(yv <= (vec_t){0}));
                 const vec_t g0 = (vec_t)((uvec_t)g & (uvec_t)(pos == zero));
                 const vec_t g1 = (vec_t)((uvec_t)g & (uvec_t)(pos == one));
@@ -157,6 +171,7 @@ void FC_BK_FN(unpool_plane)(const FC_BK_T *restrict gy, const FC_BK_T *restrict 
                         r1[2 * pw + j] = q1[j];
                     }
                 }
+                if (pw != pw0v) break; /* the overlapped vector was the row's last */
             }
             for (int64_t c = 2 * PW; c < OW; c++) r0[c] = r1[c] = 0;
         }
