@@ -83,7 +83,14 @@ void FC_BK_FN(pool_plane)(const FC_BK_T *restrict y, int64_t OH, int64_t OW, int
                 const vec_t best = (vec_t)(((uvec_t)t & ~k3) | ((uvec_t)b & k3));
                 const uvec_t pos = ((k1 & one) & ~k3) | ((two + (k2 & one)) & k3);
                 if (n == TV) {
-                    const bvec_t pb = __builtin_convertvector(pos, bvec_t);
+                    /* the low byte of each lane (values 0..3): one byte shuffle */
+                    typedef uint8_t b32_t __attribute__((vector_size(32)));
+                    const b32_t pw8 = (b32_t)pos;
+#if FC_BK_TV == 8
+                    const bvec_t pb = __builtin_shufflevector(pw8, pw8, 0, 4, 8, 12, 16, 20, 24, 28);
+#else
+                    const bvec_t pb = __builtin_shufflevector(pw8, pw8, 0, 8, 16, 24);
+#endif
                     __builtin_memcpy(out + ph * PW + pw, &best, sizeof best);
                     __builtin_memcpy(idx + ph * PW + pw, &pb, sizeof pb);
                 } else {

@@ -117,6 +117,14 @@ def get_backend_name() -> str:
     return _current
 
 
+_modules: Dict[str, types.ModuleType] = {}
+
+
 def get_backend() -> types.ModuleType:
     """The module of the active backend (:mod:`fastconv.functional` or :mod:`fastconv.reference`)."""
-    return importlib.import_module(BACKENDS[_current])
+    # every layer calls this on every forward and backward: the import machinery once per
+    # backend, a dict lookup after that
+    mod = _modules.get(_current)
+    if mod is None:
+        mod = _modules[_current] = importlib.import_module(BACKENDS[_current])
+    return mod

@@ -293,7 +293,7 @@ class Flatten(Module):
             raise ValueError("Flatten: start_dim=%d, end_dim=%d out of range for input of shape %s"
                              % (self.start_dim, self.end_dim, tuple(shape)))
         self.save_for_backward(_shape=xa.shape)
-        new = shape[:s] + (int(np.prod(shape[s:e + 1], dtype=np.int64)),) + shape[e + 1:]
+        new = shape[:s] + (math.prod(shape[s:e + 1]),) + shape[e + 1:]
         return xa.reshape(new)
 
     def backward(self, grad_output: ArrayLike) -> NDArray[Any]:
