@@ -67,7 +67,23 @@ static void FC_FN(pack_a)(int trans_a, const FC_T *restrict a, int64_t lda, int6
 static void FC_FN(pack_b)(int trans_b, const FC_T *restrict b, int64_t ldb, int64_t kc,
                           int64_t nc, int nr, FC_T *restrict bp)
 {
-    for (int64_t jr = 0; jr < nc; jr += nr) {
+    int64_t jr0 = 0;
+    if (!trans_b) {
+        /* groups of 8 whole panels, row by row: each row of B is read as one run of 8 nr
+         * values (panel by panel, every row read was a new cache line at a stride of ldb,
+         * which no prefetcher follows) */
+        const int64_t g = 8 * (int64_t)nr;
+        for (; jr0 + g <= nc; jr0 += g) {
+            for (int64_t p = 0; p < kc; p++) {
+                const FC_T *src = b + p * ldb + jr0;
+                FC_T *dst = bp + p * nr;
+                for (int q = 0; q < 8; q++)
+                    for (int64_t j = 0; j < nr; j++) dst[q * nr * kc + j] = src[q * nr + j];
+            }
+            bp += g * kc;
+        }
+    }
+    for (int64_t jr = jr0; jr < nc; jr += nr) {
         int64_t cols = FC_MIN((int64_t)nr, nc - jr);
         if (!trans_b) {
             if (cols == nr) {
