@@ -274,7 +274,10 @@ static void mp2_row_f32_avx2(const float *r0, const float *r1, int64_t W, int64_
     const __m256i one64 = _mm256_set1_epi64x(1), two64 = _mm256_set1_epi64x(2);
     const __m256i wv = _mm256_set1_epi64x(W);
     const __m256i iota2 = _mm256_setr_epi64x(0, 2, 4, 6);
-    for (int64_t k = 0; k < n; k += 8) {
+    for (int64_t k0 = 0; k0 < n; k0 += 8) {
+        /* a row of 8 or more windows ends with a full vector overlapping the one before
+         * (the same outputs written twice): AMD cores run masked stores slowly */
+        const int64_t k = (n - k0 < 8 && n >= 8) ? n - 8 : k0;
         const int64_t m = n - k;
         __m256 a0, a1, b0, b1;
         if (m >= 8) {
@@ -347,7 +350,9 @@ static void mp2_row_f64_avx2(const double *r0, const double *r1, int64_t W, int6
                              double *y, int64_t *idx, int64_t base) {
     const __m256i wv = _mm256_set1_epi64x(W);
     const __m256i iota2 = _mm256_setr_epi64x(0, 2, 4, 6);
-    for (int64_t k = 0; k < n; k += 4) {
+    for (int64_t k0 = 0; k0 < n; k0 += 4) {
+        /* as in the float32 row: an overlapping full last vector */
+        const int64_t k = (n - k0 < 4 && n >= 4) ? n - 4 : k0;
         const int64_t m = n - k;
         __m256d a0, a1, b0, b1;
         if (m >= 4) {
