@@ -428,11 +428,19 @@ static void FC_FN(wgd_to_channels_last)(const FC_T *restrict plane, int64_t C, i
     }
 }
 
-/* One tile's V for the R input channels of one A panel (db: the tile's 4 x 4 channel
- * vectors of the channels-last input, rows WP positions apart), to o (+ xi * vs):
- * B^T d down the columns, then along the rows.  T is FC_T or the vector type (then R counts
- * vectors and channels advance by WGD_VL). */
-#define FC_WGD_V_BODY(T, LD, ST, step)                                                       \
+/* One row (e0, e1, e2, e3) of B^T d times B: e0 - e2, e1 + e2, e2 - e1, e1 - e3, stored xs
+ * apart from o. */
+#define FC_WGD_ROW(ST, o, xs, e0, e1, e2, e3)                                                \
+    do {                                                                                     \
+        ST((o), (e0) - (e2));                                                                \
+        ST((o) + (xs), (e1) + (e2));                                                         \
+        ST((o) + 2 * (xs), (e2) - (e1));                                                     \
+        ST((o) + 3 * (xs), (e1) - (e3));                                                     \
+    } while (0)
+/* One tile's V at channel r of one A panel (db: the tile's 4 x 4 channel vectors of the
+ * channels-last input, rows WP positions apart), to o (+ xi * vs): B^T d down the columns,
+ * then along the rows.  T is FC_T, or the vector type for WGD_VL channels at once. */
+#define FC_WGD_V_BODY(T, LD, ST)                                                             \
     do {                                                                                     \
         const FC_T *e1 = db + WP * cp, *e2 = e1 + WP * cp, *e3 = e2 + WP * cp;               \
         const T d00 = LD(db + r), d01 = LD(db + cp + r), d02 = LD(db + 2 * cp + r),          \
@@ -447,22 +455,10 @@ static void FC_FN(wgd_to_channels_last)(const FC_T *restrict plane, int64_t C, i
         const T s10 = d10 + d20, s11 = d11 + d21, s12 = d12 + d22, s13 = d13 + d23;          \
         const T s20 = d20 - d10, s21 = d21 - d11, s22 = d22 - d12, s23 = d23 - d13;          \
         const T s30 = d10 - d30, s31 = d11 - d31, s32 = d12 - d32, s33 = d13 - d33;          \
-        ST(o + 0 * vs + r, s00 - s02);                                                       \
-        ST(o + 1 * vs + r, s01 + s02);                                                       \
-        ST(o + 2 * vs + r, s02 - s01);                                                       \
-        ST(o + 3 * vs + r, s01 - s03);                                                       \
-        ST(o + 4 * vs + r, s10 - s12);                                                       \
-        ST(o + 5 * vs + r, s11 + s12);                                                       \
-        ST(o + 6 * vs + r, s12 - s11);                                                       \
-        ST(o + 7 * vs + r, s11 - s13);                                                       \
-        ST(o + 8 * vs + r, s20 - s22);                                                       \
-        ST(o + 9 * vs + r, s21 + s22);                                                       \
-        ST(o + 10 * vs + r, s22 - s21);                                                      \
-        ST(o + 11 * vs + r, s21 - s23);                                                      \
-        ST(o + 12 * vs + r, s30 - s32);                                                      \
-        ST(o + 13 * vs + r, s31 + s32);                                                      \
-        ST(o + 14 * vs + r, s32 - s31);                                                      \
-        ST(o + 15 * vs + r, s31 - s33);                                                      \
+        FC_WGD_ROW(ST, o + 0 * vs + r, vs, s00, s01, s02, s03);                              \
+        FC_WGD_ROW(ST, o + 4 * vs + r, vs, s10, s11, s12, s13);                              \
+        FC_WGD_ROW(ST, o + 8 * vs + r, vs, s20, s21, s22, s23);                              \
+        FC_WGD_ROW(ST, o + 12 * vs + r, vs, s30, s31, s32, s33);                             \
     } while (0)
 /* One tile's dM for the R output channels of one B panel (gb: the tile's 2 x 2 channel
  * vectors of the channels-last output gradient, rows GP positions apart), to o (+ xi * ms):
@@ -498,8 +494,8 @@ static void FC_FN(wgd_v_panel)(int64_t R, const FC_T *restrict db, int64_t cp, i
 {
     int64_t r = 0;
     for (; r + FC_FN(WGD_VL) <= R; r += FC_FN(WGD_VL))
-        FC_WGD_V_BODY(FC_FN(wgd_vec), FC_FN(wgd_ld), FC_FN(wgd_st), 0);
-    for (; r < R; r++) FC_WGD_V_BODY(FC_T, FC_WGD_SLD, FC_WGD_SST, 0);
+        FC_WGD_V_BODY(FC_FN(wgd_vec), FC_FN(wgd_ld), FC_FN(wgd_st));
+    for (; r < R; r++) FC_WGD_V_BODY(FC_T, FC_WGD_SLD, FC_WGD_SST);
 }
 
 static void FC_FN(wgd_m_panel)(int64_t R, const FC_T *restrict gb, int64_t mp, int64_t GP,
@@ -511,6 +507,7 @@ static void FC_FN(wgd_m_panel)(int64_t R, const FC_T *restrict gb, int64_t mp, i
     for (; r < R; r++) FC_WGD_M_BODY(FC_T, FC_WGD_SLD, FC_WGD_SST);
 }
 #undef FC_WGD_V_BODY
+#undef FC_WGD_ROW
 #undef FC_WGD_M_BODY
 #undef FC_WGD_SLD
 #undef FC_WGD_SST
