@@ -307,7 +307,11 @@ static void mp2_row_f32_avx2(const float *r0, const float *r1, int64_t W, int64_
         const __m256 m3 = pick_mask_ps(t, b);
         const __m256 r = _mm256_blendv_ps(t, b, m3);
         if (m >= 8) _mm256_storeu_ps(y + k, r);
-        else _mm256_maskstore_ps(y + k, mask8_i32(m), r);
+        else { /* through the stack: masked stores are slow on AMD cores */
+            float t8[8];
+            _mm256_storeu_ps(t8, r);
+            for (int64_t l = 0; l < m; l++) y[k + l] = t8[l];
+        }
         if (idx) {
             const __m256i ct = _mm256_and_si256(_mm256_castps_si256(m1), c1);
             const __m256i cb = _mm256_castps_si256(
@@ -328,12 +332,10 @@ static void mp2_row_f32_avx2(const float *r0, const float *r1, int64_t W, int64_
                 _mm256_storeu_si256((__m256i *)(idx + k), ilo);
                 _mm256_storeu_si256((__m256i *)(idx + k + 4), ihi);
             } else {
-                const __m256i mo = mask8_i32(m);
-                _mm256_maskstore_epi64((long long *)(idx + k),
-                                       _mm256_cvtepi32_epi64(_mm256_castsi256_si128(mo)), ilo);
-                _mm256_maskstore_epi64((long long *)(idx + k + 4),
-                                       _mm256_cvtepi32_epi64(_mm256_extracti128_si256(mo, 1)),
-                                       ihi);
+                int64_t t8[8];
+                _mm256_storeu_si256((__m256i *)t8, ilo);
+                _mm256_storeu_si256((__m256i *)(t8 + 4), ihi);
+                for (int64_t l = 0; l < m; l++) idx[k + l] = t8[l];
             }
         }
     }
@@ -376,9 +378,12 @@ static void mp2_row_f64_avx2(const double *r0, const double *r1, int64_t W, int6
         const __m256d b = _mm256_blendv_pd(x10, x11, m2);
         const __m256d m3 = pick_mask_pd(t, b);
         const __m256d r = _mm256_blendv_pd(t, b, m3);
-        const __m256i mo = mask4_i64(m);
         if (m >= 4) _mm256_storeu_pd(y + k, r);
-        else _mm256_maskstore_pd(y + k, mo, r);
+        else { /* through the stack, as in the float32 row */
+            double t4[4];
+            _mm256_storeu_pd(t4, r);
+            for (int64_t l = 0; l < m; l++) y[k + l] = t4[l];
+        }
         if (idx) {
             const __m256i i00 = _mm256_add_epi64(_mm256_set1_epi64x(base + 2 * k), iota2);
             const __m256i i10 = _mm256_add_epi64(i00, wv);
@@ -387,7 +392,11 @@ static void mp2_row_f64_avx2(const double *r0, const double *r1, int64_t W, int6
             const __m256i ir = _mm256_castpd_si256(
                 _mm256_blendv_pd(_mm256_castsi256_pd(it), _mm256_castsi256_pd(ib), m3));
             if (m >= 4) _mm256_storeu_si256((__m256i *)(idx + k), ir);
-            else _mm256_maskstore_epi64((long long *)(idx + k), mo, ir);
+            else {
+                int64_t t4[4];
+                _mm256_storeu_si256((__m256i *)t4, ir);
+                for (int64_t l = 0; l < m; l++) idx[k + l] = t4[l];
+            }
         }
     }
 }
