@@ -15,9 +15,9 @@
  * The weight gradient (wg_weight_grad, at the end) runs the same factorisation backwards:
  * 16 GEMMs that reduce over the tiles of all images, then dg = G^T dU G.
  *
- * Work is split into (image, block of tile rows) items, L2-sized, over the threads; every
- * tile is computed the same way whatever the blocking or thread count, so results do not
- * depend on either.  Tiles run on a grid of TWp tiles per row (TW = ceil(OW / 2) rounded up
+ * The forward's work is split into (image, block of tile rows) items, L2-sized, over the
+ * threads; every tile is computed the same way whatever the blocking or thread count, so its
+ * results do not depend on either (the weight gradient's sums over images do).  Tiles run on a grid of TWp tiles per row (TW = ceil(OW / 2) rounded up
  * to the transform's vector of 32 bytes); the columns past OW are computed and dropped.
  */
 
@@ -306,9 +306,9 @@ static void FC_FN(wg_forward)(fc_isa isa, const fc_conv2d_params *p, const FC_T 
  * where dM = A dY A^T (4x4 from the 2x2 output-gradient tile, zero past OH, OW), and since
  * U = G g G^T is linear in g, dg = G^T dU G (3x3 from 4x4) per channel pair.  The 16 GEMMs
  * reduce over tiles (a long k), 16 multiply-adds per (tile, channel pair) against 36 for
- * the direct weight gradient.  The transforms here are in plain C over rows (vectorised by
- * the compiler) into a [xi][channel][tile] layout that the GEMM engine reads as A and
- * transposed B. */
+ * the direct weight gradient.  Input and output gradient go channels-last, the transforms run
+ * over contiguous channels (16-byte vector extensions, at the baseline ISA) and write the
+ * microkernel's packed panels, which the path's microkernel then runs on directly. */
 
 /* Tiles of one image: TH x TW, TW = ceil(OW / 2) exactly (no padding of the grid). */
 static void FC_FN(wgd_grid)(const fc_conv2d_params *p, int64_t *th, int64_t *tw)
@@ -326,10 +326,21 @@ static int64_t FC_FN(wgd_xs)(int64_t ldt, int64_t ch_pad)
     return (ldt * ch_pad + cl - 1) / cl * cl + cl;
 }
 
-/* Elements of the per-thread scratch for chunk images: V and dM packed (16 x (Cin_pad +
- * Cout_pad) x tiles, channels padded to mr and nr), then one image's input and output
- * gradient channels-last, zero-padded to the tile grid and to Cin_pad / Cout_pad channels
- * ((2 TH + 2) x (2 TW + 2) x Cin_pad and 2 TH x 2 TW x Cout_pad). */
+/* Elements of one image's input and output gradient channels-last, zero-padded to the tile
+ * grid and to Cin_pad / Cout_pad channels: (2 TH + 2) x (2 TW + 2) x Cin_pad, then
+ * 2 TH x 2 TW x Cout_pad (channels padded to mr and nr). */
+static int64_t FC_FN(wgd_planes_elems)(const fc_gemm_config *cfg, const fc_conv2d_params *p)
+{
+    int64_t TH, TW;
+    FC_FN(wgd_grid)(p, &TH, &TW);
+    const int64_t cp = (p->c_in + cfg->mr - 1) / cfg->mr * cfg->mr;
+    const int64_t mp = (p->c_out + cfg->nr - 1) / cfg->nr * cfg->nr;
+    return (2 * TH + 2) * (2 * TW + 2) * cp + 4 * TH * TW * mp;
+}
+
+/* Elements of the per-thread scratch for chunk images: the channels-last planes (first, at a
+ * fixed offset: their padding is zeroed once per call and never written), then V and dM
+ * packed (16 x (Cin_pad + Cout_pad) x tiles). */
 static int64_t FC_FN(wgd_scratch_elems)(const fc_gemm_config *cfg, const fc_conv2d_params *p,
                                         int64_t chunk)
 {
@@ -338,8 +349,9 @@ static int64_t FC_FN(wgd_scratch_elems)(const fc_gemm_config *cfg, const fc_conv
     const int64_t ldt = chunk * TH * TW;
     const int64_t cp = (p->c_in + cfg->mr - 1) / cfg->mr * cfg->mr;
     const int64_t mp = (p->c_out + cfg->nr - 1) / cfg->nr * cfg->nr;
-    return 16 * (FC_FN(wgd_xs)(ldt, cp) + FC_FN(wgd_xs)(ldt, mp)) +
-           (2 * TH + 2) * (2 * TW + 2) * cp + 4 * TH * TW * mp + 64;
+    const int64_t cl = 64 / (int64_t)sizeof(FC_T);
+    const int64_t planes = (FC_FN(wgd_planes_elems)(cfg, p) + cl - 1) / cl * cl;
+    return planes + 16 * (FC_FN(wgd_xs)(ldt, cp) + FC_FN(wgd_xs)(ldt, mp)) + 64;
 }
 
 /* Whether the weight gradient takes this path: mode 2 whenever it applies and one image fits
@@ -351,9 +363,10 @@ static int FC_FN(use_winograd_dw)(fc_isa isa, const fc_conv2d_params *p)
     if (mode == 0 || !FC_FN(wg_applies)(isa, p) || p->n <= 0) return 0;
     const double limit = (double)fc_get_workspace_limit() / fc_threads_for_region();
     const fc_gemm_config *cfg = FC_FN(fc_gemm_config)(isa);
+    const int64_t cp = (p->c_in + cfg->mr - 1) / cfg->mr * cfg->mr;
+    const int64_t mp = (p->c_out + cfg->nr - 1) / cfg->nr * cfg->nr;
     const double bytes = (double)sizeof(FC_T) * ((double)FC_FN(wgd_scratch_elems)(cfg, p, 1) +
-                                                 16.0 * (double)((p->c_in + cfg->mr) *
-                                                                 (p->c_out + cfg->nr)));
+                                                 16.0 * (double)(cp * mp)); /* + dU */
     if (bytes > limit) return 0;
     if (mode == 2) return 1;
     int64_t TH, TW;
@@ -517,9 +530,9 @@ static void FC_FN(wgd_m_panel)(int64_t R, const FC_T *restrict gb, int64_t mp, i
  * V_xi^T as the A operand (panels of mr input channels: element (c, t) at
  * (c / mr) mr ldt + t mr + c % mr), dM_xi as the B operand (panels of nr output channels:
  * (t, co) at (co / nr) nr ldt + t nr + co % nr), this image's tiles from t0 of ldt.  x and
- * gy go channels-last first (xt, gt: zero-padded to the tile grid and to the padded channel
- * counts), so that each transform runs over contiguous channels and the padding lanes of
- * the panels come out zero. */
+ * gy go channels-last first, into xt and gt (wgd_planes_elems), whose padding to the tile
+ * grid and to the padded channel counts the caller has zeroed: each transform runs over
+ * contiguous channels, and the padding lanes of the panels come out zero. */
 static void FC_FN(wgd_transform_image)(const fc_gemm_config *cfg, const fc_conv2d_params *p,
                                        const FC_T *restrict x, const FC_T *restrict gy,
                                        FC_T *restrict v, FC_T *restrict dm, int64_t ldt,
@@ -531,8 +544,6 @@ static void FC_FN(wgd_transform_image)(const fc_gemm_config *cfg, const fc_conv2
     FC_FN(wgd_grid)(p, &TH, &TW);
     const int64_t WP = 2 * TW + 2, GP = 2 * TW;
     FC_T *restrict gt = xt + (2 * TH + 2) * WP * cp;
-    for (int64_t i = 0; i < (2 * TH + 2) * WP * cp; i++) xt[i] = 0;
-    for (int64_t i = 0; i < 2 * TH * GP * mp; i++) gt[i] = 0;
     FC_FN(wgd_to_channels_last)(x, p->c_in, p->h, p->w, p->pad_h, p->pad_w, WP, cp, xt);
     FC_FN(wgd_to_channels_last)(gy, p->c_out, p->out_h, p->out_w, 0, 0, GP, mp, gt);
     const int64_t vs = FC_FN(wgd_xs)(ldt, cp), ms = FC_FN(wgd_xs)(ldt, mp);
@@ -613,10 +624,15 @@ static void FC_FN(wg_weight_grad)(fc_isa isa, const fc_conv2d_params *p, const F
         FC_T *buf = (FC_T *)fc_scratch(
             FC_SCRATCH_COL, sizeof(FC_T) * (size_t)FC_FN(wgd_scratch_elems)(cfg, p, chunk));
         if (!buf) abort();
+        /* the planes' padding: zero once, the images overwrite only their interior */
+        const int64_t pe = FC_FN(wgd_planes_elems)(cfg, p), cl = 64 / (int64_t)sizeof(FC_T);
+        FC_T *xt = buf;
+        for (int64_t e = 0; e < pe; e++) xt[e] = 0;
+        FC_T *const vbuf = buf + (pe + cl - 1) / cl * cl;
         for (int64_t i = i0; i < i1; i += chunk) {
             const int64_t nc = FC_MIN(chunk, i1 - i), ldt = nc * T;
             const int64_t vs = FC_FN(wgd_xs)(ldt, cp), ms = FC_FN(wgd_xs)(ldt, mp);
-            FC_T *v = buf, *dm = v + 16 * vs, *xt = dm + 16 * ms;
+            FC_T *v = vbuf, *dm = v + 16 * vs;
             for (int64_t j = 0; j < nc; j++)
                 FC_FN(wgd_transform_image)(cfg, p, x + (i + j) * xs, gy + (i + j) * ys, v, dm,
                                            ldt, j * T, xt);
