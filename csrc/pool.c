@@ -267,78 +267,168 @@ static inline __m256d pick_mask_pd(__m256d a, __m256d b) {
     return _mm256_or_pd(_mm256_cmp_pd(b, a, _CMP_GT_OQ), _mm256_cmp_pd(b, b, _CMP_UNORD_Q));
 }
 
+/* One vector of 8 full 2x2 windows: inputs r0[0, 16) and r1[0, 16), outputs y[0, 8) and,
+ * with idx, idx[0, 8) = base + the window offsets.  Lanes stay in the order the in-lane
+ * shuffles leave them, outputs (0 1 4 5 | 2 3 6 7); the result and the offsets are put in
+ * order once, at the end.  Offsets are int32 (W < 2^30) until they are widened. */
 FC_TARGET_AVX2
-static void mp2_row_f32_avx2(const float *r0, const float *r1, int64_t W, int64_t n, float *y,
-                             int64_t *idx, int64_t base) {
-    const __m256i c1 = _mm256_set1_epi32(1), c2 = _mm256_set1_epi32(2), c3 = _mm256_set1_epi32(3);
-    const __m256i one64 = _mm256_set1_epi64x(1), two64 = _mm256_set1_epi64x(2);
-    const __m256i wv = _mm256_set1_epi64x(W);
-    const __m256i iota2 = _mm256_setr_epi64x(0, 2, 4, 6);
-    for (int64_t k0 = 0; k0 < n; k0 += 8) {
-        /* a row of 8 or more windows ends with a full vector overlapping the one before
-         * (the same outputs written twice): AMD cores run masked stores slowly */
-        const int64_t k = (n - k0 < 8 && n >= 8) ? n - 8 : k0;
-        const int64_t m = n - k;
-        __m256 a0, a1, b0, b1;
-        if (m >= 8) {
-            a0 = _mm256_loadu_ps(r0 + 2 * k);
-            a1 = _mm256_loadu_ps(r0 + 2 * k + 8);
-            b0 = _mm256_loadu_ps(r1 + 2 * k);
-            b1 = _mm256_loadu_ps(r1 + 2 * k + 8);
-        } else {
-            const __m256i mlo = mask8_i32(2 * m), mhi = mask8_i32(2 * m - 8);
-            a0 = _mm256_maskload_ps(r0 + 2 * k, mlo);
-            a1 = _mm256_maskload_ps(r0 + 2 * k + 8, mhi);
-            b0 = _mm256_maskload_ps(r1 + 2 * k, mlo);
-            b1 = _mm256_maskload_ps(r1 + 2 * k + 8, mhi);
-        }
-        /* even/odd split: shuffle within lanes, then put the 64-bit chunks in order */
-        const __m256 x00 = _mm256_castpd_ps(_mm256_permute4x64_pd(
-            _mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0x88)), 0xD8));
-        const __m256 x01 = _mm256_castpd_ps(_mm256_permute4x64_pd(
-            _mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0xDD)), 0xD8));
-        const __m256 x10 = _mm256_castpd_ps(_mm256_permute4x64_pd(
-            _mm256_castps_pd(_mm256_shuffle_ps(b0, b1, 0x88)), 0xD8));
-        const __m256 x11 = _mm256_castpd_ps(_mm256_permute4x64_pd(
-            _mm256_castps_pd(_mm256_shuffle_ps(b0, b1, 0xDD)), 0xD8));
-        const __m256 m1 = pick_mask_ps(x00, x01), m2 = pick_mask_ps(x10, x11);
-        const __m256 t = _mm256_blendv_ps(x00, x01, m1);
-        const __m256 b = _mm256_blendv_ps(x10, x11, m2);
-        const __m256 m3 = pick_mask_ps(t, b);
-        const __m256 r = _mm256_blendv_ps(t, b, m3);
-        if (m >= 8) _mm256_storeu_ps(y + k, r);
-        else { /* through the stack: masked stores are slow on AMD cores */
-            float t8[8];
-            _mm256_storeu_ps(t8, r);
-            for (int64_t l = 0; l < m; l++) y[k + l] = t8[l];
-        }
-        if (idx) {
-            const __m256i ct = _mm256_and_si256(_mm256_castps_si256(m1), c1);
-            const __m256i cb = _mm256_castps_si256(
-                _mm256_blendv_ps(_mm256_castsi256_ps(c2), _mm256_castsi256_ps(c3), m2));
-            const __m256i c = _mm256_castps_si256(
-                _mm256_blendv_ps(_mm256_castsi256_ps(ct), _mm256_castsi256_ps(cb), m3));
-            const __m256i clo = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(c));
-            const __m256i chi = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(c, 1));
-            const __m256i bv = _mm256_add_epi64(_mm256_set1_epi64x(base + 2 * k), iota2);
-            __m256i ilo = _mm256_add_epi64(bv, _mm256_and_si256(clo, one64));
-            __m256i ihi = _mm256_add_epi64(_mm256_add_epi64(bv, _mm256_set1_epi64x(8)),
-                                           _mm256_and_si256(chi, one64));
-            ilo = _mm256_add_epi64(
-                ilo, _mm256_and_si256(_mm256_cmpeq_epi64(_mm256_and_si256(clo, two64), two64), wv));
-            ihi = _mm256_add_epi64(
-                ihi, _mm256_and_si256(_mm256_cmpeq_epi64(_mm256_and_si256(chi, two64), two64), wv));
-            if (m >= 8) {
-                _mm256_storeu_si256((__m256i *)(idx + k), ilo);
-                _mm256_storeu_si256((__m256i *)(idx + k + 4), ihi);
-            } else {
-                int64_t t8[8];
-                _mm256_storeu_si256((__m256i *)t8, ilo);
-                _mm256_storeu_si256((__m256i *)(t8 + 4), ihi);
-                for (int64_t l = 0; l < m; l++) idx[k + l] = t8[l];
+static inline __attribute__((always_inline)) void
+mp2_v8_f32_avx2(const float *r0, const float *r1, __m256i wv, float *y, int64_t *idx,
+                int64_t base, int with_idx) {
+    const __m256 a0 = _mm256_loadu_ps(r0), a1 = _mm256_loadu_ps(r0 + 8);
+    const __m256 b0 = _mm256_loadu_ps(r1), b1 = _mm256_loadu_ps(r1 + 8);
+    const __m256 x00 = _mm256_shuffle_ps(a0, a1, 0x88), x01 = _mm256_shuffle_ps(a0, a1, 0xDD);
+    const __m256 x10 = _mm256_shuffle_ps(b0, b1, 0x88), x11 = _mm256_shuffle_ps(b0, b1, 0xDD);
+    const __m256 m1 = pick_mask_ps(x00, x01), m2 = pick_mask_ps(x10, x11);
+    const __m256 t = _mm256_blendv_ps(x00, x01, m1);
+    const __m256 b = _mm256_blendv_ps(x10, x11, m2);
+    const __m256 m3 = pick_mask_ps(t, b);
+    _mm256_storeu_ps(y, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                            _mm256_castps_pd(_mm256_blendv_ps(t, b, m3)), 0xD8)));
+    if (with_idx) {
+        /* 2j + (m1 & 1) on top, 2j + W + (m2 & 1) below (a mask lane is -1: subtract it) */
+        const __m256i iota2 = _mm256_setr_epi32(0, 2, 8, 10, 4, 6, 12, 14);
+        const __m256i ot = _mm256_sub_epi32(iota2, _mm256_castps_si256(m1));
+        const __m256i ob = _mm256_sub_epi32(_mm256_add_epi32(iota2, wv), _mm256_castps_si256(m2));
+        const __m256i o = _mm256_permute4x64_epi64(
+            _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(ot),
+                                                 _mm256_castsi256_ps(ob), m3)),
+            0xD8);
+        const __m256i bv = _mm256_set1_epi64x(base);
+        _mm256_storeu_si256((__m256i *)idx,
+                            _mm256_add_epi64(bv, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(o))));
+        _mm256_storeu_si256(
+            (__m256i *)(idx + 4),
+            _mm256_add_epi64(bv, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(o, 1))));
+    }
+}
+
+/* A row of m < 8 windows that may not overrun: masked loads, results through the stack
+ * (masked stores are slow on AMD cores). */
+FC_TARGET_AVX2
+static void mp2_short_f32_avx2(const float *r0, const float *r1, __m256i wv, int64_t m,
+                               float *y, int64_t *idx, int64_t base) {
+    float a[16] = {0}, b[16] = {0}, yt[8];
+    int64_t it[8];
+    memcpy(a, r0, (size_t)(2 * m) * sizeof(float));
+    memcpy(b, r1, (size_t)(2 * m) * sizeof(float));
+    mp2_v8_f32_avx2(a, b, wv, yt, it, base, idx != NULL);
+    memcpy(y, yt, (size_t)m * sizeof(float));
+    if (idx) memcpy(idx, it, (size_t)m * sizeof(int64_t));
+}
+
+/* The full windows of one plane: output rows [0, fh), columns [0, fw).  A row of 8 or more
+ * windows ends with a full vector overlapping the one before (the same outputs written
+ * twice).  A shorter row is one full vector that overruns into outputs written later (the
+ * next rows, then the caller's border loops), where its inputs stay inside the plane. */
+FC_TARGET_AVX2
+static inline __attribute__((always_inline)) void
+mp2_plane_f32_avx2_body(const fc_pool2d_params *p, const float *x, int64_t fh, int64_t fw,
+                        float *y, int64_t *idx, int with_idx) {
+    const int64_t W = p->w, OW = p->out_w, HW = p->h * p->w, OHW = p->out_h * p->out_w;
+    const __m256i wv = _mm256_set1_epi32((int)W);
+    for (int64_t oh = 0; oh < fh; oh++) {
+        const float *r0 = x + 2 * oh * W, *r1 = r0 + W;
+        float *yr = y + oh * OW;
+        int64_t *ir = with_idx ? idx + oh * OW : NULL;
+        const int64_t base = 2 * oh * W;
+        if (fw >= 8) {
+            int64_t k = 0;
+            for (; k + 8 <= fw; k += 8)
+                mp2_v8_f32_avx2(r0 + 2 * k, r1 + 2 * k, wv, yr + k, ir + k, base + 2 * k, with_idx);
+            if (k < fw) {
+                k = fw - 8;
+                mp2_v8_f32_avx2(r0 + 2 * k, r1 + 2 * k, wv, yr + k, ir + k, base + 2 * k, with_idx);
             }
+        } else if ((2 * oh + 1) * W + 16 <= HW && oh * OW + 8 <= OHW) {
+            mp2_v8_f32_avx2(r0, r1, wv, yr, ir, base, with_idx);
+        } else {
+            mp2_short_f32_avx2(r0, r1, wv, fw, yr, ir, base);
         }
     }
+}
+
+FC_TARGET_AVX2
+static void mp2_plane_f32_avx2(const fc_pool2d_params *p, const float *x, int64_t fh,
+                               int64_t fw, float *y, int64_t *idx) {
+    if (idx) mp2_plane_f32_avx2_body(p, x, fh, fw, y, idx, 1);
+    else mp2_plane_f32_avx2_body(p, x, fh, fw, y, NULL, 0);
+}
+
+/* One vector of 4 full 2x2 windows in float64: inputs r0[0, 8) and r1[0, 8), outputs y[0, 4)
+ * and, with idx, idx[0, 4).  The unpacks leave outputs in the order (0 2 1 3); the result
+ * and the indices are put in order once, at the end. */
+FC_TARGET_AVX2
+static inline __attribute__((always_inline)) void
+mp2_v4_f64_avx2(const double *r0, const double *r1, __m256i wv, double *y, int64_t *idx,
+                int64_t base, int with_idx) {
+    const __m256d a0 = _mm256_loadu_pd(r0), a1 = _mm256_loadu_pd(r0 + 4);
+    const __m256d b0 = _mm256_loadu_pd(r1), b1 = _mm256_loadu_pd(r1 + 4);
+    const __m256d x00 = _mm256_unpacklo_pd(a0, a1), x01 = _mm256_unpackhi_pd(a0, a1);
+    const __m256d x10 = _mm256_unpacklo_pd(b0, b1), x11 = _mm256_unpackhi_pd(b0, b1);
+    const __m256d m1 = pick_mask_pd(x00, x01), m2 = pick_mask_pd(x10, x11);
+    const __m256d t = _mm256_blendv_pd(x00, x01, m1);
+    const __m256d b = _mm256_blendv_pd(x10, x11, m2);
+    const __m256d m3 = pick_mask_pd(t, b);
+    _mm256_storeu_pd(y, _mm256_permute4x64_pd(_mm256_blendv_pd(t, b, m3), 0xD8));
+    if (with_idx) {
+        /* base + 2j + (m1 & 1) on top, + W + (m2 & 1) below (a mask lane is -1) */
+        const __m256i i00 = _mm256_add_epi64(_mm256_set1_epi64x(base),
+                                             _mm256_setr_epi64x(0, 4, 2, 6));
+        const __m256i it = _mm256_sub_epi64(i00, _mm256_castpd_si256(m1));
+        const __m256i ib = _mm256_sub_epi64(_mm256_add_epi64(i00, wv), _mm256_castpd_si256(m2));
+        const __m256i ir = _mm256_castpd_si256(
+            _mm256_blendv_pd(_mm256_castsi256_pd(it), _mm256_castsi256_pd(ib), m3));
+        _mm256_storeu_si256((__m256i *)idx, _mm256_permute4x64_epi64(ir, 0xD8));
+    }
+}
+
+/* A row of m < 4 windows that may not overrun: through the stack. */
+FC_TARGET_AVX2
+static void mp2_short_f64_avx2(const double *r0, const double *r1, __m256i wv, int64_t m,
+                               double *y, int64_t *idx, int64_t base) {
+    double a[8] = {0}, b[8] = {0}, yt[4];
+    int64_t it[4];
+    memcpy(a, r0, (size_t)(2 * m) * sizeof(double));
+    memcpy(b, r1, (size_t)(2 * m) * sizeof(double));
+    mp2_v4_f64_avx2(a, b, wv, yt, it, base, idx != NULL);
+    memcpy(y, yt, (size_t)m * sizeof(double));
+    if (idx) memcpy(idx, it, (size_t)m * sizeof(int64_t));
+}
+
+/* The full windows of one float64 plane, as mp2_plane_f32_avx2_body with vectors of 4. */
+FC_TARGET_AVX2
+static inline __attribute__((always_inline)) void
+mp2_plane_f64_avx2_body(const fc_pool2d_params *p, const double *x, int64_t fh, int64_t fw,
+                        double *y, int64_t *idx, int with_idx) {
+    const int64_t W = p->w, OW = p->out_w, HW = p->h * p->w, OHW = p->out_h * p->out_w;
+    const __m256i wv = _mm256_set1_epi64x(W);
+    for (int64_t oh = 0; oh < fh; oh++) {
+        const double *r0 = x + 2 * oh * W, *r1 = r0 + W;
+        double *yr = y + oh * OW;
+        int64_t *ir = with_idx ? idx + oh * OW : NULL;
+        const int64_t base = 2 * oh * W;
+        if (fw >= 4) {
+            int64_t k = 0;
+            for (; k + 4 <= fw; k += 4)
+                mp2_v4_f64_avx2(r0 + 2 * k, r1 + 2 * k, wv, yr + k, ir + k, base + 2 * k, with_idx);
+            if (k < fw) {
+                k = fw - 4;
+                mp2_v4_f64_avx2(r0 + 2 * k, r1 + 2 * k, wv, yr + k, ir + k, base + 2 * k, with_idx);
+            }
+        } else if ((2 * oh + 1) * W + 8 <= HW && oh * OW + 4 <= OHW) {
+            mp2_v4_f64_avx2(r0, r1, wv, yr, ir, base, with_idx);
+        } else {
+            mp2_short_f64_avx2(r0, r1, wv, fw, yr, ir, base);
+        }
+    }
+}
+
+FC_TARGET_AVX2
+static void mp2_plane_f64_avx2(const fc_pool2d_params *p, const double *x, int64_t fh,
+                               int64_t fw, double *y, int64_t *idx) {
+    if (idx) mp2_plane_f64_avx2_body(p, x, fh, fw, y, idx, 1);
+    else mp2_plane_f64_avx2_body(p, x, fh, fw, y, NULL, 0);
 }
 
 /* lanes j < m of a 4 x int64 mask are set */
@@ -346,61 +436,6 @@ FC_TARGET_AVX2
 static inline __m256i mask4_i64(int64_t m) {
     return _mm256_cmpgt_epi64(_mm256_set1_epi64x(m), _mm256_setr_epi64x(0, 1, 2, 3));
 }
-
-FC_TARGET_AVX2
-static void mp2_row_f64_avx2(const double *r0, const double *r1, int64_t W, int64_t n,
-                             double *y, int64_t *idx, int64_t base) {
-    const __m256i wv = _mm256_set1_epi64x(W);
-    const __m256i iota2 = _mm256_setr_epi64x(0, 2, 4, 6);
-    for (int64_t k0 = 0; k0 < n; k0 += 4) {
-        /* as in the float32 row: an overlapping full last vector */
-        const int64_t k = (n - k0 < 4 && n >= 4) ? n - 4 : k0;
-        const int64_t m = n - k;
-        __m256d a0, a1, b0, b1;
-        if (m >= 4) {
-            a0 = _mm256_loadu_pd(r0 + 2 * k);
-            a1 = _mm256_loadu_pd(r0 + 2 * k + 4);
-            b0 = _mm256_loadu_pd(r1 + 2 * k);
-            b1 = _mm256_loadu_pd(r1 + 2 * k + 4);
-        } else {
-            const __m256i mlo = mask4_i64(2 * m), mhi = mask4_i64(2 * m - 4);
-            a0 = _mm256_maskload_pd(r0 + 2 * k, mlo);
-            a1 = _mm256_maskload_pd(r0 + 2 * k + 4, mhi);
-            b0 = _mm256_maskload_pd(r1 + 2 * k, mlo);
-            b1 = _mm256_maskload_pd(r1 + 2 * k + 4, mhi);
-        }
-        const __m256d x00 = _mm256_permute4x64_pd(_mm256_unpacklo_pd(a0, a1), 0xD8);
-        const __m256d x01 = _mm256_permute4x64_pd(_mm256_unpackhi_pd(a0, a1), 0xD8);
-        const __m256d x10 = _mm256_permute4x64_pd(_mm256_unpacklo_pd(b0, b1), 0xD8);
-        const __m256d x11 = _mm256_permute4x64_pd(_mm256_unpackhi_pd(b0, b1), 0xD8);
-        const __m256d m1 = pick_mask_pd(x00, x01), m2 = pick_mask_pd(x10, x11);
-        const __m256d t = _mm256_blendv_pd(x00, x01, m1);
-        const __m256d b = _mm256_blendv_pd(x10, x11, m2);
-        const __m256d m3 = pick_mask_pd(t, b);
-        const __m256d r = _mm256_blendv_pd(t, b, m3);
-        if (m >= 4) _mm256_storeu_pd(y + k, r);
-        else { /* through the stack, as in the float32 row */
-            double t4[4];
-            _mm256_storeu_pd(t4, r);
-            for (int64_t l = 0; l < m; l++) y[k + l] = t4[l];
-        }
-        if (idx) {
-            const __m256i i00 = _mm256_add_epi64(_mm256_set1_epi64x(base + 2 * k), iota2);
-            const __m256i i10 = _mm256_add_epi64(i00, wv);
-            const __m256i it = _mm256_sub_epi64(i00, _mm256_castpd_si256(m1)); /* +1 where m1 */
-            const __m256i ib = _mm256_sub_epi64(i10, _mm256_castpd_si256(m2));
-            const __m256i ir = _mm256_castpd_si256(
-                _mm256_blendv_pd(_mm256_castsi256_pd(it), _mm256_castsi256_pd(ib), m3));
-            if (m >= 4) _mm256_storeu_si256((__m256i *)(idx + k), ir);
-            else {
-                int64_t t4[4];
-                _mm256_storeu_si256((__m256i *)t4, ir);
-                for (int64_t l = 0; l < m; l++) idx[k + l] = t4[l];
-            }
-        }
-    }
-}
-
 
 FC_TARGET_AVX2
 static void mpg_row_f32_avx2(const fc_pool2d_params *p, const float *x, int64_t oh,
@@ -476,6 +511,102 @@ static void mpg_row_f64_avx2(const fc_pool2d_params *p, const double *x, int64_t
     }
 }
 
+
+/* ---------------------------------------------------------------------------------- */
+/* x86 kernels for 2x2 stride-2 average pooling                                         */
+/*                                                                                      */
+/* Forward, 4 outputs per step, in double as the portable loop: the unpacks give x00, */
+/* x01, x10 and x11 of outputs (0 2 1 3), and the sum                                  */
+/* ((x00 + x01) + x10) + x11 is the portable loop's to the bit.  Rows of 4 or more      */
+/* outputs end with a step overlapping the one before; shorter rows run the portable    */
+/* loop.  Backward: a quarter of each gradient, duplicated to its two columns, stored to  */
+/* both rows.                                                                           */
+/* ---------------------------------------------------------------------------------- */
+
+FC_TARGET_AVX2
+static inline __attribute__((always_inline)) __m256d ap2_sum4_avx2(__m256d a0, __m256d a1,
+                                                                 __m256d b0, __m256d b1) {
+    const __m256d t = _mm256_add_pd(_mm256_unpacklo_pd(a0, a1), _mm256_unpackhi_pd(a0, a1));
+    const __m256d s = _mm256_add_pd(_mm256_add_pd(t, _mm256_unpacklo_pd(b0, b1)),
+                                    _mm256_unpackhi_pd(b0, b1));
+    return _mm256_permute4x64_pd(_mm256_mul_pd(s, _mm256_set1_pd(0.25)), 0xD8);
+}
+
+FC_TARGET_AVX2
+static inline __attribute__((always_inline)) void ap2_v4_f32_avx2(const float *r0,
+                                                                const float *r1, float *y) {
+    const __m256d s = ap2_sum4_avx2(
+        _mm256_cvtps_pd(_mm_loadu_ps(r0)), _mm256_cvtps_pd(_mm_loadu_ps(r0 + 4)),
+        _mm256_cvtps_pd(_mm_loadu_ps(r1)), _mm256_cvtps_pd(_mm_loadu_ps(r1 + 4)));
+    _mm_storeu_ps(y, _mm256_cvtpd_ps(s));
+}
+
+FC_TARGET_AVX2
+static inline __attribute__((always_inline)) void ap2_v4_f64_avx2(const double *r0,
+                                                                const double *r1, double *y) {
+    _mm256_storeu_pd(y, ap2_sum4_avx2(_mm256_loadu_pd(r0), _mm256_loadu_pd(r0 + 4),
+                                      _mm256_loadu_pd(r1), _mm256_loadu_pd(r1 + 4)));
+}
+
+#define AP2_FWD_AVX2(SFX_, FT_)                                                              \
+    FC_TARGET_AVX2                                                                           \
+    static void ap2_fwd_##SFX_##_avx2(const FT_ *x, int64_t W, int64_t fh, int64_t fw,      \
+                                      int64_t OW, FT_ *y) {                                  \
+        if (fw < 4) {                                                                        \
+            ap2_fwd_scalar_##SFX_(x, W, fh, fw, OW, y);                                      \
+            return;                                                                          \
+        }                                                                                    \
+        for (int64_t oh = 0; oh < fh; oh++) {                                                \
+            const FT_ *r0 = x + 2 * oh * W, *r1 = r0 + W;                                    \
+            FT_ *yr = y + oh * OW;                                                           \
+            int64_t k = 0;                                                                   \
+            for (; k + 4 <= fw; k += 4) ap2_v4_##SFX_##_avx2(r0 + 2 * k, r1 + 2 * k, yr + k);  \
+            if (k < fw) ap2_v4_##SFX_##_avx2(r0 + 2 * fw - 8, r1 + 2 * fw - 8, yr + fw - 4);   \
+        }                                                                                    \
+    }
+AP2_FWD_AVX2(f32, float)
+AP2_FWD_AVX2(f64, double)
+#undef AP2_FWD_AVX2
+
+FC_TARGET_AVX2
+static inline __attribute__((always_inline)) void ap2_b4_f32_avx2(const float *g, float *r0,
+                                                                float *r1) {
+    const __m128 v = _mm_mul_ps(_mm_loadu_ps(g), _mm_set1_ps(0.25f));
+    const __m256 d = _mm256_set_m128(_mm_unpackhi_ps(v, v), _mm_unpacklo_ps(v, v));
+    _mm256_storeu_ps(r0, d);
+    _mm256_storeu_ps(r1, d);
+}
+
+FC_TARGET_AVX2
+static inline __attribute__((always_inline)) void ap2_b4_f64_avx2(const double *g, double *r0,
+                                                                double *r1) {
+    const __m256d v = _mm256_mul_pd(_mm256_loadu_pd(g), _mm256_set1_pd(0.25));
+    const __m256d lo = _mm256_permute4x64_pd(v, 0x50), hi = _mm256_permute4x64_pd(v, 0xFA);
+    _mm256_storeu_pd(r0, lo);
+    _mm256_storeu_pd(r0 + 4, hi);
+    _mm256_storeu_pd(r1, lo);
+    _mm256_storeu_pd(r1 + 4, hi);
+}
+
+#define AP2_BWD_AVX2(SFX_, FT_)                                                              \
+    FC_TARGET_AVX2                                                                           \
+    static void ap2_bwd_##SFX_##_avx2(const FT_ *gy, int64_t OH, int64_t OW, FT_ *gx) {     \
+        if (OW < 4) {                                                                        \
+            ap2_bwd_scalar_##SFX_(gy, OH, OW, gx);                                           \
+            return;                                                                          \
+        }                                                                                    \
+        const int64_t W = 2 * OW;                                                            \
+        for (int64_t oh = 0; oh < OH; oh++) {                                                \
+            FT_ *r0 = gx + 2 * oh * W, *r1 = r0 + W;                                         \
+            const FT_ *g = gy + oh * OW;                                                     \
+            int64_t k = 0;                                                                   \
+            for (; k + 4 <= OW; k += 4) ap2_b4_##SFX_##_avx2(g + k, r0 + 2 * k, r1 + 2 * k);   \
+            if (k < OW) ap2_b4_##SFX_##_avx2(g + OW - 4, r0 + W - 8, r1 + W - 8);             \
+        }                                                                                    \
+    }
+AP2_BWD_AVX2(f32, float)
+AP2_BWD_AVX2(f64, double)
+#undef AP2_BWD_AVX2
 
 #endif /* FC_POOL_X86 */
 
@@ -589,6 +720,7 @@ void fc_opt_max_pool2d_forward_f32(const fc_pool2d_params *p, const float *x, fl
                                    int64_t *idx) {
     check_params(p);
     mp2_row_fn_f32 row2 = NULL;
+    mp2_plane_fn_f32 plane2 = NULL;
     mpg_row_fn_f32 rowg = mpg_row_scalar_f32;
 #ifdef FC_POOL_X86
     const fc_isa isa = fc_current_isa();
@@ -597,7 +729,8 @@ void fc_opt_max_pool2d_forward_f32(const fc_pool2d_params *p, const float *x, fl
         row2 = mp2_row_scalar_f32;
 #ifdef FC_POOL_X86
         if (isa == FC_ISA_AVX512) row2 = mp2_row_f32_avx512;
-        else if (isa == FC_ISA_AVX2) row2 = mp2_row_f32_avx2;
+        else if (isa == FC_ISA_AVX2 && p->w < ((int64_t)1 << 30)) /* int32 row offsets */
+            plane2 = mp2_plane_f32_avx2;
 #endif
 #ifdef FC_ARM_NEON
         if (fc_current_isa() == FC_ISA_NEON) row2 = mp2_row_f32_neon;
@@ -609,13 +742,14 @@ void fc_opt_max_pool2d_forward_f32(const fc_pool2d_params *p, const float *x, fl
     else if (isa == FC_ISA_AVX2 && fits_int32(p))
         rowg = mpg_row_f32_avx2;
 #endif
-    max_pool_fwd_f32(p, x, y, idx, row2, rowg);
+    max_pool_fwd_f32(p, x, y, idx, row2, plane2, rowg);
 }
 
 void fc_opt_max_pool2d_forward_f64(const fc_pool2d_params *p, const double *x, double *y,
                                    int64_t *idx) {
     check_params(p);
     mp2_row_fn_f64 row2 = NULL;
+    mp2_plane_fn_f64 plane2 = NULL;
     mpg_row_fn_f64 rowg = mpg_row_scalar_f64;
 #ifdef FC_POOL_X86
     const fc_isa isa = fc_current_isa();
@@ -624,7 +758,7 @@ void fc_opt_max_pool2d_forward_f64(const fc_pool2d_params *p, const double *x, d
         row2 = mp2_row_scalar_f64;
 #ifdef FC_POOL_X86
         if (isa == FC_ISA_AVX512) row2 = mp2_row_f64_avx512;
-        else if (isa == FC_ISA_AVX2) row2 = mp2_row_f64_avx2;
+        else if (isa == FC_ISA_AVX2) plane2 = mp2_plane_f64_avx2;
 #endif
 #ifdef FC_ARM_NEON
         if (fc_current_isa() == FC_ISA_NEON) row2 = mp2_row_f64_neon;
@@ -636,5 +770,32 @@ void fc_opt_max_pool2d_forward_f64(const fc_pool2d_params *p, const double *x, d
     else if (isa == FC_ISA_AVX2 && fits_int32(p))
         rowg = mpg_row_f64_avx2;
 #endif
-    max_pool_fwd_f64(p, x, y, idx, row2, rowg);
+    max_pool_fwd_f64(p, x, y, idx, row2, plane2, rowg);
 }
+
+#define AVG_POOL_ENTRY(SFX_, FT_)                                                            \
+    void fc_opt_avg_pool2d_forward_##SFX_(const fc_pool2d_params *p, const FT_ *x, FT_ *y) { \
+        ap2_fwd_fn_##SFX_ fast2 = ap2_fwd_scalar_##SFX_;                                     \
+        AVG_POOL_X86(if (avg_simd()) fast2 = ap2_fwd_##SFX_##_avx2;)          \
+        avg_pool_fwd_##SFX_(p, x, y, fast2);                                                 \
+    }                                                                                        \
+    void fc_opt_avg_pool2d_backward_##SFX_(const fc_pool2d_params *p, const FT_ *gy,         \
+                                           FT_ *gx) {                                        \
+        ap2_bwd_fn_##SFX_ fast2 = ap2_bwd_scalar_##SFX_;                                     \
+        AVG_POOL_X86(if (avg_simd()) fast2 = ap2_bwd_##SFX_##_avx2;)          \
+        avg_pool_bwd_##SFX_(p, gy, gx, fast2);                                               \
+    }
+#ifdef FC_POOL_X86
+/* the AVX2 kernels serve the AVX-512 path too: they are bound by memory, not width */
+static int avg_simd(void) {
+    const fc_isa isa = fc_current_isa();
+    return isa == FC_ISA_AVX2 || isa == FC_ISA_AVX512;
+}
+#define AVG_POOL_X86(stmt) stmt
+#else
+#define AVG_POOL_X86(stmt)
+#endif
+AVG_POOL_ENTRY(f32, float)
+AVG_POOL_ENTRY(f64, double)
+#undef AVG_POOL_ENTRY
+#undef AVG_POOL_X86

@@ -129,16 +129,26 @@ static void FN(mpg_row_scalar)(const fc_pool2d_params *p, const FT *x, int64_t o
     }
 }
 
-/* One plane of max pooling.  row2 (may be NULL) handles full 2x2/s2/p0 windows; else rowg
- * (may be NULL) the horizontally interior windows of any other shape. */
+/* A kernel for all the full 2x2/s2/p0 windows of one plane, output rows [0, fh) and
+ * columns [0, fw) with fh, fw >= 1.  It may write outputs outside that rectangle (in the
+ * plane) that mp_plane writes after it. */
+typedef void (*FN(mp2_plane_fn))(const fc_pool2d_params *p, const FT *x, int64_t fh,
+                                  int64_t fw, FT *y, int64_t *idx);
+
+/* One plane of max pooling.  plane2, else row2 (either may be NULL) handles full 2x2/s2/p0
+ * windows; else rowg (may be NULL) the horizontally interior windows of any other shape. */
 static void FN(mp_plane)(const fc_pool2d_params *p, const FT *x, FT *y, int64_t *idx,
-                         FN(mp2_row_fn) row2, FN(mpg_row_fn) rowg) {
+                         FN(mp2_row_fn) row2, FN(mp2_plane_fn) plane2, FN(mpg_row_fn) rowg) {
     const int64_t OH = p->out_h, OW = p->out_w, W = p->w;
-    if (row2 != NULL) {
+    if (row2 != NULL || plane2 != NULL) {
         const int64_t fh = FC_MIN(OH, p->h / 2), fw = FC_MIN(OW, W / 2);
-        for (int64_t oh = 0; oh < fh; oh++) {
-            const FT *r0 = x + 2 * oh * W;
-            row2(r0, r0 + W, W, fw, y + oh * OW, idx ? idx + oh * OW : NULL, 2 * oh * W);
+        if (plane2 != NULL) {
+            if (fh > 0 && fw > 0) plane2(p, x, fh, fw, y, idx);
+        } else {
+            for (int64_t oh = 0; oh < fh; oh++) {
+                const FT *r0 = x + 2 * oh * W;
+                row2(r0, r0 + W, W, fw, y + oh * OW, idx ? idx + oh * OW : NULL, 2 * oh * W);
+            }
         }
         if (fw < OW) FN(mp_rect_generic)(p, x, y, idx, 0, fh, fw, OW);
         if (fh < OH) FN(mp_rect_generic)(p, x, y, idx, fh, OH, 0, OW);
@@ -163,7 +173,8 @@ static void FN(mp_plane)(const fc_pool2d_params *p, const FT *x, FT *y, int64_t 
 }
 
 static void FN(max_pool_fwd)(const fc_pool2d_params *p, const FT *x, FT *y, int64_t *idx,
-                             FN(mp2_row_fn) row2, FN(mpg_row_fn) rowg) {
+                             FN(mp2_row_fn) row2, FN(mp2_plane_fn) plane2,
+                             FN(mpg_row_fn) rowg) {
     const int64_t nc = p->n * p->c;
     const int64_t in_plane = p->h * p->w, out_plane = p->out_h * p->out_w;
     if (nc == 0 || out_plane == 0) return;
@@ -172,7 +183,7 @@ static void FN(max_pool_fwd)(const fc_pool2d_params *p, const FT *x, FT *y, int6
     POOL_OMP_FOR(nt)
     for (int64_t i = 0; i < nc; i++)
         FN(mp_plane)(p, x + i * in_plane, y + i * out_plane, idx ? idx + i * out_plane : NULL,
-                     row2, rowg);
+                     row2, plane2, rowg);
 }
 
 int64_t PT_CAT(fc_opt_max_pool2d_backward, SFX)(int64_t nc, int64_t in_plane,
@@ -254,20 +265,52 @@ static void FN(ap_cols_init)(const fc_pool2d_params *p, FN(ap_cols) *c) {
                     &c->we[ow], &c->wd[ow]);
 }
 
-static void FN(ap_plane_fwd)(const fc_pool2d_params *p, const FT *x, FT *y) {
+/* The full 2x2/s2/p0 windows of one plane, output rows [0, fh) and columns [0, fw) of
+ * rows OW apart, from input rows W apart: y = ((x00 + x01) + x10) + x11, in double, times
+ * 0.25, rounded once.  The SIMD kernels of pool.c keep exactly this order. */
+typedef void (*FN(ap2_fwd_fn))(const FT *x, int64_t W, int64_t fh, int64_t fw, int64_t OW,
+                                FT *y);
+
+static void FN(ap2_fwd_scalar)(const FT *x, int64_t W, int64_t fh, int64_t fw, int64_t OW,
+                               FT *y) {
+    for (int64_t oh = 0; oh < fh; oh++) {
+        const FT *r0 = x + 2 * oh * W, *r1 = r0 + W;
+        FT *yr = y + oh * OW;
+        for (int64_t k = 0; k < fw; k++)
+            yr[k] = (FT)(((double)r0[2 * k] + (double)r0[2 * k + 1] + (double)r1[2 * k] +
+                          (double)r1[2 * k + 1]) * 0.25);
+    }
+}
+
+/* The backward of 2x2/s2/p0 windows that tile an OH x OW output's 2OH x 2OW input plane
+ * exactly: every input gets a quarter of its window's gradient (gy * 0.25 is gy / 4 to the
+ * bit: an exact scaling, rounded once). */
+typedef void (*FN(ap2_bwd_fn))(const FT *gy, int64_t OH, int64_t OW, FT *gx);
+
+static void FN(ap2_bwd_scalar)(const FT *gy, int64_t OH, int64_t OW, FT *gx) {
+    const int64_t W = 2 * OW;
+    for (int64_t oh = 0; oh < OH; oh++) {
+        FT *r0 = gx + 2 * oh * W, *r1 = r0 + W;
+        const FT *g = gy + oh * OW;
+        for (int64_t k = 0; k < OW; k++) {
+            const FT v = (FT)((double)g[k] / 4.0);
+            r0[2 * k] = v;
+            r0[2 * k + 1] = v;
+            r1[2 * k] = v;
+            r1[2 * k + 1] = v;
+        }
+    }
+}
+
+static void FN(ap_plane_fwd)(const fc_pool2d_params *p, const FT *x, FT *y,
+                             FN(ap2_fwd_fn) fast2) {
     const int64_t OH = p->out_h, OW = p->out_w, W = p->w;
     int64_t fh = 0, fw = 0;
     if (p->kh == 2 && p->kw == 2 && p->stride_h == 2 && p->stride_w == 2 && p->pad_h == 0 &&
         p->pad_w == 0) {
         fh = FC_MIN(OH, p->h / 2);
         fw = FC_MIN(OW, W / 2);
-        for (int64_t oh = 0; oh < fh; oh++) {
-            const FT *r0 = x + 2 * oh * W, *r1 = r0 + W;
-            FT *yr = y + oh * OW;
-            for (int64_t k = 0; k < fw; k++)
-                yr[k] = (FT)(((double)r0[2 * k] + (double)r0[2 * k + 1] + (double)r1[2 * k] +
-                              (double)r1[2 * k + 1]) * 0.25);
-        }
+        fast2(x, W, fh, fw, OW, y);
         if (fh == OH && fw == OW) return;
     }
     if (W <= AP_COLS) {
@@ -316,22 +359,12 @@ static void FN(ap_plane_fwd)(const fc_pool2d_params *p, const FT *x, FT *y) {
     }
 }
 
-static void FN(ap_plane_bwd)(const fc_pool2d_params *p, const FT *gy, FT *gx) {
+static void FN(ap_plane_bwd)(const fc_pool2d_params *p, const FT *gy, FT *gx,
+                             FN(ap2_bwd_fn) fast2) {
     const int64_t OH = p->out_h, OW = p->out_w, W = p->w;
     if (p->kh == 2 && p->kw == 2 && p->stride_h == 2 && p->stride_w == 2 && p->pad_h == 0 &&
         p->pad_w == 0 && p->h == 2 * OH && W == 2 * OW) {
-        /* windows tile the plane exactly: every input gets exactly one quarter */
-        for (int64_t oh = 0; oh < OH; oh++) {
-            FT *r0 = gx + 2 * oh * W, *r1 = r0 + W;
-            const FT *g = gy + oh * OW;
-            for (int64_t k = 0; k < OW; k++) {
-                const FT v = (FT)((double)g[k] / 4.0);
-                r0[2 * k] = v;
-                r0[2 * k + 1] = v;
-                r1[2 * k] = v;
-                r1[2 * k + 1] = v;
-            }
-        }
+        fast2(gy, OH, OW, gx); /* windows tile the plane exactly */
         return;
     }
     memset(gx, 0, (size_t)(p->h * W) * sizeof(FT));
@@ -384,7 +417,8 @@ static void FN(ap_plane_bwd)(const fc_pool2d_params *p, const FT *gy, FT *gx) {
     }
 }
 
-void PT_CAT(fc_opt_avg_pool2d_forward, SFX)(const fc_pool2d_params *p, const FT *x, FT *y) {
+static void FN(avg_pool_fwd)(const fc_pool2d_params *p, const FT *x, FT *y,
+                             FN(ap2_fwd_fn) fast2) {
     assert(p->dil_h == 1 && p->dil_w == 1);
     const int64_t nc = p->n * p->c;
     const int64_t in_plane = p->h * p->w, out_plane = p->out_h * p->out_w;
@@ -392,10 +426,12 @@ void PT_CAT(fc_opt_avg_pool2d_forward, SFX)(const fc_pool2d_params *p, const FT 
     const int nt = pool_threads(nc, nc * (in_plane + out_plane));
     (void)nt;
     POOL_OMP_FOR(nt)
-    for (int64_t i = 0; i < nc; i++) FN(ap_plane_fwd)(p, x + i * in_plane, y + i * out_plane);
+    for (int64_t i = 0; i < nc; i++)
+        FN(ap_plane_fwd)(p, x + i * in_plane, y + i * out_plane, fast2);
 }
 
-void PT_CAT(fc_opt_avg_pool2d_backward, SFX)(const fc_pool2d_params *p, const FT *gy, FT *gx) {
+static void FN(avg_pool_bwd)(const fc_pool2d_params *p, const FT *gy, FT *gx,
+                             FN(ap2_bwd_fn) fast2) {
     assert(p->dil_h == 1 && p->dil_w == 1);
     const int64_t nc = p->n * p->c;
     const int64_t in_plane = p->h * p->w, out_plane = p->out_h * p->out_w;
@@ -404,7 +440,7 @@ void PT_CAT(fc_opt_avg_pool2d_backward, SFX)(const fc_pool2d_params *p, const FT
     (void)nt;
     POOL_OMP_FOR(nt)
     for (int64_t i = 0; i < nc; i++)
-        FN(ap_plane_bwd)(p, gy + i * out_plane, gx + i * in_plane);
+        FN(ap_plane_bwd)(p, gy + i * out_plane, gx + i * in_plane, fast2);
 }
 
 /* ---------------------------------------------------------------------------------- */

@@ -89,7 +89,8 @@ MAX_CONFIGS = [
     ((4, 4), (2, 2), (2, 2), (1, 1), True),
 ]
 # plane sizes: odd, even, equal to the kernel, rows shorter / longer than 8 and 16 outputs
-PLANES = [(28, 28), (14, 14), (7, 9), (5, 3), (4, 4), (3, 3), (2, 2), (9, 66), (6, 71)]
+PLANES = [(28, 28), (14, 14), (7, 9), (5, 3), (4, 4), (3, 3), (2, 2), (9, 66), (6, 71), (10, 8),
+          (12, 30)]
 
 
 def max_pool(x, cfg, with_indices=True):
