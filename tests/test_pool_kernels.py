@@ -250,6 +250,26 @@ def test_avg_pool_matches_reference(isa, dtype, cfg, count_include_pad):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("isa", ISAS)
+def test_avg_pool_2x2_rounds_as_the_reference(isa, dtype):
+    """2x2 stride-2 windows sum in the reference's order and precision: equal to the bit, on
+    values over a wide range of magnitudes (where the order of the sum shows)."""
+    rng = np.random.default_rng(6)
+    for h, w in PLANES + [(16, 17), (300, 300)]:
+        if h < 2 or w < 2:
+            continue
+        x = rng.standard_normal((2, 3, h, w)) * 10.0 ** rng.uniform(-20, 20, (2, 3, h, w))
+        x = x.astype(dtype)
+        args = (x, 2, 2, 2, 2, 0, 0, h // 2, w // 2, True)
+        y_ref = ref(K.avg_pool2d_forward, *args)
+        np.testing.assert_array_equal(run(isa, 1, K.avg_pool2d_forward, *args), y_ref)
+        if h % 2 == 0 and w % 2 == 0:
+            bargs = (y_ref, h, w, 2, 2, 2, 2, 0, 0, True)
+            gx_ref = ref(K.avg_pool2d_backward, *bargs)
+            np.testing.assert_array_equal(run(isa, 1, K.avg_pool2d_backward, *bargs), gx_ref)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("isa", ISAS)
 def test_avg_pool_large_and_empty(isa, dtype):
     rng = np.random.default_rng(5)
     x = rng.standard_normal((8, 16, 32, 30)).astype(dtype)
