@@ -730,6 +730,10 @@ def calibrate(fn, min_sample_time=0.02, clock=time.perf_counter):
 # and an OpenMP team for a while too; a sample taken meanwhile on the same cores runs at up
 # to half speed.  With more than one thread, compare() waits this long before each sample.
 POOL_IDLE_WAIT = 0.15
+# After that wait the cores have been idle: the first milliseconds of work run slowly (a
+# 100 us two-thread kernel measured 25-90% slower over a 20 ms sample than in a loop), so
+# compare() runs the function this long, untimed, before the sample.
+POOL_REWARM = 0.01
 
 
 def compare(functions, repeat=5, min_sample_time=0.02, warmup=2, switch_warmup_limit=0.1,
@@ -742,7 +746,9 @@ def compare(functions, repeat=5, min_sample_time=0.02, warmup=2, switch_warmup_l
     untimed call is made when a call is shorter than `switch_warmup_limit` seconds, so that
     the previous backend's busy-waiting worker threads have gone idle and this backend's pool
     is awake; with `idle_wait` > 0 it first sleeps that many seconds, long enough for every
-    other pool to stop spinning (use POOL_IDLE_WAIT when timing more than one thread).
+    other pool to stop spinning (use POOL_IDLE_WAIT when timing more than one thread), and
+    then calls the function, untimed, for POOL_REWARM seconds, so that the sample starts on
+    busy cores, as in a loop of work.
     Returns {name: Timing}."""
     if repeat < 1:
         raise ValueError(f"repeat must be >= 1, got {repeat}")
@@ -761,7 +767,12 @@ def compare(functions, repeat=5, min_sample_time=0.02, warmup=2, switch_warmup_l
             fn = functions[name]
             if idle_wait > 0:
                 time.sleep(idle_wait)
-            if single[name] < switch_warmup_limit or idle_wait > 0:
+            if idle_wait > 0:
+                t0 = clock()
+                fn()
+                while clock() - t0 < POOL_REWARM:
+                    fn()
+            elif single[name] < switch_warmup_limit:
                 fn()
             samples[name].append(_time_calls(fn, numbers[name], clock))
     return {name: Timing(samples[name], numbers[name]) for name in names}

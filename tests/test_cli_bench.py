@@ -176,6 +176,23 @@ def test_compare_uses_the_clock_and_calibrates():
     assert t.samples == [pytest.approx(1e-3 / 5)] * 3
 
 
+def test_compare_rewarms_after_the_idle_wait(monkeypatch):
+    """After sleeping idle_wait, each sample is preceded by POOL_REWARM seconds of calls."""
+    ticks = iter(range(10 ** 6))
+    calls = []
+    monkeypatch.setattr(FB.time, "sleep", lambda s: calls.append(("sleep", s)))
+
+    def clock():
+        return next(ticks) * 1e-3                   # every clock read advances 1 ms
+    res = FB.compare({"f": lambda: calls.append("f")}, repeat=2, min_sample_time=0.001,
+                     warmup=0, idle_wait=0.5, clock=clock)
+    assert res["f"].number == 1
+    assert calls.count(("sleep", 0.5)) == 2
+    # 1 calibration call; per sample: calls until POOL_REWARM (10 ms) of clock reads, then 1
+    per_sample = (len([c for c in calls if c == "f"]) - 1) / 2
+    assert per_sample == FB.POOL_REWARM / 1e-3 + 1
+
+
 def test_compare_rejects_zero_repeat():
     with pytest.raises(ValueError, match="repeat"):
         FB.compare({"f": lambda: None}, repeat=0)
