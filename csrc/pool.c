@@ -37,8 +37,10 @@
 /* Parallel `for` over planes that stays on the calling thread, without a team, for nt == 1. */
 #ifdef _OPENMP
 #define POOL_OMP_FOR(nt) FC_PRAGMA(omp parallel for schedule(static) num_threads(nt) if (nt > 1))
+#define POOL_OMP_PARALLEL(nt) FC_PRAGMA(omp parallel num_threads(nt) if (nt > 1))
 #else
 #define POOL_OMP_FOR(nt)
+#define POOL_OMP_PARALLEL(nt)
 #endif
 
 static int pool_threads(int64_t planes, int64_t work) {
@@ -320,12 +322,15 @@ static void mp2_short_f32_avx2(const float *r0, const float *r1, __m256i wv, int
 /* The full windows of one plane: output rows [0, fh), columns [0, fw).  A row of 8 or more
  * windows ends with a full vector overlapping the one before (the same outputs written
  * twice).  A shorter row is one full vector that overruns into outputs written later (the
- * next rows, then the caller's border loops), where its inputs stay inside the plane. */
+ * next rows, the caller's border loops, the next plane's first row), where its inputs stay
+ * inside what the caller allows. */
 FC_TARGET_AVX2
 static inline __attribute__((always_inline)) void
 mp2_plane_f32_avx2_body(const fc_pool2d_params *p, const float *x, int64_t fh, int64_t fw,
-                        float *y, int64_t *idx, int with_idx) {
-    const int64_t W = p->w, OW = p->out_w, HW = p->h * p->w, OHW = p->out_h * p->out_w;
+                        float *y, int64_t *idx, int64_t in_after, int64_t out_after,
+                        int with_idx) {
+    const int64_t W = p->w, OW = p->out_w;
+    const int64_t HW = p->h * p->w + in_after, OHW = p->out_h * p->out_w + out_after;
     const __m256i wv = _mm256_set1_epi32((int)W);
     for (int64_t oh = 0; oh < fh; oh++) {
         const float *r0 = x + 2 * oh * W, *r1 = r0 + W;
@@ -350,9 +355,10 @@ mp2_plane_f32_avx2_body(const fc_pool2d_params *p, const float *x, int64_t fh, i
 
 FC_TARGET_AVX2
 static void mp2_plane_f32_avx2(const fc_pool2d_params *p, const float *x, int64_t fh,
-                               int64_t fw, float *y, int64_t *idx) {
-    if (idx) mp2_plane_f32_avx2_body(p, x, fh, fw, y, idx, 1);
-    else mp2_plane_f32_avx2_body(p, x, fh, fw, y, NULL, 0);
+                               int64_t fw, float *y, int64_t *idx, int64_t in_after,
+                               int64_t out_after) {
+    if (idx) mp2_plane_f32_avx2_body(p, x, fh, fw, y, idx, in_after, out_after, 1);
+    else mp2_plane_f32_avx2_body(p, x, fh, fw, y, NULL, in_after, out_after, 0);
 }
 
 /* One vector of 4 full 2x2 windows in float64: inputs r0[0, 8) and r1[0, 8), outputs y[0, 4)
@@ -400,8 +406,10 @@ static void mp2_short_f64_avx2(const double *r0, const double *r1, __m256i wv, i
 FC_TARGET_AVX2
 static inline __attribute__((always_inline)) void
 mp2_plane_f64_avx2_body(const fc_pool2d_params *p, const double *x, int64_t fh, int64_t fw,
-                        double *y, int64_t *idx, int with_idx) {
-    const int64_t W = p->w, OW = p->out_w, HW = p->h * p->w, OHW = p->out_h * p->out_w;
+                        double *y, int64_t *idx, int64_t in_after, int64_t out_after,
+                        int with_idx) {
+    const int64_t W = p->w, OW = p->out_w;
+    const int64_t HW = p->h * p->w + in_after, OHW = p->out_h * p->out_w + out_after;
     const __m256i wv = _mm256_set1_epi64x(W);
     for (int64_t oh = 0; oh < fh; oh++) {
         const double *r0 = x + 2 * oh * W, *r1 = r0 + W;
@@ -426,9 +434,10 @@ mp2_plane_f64_avx2_body(const fc_pool2d_params *p, const double *x, int64_t fh, 
 
 FC_TARGET_AVX2
 static void mp2_plane_f64_avx2(const fc_pool2d_params *p, const double *x, int64_t fh,
-                               int64_t fw, double *y, int64_t *idx) {
-    if (idx) mp2_plane_f64_avx2_body(p, x, fh, fw, y, idx, 1);
-    else mp2_plane_f64_avx2_body(p, x, fh, fw, y, NULL, 0);
+                               int64_t fw, double *y, int64_t *idx, int64_t in_after,
+                               int64_t out_after) {
+    if (idx) mp2_plane_f64_avx2_body(p, x, fh, fw, y, idx, in_after, out_after, 1);
+    else mp2_plane_f64_avx2_body(p, x, fh, fw, y, NULL, in_after, out_after, 0);
 }
 
 /* lanes j < m of a 4 x int64 mask are set */

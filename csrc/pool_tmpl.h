@@ -130,20 +130,24 @@ static void FN(mpg_row_scalar)(const fc_pool2d_params *p, const FT *x, int64_t o
 }
 
 /* A kernel for all the full 2x2/s2/p0 windows of one plane, output rows [0, fh) and
- * columns [0, fw) with fh, fw >= 1.  It may write outputs outside that rectangle (in the
- * plane) that mp_plane writes after it. */
+ * columns [0, fw) with fh, fw >= 1.  It may write outputs outside that rectangle that are
+ * written after it: in the plane, and the first out_after outputs after it (the next plane's,
+ * when the same thread does it next); and it may read the first in_after inputs after the
+ * plane. */
 typedef void (*FN(mp2_plane_fn))(const fc_pool2d_params *p, const FT *x, int64_t fh,
-                                  int64_t fw, FT *y, int64_t *idx);
+                                  int64_t fw, FT *y, int64_t *idx, int64_t in_after,
+                                  int64_t out_after);
 
 /* One plane of max pooling.  plane2, else row2 (either may be NULL) handles full 2x2/s2/p0
  * windows; else rowg (may be NULL) the horizontally interior windows of any other shape. */
 static void FN(mp_plane)(const fc_pool2d_params *p, const FT *x, FT *y, int64_t *idx,
-                         FN(mp2_row_fn) row2, FN(mp2_plane_fn) plane2, FN(mpg_row_fn) rowg) {
+                         FN(mp2_row_fn) row2, FN(mp2_plane_fn) plane2, FN(mpg_row_fn) rowg,
+                         int64_t in_after, int64_t out_after) {
     const int64_t OH = p->out_h, OW = p->out_w, W = p->w;
     if (row2 != NULL || plane2 != NULL) {
         const int64_t fh = FC_MIN(OH, p->h / 2), fw = FC_MIN(OW, W / 2);
         if (plane2 != NULL) {
-            if (fh > 0 && fw > 0) plane2(p, x, fh, fw, y, idx);
+            if (fh > 0 && fw > 0) plane2(p, x, fh, fw, y, idx, in_after, out_after);
         } else {
             for (int64_t oh = 0; oh < fh; oh++) {
                 const FT *r0 = x + 2 * oh * W;
@@ -180,10 +184,17 @@ static void FN(max_pool_fwd)(const fc_pool2d_params *p, const FT *x, FT *y, int6
     if (nc == 0 || out_plane == 0) return;
     const int nt = pool_threads(nc, nc * (in_plane + out_plane));
     (void)nt;
-    POOL_OMP_FOR(nt)
-    for (int64_t i = 0; i < nc; i++)
-        FN(mp_plane)(p, x + i * in_plane, y + i * out_plane, idx ? idx + i * out_plane : NULL,
-                     row2, plane2, rowg);
+    /* each thread a contiguous run of planes, in order: a plane's kernel may overrun into
+     * the next plane's outputs when the same thread does that plane next */
+    POOL_OMP_PARALLEL(nt)
+    {
+        const int64_t T = FC_NUM_THREADS_IN_REGION(), t = FC_THREAD_ID();
+        const int64_t lo = nc * t / T, hi = nc * (t + 1) / T;
+        for (int64_t i = lo; i < hi; i++)
+            FN(mp_plane)(p, x + i * in_plane, y + i * out_plane,
+                         idx ? idx + i * out_plane : NULL, row2, plane2, rowg,
+                         i + 1 < nc ? in_plane : 0, i + 1 < hi ? out_plane : 0);
+    }
 }
 
 int64_t PT_CAT(fc_opt_max_pool2d_backward, SFX)(int64_t nc, int64_t in_plane,
