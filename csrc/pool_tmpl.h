@@ -313,6 +313,13 @@ static void FN(ap2_bwd_scalar)(const FT *gy, int64_t OH, int64_t OW, FT *gx) {
     }
 }
 
+/* 2x2/s2/p0 windows over an even number of rows, all of them full: the output is exactly
+ * the full windows (odd widths leave the last column out). */
+static int FN(ap2_tiles_rows)(const fc_pool2d_params *p) {
+    return p->kh == 2 && p->kw == 2 && p->stride_h == 2 && p->stride_w == 2 && p->pad_h == 0 &&
+           p->pad_w == 0 && p->h == 2 * p->out_h && p->w / 2 == p->out_w;
+}
+
 static void FN(ap_plane_fwd)(const fc_pool2d_params *p, const FT *x, FT *y,
                              FN(ap2_fwd_fn) fast2) {
     const int64_t OH = p->out_h, OW = p->out_w, W = p->w;
@@ -436,6 +443,19 @@ static void FN(avg_pool_fwd)(const fc_pool2d_params *p, const FT *x, FT *y,
     if (nc == 0 || out_plane == 0) return;
     const int nt = pool_threads(nc, nc * (in_plane + out_plane));
     (void)nt;
+    if (FN(ap2_tiles_rows)(p)) {
+        /* every window full and every input row pair in one: the planes of a thread's run
+         * are the rows of one tall plane */
+        POOL_OMP_PARALLEL(nt)
+        {
+            const int64_t T = FC_NUM_THREADS_IN_REGION(), t = FC_THREAD_ID();
+            const int64_t lo = nc * t / T, hi = nc * (t + 1) / T;
+            if (hi > lo)
+                fast2(x + lo * in_plane, p->w, (hi - lo) * p->out_h, p->out_w, p->out_w,
+                      y + lo * out_plane);
+        }
+        return;
+    }
     POOL_OMP_FOR(nt)
     for (int64_t i = 0; i < nc; i++)
         FN(ap_plane_fwd)(p, x + i * in_plane, y + i * out_plane, fast2);
@@ -449,6 +469,17 @@ static void FN(avg_pool_bwd)(const fc_pool2d_params *p, const FT *gy, FT *gx,
     if (nc == 0 || in_plane == 0) return;
     const int nt = pool_threads(nc, nc * (in_plane + out_plane));
     (void)nt;
+    if (FN(ap2_tiles_rows)(p) && p->w == 2 * p->out_w) {
+        /* the windows tile every plane exactly: a thread's run of planes is one tall plane */
+        POOL_OMP_PARALLEL(nt)
+        {
+            const int64_t T = FC_NUM_THREADS_IN_REGION(), t = FC_THREAD_ID();
+            const int64_t lo = nc * t / T, hi = nc * (t + 1) / T;
+            if (hi > lo)
+                fast2(gy + lo * out_plane, (hi - lo) * p->out_h, p->out_w, gx + lo * in_plane);
+        }
+        return;
+    }
     POOL_OMP_FOR(nt)
     for (int64_t i = 0; i < nc; i++)
         FN(ap_plane_bwd)(p, gy + i * out_plane, gx + i * in_plane, fast2);
