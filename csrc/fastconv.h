@@ -223,13 +223,17 @@ void fc_max_pool2d_forward_f32(const fc_pool2d_params *p, const float *x, float 
 void fc_max_pool2d_forward_f64(const fc_pool2d_params *p, const double *x, double *y,
                                int64_t *idx);
 
-/* gx (nc, in_plane) = scatter-add of gy (nc, out_plane) to the positions in idx
- * (nc, out_plane).  Returns the number of indices outside [0, in_plane); those are
- * skipped (never written), so a non-zero return means gx must be discarded. */
-int64_t fc_max_pool2d_backward_f32(int64_t nc, int64_t in_plane, int64_t out_plane,
-                                   const float *gy, const int64_t *idx, float *gx);
-int64_t fc_max_pool2d_backward_f64(int64_t nc, int64_t in_plane, int64_t out_plane,
-                                   const double *gy, const int64_t *idx, double *gx);
+/* gx (nc, in_h, in_w) = scatter-add of gy (nc, out_h, out_w) to the flat positions in idx
+ * (nc, out_h, out_w) within each in_h x in_w plane.  Returns the number of indices outside
+ * [0, in_h * in_w); those are skipped (never written), so a non-zero return means gx must
+ * be discarded.  (The plane shapes let 2x2 windows that tile the input take a path that
+ * writes each window once, for indices that lie in their own window.) */
+int64_t fc_max_pool2d_backward_f32(int64_t nc, int64_t in_h, int64_t in_w, int64_t out_h,
+                                   int64_t out_w, const float *gy, const int64_t *idx,
+                                   float *gx);
+int64_t fc_max_pool2d_backward_f64(int64_t nc, int64_t in_h, int64_t in_w, int64_t out_h,
+                                   int64_t out_w, const double *gy, const int64_t *idx,
+                                   double *gx);
 
 /* Average pooling, PyTorch divisor rules: with count_include_pad the divisor is the window
  * clipped to the padded input (h + pad_h, w + pad_w); without, the window clipped to the

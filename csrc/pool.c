@@ -522,6 +522,95 @@ static void mpg_row_f64_avx2(const fc_pool2d_params *p, const double *x, int64_t
 
 
 /* ---------------------------------------------------------------------------------- */
+/* x86 kernel for the backward of 2x2 stride-2 max pooling over planes the windows tile */
+/* ---------------------------------------------------------------------------------- */
+
+/* 8 windows: gradients gyp[0, 8), indices ip[0, 8) (window j starts at flat position
+ * base + 2j), input rows g0[0, 16) and g1[0, 16).  Lanes j >= n are not checked (their
+ * outputs land where the caller lets them overrun).  Returns 0, before any store, if an
+ * index lies outside its window. */
+FC_TARGET_AVX2
+static inline __attribute__((always_inline)) int
+mbw_v8_f32_avx2(const float *gyp, const int64_t *ip, float *g0, float *g1, int64_t base,
+                __m256i w64, __m256i w32, int n) {
+    const __m256i one64 = _mm256_set1_epi64x(1);
+    const __m256i b0 = _mm256_add_epi64(_mm256_set1_epi64x(base), _mm256_setr_epi64x(0, 2, 4, 6));
+    const __m256i b1 = _mm256_add_epi64(b0, _mm256_set1_epi64x(8));
+    const __m256i c0 = _mm256_sub_epi64(_mm256_loadu_si256((const __m256i *)ip), b0);
+    const __m256i c1 = _mm256_sub_epi64(_mm256_loadu_si256((const __m256i *)(ip + 4)), b1);
+    /* in the window: offset & ~1 is 0 (top row) or W (bottom row); W is even */
+    const __m256i e0 = _mm256_andnot_si256(one64, c0), e1 = _mm256_andnot_si256(one64, c1);
+    const __m256i z = _mm256_setzero_si256();
+    const __m256i ok0 = _mm256_or_si256(_mm256_cmpeq_epi64(e0, z), _mm256_cmpeq_epi64(e0, w64));
+    const __m256i ok1 = _mm256_or_si256(_mm256_cmpeq_epi64(e1, z), _mm256_cmpeq_epi64(e1, w64));
+    const int ok = _mm256_movemask_pd(_mm256_castsi256_pd(ok0)) |
+                   (_mm256_movemask_pd(_mm256_castsi256_pd(ok1)) << 4);
+    if (((ok | (0xFF << n)) & 0xFF) != 0xFF) return 0;
+    /* a 64-bit lane of an input row holds the two columns of one window: the window's
+     * offset (now known to be small) in both halves of it, against (0, 1) on the top row and
+     * (W, W + 1) below; + 0.0 because the scatter into zeros turns a -0 gradient into +0 */
+    const __m256i d0 = _mm256_or_si256(c0, _mm256_slli_epi64(c0, 32));
+    const __m256i d1 = _mm256_or_si256(c1, _mm256_slli_epi64(c1, 32));
+    const __m256 gv = _mm256_add_ps(_mm256_loadu_ps(gyp), _mm256_setzero_ps());
+    const __m256 gl = _mm256_permutevar8x32_ps(gv, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));
+    const __m256 gh = _mm256_permutevar8x32_ps(gv, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7));
+    const __m256i top = _mm256_setr_epi32(0, 1, 0, 1, 0, 1, 0, 1);
+    const __m256i bot = _mm256_add_epi32(top, w32);
+#define MBW_PICK(gg, dd, t) _mm256_and_ps(gg, _mm256_castsi256_ps(_mm256_cmpeq_epi32(dd, t)))
+    _mm256_storeu_ps(g0, MBW_PICK(gl, d0, top));
+    _mm256_storeu_ps(g0 + 8, MBW_PICK(gh, d1, top));
+    _mm256_storeu_ps(g1, MBW_PICK(gl, d0, bot));
+    _mm256_storeu_ps(g1 + 8, MBW_PICK(gh, d1, bot));
+#undef MBW_PICK
+    return 1;
+}
+
+/* One window, portably: 0 if its index lies outside it. */
+static inline int mbw_one_f32(float gv, int64_t i, float *g0, float *g1, int64_t base,
+                              int64_t W) {
+    const int64_t c = i - base;
+    if (c != 0 && c != 1 && c != W && c != W + 1) return 0;
+    const float v = gv + 0.0f;
+    g0[0] = c == 0 ? v : 0.0f;
+    g0[1] = c == 1 ? v : 0.0f;
+    g1[0] = c == W ? v : 0.0f;
+    g1[1] = c == W + 1 ? v : 0.0f;
+    return 1;
+}
+
+FC_TARGET_AVX2
+static int mbw_plane_f32_avx2(const float *gy, const int64_t *idx, int64_t OH, int64_t OW,
+                              float *gx, int64_t y_after, int64_t g_after) {
+    const int64_t W = 2 * OW, OHW = OH * OW + y_after, HW = 2 * OH * W + g_after;
+    const __m256i w64 = _mm256_set1_epi64x(W), w32 = _mm256_set1_epi32((int)W);
+    for (int64_t oh = 0; oh < OH; oh++) {
+        const float *gyp = gy + oh * OW;
+        const int64_t *ip = idx + oh * OW;
+        float *g0 = gx + 2 * oh * W, *g1 = g0 + W;
+        const int64_t base = 2 * oh * W;
+        if (OW >= 8) {
+            int64_t k = 0;
+            for (; k + 8 <= OW; k += 8)
+                if (!mbw_v8_f32_avx2(gyp + k, ip + k, g0 + 2 * k, g1 + 2 * k, base + 2 * k, w64,
+                                     w32, 8))
+                    return 0;
+            if (k < OW) {
+                k = OW - 8;
+                if (!mbw_v8_f32_avx2(gyp + k, ip + k, g0 + 2 * k, g1 + 2 * k, base + 2 * k, w64,
+                                     w32, 8))
+                    return 0;
+            }
+        } else if (oh * OW + 8 <= OHW && (2 * oh + 1) * W + 16 <= HW) {
+            if (!mbw_v8_f32_avx2(gyp, ip, g0, g1, base, w64, w32, (int)OW)) return 0;
+        } else {
+            for (int64_t k = 0; k < OW; k++)
+                if (!mbw_one_f32(gyp[k], ip[k], g0 + 2 * k, g1 + 2 * k, base + 2 * k, W)) return 0;
+        }
+    }
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------- */
 /* x86 kernels for 2x2 stride-2 average pooling                                         */
 /*                                                                                      */
 /* Forward, 4 outputs per step, in double as the portable loop: the unpacks give x00, */
@@ -785,18 +874,18 @@ void fc_opt_max_pool2d_forward_f64(const fc_pool2d_params *p, const double *x, d
 #define AVG_POOL_ENTRY(SFX_, FT_)                                                            \
     void fc_opt_avg_pool2d_forward_##SFX_(const fc_pool2d_params *p, const FT_ *x, FT_ *y) { \
         ap2_fwd_fn_##SFX_ fast2 = ap2_fwd_scalar_##SFX_;                                     \
-        AVG_POOL_X86(if (avg_simd()) fast2 = ap2_fwd_##SFX_##_avx2;)          \
+        AVG_POOL_X86(if (pool_simd()) fast2 = ap2_fwd_##SFX_##_avx2;)          \
         avg_pool_fwd_##SFX_(p, x, y, fast2);                                                 \
     }                                                                                        \
     void fc_opt_avg_pool2d_backward_##SFX_(const fc_pool2d_params *p, const FT_ *gy,         \
                                            FT_ *gx) {                                        \
         ap2_bwd_fn_##SFX_ fast2 = ap2_bwd_scalar_##SFX_;                                     \
-        AVG_POOL_X86(if (avg_simd()) fast2 = ap2_bwd_##SFX_##_avx2;)          \
+        AVG_POOL_X86(if (pool_simd()) fast2 = ap2_bwd_##SFX_##_avx2;)          \
         avg_pool_bwd_##SFX_(p, gy, gx, fast2);                                               \
     }
 #ifdef FC_POOL_X86
-/* the AVX2 kernels serve the AVX-512 path too: they are bound by memory, not width */
-static int avg_simd(void) {
+/* the AVX2 pooling kernels serve the AVX-512 path too: memory bounds them, not width */
+static int pool_simd(void) {
     const fc_isa isa = fc_current_isa();
     return isa == FC_ISA_AVX2 || isa == FC_ISA_AVX512;
 }
@@ -808,3 +897,19 @@ AVG_POOL_ENTRY(f32, float)
 AVG_POOL_ENTRY(f64, double)
 #undef AVG_POOL_ENTRY
 #undef AVG_POOL_X86
+
+int64_t fc_opt_max_pool2d_backward_f32(int64_t nc, int64_t in_h, int64_t in_w,
+                                       int64_t out_h, int64_t out_w, const float *gy,
+                                       const int64_t *idx, float *gx) {
+    mp2_bwd_fn_f32 fast2 = NULL;
+#ifdef FC_POOL_X86
+    if (pool_simd() && in_w < ((int64_t)1 << 30)) fast2 = mbw_plane_f32_avx2;
+#endif
+    return max_pool_bwd_f32(nc, in_h, in_w, out_h, out_w, gy, idx, gx, fast2);
+}
+
+int64_t fc_opt_max_pool2d_backward_f64(int64_t nc, int64_t in_h, int64_t in_w,
+                                       int64_t out_h, int64_t out_w, const double *gy,
+                                       const int64_t *idx, double *gx) {
+    return max_pool_bwd_f64(nc, in_h, in_w, out_h, out_w, gy, idx, gx, NULL);
+}

@@ -18,10 +18,12 @@ void fc_opt_max_pool2d_forward_f32(const fc_pool2d_params *p, const float *x, fl
                                    int64_t *idx);
 void fc_opt_max_pool2d_forward_f64(const fc_pool2d_params *p, const double *x, double *y,
                                    int64_t *idx);
-int64_t fc_opt_max_pool2d_backward_f32(int64_t nc, int64_t in_plane, int64_t out_plane,
-                                       const float *gy, const int64_t *idx, float *gx);
-int64_t fc_opt_max_pool2d_backward_f64(int64_t nc, int64_t in_plane, int64_t out_plane,
-                                       const double *gy, const int64_t *idx, double *gx);
+int64_t fc_opt_max_pool2d_backward_f32(int64_t nc, int64_t in_h, int64_t in_w,
+                                       int64_t out_h, int64_t out_w, const float *gy,
+                                       const int64_t *idx, float *gx);
+int64_t fc_opt_max_pool2d_backward_f64(int64_t nc, int64_t in_h, int64_t in_w,
+                                       int64_t out_h, int64_t out_w, const double *gy,
+                                       const int64_t *idx, double *gx);
 void fc_opt_avg_pool2d_forward_f32(const fc_pool2d_params *p, const float *x, float *y);
 void fc_opt_avg_pool2d_forward_f64(const fc_pool2d_params *p, const double *x, double *y);
 void fc_opt_avg_pool2d_backward_f32(const fc_pool2d_params *p, const float *gy, float *gx);

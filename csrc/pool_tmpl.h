@@ -197,47 +197,73 @@ static void FN(max_pool_fwd)(const fc_pool2d_params *p, const FT *x, FT *y, int6
     }
 }
 
-int64_t PT_CAT(fc_opt_max_pool2d_backward, SFX)(int64_t nc, int64_t in_plane,
-                                                int64_t out_plane, const FT *gy,
-                                                const int64_t *idx, FT *gx) {
-    assert(nc >= 0 && in_plane >= 0 && out_plane >= 0);
-    int64_t bad = 0;
-    if (nc == 0) return 0;
-    const int nt = pool_threads(nc, nc * (in_plane + 2 * out_plane) / POOL_SCATTER_PAR_SCALE);
-    (void)nt;
+/* One plane of the max-pool backward: g = 0, then g[ip[j]] += gyp[j] for every index inside
+ * the plane; returns how many were not (skipped). */
+static int64_t FN(mp_bwd_plane_scatter)(int64_t in_plane, int64_t out_plane, const FT *gyp,
+                                        const int64_t *ip, FT *g) {
     const uint64_t lim = (uint64_t)in_plane;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt) reduction(+ : bad) if (nt > 1)
-#endif
-    for (int64_t i = 0; i < nc; i++) {
-        FT *g = gx + i * in_plane;
-        const FT *gyp = gy + i * out_plane;
-        const int64_t *ip = idx + i * out_plane;
-        memset(g, 0, (size_t)in_plane * sizeof(FT));
-        int64_t b = 0;
-        int64_t j = 0;
-        for (; j + 4 <= out_plane; j += 4) {
-            const uint64_t i0 = (uint64_t)ip[j], i1 = (uint64_t)ip[j + 1];
-            const uint64_t i2 = (uint64_t)ip[j + 2], i3 = (uint64_t)ip[j + 3];
-            if ((i0 < lim) & (i1 < lim) & (i2 < lim) & (i3 < lim)) {
-                g[i0] += gyp[j];
-                g[i1] += gyp[j + 1];
-                g[i2] += gyp[j + 2];
-                g[i3] += gyp[j + 3];
-            } else {
-                for (int64_t t = j; t < j + 4; t++) {
-                    const uint64_t q = (uint64_t)ip[t];
-                    if (q < lim) g[q] += gyp[t];
-                    else b++;
-                }
+    memset(g, 0, (size_t)in_plane * sizeof(FT));
+    int64_t b = 0;
+    int64_t j = 0;
+    for (; j + 4 <= out_plane; j += 4) {
+        const uint64_t i0 = (uint64_t)ip[j], i1 = (uint64_t)ip[j + 1];
+        const uint64_t i2 = (uint64_t)ip[j + 2], i3 = (uint64_t)ip[j + 3];
+        if ((i0 < lim) & (i1 < lim) & (i2 < lim) & (i3 < lim)) {
+            g[i0] += gyp[j];
+            g[i1] += gyp[j + 1];
+            g[i2] += gyp[j + 2];
+            g[i3] += gyp[j + 3];
+        } else {
+            for (int64_t t = j; t < j + 4; t++) {
+                const uint64_t q = (uint64_t)ip[t];
+                if (q < lim) g[q] += gyp[t];
+                else b++;
             }
         }
-        for (; j < out_plane; j++) {
-            const uint64_t q = (uint64_t)ip[j];
-            if (q < lim) g[q] += gyp[j];
-            else b++;
+    }
+    for (; j < out_plane; j++) {
+        const uint64_t q = (uint64_t)ip[j];
+        if (q < lim) g[q] += gyp[j];
+        else b++;
+    }
+    return b;
+}
+
+/* A kernel for the backward of one plane whose 2x2 windows tile it (in_h = 2 out_h,
+ * in_w = 2 out_w) and whose every index lies in its own window: it writes every input
+ * position once (the gradient at the window's index, +0 elsewhere: what the scatter into
+ * zeros gives) and returns 1; or returns 0, having written only inside the plane and the
+ * first g_after elements after it, as soon as an index lies outside its window.  It may
+ * read the first y_after elements after the plane's gy and indices. */
+typedef int (*FN(mp2_bwd_fn))(const FT *gy, const int64_t *idx, int64_t oh, int64_t ow,
+                               FT *gx, int64_t y_after, int64_t g_after);
+
+static int64_t FN(max_pool_bwd)(int64_t nc, int64_t in_h, int64_t in_w, int64_t out_h,
+                                int64_t out_w, const FT *gy, const int64_t *idx, FT *gx,
+                                FN(mp2_bwd_fn) fast2) {
+    assert(nc >= 0 && in_h >= 0 && in_w >= 0 && out_h >= 0 && out_w >= 0);
+    const int64_t in_plane = in_h * in_w, out_plane = out_h * out_w;
+    int64_t bad = 0;
+    if (nc == 0) return 0;
+    if (!(in_h == 2 * out_h && in_w == 2 * out_w && out_plane > 0)) fast2 = NULL;
+    const int nt = pool_threads(nc, nc * (in_plane + 2 * out_plane) / POOL_SCATTER_PAR_SCALE);
+    (void)nt;
+    /* each thread a contiguous run of planes, in order (fast2 may overrun into the next) */
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) reduction(+ : bad) if (nt > 1)
+#endif
+    {
+        const int64_t T = FC_NUM_THREADS_IN_REGION(), t = FC_THREAD_ID();
+        const int64_t lo = nc * t / T, hi = nc * (t + 1) / T;
+        for (int64_t i = lo; i < hi; i++) {
+            FT *g = gx + i * in_plane;
+            const FT *gyp = gy + i * out_plane;
+            const int64_t *ip = idx + i * out_plane;
+            if (fast2 != NULL && fast2(gyp, ip, out_h, out_w, g, i + 1 < nc ? out_plane : 0,
+                                       i + 1 < hi ? in_plane : 0))
+                continue;
+            bad += FN(mp_bwd_plane_scatter)(in_plane, out_plane, gyp, ip, g);
         }
-        bad += b;
     }
     return bad;
 }

@@ -366,8 +366,7 @@ def max_pool2d_backward(const floating[:, :, :, ::1] gy, const int64_t[:, :, :, 
     """Return (gx, n_bad); n_bad > 0 means some indices lay outside the input plane (they
     were skipped) and gx must be discarded."""
     cdef int64_t nc = gy.shape[0] * gy.shape[1]
-    cdef int64_t out_plane = gy.shape[2] * gy.shape[3]
-    cdef int64_t in_plane = in_h * in_w
+    cdef int64_t out_h = gy.shape[2], out_w = gy.shape[3]
     gx = np.empty((gy.shape[0], gy.shape[1], in_h, in_w), dtype=_dtype(<floating>0))
     cdef floating[:, :, :, ::1] gxv = gx
     cdef const floating *pgy = &gy[0, 0, 0, 0]
@@ -376,9 +375,9 @@ def max_pool2d_backward(const floating[:, :, :, ::1] gy, const int64_t[:, :, :, 
     cdef int64_t bad
     with nogil:
         if floating is float:
-            bad = fc_max_pool2d_backward_f32(nc, in_plane, out_plane, pgy, pidx, pgx)
+            bad = fc_max_pool2d_backward_f32(nc, in_h, in_w, out_h, out_w, pgy, pidx, pgx)
         else:
-            bad = fc_max_pool2d_backward_f64(nc, in_plane, out_plane, pgy, pidx, pgx)
+            bad = fc_max_pool2d_backward_f64(nc, in_h, in_w, out_h, out_w, pgy, pidx, pgx)
     return gx, bad
 
 

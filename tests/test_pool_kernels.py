@@ -216,6 +216,37 @@ def test_max_pool_backward_counts_and_skips_bad_indices(isa, dtype):
         assert bad == 0 and gx[0, 0, 0, 0] == 36 and np.count_nonzero(gx) == 1
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("hw", [(14, 14), (16, 16), (28, 30), (4, 6)])
+def test_max_pool_backward_windows_that_tile_the_plane(isa, dtype, hw):
+    """2x2 windows tiling the plane: indices in their own windows are written window by
+    window; a plane with an index elsewhere (another window, out of range), found in its
+    first, middle or last row, is redone as a scatter; -0 and NaN gradients as the
+    scatter into zeros gives them (+0 and NaN), bit for bit."""
+    h, w = hw
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((41, 10, h, w)).astype(dtype)  # 410 planes: 2 threads
+    y, idx = ref(max_pool, x, MAX_CONFIGS[0])
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    gy.reshape(-1)[::5] = -0.0
+    gy.reshape(-1)[3::97] = np.nan
+    oh, ow = y.shape[2:]
+    bad_idx = idx.copy()
+    bad_idx[0, 0, oh - 1, ow - 1] = 0            # another window of the plane, last row
+    bad_idx[0, 1, oh // 2, 0] = h * w - 1        # middle row
+    bad_idx[7, 3, 0, ow - 1] = h * w             # out of range, first row
+    bad_idx[40, 9, oh - 1, 0] = -5               # out of range, the last plane
+    bad_idx[20, 4, 0, 0] = 2 * w                 # the next window row's first column
+    for ind, nbad in ((idx, 0), (bad_idx, 2)):
+        gx_ref, bad_ref = ref(K.max_pool2d_backward, gy, ind, h, w)
+        assert bad_ref == nbad
+        for nt in (1, 2):
+            gx, bad = run(isa, nt, K.max_pool2d_backward, gy, ind, h, w)
+            assert bad == nbad
+            assert gx.tobytes() == gx_ref.tobytes()
+
+
 # (kh, kw), (sh, sw), (ph, pw), ceil_mode
 AVG_CONFIGS = [
     ((2, 2), (2, 2), (0, 0), False),
