@@ -420,12 +420,14 @@ static void FC_FN(wgd_to_channels_last)(const FC_T *restrict plane, int64_t C, i
                                         int64_t ldc, FC_T *restrict out)
 {
     const int64_t hw = h * w, L = FC_FN(WGD_VL);
-    for (int64_t i = 0; i < h; i++) {
-        FC_T *restrict row = out + ((i + r0) * ldr + c0) * ldc;
-        const FC_T *restrict src = plane + i * w;
-        int64_t cb = 0;
+    /* L channel planes at a time, each read front to back: L streams the prefetchers follow
+     * (all C planes row by row were C streams, and the loads waited on memory) */
+    int64_t cb = 0;
 #ifdef FC_VEC_SHUFFLE
-        for (; cb + L <= C; cb += L) {
+    for (; cb + L <= C; cb += L) {
+        for (int64_t i = 0; i < h; i++) {
+            FC_T *restrict row = out + ((i + r0) * ldr + c0) * ldc;
+            const FC_T *restrict src = plane + i * w;
             int64_t j = 0;
             for (; j + L <= w; j += L)
                 FC_CAT(FC_WGD_TRANSPOSE, FC_SFX)(FC_FN(wgd_vec), FC_FN(wgd_ld), FC_FN(wgd_st),
@@ -434,11 +436,15 @@ static void FC_FN(wgd_to_channels_last)(const FC_T *restrict plane, int64_t C, i
             for (; j < w; j++)
                 for (int64_t c = 0; c < L; c++) row[j * ldc + cb + c] = src[(cb + c) * hw + j];
         }
-#endif
-        (void)L;
-        for (; cb < C; cb++)
-            for (int64_t j = 0; j < w; j++) row[j * ldc + cb] = src[cb * hw + j];
     }
+#endif
+    (void)L;
+    for (; cb < C; cb++)
+        for (int64_t i = 0; i < h; i++) {
+            FC_T *restrict row = out + ((i + r0) * ldr + c0) * ldc;
+            const FC_T *restrict src = plane + cb * hw + i * w;
+            for (int64_t j = 0; j < w; j++) row[j * ldc + cb] = src[j];
+        }
 }
 
 /* One row (e0, e1, e2, e3) of B^T d times B: e0 - e2, e1 + e2, e2 - e1, e1 - e3, stored xs
