@@ -46,6 +46,9 @@ from ._typing import (ArrayLike, FloatArray, Grads3, IndexArray, Mask3, Padding,
                       Size2)
 from .validation import conv2d_output_shape, pool2d_output_shape
 
+# subscripted once here: NDArray[np.uint8] in a function body costs microseconds per call
+_WindowArray = NDArray[np.uint8]
+
 #: The kernel object every function below calls: the C kernels here, the NumPy ones in the
 #: copies of these functions that fastconv.reference holds.
 _k = _kernels
@@ -183,7 +186,7 @@ def conv2d_relu_max_pool2d(input: ArrayLike, weight: ArrayLike,
         x = np.pad(x, ((0, 0), (0, 0), (0, e[0]), (0, e[1])))
     y, window = _k.conv2d_block_forward(_c(x), _c(w), None if b is None else _c(b), s[0], s[1],
                                         p[0], p[1], d[0], d[1], g, out[2], out[3], True, k)
-    return y, cast(NDArray[np.uint8], window)
+    return y, cast(_WindowArray, window)
 
 
 def conv2d_relu_max_pool2d_backward(grad_output: ArrayLike, output: ArrayLike,

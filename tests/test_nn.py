@@ -200,6 +200,29 @@ def test_children_and_parameters_register_on_assignment():
         m.missing
 
 
+def test_attributes_follow_the_registries():
+    """Parameters and submodules read as plain attributes; assignment, deletion, None
+    registration and buffers replaced in place all agree with what the registries hold."""
+    m = TwoLayer()
+    assert m.fc1 is m._modules["fc1"] and m.fc1.weight is m.fc1._parameters["weight"]
+    w = nn.Parameter(np.ones((3, 4), np.float32))
+    m.fc1.weight = w
+    assert m.fc1.weight is w and m.fc1._parameters["weight"] is w
+    del m.fc1.weight
+    assert "weight" not in m.fc1._parameters
+    with pytest.raises(AttributeError, match="no attribute 'weight'"):
+        m.fc1.weight
+    m.fc1.register_parameter("bias", None)
+    assert m.fc1.bias is None and "fc1.bias" not in m.state_dict()
+    m.add_module("act", None)
+    assert m.act is None and "act" not in dict(m.named_children())
+    del m.fc2
+    assert not hasattr(m, "fc2") and "fc2" not in dict(m.named_children())
+    m.register_buffer("running", np.zeros(2))
+    m._buffers["running"] = np.ones(2)  # as load_state_dict and .to() replace buffers
+    np.testing.assert_array_equal(m.running, np.ones(2))
+
+
 def test_module_without_backward_says_how_to_write_it():
     class NoBackward(nn.Module):
         def forward(self, x):
