@@ -305,62 +305,6 @@ mp2_v8_f32_avx2(const float *r0, const float *r1, __m256i wv, float *y, int64_t 
     }
 }
 
-/* A row of m < 8 windows that may not overrun: masked loads, results through the stack
- * (masked stores are slow on AMD cores). */
-FC_TARGET_AVX2
-static void mp2_short_f32_avx2(const float *r0, const float *r1, __m256i wv, int64_t m,
-                               float *y, int64_t *idx, int64_t base) {
-    float a[16] = {0}, b[16] = {0}, yt[8];
-    int64_t it[8];
-    memcpy(a, r0, (size_t)(2 * m) * sizeof(float));
-    memcpy(b, r1, (size_t)(2 * m) * sizeof(float));
-    mp2_v8_f32_avx2(a, b, wv, yt, it, base, idx != NULL);
-    memcpy(y, yt, (size_t)m * sizeof(float));
-    if (idx) memcpy(idx, it, (size_t)m * sizeof(int64_t));
-}
-
-/* The full windows of one plane: output rows [0, fh), columns [0, fw).  A row of 8 or more
- * windows ends with a full vector overlapping the one before (the same outputs written
- * twice).  A shorter row is one full vector that overruns into outputs written later (the
- * next rows, the caller's border loops, the next plane's first row), where its inputs stay
- * inside what the caller allows. */
-FC_TARGET_AVX2
-static inline __attribute__((always_inline)) void
-mp2_plane_f32_avx2_body(const fc_pool2d_params *p, const float *x, int64_t fh, int64_t fw,
-                        float *y, int64_t *idx, int64_t in_after, int64_t out_after,
-                        int with_idx) {
-    const int64_t W = p->w, OW = p->out_w;
-    const int64_t HW = p->h * p->w + in_after, OHW = p->out_h * p->out_w + out_after;
-    const __m256i wv = _mm256_set1_epi32((int)W);
-    for (int64_t oh = 0; oh < fh; oh++) {
-        const float *r0 = x + 2 * oh * W, *r1 = r0 + W;
-        float *yr = y + oh * OW;
-        int64_t *ir = with_idx ? idx + oh * OW : NULL;
-        const int64_t base = 2 * oh * W;
-        if (fw >= 8) {
-            int64_t k = 0;
-            for (; k + 8 <= fw; k += 8)
-                mp2_v8_f32_avx2(r0 + 2 * k, r1 + 2 * k, wv, yr + k, ir + k, base + 2 * k, with_idx);
-            if (k < fw) {
-                k = fw - 8;
-                mp2_v8_f32_avx2(r0 + 2 * k, r1 + 2 * k, wv, yr + k, ir + k, base + 2 * k, with_idx);
-            }
-        } else if ((2 * oh + 1) * W + 16 <= HW && oh * OW + 8 <= OHW) {
-            mp2_v8_f32_avx2(r0, r1, wv, yr, ir, base, with_idx);
-        } else {
-            mp2_short_f32_avx2(r0, r1, wv, fw, yr, ir, base);
-        }
-    }
-}
-
-FC_TARGET_AVX2
-static void mp2_plane_f32_avx2(const fc_pool2d_params *p, const float *x, int64_t fh,
-                               int64_t fw, float *y, int64_t *idx, int64_t in_after,
-                               int64_t out_after) {
-    if (idx) mp2_plane_f32_avx2_body(p, x, fh, fw, y, idx, in_after, out_after, 1);
-    else mp2_plane_f32_avx2_body(p, x, fh, fw, y, NULL, in_after, out_after, 0);
-}
-
 /* One vector of 4 full 2x2 windows in float64: inputs r0[0, 8) and r1[0, 8), outputs y[0, 4)
  * and, with idx, idx[0, 4).  The unpacks leave outputs in the order (0 2 1 3); the result
  * and the indices are put in order once, at the end. */
@@ -389,56 +333,62 @@ mp2_v4_f64_avx2(const double *r0, const double *r1, __m256i wv, double *y, int64
     }
 }
 
-/* A row of m < 4 windows that may not overrun: through the stack. */
-FC_TARGET_AVX2
-static void mp2_short_f64_avx2(const double *r0, const double *r1, __m256i wv, int64_t m,
-                               double *y, int64_t *idx, int64_t base) {
-    double a[8] = {0}, b[8] = {0}, yt[4];
-    int64_t it[4];
-    memcpy(a, r0, (size_t)(2 * m) * sizeof(double));
-    memcpy(b, r1, (size_t)(2 * m) * sizeof(double));
-    mp2_v4_f64_avx2(a, b, wv, yt, it, base, idx != NULL);
-    memcpy(y, yt, (size_t)m * sizeof(double));
-    if (idx) memcpy(idx, it, (size_t)m * sizeof(int64_t));
-}
-
-/* The full windows of one float64 plane, as mp2_plane_f32_avx2_body with vectors of 4. */
-FC_TARGET_AVX2
-static inline __attribute__((always_inline)) void
-mp2_plane_f64_avx2_body(const fc_pool2d_params *p, const double *x, int64_t fh, int64_t fw,
-                        double *y, int64_t *idx, int64_t in_after, int64_t out_after,
-                        int with_idx) {
-    const int64_t W = p->w, OW = p->out_w;
-    const int64_t HW = p->h * p->w + in_after, OHW = p->out_h * p->out_w + out_after;
-    const __m256i wv = _mm256_set1_epi64x(W);
-    for (int64_t oh = 0; oh < fh; oh++) {
-        const double *r0 = x + 2 * oh * W, *r1 = r0 + W;
-        double *yr = y + oh * OW;
-        int64_t *ir = with_idx ? idx + oh * OW : NULL;
-        const int64_t base = 2 * oh * W;
-        if (fw >= 4) {
-            int64_t k = 0;
-            for (; k + 4 <= fw; k += 4)
-                mp2_v4_f64_avx2(r0 + 2 * k, r1 + 2 * k, wv, yr + k, ir + k, base + 2 * k, with_idx);
-            if (k < fw) {
-                k = fw - 4;
-                mp2_v4_f64_avx2(r0 + 2 * k, r1 + 2 * k, wv, yr + k, ir + k, base + 2 * k, with_idx);
-            }
-        } else if ((2 * oh + 1) * W + 8 <= HW && oh * OW + 4 <= OHW) {
-            mp2_v4_f64_avx2(r0, r1, wv, yr, ir, base, with_idx);
-        } else {
-            mp2_short_f64_avx2(r0, r1, wv, fw, yr, ir, base);
-        }
+/* The full windows of one plane, output rows [0, fh) and columns [0, fw), VL_ windows per
+ * vector (VEC_: mp2_v8_f32_avx2 or mp2_v4_f64_avx2; WV_: its broadcast of W).  A row of VL_
+ * or more windows ends with a full vector overlapping the one before (the same outputs
+ * written twice).  A shorter row is one full vector that overruns into outputs written
+ * later (the next rows, the caller's border loops, the next plane's first row) where its
+ * inputs stay inside what the caller allows; else it goes through the stack (masked stores
+ * are slow on AMD cores). */
+#define MP2_PLANE_AVX2(SFX_, FT_, VL_, VEC_, WV_)                                            \
+    FC_TARGET_AVX2                                                                           \
+    static void mp2_short_##SFX_##_avx2(const FT_ *r0, const FT_ *r1, __m256i wv, int64_t m,  \
+                                        FT_ *y, int64_t *idx, int64_t base) {                \
+        FT_ a[2 * VL_] = {0}, b[2 * VL_] = {0}, yt[VL_];                                     \
+        int64_t it[VL_];                                                                     \
+        memcpy(a, r0, (size_t)(2 * m) * sizeof(FT_));                                        \
+        memcpy(b, r1, (size_t)(2 * m) * sizeof(FT_));                                        \
+        VEC_(a, b, wv, yt, it, base, idx != NULL);                                           \
+        memcpy(y, yt, (size_t)m * sizeof(FT_));                                              \
+        if (idx) memcpy(idx, it, (size_t)m * sizeof(int64_t));                               \
+    }                                                                                        \
+    FC_TARGET_AVX2                                                                           \
+    static inline __attribute__((always_inline)) void mp2_plane_##SFX_##_avx2_body(          \
+        const fc_pool2d_params *p, const FT_ *x, int64_t fh, int64_t fw, FT_ *y, int64_t *idx, \
+        int64_t in_after, int64_t out_after, int with_idx) {                                 \
+        const int64_t W = p->w, OW = p->out_w;                                               \
+        const int64_t HW = p->h * p->w + in_after, OHW = p->out_h * p->out_w + out_after;    \
+        const __m256i wv = WV_(W);                                                           \
+        for (int64_t oh = 0; oh < fh; oh++) {                                                \
+            const FT_ *r0 = x + 2 * oh * W, *r1 = r0 + W;                                    \
+            FT_ *yr = y + oh * OW;                                                           \
+            int64_t *ir = with_idx ? idx + oh * OW : NULL;                                   \
+            const int64_t base = 2 * oh * W;                                                 \
+            if (fw >= VL_) {                                                                 \
+                int64_t k = 0;                                                               \
+                for (; k + VL_ <= fw; k += VL_)                                              \
+                    VEC_(r0 + 2 * k, r1 + 2 * k, wv, yr + k, ir + k, base + 2 * k, with_idx);  \
+                if (k < fw) {                                                                \
+                    k = fw - VL_;                                                            \
+                    VEC_(r0 + 2 * k, r1 + 2 * k, wv, yr + k, ir + k, base + 2 * k, with_idx);  \
+                }                                                                            \
+            } else if ((2 * oh + 1) * W + 2 * VL_ <= HW && oh * OW + VL_ <= OHW) {           \
+                VEC_(r0, r1, wv, yr, ir, base, with_idx);                                    \
+            } else {                                                                         \
+                mp2_short_##SFX_##_avx2(r0, r1, wv, fw, yr, ir, base);                       \
+            }                                                                                \
+        }                                                                                    \
+    }                                                                                        \
+    FC_TARGET_AVX2                                                                           \
+    static void mp2_plane_##SFX_##_avx2(const fc_pool2d_params *p, const FT_ *x, int64_t fh, \
+                                        int64_t fw, FT_ *y, int64_t *idx, int64_t in_after,  \
+                                        int64_t out_after) {                                 \
+        if (idx) mp2_plane_##SFX_##_avx2_body(p, x, fh, fw, y, idx, in_after, out_after, 1);  \
+        else mp2_plane_##SFX_##_avx2_body(p, x, fh, fw, y, NULL, in_after, out_after, 0);     \
     }
-}
-
-FC_TARGET_AVX2
-static void mp2_plane_f64_avx2(const fc_pool2d_params *p, const double *x, int64_t fh,
-                               int64_t fw, double *y, int64_t *idx, int64_t in_after,
-                               int64_t out_after) {
-    if (idx) mp2_plane_f64_avx2_body(p, x, fh, fw, y, idx, in_after, out_after, 1);
-    else mp2_plane_f64_avx2_body(p, x, fh, fw, y, NULL, in_after, out_after, 0);
-}
+MP2_PLANE_AVX2(f32, float, 8, mp2_v8_f32_avx2, _mm256_set1_epi32)
+MP2_PLANE_AVX2(f64, double, 4, mp2_v4_f64_avx2, _mm256_set1_epi64x)
+#undef MP2_PLANE_AVX2
 
 /* lanes j < m of a 4 x int64 mask are set */
 FC_TARGET_AVX2
