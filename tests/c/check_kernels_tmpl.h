@@ -267,8 +267,8 @@ static void FN(check_pool)(void)
                what);
         T *gy = FN(arr)(yn, 1.0), *gxw = FN(out)(xn, -7), *gxg = FN(out)(xn, NAN);
         int64_t rw = -5, rg = -6;
-        TWICE(rw = FC(max_pool2d_backward)(nc, in_plane, out_plane, gy, iw, gxw),
-              rg = FC(max_pool2d_backward)(nc, in_plane, out_plane, gy, iw, gxg));
+        TWICE(rw = FC(max_pool2d_backward)(nc, p.h, p.w, p.out_h, p.out_w, gy, iw, gxw),
+              rg = FC(max_pool2d_backward)(nc, p.h, p.w, p.out_h, p.out_w, gy, iw, gxg));
         report(tmb, rw == rg && FN(close)(gxg, gxw, xn), what);
         if (c->dil == 1 && !c->nans) {
             TWICE(FC(avg_pool2d_forward)(&p, x, yw), FC(avg_pool2d_forward)(&p, x, yg));
