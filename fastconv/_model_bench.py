@@ -11,10 +11,11 @@ tolerances).  The speed of the kernels does not depend on the values.
 One training step, as users write it::
 
     logits = model(x); loss = loss_fn(logits, y)
-    opt.zero_grad(); model.backward(loss_fn.backward()); opt.step()
+    opt.zero_grad(); model.backward(loss_fn.backward(), input_grad=False); opt.step()
 
 and in torch ``loss = F.cross_entropy(model(x), y); opt.zero_grad(); loss.backward();
-opt.step()``.
+opt.step()``.  Neither computes the gradient of the images (``input_grad=False``; in torch
+the input does not require grad), only the parameters'.
 """
 from __future__ import annotations
 
@@ -102,7 +103,7 @@ def _fastconv_step(model: Any, x: np.ndarray, t: np.ndarray, backend: str) -> Ca
             logits = model(x)
             loss = loss_fn(logits, t)
             opt.zero_grad()
-            model.backward(loss_fn.backward())
+            model.backward(loss_fn.backward(), input_grad=False)
             opt.step()
         return loss, logits
     step.model = model  # type: ignore[attr-defined]

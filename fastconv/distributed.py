@@ -17,7 +17,7 @@ per dtype, so that every rank applies the same update and the parameters stay id
         mine = dist.shard(len(xb))                # this rank's contiguous slice of the batch
         loss = loss_fn(model(xb[mine]), yb[mine])
         model.zero_grad()
-        model.backward(loss_fn.backward())
+        model.backward(loss_fn.backward(), input_grad=False)
         opt.step(batch_size=len(xb[mine]))        # weighted by shard size: the global-batch mean
 
 Run it with ``mpiexec -n 2 python -m mpi4py script.py``: ``python -m mpi4py`` makes a rank that

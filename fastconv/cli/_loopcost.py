@@ -21,7 +21,7 @@ def bare_step_rate(model: Any, opt: Any, loss_fn: Any, x: np.ndarray, y: np.ndar
         logits = model(xb)
         float(loss_fn(logits, yb))
         model.zero_grad()
-        model.backward(loss_fn.backward())
+        model.backward(loss_fn.backward(), input_grad=False)
         opt.step()
     for _ in range(2):
         step()

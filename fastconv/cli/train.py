@@ -191,7 +191,7 @@ def run(args):
                 logits = model(xb)
                 loss = float(loss_fn(logits, yb))
                 model.zero_grad()
-                model.backward(loss_fn.backward())
+                model.backward(loss_fn.backward(), input_grad=False)  # images need none
                 par.step(opt, len(idx))
                 step += 1
                 # the whole batch's figures (an empty shard's mean loss is NaN: it adds 0)
