@@ -128,6 +128,13 @@ class EdgePipeline(nn.Module):
     def backward(self, grad_output: ArrayLike, input_grad: bool = True) -> FloatArray:
         """The dense layer's gradients into ``fc``'s ``.grad`` (the Laplacian is fixed); returns
         the input gradient (None with ``input_grad=False``)."""
+        conv = self.conv
+        if not (input_grad or conv.weight.requires_grad
+                or (conv.bias is not None and conv.bias.requires_grad)):
+            # nothing before the dense layer to differentiate (the fixed Laplacian): the dense
+            # layer's input gradient is not needed either
+            self.fc.backward(grad_output, input_grad=False)
+            return cast(FloatArray, None)  # as documented: None with input_grad=False
         g = self.flatten.backward(self.fc.backward(grad_output))
         return cast(FloatArray, self._block.backward(g, input_grad=input_grad))
 

@@ -223,6 +223,35 @@ def test_attributes_follow_the_registries():
     np.testing.assert_array_equal(m.running, np.ones(2))
 
 
+def test_linear_and_edge_model_skip_the_input_gradient():
+    """input_grad=False returns None and leaves the parameter gradients as they are with it;
+    EdgePipeline (a fixed Laplacian before its dense layer) then needs no gradient below fc."""
+    rng = np.random.default_rng(11)
+    lin = nn.Linear(6, 3)
+    x = rng.standard_normal((4, 2, 6)).astype(np.float32)
+    g = rng.standard_normal((4, 2, 3)).astype(np.float32)
+    lin(x)
+    gx = lin.backward(g)
+    assert gx.shape == x.shape
+    w1, b1 = lin.weight.grad.copy(), lin.bias.grad.copy()
+    lin.zero_grad()
+    lin(x)
+    assert lin.backward(g, input_grad=False) is None
+    np.testing.assert_array_equal(lin.weight.grad, w1)
+    np.testing.assert_array_equal(lin.bias.grad, b1)
+    m = EdgePipeline(out_features=5)
+    img = rng.standard_normal((2, 1, 300, 300)).astype(np.float32)
+    go = rng.standard_normal((2, 5)).astype(np.float32)
+    m(img)
+    assert m.backward(go).shape == img.shape
+    fw = m.fc.weight.grad.copy()
+    m.zero_grad()
+    m(img)
+    assert m.backward(go, input_grad=False) is None
+    np.testing.assert_array_equal(m.fc.weight.grad, fw)
+    assert m.conv.weight.grad is None
+
+
 def test_module_without_backward_says_how_to_write_it():
     class NoBackward(nn.Module):
         def forward(self, x):

@@ -7,7 +7,7 @@ what the matching backward needs; backward raises if forward has not run.
 from __future__ import annotations
 
 import math
-from typing import Any, Optional, Sequence, Tuple, Union
+from typing import Any, Literal, Optional, Sequence, Tuple, Union, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
@@ -142,16 +142,28 @@ class Linear(Module):
         y = F.linear(x2, self.weight.data, b)
         return y if len(lead) == 1 else y.reshape(lead + (self.out_features,))
 
-    def backward(self, grad_output: ArrayLike) -> FloatArray:
+    @overload
+    def backward(self, grad_output: ArrayLike, input_grad: Literal[True] = ...) -> FloatArray: ...
+    @overload
+    def backward(self, grad_output: ArrayLike, input_grad: bool) -> Optional[FloatArray]: ...
+
+    def backward(self, grad_output: ArrayLike, input_grad: bool = True) -> Optional[FloatArray]:
+        """Adds the weight and bias gradients into their ``.grad`` and returns the input
+        gradient (None with ``input_grad=False``, which skips that GEMM: a first layer, or one
+        whose input comes from layers with nothing to train, needs none)."""
         if self._x is None:
             raise _no_forward(self)
         F = get_backend()
         g = np.asarray(grad_output)
         g2 = g if g.ndim == 2 else g.reshape(-1, self.out_features)
-        gx, gw, gb = F.linear_backward(g2, self._x, self.weight.data)
+        mask = (bool(input_grad), self.weight.requires_grad,
+                self.bias is not None and self.bias.requires_grad)
+        gx, gw, gb = F.linear_backward(g2, self._x, self.weight.data, mask)
         self.weight.accumulate(gw)
         if self.bias is not None:
             self.bias.accumulate(gb)
+        if not input_grad:
+            return None
         return gx if len(self._lead) == 1 else gx.reshape(self._lead + (self.in_features,))
 
     def extra_repr(self) -> str:
