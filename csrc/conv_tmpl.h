@@ -567,13 +567,13 @@ void FC_FN(fc_opt_conv2d_forward)(fc_isa isa, const fc_conv2d_params *p, const F
 #endif
     }
 #ifdef FC_HAVE_X86_UKERNELS
-    if (FC_FN(is_cin1_3x3)(p) && p->c_out > 1) {
+    if (FC_FN(is_cin1_3x3)(p)) {
         if (isa == FC_ISA_AVX512) cin1_fn = FC_FN(cin1_3x3_avx512);
         else if (isa == FC_ISA_AVX2) cin1_fn = FC_FN(cin1_3x3_avx2);
     }
 #endif
 #ifdef FC_ARM_NEON
-    if (FC_FN(is_cin1_3x3)(p) && p->c_out > 1 && isa == FC_ISA_NEON)
+    if (FC_FN(is_cin1_3x3)(p) && isa == FC_ISA_NEON)
         cin1_fn = FC_FN(cin1_3x3_neon);
 #endif
     const int64_t xs = p->c_in * p->h * p->w, ys = p->c_out * P;

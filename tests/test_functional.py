@@ -39,6 +39,7 @@ CONV_CASES = [
     ((2, 1, 28, 28), (32, 1, 3, 3), dict(padding=1)),                   # MNIST conv1
     ((1, 1, 7, 20), (3, 1, 3, 3), dict(padding=2)),                     # C_in = 1, odd C_out
     ((2, 1, 9, 17), (1, 1, 3, 3), {}),                                  # C_in = C_out = 1
+    ((2, 1, 7, 300), (1, 1, 3, 3), dict(padding=1)),                    # the edge conv's rows
     ((2, 8, 10, 10), (16, 8, 3, 3), dict(padding=1)),                   # wider GEMM
     ((2, 3, 9, 11), (9, 3, 3, 2), dict(padding=(2, 1), dilation=(2, 1))),  # implicit GEMM
     ((1, 2, 100, 90), (8, 2, 3, 3), dict(padding=1)),                   # output tiles
