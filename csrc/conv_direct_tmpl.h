@@ -61,7 +61,10 @@ void FC_CD_FN(cin1_3x3)(const FC_CD_T *restrict xp, int64_t ldx, int64_t OH, int
     const int64_t plane = OH * OW;
     for (int64_t oh = 0; oh < OH; oh++) {
         const FC_CD_T *x0 = xp + oh * ldx, *x1 = x0 + ldx, *x2 = x1 + ldx;
-        for (int64_t c0 = 0; c0 < OW; c0 += VL) {
+        for (int64_t cv = 0; cv < OW; cv += VL) {
+            /* a row of VL or more outputs ends with a full vector overlapping the one before
+             * (the same outputs stored twice): masked stores are slow on AMD cores */
+            const int64_t c0 = (cv + VL > OW && OW >= VL) ? OW - VL : cv;
             vec_t v[9];
             __builtin_memcpy(&v[0], x0 + c0, sizeof(vec_t));
             __builtin_memcpy(&v[1], x0 + c0 + 1, sizeof(vec_t));
