@@ -43,6 +43,15 @@
 #define POOL_OMP_PARALLEL(nt)
 #endif
 
+/* This thread's contiguous run [*lo, *hi) of n planes, in a parallel region (the whole range
+ * outside one): the kernels that overrun into the next plane's outputs rely on a thread doing
+ * its planes in order. */
+static inline void pool_run(int64_t n, int64_t *lo, int64_t *hi) {
+    const int64_t T = FC_NUM_THREADS_IN_REGION(), t = FC_THREAD_ID();
+    *lo = n * t / T;
+    *hi = n * (t + 1) / T;
+}
+
 static int pool_threads(int64_t planes, int64_t work) {
     if (planes < 2 || work < POOL_PAR_MIN) return 1;
     int t = fc_threads_for_region();

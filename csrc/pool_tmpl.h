@@ -188,8 +188,8 @@ static void FN(max_pool_fwd)(const fc_pool2d_params *p, const FT *x, FT *y, int6
      * the next plane's outputs when the same thread does that plane next */
     POOL_OMP_PARALLEL(nt)
     {
-        const int64_t T = FC_NUM_THREADS_IN_REGION(), t = FC_THREAD_ID();
-        const int64_t lo = nc * t / T, hi = nc * (t + 1) / T;
+        int64_t lo, hi;
+        pool_run(nc, &lo, &hi);
         for (int64_t i = lo; i < hi; i++)
             FN(mp_plane)(p, x + i * in_plane, y + i * out_plane,
                          idx ? idx + i * out_plane : NULL, row2, plane2, rowg,
@@ -253,8 +253,8 @@ static int64_t FN(max_pool_bwd)(int64_t nc, int64_t in_h, int64_t in_w, int64_t 
 #pragma omp parallel num_threads(nt) reduction(+ : bad) if (nt > 1)
 #endif
     {
-        const int64_t T = FC_NUM_THREADS_IN_REGION(), t = FC_THREAD_ID();
-        const int64_t lo = nc * t / T, hi = nc * (t + 1) / T;
+        int64_t lo, hi;
+        pool_run(nc, &lo, &hi);
         for (int64_t i = lo; i < hi; i++) {
             FT *g = gx + i * in_plane;
             const FT *gyp = gy + i * out_plane;
@@ -474,8 +474,8 @@ static void FN(avg_pool_fwd)(const fc_pool2d_params *p, const FT *x, FT *y,
          * are the rows of one tall plane */
         POOL_OMP_PARALLEL(nt)
         {
-            const int64_t T = FC_NUM_THREADS_IN_REGION(), t = FC_THREAD_ID();
-            const int64_t lo = nc * t / T, hi = nc * (t + 1) / T;
+            int64_t lo, hi;
+            pool_run(nc, &lo, &hi);
             if (hi > lo)
                 fast2(x + lo * in_plane, p->w, (hi - lo) * p->out_h, p->out_w, p->out_w,
                       y + lo * out_plane);
@@ -499,8 +499,8 @@ static void FN(avg_pool_bwd)(const fc_pool2d_params *p, const FT *gy, FT *gx,
         /* the windows tile every plane exactly: a thread's run of planes is one tall plane */
         POOL_OMP_PARALLEL(nt)
         {
-            const int64_t T = FC_NUM_THREADS_IN_REGION(), t = FC_THREAD_ID();
-            const int64_t lo = nc * t / T, hi = nc * (t + 1) / T;
+            int64_t lo, hi;
+            pool_run(nc, &lo, &hi);
             if (hi > lo)
                 fast2(gy + lo * out_plane, (hi - lo) * p->out_h, p->out_w, gx + lo * in_plane);
         }

@@ -23,8 +23,8 @@
 /* Rows r0 .. r0 + rows - 1 of one channel's zero-padded plane (x: H x W, padded by pad_h
  * rows and pad_w columns), split into the even columns (xe) and odd columns (xo), rows of ld
  * values (columns past the padded plane are zero).  (pr is unused scratch of 2 ld values.)
- * The columns inside the plane go by vectors, the padded borders element by element (a
- * padded staging row read back at once with vector loads stalled on store forwarding). */
+ * Written element by element: a staging row read back at once with vector loads stalled on
+ * store forwarding. */
 void FC_WG_FN(split_rows)(const FC_WG_T *restrict x, int64_t H, int64_t W, int64_t pad_h,
                           int64_t pad_w, int64_t r0, int64_t rows, int64_t ld,
                           FC_WG_T *restrict xe, FC_WG_T *restrict xo, FC_WG_T *restrict pr)
@@ -46,28 +46,11 @@ void FC_WG_FN(split_rows)(const FC_WG_T *restrict x, int64_t H, int64_t W, int64
             e[j] = (c >= pad_w && c < W + pad_w) ? xr[c] : (FC_WG_T)0;
             o[j] = (c + 1 >= pad_w && c + 1 < W + pad_w) ? xr[c + 1] : (FC_WG_T)0;
         }
-        int64_t j = jlo;
-#ifdef FC_VEC_SHUFFLE
-        {
-            /* the columns inside the plane, FC_WG_TV pairs per step: two vector loads split
-             * into even and odd lanes (input_block reads these rows only after the whole
-             * split, so the stores have left the store buffer by then) */
-            typedef FC_WG_T vec_t __attribute__((vector_size(32)));
-            for (; j + FC_WG_TV <= jhi; j += FC_WG_TV) {
-                vec_t a, b;
-                __builtin_memcpy(&a, xr + 2 * j, sizeof a);
-                __builtin_memcpy(&b, xr + 2 * j + FC_WG_TV, sizeof b);
-                const vec_t ev = FC_VEC_EVEN(FC_WG_TV, a, b), od = FC_VEC_ODD(FC_WG_TV, a, b);
-                __builtin_memcpy(e + j, &ev, sizeof ev);
-                __builtin_memcpy(o + j, &od, sizeof od);
-            }
-        }
-#endif
-        for (; j < jhi; j++) {
+        for (int64_t j = jlo; j < jhi; j++) {
             e[j] = xr[2 * j];
             o[j] = xr[2 * j + 1];
         }
-        j = jhi;
+        int64_t j = jhi;
         for (; j < ld && 2 * j < W + pad_w; j++) { /* columns that reach into the plane */
             const int64_t c = 2 * j;
             e[j] = (c >= pad_w) ? xr[c] : (FC_WG_T)0;
