@@ -28,7 +28,7 @@ typedef struct {
     uint8_t *idx;
 } fc_conv_block_out;
 
-/* Winograd F(2x2, 3x3) transforms and the block epilogues (conv_fused.c). */
+/* Winograd F(2x2, 3x3) and F(4x4, 3x3) transforms and the block epilogues (conv_fused.c). */
 #define FC_DECLARE_WINOGRAD(T, PFX, ISA)                                                     \
     void PFX##split_rows__##ISA(const T *x, int64_t H, int64_t W, int64_t pad_h,             \
                                 int64_t pad_w, int64_t r0, int64_t rows, int64_t ld, T *xe,  \
@@ -42,7 +42,20 @@ typedef struct {
     void PFX##output_pool_block__##ISA(const T *m, int64_t mxs, int64_t ldm, int64_t M,      \
                                        int64_t rb, int64_t twp, const T *bias, int relu,     \
                                        T *out, uint8_t *idx, int64_t PH, int64_t PW,         \
-                                       int64_t th0);
+                                       int64_t th0);                                         \
+    void PFX##split4_rows__##ISA(const T *x, int64_t H, int64_t W, int64_t pad_h,            \
+                                 int64_t pad_w, int64_t r0, int64_t rows, int64_t ld, T *xp,  \
+                                 T *pr);                                                     \
+    void PFX##input4_block__##ISA(const T *xs, int64_t rows, int64_t ld, int64_t nch,        \
+                                  int64_t rb, int64_t twp, T *v, int64_t vxs, int64_t nr,    \
+                                  int64_t kc);                                               \
+    void PFX##output4_block__##ISA(const T *m, int64_t mxs, int64_t ldm, int64_t M,          \
+                                   int64_t rb, int64_t twp, const T *bias, int relu, T *y,   \
+                                   int64_t OH, int64_t OW, int64_t th0);                     \
+    void PFX##output4_pool_block__##ISA(const T *m, int64_t mxs, int64_t ldm, int64_t M,     \
+                                        int64_t rb, int64_t twp, const T *bias, int relu,    \
+                                        T *out, uint8_t *idx, int64_t PH, int64_t PW,        \
+                                        int64_t th0);
 #define FC_DECLARE_BLOCK(T, PFX, ISA)                                                        \
     void PFX##pool_plane__##ISA(const T *y, int64_t OH, int64_t OW, int64_t k, int relu,     \
                                 T *out, uint8_t *idx);                                       \

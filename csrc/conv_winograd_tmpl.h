@@ -32,19 +32,27 @@ typedef void (*FC_FN(wg_output_fn))(const FC_T *, int64_t, int64_t, int64_t, int
 typedef void (*FC_FN(wg_output_pool_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t,
                                          int64_t, const FC_T *, int, FC_T *, uint8_t *, int64_t,
                                          int64_t, int64_t);
+typedef void (*FC_FN(wg_split4_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t, int64_t,
+                                    int64_t, int64_t, FC_T *, FC_T *);
 
 typedef struct {
     FC_FN(wg_split_fn) split_rows;
     FC_FN(wg_input_fn) input_block;
     FC_FN(wg_output_fn) output_block;
     FC_FN(wg_output_pool_fn) output_pool_block;
+    FC_FN(wg_split4_fn) split4_rows; /* F(4x4, 3x3) */
+    FC_FN(wg_input_fn) input4_block;
+    FC_FN(wg_output_fn) output4_block;
+    FC_FN(wg_output_pool_fn) output4_pool_block;
 } FC_FN(wg_kernels);
 
 static FC_FN(wg_kernels) FC_FN(wg_kernels_for)(fc_isa isa)
 {
 #define FC_WG_KERNELS(ISA)                                                                   \
     {FC_KN(winograd, split_rows, ISA), FC_KN(winograd, input_block, ISA),                    \
-     FC_KN(winograd, output_block, ISA), FC_KN(winograd, output_pool_block, ISA)}
+     FC_KN(winograd, output_block, ISA), FC_KN(winograd, output_pool_block, ISA),           \
+     FC_KN(winograd, split4_rows, ISA), FC_KN(winograd, input4_block, ISA),                  \
+     FC_KN(winograd, output4_block, ISA), FC_KN(winograd, output4_pool_block, ISA)}
     FC_FN(wg_kernels) k = FC_WG_KERNELS(scalar);
 #ifdef FC_HAVE_X86_UKERNELS
     const FC_FN(wg_kernels) k512 = FC_WG_KERNELS(avx512), k2 = FC_WG_KERNELS(avx2);
@@ -62,10 +70,13 @@ static FC_FN(wg_kernels) FC_FN(wg_kernels_for)(fc_isa isa)
 
 enum { FC_FN(WG_TV) = 32 / (int)sizeof(FC_T) };
 
-/* Tiles per row of the tile grid: ceil(OW / 2) rounded up to the transforms' vector. */
-static int64_t FC_FN(wg_twp)(const fc_conv2d_params *p)
+/* Tiles per transform vector: F(2x2) 32 bytes of them, F(4x4) 16 bytes (tile: 2 or 4). */
+static int64_t FC_FN(wg_tv)(int tile) { return tile == 4 ? 16 / (int64_t)sizeof(FC_T) : FC_FN(WG_TV); }
+
+/* Tiles per row of the tile grid: ceil(OW / tile) rounded up to the transforms' vector. */
+static int64_t FC_FN(wg_twp)(const fc_conv2d_params *p, int tile)
 {
-    const int64_t tw = (p->out_w + 1) / 2, tv = FC_FN(WG_TV);
+    const int64_t tw = (p->out_w + tile - 1) / tile, tv = FC_FN(wg_tv)(tile);
     return (tw + tv - 1) / tv * tv;
 }
 
@@ -86,54 +97,84 @@ typedef struct {
     const fc_conv2d_params *p;
     const fc_gemm_config *cfg;
     FC_FN(wg_kernels) k;
+    int tile, nxi;       /* output tile (2 or 4); products per tile ((tile + 2)^2) */
     int64_t TH, TWp;     /* tile grid: rows, tiles per row */
     int64_t RB, nblk;    /* tile rows per work item, work items per image */
     int64_t tb_pad;      /* tiles per work item, rounded up to whole nr panels */
     int64_t m_pad;       /* c_out rounded up to mr */
-    int64_t ld;          /* row length of the split (even / odd column) planes */
+    int64_t ld;          /* row length of the split planes (columns modulo tile) */
     const FC_T *up;      /* transformed weights, packed per xi (m_pad * c_in each) */
 } FC_FN(wg_plan);
 
-/* Scratch of one work item of rb tile rows: split planes, V, M (elements). */
+/* Scratch of one work item of rb tile rows: split planes (tile of them per channel, of
+ * tile rb + 2 rows), V, M (elements). */
 static int64_t FC_FN(wg_scratch_elems)(const FC_FN(wg_plan) *g, int64_t rb, int64_t tb_pad)
 {
-    const int64_t C = g->p->c_in;
-    return 2 * C * (2 * rb + 2) * g->ld + 16 * C * tb_pad + 16 * g->m_pad * tb_pad +
-           2 * g->ld + 64;
+    const int64_t C = g->p->c_in, t = g->tile;
+    return t * C * (t * rb + 2) * g->ld + g->nxi * C * tb_pad + g->nxi * g->m_pad * tb_pad +
+           4 * g->ld + 64;
+}
+
+/* Whether one tile row of the given tile size fits this thread's share of the workspace
+ * limit (with the transformed weights). */
+static int FC_FN(wg_fits)(const fc_gemm_config *cfg, const fc_conv2d_params *p,
+                          int tile)
+{
+    const int64_t C = p->c_in, M = p->c_out, twp = FC_FN(wg_twp)(p, tile);
+    const int64_t nxi = (tile + 2) * (tile + 2);
+    const int64_t m_pad = (M + cfg->mr - 1) / cfg->mr * cfg->mr;
+    const int64_t tb_pad = (twp + cfg->nr - 1) / cfg->nr * cfg->nr;
+    const double bytes =
+        sizeof(FC_T) * (double)(tile * C * (tile + 2) * (twp + 1) +
+                                nxi * (C + m_pad) * tb_pad);
+    const double limit = (double)fc_get_workspace_limit() / fc_threads_for_region();
+    return bytes + sizeof(FC_T) * (double)nxi * (double)m_pad * (double)C <= limit;
+}
+
+/* Products computed per output (per channel pair) on the tile grid of a tile size: the
+ * tile's (tile + 2)^2 products over tile^2 outputs, times the grid's waste past OH, OW. */
+static double FC_FN(wg_products)(const fc_conv2d_params *p, int tile)
+{
+    const double th = (double)((p->out_h + tile - 1) / tile), twp = (double)FC_FN(wg_twp)(p, tile);
+    return (double)((tile + 2) * (tile + 2)) * th * twp / ((double)p->out_h * (double)p->out_w);
 }
 
 /* Cost model: Winograd runs a conv that wg_applies to when it does markedly less work than
- * the direct GEMM: enough input and output channels for the 16 GEMMs to run at speed and
+ * the direct GEMM: enough input and output channels for the GEMMs to run at speed and
  * to hide the transforms (which cost about 2 (C + Cout) operations per tile against 32 C
- * Cout for the products), and a tile grid that wastes little on columns past OW.  Also the
- * smallest work item must fit in this thread's share of the workspace limit.  mode
- * (fc_conv_winograd_mode): 0 never, 2 whenever it applies. */
+ * Cout for the F(2x2) products), and a tile grid that wastes little on columns past OW.
+ * The smallest work item must fit in this thread's share of the workspace limit.  Mode 3
+ * (fc_conv_winograd_mode) also lets F(4x4, 3x3) (36 products per 16 outputs against 16 per
+ * 4, at several times the float32 error) take over where its grid computes at most 0.8
+ * times the products of F(2x2)'s and the plane has at least 8 rows and columns.  Returns
+ * the tile size (2 or 4), or 0 for no Winograd.  Modes 0 never, 2 F(2x2) and 4 F(4x4)
+ * whenever they apply. */
 static int FC_FN(use_winograd)(fc_isa isa, const fc_conv2d_params *p)
 {
     const int mode = fc_conv_winograd_mode();
     if (mode == 0 || !FC_FN(wg_applies)(isa, p)) return 0;
     const fc_gemm_config *cfg = FC_FN(fc_gemm_config)(isa);
-    const int64_t C = p->c_in, M = p->c_out, twp = FC_FN(wg_twp)(p);
-    const int64_t m_pad = (M + cfg->mr - 1) / cfg->mr * cfg->mr;
-    const int64_t tb_pad = (twp + cfg->nr - 1) / cfg->nr * cfg->nr;
-    const double bytes = sizeof(FC_T) * (double)(2 * C * 4 * (twp + 32 / sizeof(FC_T)) +
-                                                 16 * (C + m_pad) * tb_pad);
-    const double limit = (double)fc_get_workspace_limit() / fc_threads_for_region();
-    if (bytes + sizeof(FC_T) * 16.0 * (double)m_pad * (double)C > limit) return 0;
-    if (mode == 2) return 1;
-    /* columns computed per output column, and the products' share of the work */
-    const double waste = (2.0 * (double)twp) / (double)p->out_w;
-    return C >= 32 && M >= 16 && waste <= 1.15 && p->out_h >= 4;
+    if (mode == 4 && FC_FN(wg_fits)(cfg, p, 4)) return 4;
+    if (!FC_FN(wg_fits)(cfg, p, 2)) return 0;
+    if (mode == 2 || mode == 4) return 2;
+    /* columns computed per output column */
+    const double waste = (2.0 * (double)FC_FN(wg_twp)(p, 2)) / (double)p->out_w;
+    if (!(p->c_in >= 32 && p->c_out >= 16 && waste <= 1.15 && p->out_h >= 4)) return 0;
+    if (mode == 3 && p->out_h >= 8 && p->out_w >= 8 && FC_FN(wg_fits)(cfg, p, 4) &&
+        FC_FN(wg_products)(p, 4) <= 0.8 * FC_FN(wg_products)(p, 2))
+        return 4;
+    return 2;
 }
 
 /* U_xi[co][ci] = (G g G^T)[xi] for every channel pair, written straight into the packed-A
  * layout of fc_gemm_pack_a_full (for each kc block of channels at pc, mr-row panels of kc x
  * mr; rows past M zero), in this thread's FC_SCRATCH_WINO_U slot: no allocation, no copy. */
 static FC_T *FC_FN(wg_transform_weights)(const fc_gemm_config *cfg, const fc_conv2d_params *p,
-                                         const FC_T *w, int64_t m_pad)
+                                         const FC_T *w, int64_t m_pad, int tile)
 {
     const int64_t C = p->c_in, M = p->c_out, mr = cfg->mr, xs = m_pad * C;
-    FC_T *up = (FC_T *)fc_scratch(FC_SCRATCH_WINO_U, sizeof(FC_T) * (size_t)(16 * xs + 1));
+    const int nxi = (tile + 2) * (tile + 2);
+    FC_T *up = (FC_T *)fc_scratch(FC_SCRATCH_WINO_U, sizeof(FC_T) * (size_t)(nxi * xs + 1));
     if (!up) abort();
     for (int64_t pc = 0; pc < C; pc += cfg->kc) {
         const int64_t kc = FC_MIN(cfg->kc, C - pc);
@@ -141,12 +182,38 @@ static FC_T *FC_FN(wg_transform_weights)(const fc_gemm_config *cfg, const fc_con
             /* element (co, ci) of U_xi sits at xi * xs + pc * m_pad + panel + (ci - pc) * mr */
             FC_T *dst = up + pc * m_pad + (co / mr) * mr * kc + co % mr;
             if (co >= M) {
-                for (int xi = 0; xi < 16; xi++)
+                for (int xi = 0; xi < nxi; xi++)
                     for (int64_t c = 0; c < kc; c++) dst[xi * xs + c * mr] = 0;
                 continue;
             }
             for (int64_t c = 0; c < kc; c++) {
                 const FC_T *g = w + (co * C + pc + c) * 9;
+                if (tile == 4) {
+                    /* G = [1 0 0; 1/3 1/3 1/3; -1/3 1/3 -1/3; -16/15 -8/15 -4/15;
+                     * 1/15 -2/15 4/15; 0 0 1] (winograd_tmpl.h), in double: one rounding
+                     * per element */
+                    double t[6][3]; /* G g */
+                    for (int s = 0; s < 3; s++) {
+                        const double g0 = g[s], g1 = g[3 + s], g2 = g[6 + s];
+                        t[0][s] = g0;
+                        t[1][s] = (g0 + g1 + g2) / 3;
+                        t[2][s] = -(g0 - g1 + g2) / 3;
+                        t[3][s] = -(16 * g0 + 8 * g1 + 4 * g2) / 15;
+                        t[4][s] = (g0 - 2 * g1 + 4 * g2) / 15;
+                        t[5][s] = g2;
+                    }
+                    for (int i = 0; i < 6; i++) { /* (G g) G^T */
+                        const double g0 = t[i][0], g1 = t[i][1], g2 = t[i][2];
+                        const double r[6] = {g0,
+                                             (g0 + g1 + g2) / 3,
+                                             -(g0 - g1 + g2) / 3,
+                                             -(16 * g0 + 8 * g1 + 4 * g2) / 15,
+                                             (g0 - 2 * g1 + 4 * g2) / 15,
+                                             g2};
+                        for (int j = 0; j < 6; j++) dst[(i * 6 + j) * xs + c * mr] = (FC_T)r[j];
+                    }
+                    continue;
+                }
                 FC_T t[4][3]; /* G g */
                 for (int s = 0; s < 3; s++) {
                     t[0][s] = g[s];
@@ -176,34 +243,39 @@ static void FC_FN(wg_item)(const FC_FN(wg_plan) *g, const FC_T *x, const FC_T *b
     const int64_t OH = p->out_h, OW = p->out_w, TWp = g->TWp, ld = g->ld;
     const int64_t nr = cfg->nr, mr = cfg->mr, m_pad = g->m_pad;
     const int64_t tb_pad = (rb * TWp + nr - 1) / nr * nr; /* this item's tiles, whole panels */
-    const int64_t rows = 2 * rb + 2; /* padded input rows read */
+    const int tile = g->tile, nxi = g->nxi;
+    const int64_t rows = tile * rb + 2; /* padded input rows read */
     FC_T *buf = (FC_T *)fc_scratch(FC_SCRATCH_COL,
                                    sizeof(FC_T) * (size_t)FC_FN(wg_scratch_elems)(g, g->RB, g->tb_pad));
     if (!buf) abort();
-    FC_T *xs = buf;                                /* C x (even, odd) x rows x ld */
-    FC_T *v = xs + 2 * C * (2 * g->RB + 2) * ld;  /* 16 x (C x tb_pad), packed B */
-    FC_T *m = v + 16 * C * g->tb_pad;              /* 16 x (m_pad x tb_pad) */
-    FC_T *pr = m + 16 * m_pad * g->tb_pad;         /* one padded row */
+    FC_T *xs = buf;                                  /* C x tile phases x rows x ld */
+    FC_T *v = xs + tile * C * (tile * g->RB + 2) * ld; /* nxi x (C x tb_pad), packed B */
+    FC_T *m = v + nxi * C * g->tb_pad;               /* nxi x (m_pad x tb_pad) */
+    FC_T *pr = m + nxi * m_pad * g->tb_pad;          /* one padded row (4 ld) */
     const int64_t vxs = C * tb_pad, mxs = m_pad * tb_pad;
 
-    /* 1. the padded input rows 2 th0 .. 2 th0 + rows - 1, split into even and odd columns */
+    /* 1. the padded input rows tile th0 .. tile th0 + rows - 1, split by column modulo the
+     * tile (even and odd columns for F(2x2)) */
     for (int64_t c = 0; c < C; c++) {
-        FC_T *xe = xs + (2 * c) * rows * ld;
-        g->k.split_rows(x + c * H * W, H, W, p->pad_h, p->pad_w, 2 * th0, rows, ld, xe,
-                        xe + rows * ld, pr);
+        FC_T *xe = xs + (tile * c) * rows * ld;
+        if (tile == 4)
+            g->k.split4_rows(x + c * H * W, H, W, p->pad_h, p->pad_w, 4 * th0, rows, ld, xe, pr);
+        else
+            g->k.split_rows(x + c * H * W, H, W, p->pad_h, p->pad_w, 2 * th0, rows, ld, xe,
+                            xe + rows * ld, pr);
     }
     /* 2. V = B^T d B for every channel and tile, written in the packed-B layout (kc blocks
      * of channels at pc * tb_pad, nr-tile panels of kc x nr); columns past the item's tiles
      * are zero */
     const int64_t ntile = rb * TWp;
+    const FC_FN(wg_input_fn) input = tile == 4 ? g->k.input4_block : g->k.input_block;
     for (int64_t pc = 0; pc < C; pc += cfg->kc) {
         const int64_t kc = FC_MIN(cfg->kc, C - pc);
-        g->k.input_block(xs + 2 * pc * rows * ld, rows, ld, kc, rb, TWp, v + pc * tb_pad, vxs,
-                         nr, kc);
+        input(xs + tile * pc * rows * ld, rows, ld, kc, rb, TWp, v + pc * tb_pad, vxs, nr, kc);
         /* zero the columns past the item's tiles: one run per channel and panel */
         for (int64_t t = ntile; t < tb_pad;) {
             const int64_t run = FC_MIN(tb_pad, (t / nr + 1) * nr) - t;
-            for (int xi = 0; xi < 16; xi++)
+            for (int xi = 0; xi < nxi; xi++)
                 for (int64_t c = 0; c < kc; c++) {
                     FC_T *z = v + xi * vxs + pc * tb_pad + (t / nr) * nr * kc + c * nr + t % nr;
                     for (int64_t j = 0; j < run; j++) z[j] = 0;
@@ -211,8 +283,8 @@ static void FC_FN(wg_item)(const FC_FN(wg_plan) *g, const FC_T *x, const FC_T *b
             t += run;
         }
     }
-    /* 3. the 16 GEMMs M_xi = U_xi @ V_xi, full tiles on the padded buffers */
-    for (int xi = 0; xi < 16; xi++) {
+    /* 3. the nxi GEMMs M_xi = U_xi @ V_xi, full tiles on the padded buffers */
+    for (int xi = 0; xi < nxi; xi++) {
         const FC_T *a = g->up + xi * m_pad * C, *b = v + xi * vxs;
         FC_T *mc = m + xi * mxs;
         for (int64_t pc = 0; pc < C; pc += cfg->kc) {
@@ -227,12 +299,13 @@ static void FC_FN(wg_item)(const FC_FN(wg_plan) *g, const FC_T *x, const FC_T *b
     /* 4. y = A^T M A + bias (relu, 2x2 max-pool) */
     if (out->pool == 2) {
         const int64_t PH = OH / 2, PW = OW / 2;
-        g->k.output_pool_block(m, mxs, tb_pad, M, rb, TWp, bias, out->relu,
-                               (FC_T *)out->y + image * M * PH * PW,
-                               out->idx + image * M * PH * PW, PH, PW, th0);
+        (tile == 4 ? g->k.output4_pool_block : g->k.output_pool_block)(
+            m, mxs, tb_pad, M, rb, TWp, bias, out->relu, (FC_T *)out->y + image * M * PH * PW,
+            out->idx + image * M * PH * PW, PH, PW, th0);
     } else {
-        g->k.output_block(m, mxs, tb_pad, M, rb, TWp, bias, out->relu,
-                          (FC_T *)out->y + image * M * OH * OW, OH, OW, th0);
+        (tile == 4 ? g->k.output4_block : g->k.output_block)(
+            m, mxs, tb_pad, M, rb, TWp, bias, out->relu, (FC_T *)out->y + image * M * OH * OW,
+            OH, OW, th0);
     }
 }
 
@@ -249,9 +322,12 @@ static void FC_FN(wg_forward)(fc_isa isa, const fc_conv2d_params *p, const FC_T 
     g.p = p;
     g.cfg = FC_FN(packed_cfg)(isa, p->c_in, &cfgk);
     g.k = FC_FN(wg_kernels_for)(isa);
-    g.TH = (p->out_h + 1) / 2;
-    g.TWp = FC_FN(wg_twp)(p);
-    g.ld = g.TWp + FC_FN(WG_TV);
+    g.tile = FC_FN(use_winograd)(isa, p);
+    g.nxi = (g.tile + 2) * (g.tile + 2);
+    g.TH = (p->out_h + g.tile - 1) / g.tile;
+    g.TWp = FC_FN(wg_twp)(p, g.tile);
+    /* the input transforms read values tw .. tw + 1 + (their vector) - 1 < TWp + 1 */
+    g.ld = g.TWp + 1;
     g.m_pad = (p->c_out + g.cfg->mr - 1) / g.cfg->mr * g.cfg->mr;
     /* tile rows per item: the item's scratch within 3/4 of L2 (half left too few tiles per
      * item with 64 input channels: 16 tiles, 10% slower than 32 on the 14x14 grad_input) and
@@ -262,7 +338,7 @@ static void FC_FN(wg_forward)(fc_isa isa, const fc_conv2d_params *p, const FC_T 
     (void)fc_cache_sizes(caches);
     const double budget = FC_MIN((double)caches[1] * 3 / 4,
                                  (double)fc_get_workspace_limit() / nt -
-                                     sizeof(FC_T) * 16.0 * (double)(g.m_pad * p->c_in));
+                                     sizeof(FC_T) * (double)g.nxi * (double)(g.m_pad * p->c_in));
     const int64_t nr = g.cfg->nr;
     int64_t rb_max = g.TH;
     for (; rb_max > 1; rb_max--) {
@@ -285,7 +361,7 @@ static void FC_FN(wg_forward)(fc_isa isa, const fc_conv2d_params *p, const FC_T 
     }
     g.nblk = (g.TH + g.RB - 1) / g.RB;
     g.tb_pad = (g.RB * g.TWp + nr - 1) / nr * nr;
-    g.up = FC_FN(wg_transform_weights)(g.cfg, p, w, g.m_pad);
+    g.up = FC_FN(wg_transform_weights)(g.cfg, p, w, g.m_pad, g.tile);
     const int64_t items = N * g.nblk;
     const int threads = (int)FC_MIN((int64_t)nt, items);
     (void)threads; /* (no OpenMP: one thread) */
@@ -368,7 +444,7 @@ static int FC_FN(use_winograd_dw)(fc_isa isa, const fc_conv2d_params *p)
     const double bytes = (double)sizeof(FC_T) * ((double)FC_FN(wgd_scratch_elems)(cfg, p, 1) +
                                                  16.0 * (double)(cp * mp)); /* + dU */
     if (bytes > limit) return 0;
-    if (mode == 2) return 1;
+    if (mode == 2 || mode == 4) return 1;
     int64_t TH, TW;
     FC_FN(wgd_grid)(p, &TH, &TW);
     const double waste = (4.0 * (double)(TH * TW)) / (double)(p->out_h * p->out_w);

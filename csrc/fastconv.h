@@ -71,12 +71,17 @@ int fc_isa_cpu_has(const char *name);
 const char *fc_build_compiler(void);
 const char *fc_build_flags(void);
 
-/* Which convs take the Winograd F(2x2, 3x3) path: 0 none, 1 those the cost model picks
- * (default; the environment variable FASTCONV_WINOGRAD=0/1/2 sets the initial mode), 2 every
- * conv it applies to (3x3, stride 1, dilation 1, one group) that fits the workspace limit.
- * Returns the previous mode, or -1 (nothing changed) for another value.  For tests and
- * benchmarks. */
+/* Which convs take a Winograd path: 0 none; 1 those the cost model picks, as F(2x2, 3x3)
+ * (default; the environment variable FASTCONV_WINOGRAD=0..4 sets the initial mode); 2 every
+ * conv it applies to (3x3, stride 1, dilation 1, one group) that fits the workspace limit;
+ * 3 as 1, with F(4x4, 3x3) where its tile grid pays (about 1.4x faster on the seed
+ * networks' 32 -> 64 convs, at several times the float32 rounding error: opt-in); 4 F(4x4,
+ * 3x3) wherever it applies.  The weight gradient runs F(2x2) in every mode but 0 (whenever
+ * it applies in modes 2 and 4).  Returns the previous mode, or -1 (nothing changed) for
+ * another value. */
 int fc_set_conv_winograd(int mode);
+/* The Winograd mode of fc_set_conv_winograd. */
+int fc_get_conv_winograd(void);
 
 /* Upper bound, in bytes, on the scratch memory (im2col / packing buffers) that one conv2d
  * call may allocate; large batches are processed in tiles within it.  Default 64 MiB.

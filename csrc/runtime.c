@@ -251,14 +251,16 @@ int fc_conv_winograd_mode(void) {
     int m = __atomic_load_n(&g_winograd, __ATOMIC_RELAXED);
     if (m < 0) {
         const char *env = getenv("FASTCONV_WINOGRAD");
-        m = (env && (env[0] == '0' || env[0] == '2') && env[1] == 0) ? env[0] - '0' : 1;
+        m = (env && env[0] >= '0' && env[0] <= '4' && env[1] == 0) ? env[0] - '0' : 1;
         __atomic_store_n(&g_winograd, m, __ATOMIC_RELAXED);
     }
     return m;
 }
 
+int fc_get_conv_winograd(void) { return fc_conv_winograd_mode(); }
+
 int fc_set_conv_winograd(int mode) {
-    if (mode < 0 || mode > 2) return -1;
+    if (mode < 0 || mode > 4) return -1;
     const int old = fc_conv_winograd_mode();
     __atomic_store_n(&g_winograd, mode, __ATOMIC_RELAXED);
     return old;

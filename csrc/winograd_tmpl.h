@@ -20,6 +20,75 @@
 #define FC_WG_FN(name) FC_WG_CAT3(FC_WG_PFX, name, FC_WG_ISA)
 #define FC_WG_TV FC_WG_TVN
 
+/* The first n (0 < n < FC_WG_TV) values of the 32-byte vector v to dst: a stack copy read
+ * back in 16-, 8- and 4-byte pieces (loads inside one earlier store, which store forwarding
+ * serves), at most three stores. */
+#define FC_WG_STORE_PART(dst, v, n)                                                          \
+    do {                                                                                     \
+        unsigned char tmp_[32], *d_ = (unsigned char *)(dst);                                \
+        __builtin_memcpy(tmp_, &(v), 32);                                                    \
+        const size_t b_ = (size_t)(n) * sizeof(FC_WG_T);                                     \
+        size_t o_ = 0;                                                                       \
+        if (b_ & 16) {                                                                       \
+            __builtin_memcpy(d_, tmp_, 16);                                                  \
+            o_ = 16;                                                                         \
+        }                                                                                    \
+        if (b_ & 8) {                                                                        \
+            __builtin_memcpy(d_ + o_, tmp_ + o_, 8);                                         \
+            o_ += 8;                                                                         \
+        }                                                                                    \
+        if (b_ & 4) __builtin_memcpy(d_ + o_, tmp_ + o_, 4);                                 \
+    } while (0)
+/* the first n (0 < n <= 2 FC_WG_TV) values of v0 then v1 */
+#define FC_WG_STORE2(dst, v0, v1, n)                                                         \
+    do {                                                                                     \
+        if ((n) >= FC_WG_TV) {                                                               \
+            __builtin_memcpy((dst), &(v0), sizeof(v0));                                      \
+            if ((n) == 2 * FC_WG_TV) __builtin_memcpy((dst) + FC_WG_TV, &(v1), sizeof(v1));  \
+            else if ((n) > FC_WG_TV) FC_WG_STORE_PART((dst) + FC_WG_TV, v1, (n) - FC_WG_TV); \
+        } else {                                                                             \
+            FC_WG_STORE_PART((dst), v0, (n));                                                \
+        }                                                                                    \
+    } while (0)
+/* the first n (0 < n <= FC_WG_TV) lanes of the integer vector pos (values < 256) as bytes */
+#define FC_WG_STORE_BYTES(dst, pos, n)                                                       \
+    do {                                                                                     \
+        typedef uint8_t bvec_t_ __attribute__((vector_size(FC_WG_TV)));                      \
+        const bvec_t_ by_ = __builtin_convertvector((pos), bvec_t_);                         \
+        unsigned char *d_ = (unsigned char *)(dst);                                          \
+        const unsigned char *s_ = (const unsigned char *)&by_;                               \
+        if ((n) == FC_WG_TV) {                                                               \
+            __builtin_memcpy(d_, s_, FC_WG_TV);                                              \
+        } else {                                                                             \
+            size_t o_ = 0;                                                                   \
+            if ((n) & 4) {                                                                   \
+                __builtin_memcpy(d_, s_, 4);                                                 \
+                o_ = 4;                                                                      \
+            }                                                                                \
+            if ((n) & 2) {                                                                   \
+                __builtin_memcpy(d_ + o_, s_ + o_, 2);                                       \
+                o_ += 2;                                                                     \
+            }                                                                                \
+            if ((n) & 1) d_[o_] = s_[o_];                                                    \
+        }                                                                                    \
+    } while (0)
+/* The maximum of a 2x2 window (y00 y01 / y10 y11, lane-wise) and its position i * 2 + j:
+ * b replaces a where b > a or b is NaN, pairwise (the rule of fc_max_pool2d_forward: the
+ * first maximum in row-major order wins, NaN counts as larger than any number, the last NaN
+ * winning). */
+#define FC_WG_POOL_PICK(vec_t, uvec_t, y00, y01, y10, y11, best, pos)                        \
+    do {                                                                                     \
+        const uvec_t k1_ = (uvec_t)(((y01) > (y00)) | ((y01) != (y01)));                     \
+        const uvec_t k2_ = (uvec_t)(((y11) > (y10)) | ((y11) != (y11)));                     \
+        const vec_t top_ = (vec_t)(((uvec_t)(y00) & ~k1_) | ((uvec_t)(y01) & k1_));          \
+        const vec_t bot_ = (vec_t)(((uvec_t)(y10) & ~k2_) | ((uvec_t)(y11) & k2_));          \
+        const uvec_t k3_ = (uvec_t)((bot_ > top_) | (bot_ != bot_));                         \
+        best = (vec_t)(((uvec_t)top_ & ~k3_) | ((uvec_t)bot_ & k3_));                        \
+        /* position: top = 0 + (k1 & 1), bottom = 2 + (k2 & 1) */                            \
+        const uvec_t one_ = (uvec_t){0} + 1, two_ = one_ + one_;                             \
+        pos = ((k1_ & one_) & ~k3_) | ((two_ + (k2_ & one_)) & k3_);                         \
+    } while (0)
+
 /* Rows r0 .. r0 + rows - 1 of one channel's zero-padded plane (x: H x W, padded by pad_h
  * rows and pad_w columns), split into the even columns (xe) and odd columns (xo), rows of ld
  * values (columns past the padded plane are zero).  (pr is unused scratch of 2 ld values.)
@@ -170,15 +239,8 @@ void FC_WG_FN(output_block)(const FC_WG_T *restrict m, int64_t mxs, int64_t ldm,
                     for (int l = 0; l < 2 * TV; l++) out[i][l / TV][l % TV] = yv[i][l % 2][l / 2];
 #endif
                 }
-                if (n == 2 * TV) {
-                    __builtin_memcpy(y0 + c0, out[0], sizeof out[0]);
-                    if (y1) __builtin_memcpy(y1 + c0, out[1], sizeof out[1]);
-                } else {
-                    const FC_WG_T *o0 = (const FC_WG_T *)out[0], *o1 = (const FC_WG_T *)out[1];
-                    for (int64_t c = 0; c < n; c++) y0[c0 + c] = o0[c];
-                    if (y1)
-                        for (int64_t c = 0; c < n; c++) y1[c0 + c] = o1[c];
-                }
+                FC_WG_STORE2(y0 + c0, out[0][0], out[0][1], n);
+                if (y1) FC_WG_STORE2(y1 + c0, out[1][0], out[1][1], n);
             }
         }
     }
@@ -207,33 +269,320 @@ void FC_WG_FN(output_pool_block)(const FC_WG_T *restrict m, int64_t mxs, int64_t
             FC_WG_T *o = out + (co * PH + th0 + th) * PW;
             uint8_t *ix = idx + (co * PH + th0 + th) * PW;
             for (int64_t tw = 0; tw < PW; tw += TV) {
-                vec_t y[2][2];
+                vec_t y[2][2], best;
+                uvec_t pos;
                 FC_WG_OUTPUT_TILES(vec_t, mt, mxs, tw, b, relu, y);
-                /* pick(a, b): b replaces a where b > a or b is NaN (pairwise, as the pool
-                 * kernels) */
-                uvec_t k1 = (uvec_t)((y[0][1] > y[0][0]) | (y[0][1] != y[0][1]));
-                uvec_t k2 = (uvec_t)((y[1][1] > y[1][0]) | (y[1][1] != y[1][1]));
-                const vec_t top = (vec_t)(((uvec_t)y[0][0] & ~k1) | ((uvec_t)y[0][1] & k1));
-                const vec_t bot = (vec_t)(((uvec_t)y[1][0] & ~k2) | ((uvec_t)y[1][1] & k2));
-                uvec_t k3 = (uvec_t)((bot > top) | (bot != bot));
-                const vec_t best = (vec_t)(((uvec_t)top & ~k3) | ((uvec_t)bot & k3));
-                /* position: top = 0 + (k1 & 1), bottom = 2 + (k2 & 1) */
-                const uvec_t one = (uvec_t){0} + 1, two = one + one;
-                const uvec_t pos = ((k1 & one) & ~k3) | ((two + (k2 & one)) & k3);
+                FC_WG_POOL_PICK(vec_t, uvec_t, y[0][0], y[0][1], y[1][0], y[1][1], best, pos);
                 const int64_t n = FC_MIN((int64_t)TV, PW - tw);
-                if (n == TV) {
-                    __builtin_memcpy(o + tw, &best, sizeof best);
-                } else {
-                    for (int64_t l = 0; l < n; l++) o[tw + l] = best[l];
-                }
-                for (int64_t l = 0; l < n; l++) ix[tw + l] = (uint8_t)pos[l];
+                if (n == TV) __builtin_memcpy(o + tw, &best, sizeof best);
+                else FC_WG_STORE_PART(o + tw, best, n);
+                FC_WG_STORE_BYTES(ix + tw, pos, n);
             }
         }
     }
 }
 
+/* ------------------------------------------------------------------------------------ */
+/* F(4x4, 3x3): a 4x4 output tile from a 6x6 input tile, 36 products instead of 144 (4x).  */
+/* ------------------------------------------------------------------------------------ */
+/* With the interpolation points 0, 1, -1, 1/2, -2 and infinity, which Barabasz et al.
+ * ("Error analysis and improving the accuracy of Winograd convolution for deep neural
+ * networks", 2020) found to give F(4, 3) about half the float32 error of the points
+ * 0, +-1, +-2 of Lavin & Gray:
+ *     B^T = [1 -3/2 -2 3/2 1 0; 0 -1 1/2 5/2 1 0; 0 1 -5/2 1/2 1 0; 0 -2 -1 2 1 0;
+ *            0 1/2 -1 -1/2 1 0; 0 1 -3/2 -2 3/2 1],
+ *     A^T = [1 1 1 1 1 0; 0 1 -1 1/2 -2 0; 0 1 1 1/4 4 0; 0 1 -1 1/8 -8 1],
+ *     G   = [1 0 0; 1/3 1/3 1/3; -1/3 1/3 -1/3; -16/15 -8/15 -4/15; 1/15 -2/15 4/15; 0 0 1]
+ * (G g G^T is computed once per call by the driver, in double).  Product xi = 6 a + b is
+ * row a, column b of the 6x6 tile.  The tile grid's rows are FC_WG_TV4 tiles (16 bytes)
+ * at a time (the seed networks' 14x14 and 16x16 planes have 4 tiles per row), and the
+ * transforms run over 32-byte vectors of two such halves, from one tile row or two. */
+#define FC_WG_TV4 (FC_WG_TVN / 2)
+
+/* B^T d for one column d0..d5 (or d B for one row), into r0..r5 */
+#define FC_WG4_BT(d0, d1, d2, d3, d4, d5, r0, r1, r2, r3, r4, r5)                            \
+    do {                                                                                     \
+        const __typeof__(d0) e = (d3) - (d1), f = (d4) - (d2);                               \
+        r0 = (d0) + (d4) - 2 * (d2) + (FC_WG_T)1.5 * e;                                      \
+        r1 = (d4) - (d1) + (FC_WG_T)0.5 * (d2) + (FC_WG_T)2.5 * (d3);                        \
+        r2 = (d4) + (d1) - (FC_WG_T)2.5 * (d2) + (FC_WG_T)0.5 * (d3);                        \
+        r3 = f + 2 * e;                                                                      \
+        r4 = f - (FC_WG_T)0.5 * e;                                                           \
+        r5 = (d1) + (d5) - 2 * (d3) + (FC_WG_T)1.5 * f;                                      \
+    } while (0)
+/* A^T m for one column m0..m5, into o0..o3 */
+#define FC_WG4_AT(m0, m1, m2, m3, m4, m5, o0, o1, o2, o3)                                    \
+    do {                                                                                     \
+        const __typeof__(m0) s1 = (m1) + (m2), d1 = (m1) - (m2);                             \
+        o0 = (m0) + s1 + (m3) + (m4);                                                        \
+        o1 = d1 + (FC_WG_T)0.5 * (m3) - 2 * (m4);                                            \
+        o2 = s1 + (FC_WG_T)0.25 * (m3) + 4 * (m4);                                           \
+        o3 = d1 + (FC_WG_T)0.125 * (m3) - 8 * (m4) + (m5);                                   \
+    } while (0)
+
+/* Rows r0 .. r0 + rows - 1 of one channel's zero-padded plane (as split_rows) split by
+ * column modulo 4: phase k at xp + k rows ld, row r at r * ld, value j = padded column
+ * 4 j + k (zero past the padded plane).  pr: scratch of 4 ld values (the padded row, read
+ * back with scalar loads, which store forwarding serves). */
+void FC_WG_FN(split4_rows)(const FC_WG_T *restrict x, int64_t H, int64_t W, int64_t pad_h,
+                           int64_t pad_w, int64_t r0, int64_t rows, int64_t ld,
+                           FC_WG_T *restrict xp, FC_WG_T *restrict pr)
+{
+    const int64_t ps = rows * ld, n = 4 * ld;
+    /* padded columns [pad_w, pad_w + W) hold the row, clipped to the 4 ld read */
+    const int64_t c0 = FC_MIN(pad_w, n), c1 = FC_MIN(pad_w + W, n);
+    for (int64_t r = 0; r < rows; r++) {
+        FC_WG_T *restrict o = xp + r * ld;
+        const int64_t ih = r0 + r - pad_h;
+        if (ih < 0 || ih >= H) {
+            for (int k = 0; k < 4; k++)
+                for (int64_t j = 0; j < ld; j++) o[k * ps + j] = 0;
+            continue;
+        }
+        const FC_WG_T *restrict xr = x + ih * W - pad_w; /* xr[c] = padded column c */
+        for (int64_t c = 0; c < c0; c++) pr[c] = 0;
+        for (int64_t c = c0; c < c1; c++) pr[c] = xr[c];
+        for (int64_t c = c1; c < n; c++) pr[c] = 0;
+        for (int64_t j = 0; j < ld; j++) {
+            o[j] = pr[4 * j];
+            o[ps + j] = pr[4 * j + 1];
+            o[2 * ps + j] = pr[4 * j + 2];
+            o[3 * ps + j] = pr[4 * j + 3];
+        }
+    }
+}
+
+/* The tiles of one vector of F(4x4): FC_WG_TV consecutive tiles t .. of the item's ntile
+ * (t a multiple of FC_WG_TV), as two halves of FC_WG_TV4 tiles, each inside one tile row
+ * of twp (a multiple of FC_WG_TV4) tiles: half h at tile row th[h], tiles tw[h] ...  A high
+ * half past ntile repeats the low one (its results are dropped). */
+#define FC_WG4_HALVES(t, ntile, twp, th, tw)                                                 \
+    do {                                                                                     \
+        const int64_t t1_ = (t) + FC_WG_TV4 < (ntile) ? (t) + FC_WG_TV4 : (t);               \
+        th[0] = (t) / (twp);                                                                 \
+        tw[0] = (t) % (twp);                                                                 \
+        th[1] = t1_ / (twp);                                                                 \
+        tw[1] = t1_ % (twp);                                                                 \
+    } while (0)
+
+/* a 32-byte vector from two 16-byte halves */
+#ifdef FC_VEC_SHUFFLE
+#if FC_WG_TVN == 8
+#define FC_WG4_CAT(lo, hi) __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7)
+#else
+#define FC_WG4_CAT(lo, hi) __builtin_shufflevector(lo, hi, 0, 1, 2, 3)
+#endif
+#endif
+static inline void FC_WG_FN(load2)(void *v, const FC_WG_T *lo, const FC_WG_T *hi)
+{
+    typedef FC_WG_T hvec_t __attribute__((vector_size(16)));
+    typedef FC_WG_T vec_t __attribute__((vector_size(32)));
+    hvec_t a, b;
+    __builtin_memcpy(&a, lo, sizeof a);
+    __builtin_memcpy(&b, hi, sizeof b);
+#ifdef FC_WG4_CAT
+    const vec_t r = FC_WG4_CAT(a, b);
+    __builtin_memcpy(v, &r, sizeof r);
+#else
+    __builtin_memcpy(v, &a, sizeof a);
+    __builtin_memcpy((char *)v + sizeof a, &b, sizeof b);
+#endif
+}
+
+/* Input transform of nch channels and rb rows of 6x6 tiles (as input_block): tile (th, tw)
+ * reads rows 4 th .. 4 th + 5 of the channel's split plane (channel c at xs + 4 c rows ld,
+ * phases rows ld apart; values 0 .. twp of each row are read), V[xi] of channel c and tile
+ * t = th twp + tw goes to v[xi * vxs + (t / nr) * nr * kc + c * nr + t % nr], for the
+ * tiles t < rb twp (and up to the next multiple of FC_WG_TV, with values the caller
+ * zeroes). */
+void FC_WG_FN(input4_block)(const FC_WG_T *restrict xs, int64_t rows, int64_t ld,
+                            int64_t nch, int64_t rb, int64_t twp, FC_WG_T *restrict v,
+                            int64_t vxs, int64_t nr, int64_t kc)
+{
+    typedef FC_WG_T vec_t __attribute__((vector_size(32)));
+    enum { TV = FC_WG_TV };
+    const int64_t ps = rows * ld, ntile = rb * twp;
+    for (int64_t c = 0; c < nch; c++) {
+        const FC_WG_T *xc = xs + 4 * c * ps;
+        FC_WG_T *vc = v + c * nr;
+        for (int64_t t = 0; t < ntile; t += TV) {
+            int64_t th[2], tw[2];
+            FC_WG4_HALVES(t, ntile, twp, th, tw);
+            const FC_WG_T *x0 = xc + 4 * th[0] * ld + tw[0], *x1 = xc + 4 * th[1] * ld + tw[1];
+            vec_t tt[6][6];
+#pragma GCC unroll 6
+            for (int i = 0; i < 6; i++) {
+                /* d[i][k] = padded column 4 (tile) + k of row i: phase k % 4 at k / 4 */
+                const FC_WG_T *a = x0 + i * ld, *b = x1 + i * ld;
+                vec_t d0, d1, d2, d3, d4, d5;
+                FC_WG_FN(load2)(&d0, a, b);
+                FC_WG_FN(load2)(&d1, a + ps, b + ps);
+                FC_WG_FN(load2)(&d2, a + 2 * ps, b + 2 * ps);
+                FC_WG_FN(load2)(&d3, a + 3 * ps, b + 3 * ps);
+                FC_WG_FN(load2)(&d4, a + 1, b + 1);
+                FC_WG_FN(load2)(&d5, a + ps + 1, b + ps + 1);
+                FC_WG4_BT(d0, d1, d2, d3, d4, d5, tt[i][0], tt[i][1], tt[i][2], tt[i][3],
+                          tt[i][4], tt[i][5]); /* d B (columns) */
+            }
+            FC_WG_T *dst = vc + (t / nr) * nr * kc + t % nr;
+#pragma GCC unroll 6
+            for (int j = 0; j < 6; j++) { /* B^T (d B) (rows) */
+                vec_t r[6];
+                FC_WG4_BT(tt[0][j], tt[1][j], tt[2][j], tt[3][j], tt[4][j], tt[5][j], r[0], r[1],
+                          r[2], r[3], r[4], r[5]);
+#pragma GCC unroll 6
+                for (int a = 0; a < 6; a++)
+                    __builtin_memcpy(dst + (a * 6 + j) * vxs, &r[a], sizeof r[a]);
+            }
+        }
+    }
+}
+
+/* The 4x4 outputs y[i][j] of FC_WG_TV consecutive tiles from the 36 products
+ * m[xi * mxs + t], bias added, relu'd if asked. */
+#define FC_WG4_OUTPUT_TILES(vec_t, m, mxs, t, bias, relu, y)                                 \
+    do {                                                                                     \
+        vec_t s[4][6];                                                                       \
+        _Pragma("GCC unroll 6") for (int j = 0; j < 6; j++) {                                \
+            vec_t mm[6];                                                                     \
+            _Pragma("GCC unroll 6") for (int a = 0; a < 6; a++)                              \
+                __builtin_memcpy(&mm[a], (m) + (a * 6 + j) * (mxs) + (t), sizeof mm[a]);     \
+            FC_WG4_AT(mm[0], mm[1], mm[2], mm[3], mm[4], mm[5], s[0][j], s[1][j], s[2][j],   \
+                      s[3][j]); /* A^T m (rows) */                                           \
+        }                                                                                    \
+        _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {                                \
+            FC_WG4_AT(s[i][0], s[i][1], s[i][2], s[i][3], s[i][4], s[i][5], y[i][0], y[i][1], \
+                      y[i][2], y[i][3]); /* (A^T m) A (columns) */                           \
+            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {                            \
+                y[i][j] += (bias);                                                           \
+                if (relu) y[i][j] = FC_WG_RELU(y[i][j]);                                     \
+            }                                                                                \
+        }                                                                                    \
+    } while (0)
+
+/* Output transform of M output channels and rb rows of 4x4 tiles (as output_block): channel
+ * co, tile t = th twp + tw of the item at m[xi * mxs + co * ldm + t], into rows
+ * 4 (th0 + th) .. + 3 (those < OH), columns [0, OW) of the M output planes y (OH x OW). */
+void FC_WG_FN(output4_block)(const FC_WG_T *restrict m, int64_t mxs, int64_t ldm, int64_t M,
+                             int64_t rb, int64_t twp, const FC_WG_T *restrict bias, int relu,
+                             FC_WG_T *restrict y, int64_t OH, int64_t OW, int64_t th0)
+{
+    typedef FC_WG_T vec_t __attribute__((vector_size(32)));
+    typedef FC_WG_UT uvec_t __attribute__((vector_size(32)));
+    enum { TV = FC_WG_TV, TV4 = FC_WG_TV4 };
+    const int64_t ntile = rb * twp;
+    for (int64_t co = 0; co < M; co++) {
+        const FC_WG_T b = bias ? bias[co] : (FC_WG_T)0;
+        const FC_WG_T *mc = m + co * ldm;
+        FC_WG_T *yc = y + co * OH * OW;
+        for (int64_t t = 0; t < ntile; t += TV) {
+            int64_t th[2], tw[2];
+            FC_WG4_HALVES(t, ntile, twp, th, tw);
+            const int halves = t + TV4 < ntile ? 2 : 1;
+            vec_t yv[4][4];
+            FC_WG4_OUTPUT_TILES(vec_t, mc, mxs, t, b, relu, yv);
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) {
+                vec_t out[2][2]; /* row i of each half's TV4 tiles, in order: 4 TV4 values */
+#ifdef FC_VEC_SHUFFLE
+                const vec_t a0 = FC_VEC_ZIPLO(FC_WG_TVN, yv[i][0], yv[i][2]);
+                const vec_t a1 = FC_VEC_ZIPLO(FC_WG_TVN, yv[i][1], yv[i][3]);
+                const vec_t b0 = FC_VEC_ZIPHI(FC_WG_TVN, yv[i][0], yv[i][2]);
+                const vec_t b1 = FC_VEC_ZIPHI(FC_WG_TVN, yv[i][1], yv[i][3]);
+                out[0][0] = FC_VEC_ZIPLO(FC_WG_TVN, a0, a1);
+                out[0][1] = FC_VEC_ZIPHI(FC_WG_TVN, a0, a1);
+                out[1][0] = FC_VEC_ZIPLO(FC_WG_TVN, b0, b1);
+                out[1][1] = FC_VEC_ZIPHI(FC_WG_TVN, b0, b1);
+#else
+                for (int h = 0; h < 2; h++)
+                    for (int l = 0; l < 4 * TV4; l++)
+                        out[h][l / TV][l % TV] = yv[i][l % 4][h * TV4 + l / 4];
+#endif
+                for (int h = 0; h < halves; h++) {
+                    const int64_t r = 4 * (th0 + th[h]) + i, c0 = 4 * tw[h];
+                    const int64_t n = FC_MIN((int64_t)(4 * TV4), OW - c0);
+                    if (r >= OH || n <= 0) continue;
+                    FC_WG_STORE2(yc + r * OW + c0, out[h][0], out[h][1], n);
+                }
+            }
+        }
+    }
+}
+
+/* The same with a 2x2 stride-2 max-pool of the (relu'd) outputs fused (as output_pool_block):
+ * tile (th0 + th, tw) holds the pooled windows (2 (th0 + th) + a, 2 tw + b), a, b in {0, 1};
+ * those with row < PH and column < PW go to out (M planes of PH x PW), their positions
+ * i * 2 + j in the window to idx. */
+void FC_WG_FN(output4_pool_block)(const FC_WG_T *restrict m, int64_t mxs, int64_t ldm,
+                                  int64_t M, int64_t rb, int64_t twp,
+                                  const FC_WG_T *restrict bias, int relu,
+                                  FC_WG_T *restrict out, uint8_t *restrict idx, int64_t PH,
+                                  int64_t PW, int64_t th0)
+{
+    typedef FC_WG_T vec_t __attribute__((vector_size(32)));
+    typedef FC_WG_UT uvec_t __attribute__((vector_size(32)));
+    enum { TV = FC_WG_TV, TV4 = FC_WG_TV4 };
+    const int64_t ntile = rb * twp;
+    for (int64_t co = 0; co < M; co++) {
+        const FC_WG_T b = bias ? bias[co] : (FC_WG_T)0;
+        const FC_WG_T *mc = m + co * ldm;
+        for (int64_t t = 0; t < ntile; t += TV) {
+            int64_t th[2], tw[2];
+            FC_WG4_HALVES(t, ntile, twp, th, tw);
+            const int halves = t + TV4 < ntile ? 2 : 1;
+            if (2 * (th0 + th[0]) >= PH) break;
+            vec_t y[4][4];
+            FC_WG4_OUTPUT_TILES(vec_t, mc, mxs, t, b, relu, y);
+#pragma GCC unroll 2
+            for (int a = 0; a < 2; a++) {
+                vec_t best[2];
+                uvec_t pos[2];
+#pragma GCC unroll 2
+                for (int bb = 0; bb < 2; bb++)
+                    FC_WG_POOL_PICK(vec_t, uvec_t, y[2 * a][2 * bb], y[2 * a][2 * bb + 1],
+                                    y[2 * a + 1][2 * bb], y[2 * a + 1][2 * bb + 1], best[bb],
+                                    pos[bb]);
+                /* pooled columns 2 (tw + l) + bb of each half: the two interleaved */
+                vec_t row[2];
+                uvec_t prow[2];
+#ifdef FC_VEC_SHUFFLE
+                row[0] = FC_VEC_ZIPLO(FC_WG_TVN, best[0], best[1]);
+                row[1] = FC_VEC_ZIPHI(FC_WG_TVN, best[0], best[1]);
+                prow[0] = FC_VEC_ZIPLO(FC_WG_TVN, pos[0], pos[1]);
+                prow[1] = FC_VEC_ZIPHI(FC_WG_TVN, pos[0], pos[1]);
+#else
+                for (int l = 0; l < 2 * TV; l++) {
+                    row[l / TV][l % TV] = best[l % 2][l / 2];
+                    prow[l / TV][l % TV] = pos[l % 2][l / 2];
+                }
+#endif
+                for (int h = 0; h < halves; h++) {
+                    const int64_t pr = 2 * (th0 + th[h]) + a, pc = 2 * tw[h];
+                    const int64_t n = FC_MIN((int64_t)TV, PW - pc);
+                    if (pr >= PH || n <= 0) continue;
+                    FC_WG_T *o = out + (co * PH + pr) * PW + pc;
+                    uint8_t *ix = idx + (co * PH + pr) * PW + pc;
+                    if (n == TV) __builtin_memcpy(o, &row[h], sizeof row[h]);
+                    else FC_WG_STORE_PART(o, row[h], n);
+                    FC_WG_STORE_BYTES(ix, prow[h], n);
+                }
+            }
+        }
+    }
+}
+
+#undef FC_WG4_OUTPUT_TILES
+#undef FC_WG4_HALVES
+#undef FC_WG4_CAT
+#undef FC_WG4_BT
+#undef FC_WG4_AT
+#undef FC_WG_TV4
 #undef FC_WG_OUTPUT_TILES
 #undef FC_WG_RELU
+#undef FC_WG_STORE_PART
+#undef FC_WG_STORE2
+#undef FC_WG_STORE_BYTES
+#undef FC_WG_POOL_PICK
 #undef FC_WG_CAT3_
 #undef FC_WG_CAT3
 #undef FC_WG_FN

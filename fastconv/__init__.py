@@ -22,7 +22,7 @@ from .backend import use_backend
 __all__ = ["__version__", "functional", "reference", "conv2d_output_shape",
            "pool2d_output_shape", "set_num_threads", "get_num_threads",
            "set_workspace_limit", "get_workspace_limit", "use_backend", "manual_seed",
-           "local_num_threads"]
+           "local_num_threads", "set_winograd", "get_winograd"]
 
 _MIN_WORKSPACE = 1 << 20
 
@@ -103,6 +103,31 @@ def set_workspace_limit(nbytes: int) -> None:
 def get_workspace_limit() -> int:
     """The workspace limit in bytes (default 64 MiB)."""
     return _kernels.get_workspace_limit()
+
+
+_WINOGRAD_MODES = {"off": 0, "auto": 1, "always": 2, "fast": 3, "always-f4": 4}
+
+
+def set_winograd(mode: str) -> str:
+    """Which 3x3 stride-1 convs run as Winograd convolution; returns the previous mode.
+
+    "auto" (the default): F(2x2, 3x3) where the cost model says it pays; "off": never;
+    "always": F(2x2, 3x3) wherever it applies; "fast": as "auto", with F(4x4, 3x3) where its
+    tile grid pays (the seed networks' 32 -> 64 convs run about 1.4x faster, at several
+    times the float32 rounding error of F(2x2, 3x3): README has the figures); "always-f4":
+    F(4x4, 3x3) wherever it applies.  The environment variable FASTCONV_WINOGRAD=0..4 sets
+    the initial mode, in this order.
+    """
+    if not isinstance(mode, str) or mode not in _WINOGRAD_MODES:
+        raise ValueError(f"set_winograd: mode must be one of {sorted(_WINOGRAD_MODES)}, "
+                         f"got {mode!r}")
+    old = _kernels.set_conv_winograd(_WINOGRAD_MODES[mode])
+    return {v: k for k, v in _WINOGRAD_MODES.items()}[old]
+
+
+def get_winograd() -> str:
+    """The Winograd mode (see set_winograd)."""
+    return {v: k for k, v in _WINOGRAD_MODES.items()}[_kernels.get_conv_winograd()]
 
 
 def _default_num_threads() -> int:

@@ -82,6 +82,7 @@ cdef extern from "fastconv.h" nogil:
                                       const double *x, const double *w, double *gx,
                                       double *gw, double *gb)
     int fc_set_conv_winograd(int mode)
+    int fc_get_conv_winograd()
 
     ctypedef struct fc_pool2d_params:
         int64_t n, c, h, w

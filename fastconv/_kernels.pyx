@@ -327,8 +327,14 @@ def conv2d_block_backward(const floating[:, :, :, ::1] gy, const floating[:, :, 
 
 
 def set_conv_winograd(int mode):
-    """Set the Winograd mode (0 never, 1 cost model, 2 always); returns the previous one."""
+    """Set the Winograd mode (0 never, 1 cost model, 2 always, 3 cost model with F(4x4),
+    4 F(4x4) always); returns the previous one, or -1 for another value."""
     return fc_set_conv_winograd(mode)
+
+
+def get_conv_winograd():
+    """The Winograd mode (see set_conv_winograd)."""
+    return fc_get_conv_winograd()
 
 
 # ------------------------------------------------------------------------------------------

@@ -4,9 +4,10 @@
   forward and every gradient, with ties and NaN; the window positions against max_pool2d's
   int64 indices; errors.
 - Central differences (float64) for each new backward.
-- The Winograd F(2x2, 3x3) path against the float64 reference on the conv grid of
-  test_functional (the shapes it declines run the other paths), forced on and off, with its
-  error on the seed networks' shapes recorded.
+- The Winograd F(2x2, 3x3) and F(4x4, 3x3) paths against the float64 reference on the conv
+  grid of test_functional (the shapes they decline run the other paths), forced on and off,
+  with their error on the seed networks' shapes recorded; F(4x4) blocks against the unfused
+  ops.
 """
 import numpy as np
 import pytest
@@ -208,7 +209,8 @@ def test_block_inputs_unchanged_and_layouts(rng):
 # Winograd F(2x2, 3x3)
 # ---------------------------------------------------------------------------------------
 
-@pytest.fixture(params=[0, 1, 2], ids=["winograd-off", "winograd-auto", "winograd-forced"])
+@pytest.fixture(params=[0, 1, 2, 3, 4], ids=["winograd-off", "winograd-auto", "winograd-forced",
+                                             "winograd-fast", "winograd-f4-forced"])
 def winograd(request):
     old = _kernels.set_conv_winograd(request.param)
     try:
@@ -246,11 +248,12 @@ SEED_SHAPES = {"MNIST conv2": ((8, 32, 14, 14), (64, 32, 3, 3)),
                "CIFAR conv2": ((8, 32, 16, 16), (64, 32, 3, 3))}
 
 
-def test_winograd_error_on_the_seed_shapes(rng):
-    """The float32 Winograd path's largest error against float64, relative to the largest
-    output, forward, input gradient and weight gradient, on the seed networks' 3x3 convs it
-    runs on; it stays within the float32 tolerance."""
-    old = _kernels.set_conv_winograd(2)
+@pytest.mark.parametrize("mode, tile", [(2, "F(2x2,3x3)"), (4, "F(4x4,3x3)")])
+def test_winograd_error_on_the_seed_shapes(mode, tile, rng):
+    """The float32 Winograd paths' largest error against float64, relative to the largest
+    output, forward, input gradient and weight gradient (F(2x2) in every mode), on the seed
+    networks' 3x3 convs they run on; it stays within the float32 tolerance."""
+    old = _kernels.set_conv_winograd(mode)
     found = []
     try:
         for name, (xs, ws) in SEED_SHAPES.items():
@@ -268,7 +271,7 @@ def test_winograd_error_on_the_seed_shapes(rng):
                 found.append(f"{name} {what} {err:.1e}")
     finally:
         _kernels.set_conv_winograd(old)
-    record_figure("Winograd F(2x2,3x3) float32, max |error| / max |output| against float64",
+    record_figure(f"Winograd {tile} float32, max |error| / max |output| against float64",
                   "; ".join(found))
 
 
@@ -326,4 +329,53 @@ def test_winograd_is_chosen_by_the_cost_model():
     np.testing.assert_array_equal(grad_w(1, *declined), grad_w(0, *declined))
     np.testing.assert_array_equal(run(1, *taken), run(2, *taken))
     np.testing.assert_array_equal(run(1, *declined), run(0, *declined))
+    # "fast" (3) takes F(4x4) on both seed convs, as forcing it (4) does; F(2x2) differs
+    for shape in (taken, mnist):
+        np.testing.assert_array_equal(run(3, *shape), run(4, *shape))
+        assert not np.array_equal(run(3, *shape), run(2, *shape))
+    np.testing.assert_array_equal(run(3, *declined), run(0, *declined))
+    # a plane under 8 rows stays on F(2x2) in mode 3
+    small = ((2, 32, 6, 6), (64, 32, 3, 3))
+    np.testing.assert_array_equal(run(3, *small), run(1, *small))
+    # the weight gradient is F(2x2)'s in modes 3 and 4
+    np.testing.assert_array_equal(grad_w(3, *mnist), grad_w(1, *mnist))
+    np.testing.assert_array_equal(grad_w(4, *mnist), grad_w(2, *mnist))
     assert _kernels.set_conv_winograd(7) == -1
+    assert _kernels.set_conv_winograd(5) == -1
+
+
+F4_BLOCK_CASES = [BLOCK_CASES[1], BLOCK_CASES[2], BLOCK_CASES[5],
+                  ((1, 8, 19, 18), (5, 8, 3, 3), dict(padding=1), 2)]   # 5 x 5 tiles, odd rows
+
+
+@pytest.mark.parametrize("case", ["plain", "ties", "nan"])
+@pytest.mark.parametrize("xs,ws,opts,k", F4_BLOCK_CASES,
+                         ids=[f"{x}-{w}-{o}-pool{k}" for x, w, o, k in F4_BLOCK_CASES])
+def test_winograd_f4_block_equals_the_unfused_ops(isa, dtype, xs, ws, opts, k, case, rng):
+    """conv + relu + max-pool on F(4x4, 3x3) (the output transform pools each 4x4 tile's four
+    windows): bitwise the unfused ops on the same path, ties and NaN included; gradients
+    against the unfused chain and, for weights scaled to O(1) outputs (the regime of the
+    float32 tolerance), against the float64 reference."""
+    old = _kernels.set_conv_winograd(4)
+    try:
+        x, w, b = _data(rng, dtype, xs, ws, ties=case == "ties", nan=case == "nan")
+        if case == "plain":
+            w = (w / 0.3 / np.sqrt(np.prod(ws[1:]))).astype(dtype)
+        z, a, y_ref, idx = _unfused(F, x, w, b, opts, k)
+        y, window = F.conv2d_relu_max_pool2d(x, w, b, pool_size=k, **opts)
+        np.testing.assert_array_equal(y, y_ref)
+        np.testing.assert_array_equal(window, _window_positions(idx, k, z.shape[3]))
+        gy = rng.standard_normal(y.shape).astype(dtype)
+        got = F.conv2d_relu_max_pool2d_backward(gy, y, window, x, w, pool_size=k, **opts)
+        ga = F.relu_backward(F.max_pool2d_backward(gy, idx, a.shape), a)
+        for g, e in zip(got, F.conv2d_backward(ga, x, w, **opts)):
+            np.testing.assert_array_equal(np.isnan(g), np.isnan(e))
+            assert_close(g, e, dtype)
+        if case == "plain":
+            _, a64, y64, idx64 = _unfused(R64, x, w, b, opts, k)
+            assert_close(y, y64, dtype)
+            g64 = R64.relu_backward(R64.max_pool2d_backward(gy, idx64, a64.shape), a64)
+            for g, e in zip(got, R64.conv2d_backward(g64, x, w, **opts)):
+                assert_close(g, e, dtype)
+    finally:
+        _kernels.set_conv_winograd(old)

@@ -135,6 +135,21 @@ def test_cli_bench_json_path_and_no_plot(tmp_path):
     assert all("shares" not in r and "GFLOP/s" in proc.stdout for r in doc["results"])
 
 
+def test_cli_bench_winograd_mode(tmp_path):
+    target = tmp_path / "r.json"
+    md = tmp_path / "t.md"
+    proc = _run_cli(tmp_path, "--json", str(target), "--no-plot", "--no-torch", "--no-limits",
+                    "--gemm-sizes", "--only", "layer", "--networks", "cifar",
+                    "--winograd", "fast", "--markdown", str(md))
+    assert proc.returncode == 0, proc.stderr
+    assert "fastconv Winograd mode: fast" in proc.stdout
+    doc = json.loads(target.read_text())
+    assert doc["config"]["winograd"] == "fast"
+    assert "Winograd mode: `fast`" in md.read_text()
+    proc = _run_cli(tmp_path, "--no-plot", "--winograd", "f4")
+    assert proc.returncode == 2 and "--winograd" in proc.stderr
+
+
 def test_cli_bench_rejects_bad_repeat(tmp_path):
     proc = _run_cli(tmp_path, "--repeat", "0", "--no-plot")
     assert proc.returncode == 2

@@ -440,6 +440,18 @@ def test_thread_and_workspace_settings_validate():
         assert fastconv.get_workspace_limit() == 1 << 20
     finally:
         fastconv.set_workspace_limit(limit)
+    mode = fastconv.get_winograd()
+    assert mode == "auto"
+    try:
+        for bad in (1, "F4", None, "Auto"):
+            with pytest.raises(ValueError, match=r"set_winograd: mode must be one of \['al"):
+                fastconv.set_winograd(bad)
+        for m in ("off", "always", "fast", "always-f4", "auto"):
+            previous = fastconv.get_winograd()
+            assert fastconv.set_winograd(m) == previous
+            assert fastconv.get_winograd() == m
+    finally:
+        fastconv.set_winograd(mode)
 
 
 @pytest.mark.parametrize("mask, exc, pattern", [

@@ -74,6 +74,11 @@ def register(subparsers):
                    help="also write the table, targets, machine line and command as a "
                         "Markdown section (for the README)")
     p.add_argument("--no-plot", action="store_true", help="do not write the PNG chart")
+    p.add_argument("--winograd", default=None,
+                   choices=["off", "auto", "always", "fast", "always-f4"],
+                   help="fastconv's Winograd mode for the run (fastconv.set_winograd; "
+                        "default: the current one, 'auto' unless FASTCONV_WINOGRAD says "
+                        "otherwise)")
     p.set_defaults(func=run)
     return p
 
@@ -148,6 +153,9 @@ def _markdown(doc, backends):
            "share of limit are fastconv's median against the limits measured in the same "
            "run).", "",
            *_load_note(doc)]
+    if doc["config"].get("winograd", "auto") != "auto":
+        out += [f"fastconv's Winograd mode: `{doc['config']['winograd']}` "
+                "(`fastconv.set_winograd`).", ""]
     if doc.get("limits"):
         from .. import _limits as L
         out += ["```", L.Limits.from_dict(doc["limits"]).block(), "```", ""]
@@ -209,6 +217,9 @@ def run(args):
     if not _threads_ok(threads):
         print("error: --threads must be >= 1", file=sys.stderr)
         return 2
+    if args.winograd is not None:
+        fastconv.set_winograd(args.winograd)
+    winograd = fastconv.get_winograd()
     backends = ["fastconv"]
     if not args.no_numpy:
         backends.append("numpy")
@@ -225,6 +236,7 @@ def run(args):
                                                       else sys.argv[1:])
     print(f"command: {command.strip()}")
     print(f"numpy BLAS: {L.blas_line(blas)}")
+    print(f"fastconv Winograd mode: {winograd}")
     for w in L.blas_warnings(blas):
         print(f"warning: {w}")
     print(f"batch {args.batch}, {args.repeat} samples per backend, float32 unless stated; "
@@ -295,6 +307,7 @@ def run(args):
     doc = {"machine": info, "machine_line": FB.machine_line(info), "command": command.strip(),
            "blas": blas, "blas_warnings": L.blas_warnings(blas),
            "config": {"threads": threads, "batch": args.batch, "repeat": args.repeat,
+                      "winograd": winograd,
                       "networks": list(args.networks), "gemm_sizes": list(args.gemm_sizes),
                       "kinds": list(args.only),
                       "backends": backends, "min_sample_time": args.min_sample_time,

@@ -162,6 +162,9 @@ static const FN(conv_case) FN(conv_cases)[] = {
     {2, 16, 12, 12, 32, 3, 3, 1, 1, 1, 1, 1, 1},   /* wide enough for the implicit GEMM */
     {1, 5, 10, 11, 17, 3, 3, 1, 1, 1, 1, 1, 2},    /* Winograd F(2x2, 3x3) forced */
     {2, 16, 9, 10, 13, 3, 3, 1, 0, 0, 1, 1, 2},    /* Winograd, odd output, unpadded */
+    {1, 5, 10, 11, 17, 3, 3, 1, 1, 1, 1, 1, 4},    /* Winograd F(4x4, 3x3) forced */
+    {2, 16, 9, 10, 13, 3, 3, 1, 0, 0, 1, 1, 4},    /* F(4x4), odd output, unpadded */
+    {1, 8, 17, 23, 9, 3, 3, 1, 2, 2, 1, 1, 4},     /* F(4x4), padding 2, 5 x 6 tiles */
 };
 
 static void FN(check_conv)(void)
