@@ -30,9 +30,9 @@ typedef struct {
 
 /* Winograd F(2x2, 3x3) and F(4x4, 3x3) transforms and the block epilogues (conv_fused.c). */
 #define FC_DECLARE_WINOGRAD(T, PFX, ISA)                                                     \
-    void PFX##split_rows__##ISA(const T *x, int64_t H, int64_t W, int64_t pad_h,             \
-                                int64_t pad_w, int64_t r0, int64_t rows, int64_t ld, T *xe,  \
-                                T *xo, T *pr);                                               \
+    void PFX##pad_rows__##ISA(const T *x, int64_t H, int64_t W, int64_t pad_h,               \
+                              int64_t pad_w, int64_t r0, int64_t rows, int64_t lp, T *xp,    \
+                              T *pr);                                                        \
     void PFX##input_block__##ISA(const T *xs, int64_t rows, int64_t ld, int64_t nch,         \
                                  int64_t rb, int64_t twp, T *v, int64_t vxs, int64_t nr,     \
                                  int64_t kc);                                                \

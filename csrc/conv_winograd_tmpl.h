@@ -23,8 +23,10 @@
 
 #include "vec_shuffle.h"
 
-typedef void (*FC_FN(wg_split_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t, int64_t,
-                                   int64_t, int64_t, FC_T *, FC_T *, FC_T *);
+/* (x, H, W, pad_h, pad_w, r0, rows, ld, out, scratch): rows of a padded plane, as the
+ * input transform reads them */
+typedef void (*FC_FN(wg_rows_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t, int64_t,
+                                  int64_t, int64_t, FC_T *, FC_T *);
 typedef void (*FC_FN(wg_input_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t, int64_t,
                                    FC_T *, int64_t, int64_t, int64_t);
 typedef void (*FC_FN(wg_output_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t, int64_t,
@@ -32,15 +34,13 @@ typedef void (*FC_FN(wg_output_fn))(const FC_T *, int64_t, int64_t, int64_t, int
 typedef void (*FC_FN(wg_output_pool_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t,
                                          int64_t, const FC_T *, int, FC_T *, uint8_t *, int64_t,
                                          int64_t, int64_t);
-typedef void (*FC_FN(wg_split4_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t, int64_t,
-                                    int64_t, int64_t, FC_T *, FC_T *);
 
 typedef struct {
-    FC_FN(wg_split_fn) split_rows;
+    FC_FN(wg_rows_fn) pad_rows;
     FC_FN(wg_input_fn) input_block;
     FC_FN(wg_output_fn) output_block;
     FC_FN(wg_output_pool_fn) output_pool_block;
-    FC_FN(wg_split4_fn) split4_rows; /* F(4x4, 3x3) */
+    FC_FN(wg_rows_fn) split4_rows; /* F(4x4, 3x3) */
     FC_FN(wg_input_fn) input4_block;
     FC_FN(wg_output_fn) output4_block;
     FC_FN(wg_output_pool_fn) output4_pool_block;
@@ -49,7 +49,7 @@ typedef struct {
 static FC_FN(wg_kernels) FC_FN(wg_kernels_for)(fc_isa isa)
 {
 #define FC_WG_KERNELS(ISA)                                                                   \
-    {FC_KN(winograd, split_rows, ISA), FC_KN(winograd, input_block, ISA),                    \
+    {FC_KN(winograd, pad_rows, ISA), FC_KN(winograd, input_block, ISA),                    \
      FC_KN(winograd, output_block, ISA), FC_KN(winograd, output_pool_block, ISA),           \
      FC_KN(winograd, split4_rows, ISA), FC_KN(winograd, input4_block, ISA),                  \
      FC_KN(winograd, output4_block, ISA), FC_KN(winograd, output4_pool_block, ISA)}
@@ -102,17 +102,20 @@ typedef struct {
     int64_t RB, nblk;    /* tile rows per work item, work items per image */
     int64_t tb_pad;      /* tiles per work item, rounded up to whole nr panels */
     int64_t m_pad;       /* c_out rounded up to mr */
-    int64_t ld;          /* row length of the split planes (columns modulo tile) */
+    int64_t ld;          /* row length of the padded rows (F(4x4): of each column phase) */
     const FC_T *up;      /* transformed weights, packed per xi (m_pad * c_in each) */
 } FC_FN(wg_plan);
 
-/* Scratch of one work item of rb tile rows: split planes (tile of them per channel, of
- * tile rb + 2 rows), V, M (elements). */
+/* Padded-row copies per channel and row: 1 (F(2x2)), or the 4 column phases of F(4x4). */
+static int64_t FC_FN(wg_phases)(int tile) { return tile == 4 ? 4 : 1; }
+
+/* Scratch of one work item of rb tile rows: padded rows (tile rb + 2 of them per channel and
+ * phase), V, M (elements). */
 static int64_t FC_FN(wg_scratch_elems)(const FC_FN(wg_plan) *g, int64_t rb, int64_t tb_pad)
 {
     const int64_t C = g->p->c_in, t = g->tile;
-    return t * C * (t * rb + 2) * g->ld + g->nxi * C * tb_pad + g->nxi * g->m_pad * tb_pad +
-           4 * g->ld + 64;
+    return FC_FN(wg_phases)(t) * C * (t * rb + 2) * g->ld + g->nxi * C * tb_pad +
+           g->nxi * g->m_pad * tb_pad + 4 * g->ld + 64;
 }
 
 /* Whether one tile row of the given tile size fits this thread's share of the workspace
@@ -125,7 +128,7 @@ static int FC_FN(wg_fits)(const fc_gemm_config *cfg, const fc_conv2d_params *p,
     const int64_t m_pad = (M + cfg->mr - 1) / cfg->mr * cfg->mr;
     const int64_t tb_pad = (twp + cfg->nr - 1) / cfg->nr * cfg->nr;
     const double bytes =
-        sizeof(FC_T) * (double)(tile * C * (tile + 2) * (twp + 1) +
+        sizeof(FC_T) * (double)(C * (tile + 2) * (2 * twp + 2) * (tile == 4 ? 2 : 1) +
                                 nxi * (C + m_pad) * tb_pad);
     const double limit = (double)fc_get_workspace_limit() / fc_threads_for_region();
     return bytes + sizeof(FC_T) * (double)nxi * (double)m_pad * (double)C <= limit;
@@ -248,22 +251,19 @@ static void FC_FN(wg_item)(const FC_FN(wg_plan) *g, const FC_T *x, const FC_T *b
     FC_T *buf = (FC_T *)fc_scratch(FC_SCRATCH_COL,
                                    sizeof(FC_T) * (size_t)FC_FN(wg_scratch_elems)(g, g->RB, g->tb_pad));
     if (!buf) abort();
-    FC_T *xs = buf;                                  /* C x tile phases x rows x ld */
-    FC_T *v = xs + tile * C * (tile * g->RB + 2) * ld; /* nxi x (C x tb_pad), packed B */
+    const int64_t ph = FC_FN(wg_phases)(tile);
+    FC_T *xs = buf;                                 /* C x phases x rows x ld */
+    FC_T *v = xs + ph * C * (tile * g->RB + 2) * ld; /* nxi x (C x tb_pad), packed B */
     FC_T *m = v + nxi * C * g->tb_pad;               /* nxi x (m_pad x tb_pad) */
     FC_T *pr = m + nxi * m_pad * g->tb_pad;          /* one padded row (4 ld) */
     const int64_t vxs = C * tb_pad, mxs = m_pad * tb_pad;
 
-    /* 1. the padded input rows tile th0 .. tile th0 + rows - 1, split by column modulo the
-     * tile (even and odd columns for F(2x2)) */
-    for (int64_t c = 0; c < C; c++) {
-        FC_T *xe = xs + (tile * c) * rows * ld;
-        if (tile == 4)
-            g->k.split4_rows(x + c * H * W, H, W, p->pad_h, p->pad_w, 4 * th0, rows, ld, xe, pr);
-        else
-            g->k.split_rows(x + c * H * W, H, W, p->pad_h, p->pad_w, 2 * th0, rows, ld, xe,
-                            xe + rows * ld, pr);
-    }
+    /* 1. the padded input rows tile th0 .. tile th0 + rows - 1 (F(4x4): split by column
+     * modulo 4) */
+    const FC_FN(wg_rows_fn) rows_fn = tile == 4 ? g->k.split4_rows : g->k.pad_rows;
+    for (int64_t c = 0; c < C; c++)
+        rows_fn(x + c * H * W, H, W, p->pad_h, p->pad_w, tile * th0, rows, ld,
+                xs + ph * c * rows * ld, pr);
     /* 2. V = B^T d B for every channel and tile, written in the packed-B layout (kc blocks
      * of channels at pc * tb_pad, nr-tile panels of kc x nr); columns past the item's tiles
      * are zero */
@@ -271,7 +271,7 @@ static void FC_FN(wg_item)(const FC_FN(wg_plan) *g, const FC_T *x, const FC_T *b
     const FC_FN(wg_input_fn) input = tile == 4 ? g->k.input4_block : g->k.input_block;
     for (int64_t pc = 0; pc < C; pc += cfg->kc) {
         const int64_t kc = FC_MIN(cfg->kc, C - pc);
-        input(xs + tile * pc * rows * ld, rows, ld, kc, rb, TWp, v + pc * tb_pad, vxs, nr, kc);
+        input(xs + ph * pc * rows * ld, rows, ld, kc, rb, TWp, v + pc * tb_pad, vxs, nr, kc);
         /* zero the columns past the item's tiles: one run per channel and panel */
         for (int64_t t = ntile; t < tb_pad;) {
             const int64_t run = FC_MIN(tb_pad, (t / nr + 1) * nr) - t;
@@ -326,8 +326,9 @@ static void FC_FN(wg_forward)(fc_isa isa, const fc_conv2d_params *p, const FC_T 
     g.nxi = (g.tile + 2) * (g.tile + 2);
     g.TH = (p->out_h + g.tile - 1) / g.tile;
     g.TWp = FC_FN(wg_twp)(p, g.tile);
-    /* the input transforms read values tw .. tw + 1 + (their vector) - 1 < TWp + 1 */
-    g.ld = g.TWp + 1;
+    /* the input transforms read padded columns 0 .. 2 TWp + 1 (F(2x2)), or values
+     * 0 .. TWp of each column phase (F(4x4)) */
+    g.ld = g.tile == 4 ? g.TWp + 1 : 2 * g.TWp + 2;
     g.m_pad = (p->c_out + g.cfg->mr - 1) / g.cfg->mr * g.cfg->mr;
     /* tile rows per item: the item's scratch within 3/4 of L2 (half left too few tiles per
      * item with 64 input channels: 16 tiles, 10% slower than 32 on the 14x14 grad_input) and

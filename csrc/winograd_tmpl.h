@@ -90,73 +90,76 @@
     } while (0)
 
 /* Rows r0 .. r0 + rows - 1 of one channel's zero-padded plane (x: H x W, padded by pad_h
- * rows and pad_w columns), split into the even columns (xe) and odd columns (xo), rows of ld
- * values (columns past the padded plane are zero).  (pr is unused scratch of 2 ld values.)
- * Written element by element: a staging row read back at once with vector loads stalled on
- * store forwarding. */
-void FC_WG_FN(split_rows)(const FC_WG_T *restrict x, int64_t H, int64_t W, int64_t pad_h,
-                          int64_t pad_w, int64_t r0, int64_t rows, int64_t ld,
-                          FC_WG_T *restrict xe, FC_WG_T *restrict xo, FC_WG_T *restrict pr)
+ * rows and pad_w columns), as rows of lp values at xp + r lp (columns past the padded plane
+ * are zero): a copy the input transform reads with vector loads, long after these stores.
+ * (pr is unused.) */
+void FC_WG_FN(pad_rows)(const FC_WG_T *restrict x, int64_t H, int64_t W, int64_t pad_h,
+                        int64_t pad_w, int64_t r0, int64_t rows, int64_t lp,
+                        FC_WG_T *restrict xp, FC_WG_T *restrict pr)
 {
     (void)pr;
-    /* j with both 2j - pad_w and 2j + 1 - pad_w inside [0, W) */
-    const int64_t jlo = FC_MIN((pad_w + 1) / 2, ld);
-    const int64_t jhi = FC_MAX(jlo, FC_MIN(ld, (W + pad_w - 1) / 2));
+    /* padded columns [pad_w, pad_w + W) hold the row, clipped to the lp written */
+    const int64_t c0 = FC_MIN(pad_w, lp), c1 = FC_MIN(pad_w + W, lp);
     for (int64_t r = 0; r < rows; r++) {
-        FC_WG_T *restrict e = xe + r * ld, *restrict o = xo + r * ld;
+        FC_WG_T *restrict o = xp + r * lp;
         const int64_t ih = r0 + r - pad_h;
         if (ih < 0 || ih >= H) {
-            for (int64_t j = 0; j < ld; j++) e[j] = o[j] = 0;
+            for (int64_t c = 0; c < lp; c++) o[c] = 0;
             continue;
         }
         const FC_WG_T *restrict xr = x + ih * W - pad_w; /* xr[c] = padded column c */
-        for (int64_t j = 0; j < jlo; j++) {
-            const int64_t c = 2 * j;
-            e[j] = (c >= pad_w && c < W + pad_w) ? xr[c] : (FC_WG_T)0;
-            o[j] = (c + 1 >= pad_w && c + 1 < W + pad_w) ? xr[c + 1] : (FC_WG_T)0;
-        }
-        for (int64_t j = jlo; j < jhi; j++) {
-            e[j] = xr[2 * j];
-            o[j] = xr[2 * j + 1];
-        }
-        int64_t j = jhi;
-        for (; j < ld && 2 * j < W + pad_w; j++) { /* columns that reach into the plane */
-            const int64_t c = 2 * j;
-            e[j] = (c >= pad_w) ? xr[c] : (FC_WG_T)0;
-            o[j] = (c + 1 >= pad_w && c + 1 < W + pad_w) ? xr[c + 1] : (FC_WG_T)0;
-        }
-        for (; j < ld; j++) e[j] = o[j] = 0;
+        /* 32-byte pieces, then single values (loops the compiler would make library calls
+         * of, too slow for rows of 14 values) */
+        int64_t c = 0;
+        for (; c < c0; c++) o[c] = 0;
+        for (; c + FC_WG_TV <= c1; c += FC_WG_TV) __builtin_memcpy(o + c, xr + c, 32);
+        for (; c < c1; c++) o[c] = xr[c];
+        for (; c < lp; c++) o[c] = 0;
     }
 }
 
 /* Input transform of nch channels and rb rows of tiles: for each tile row th < rb, tiles tw
  * in [0, twp) (twp a multiple of FC_WG_TV) whose input rows are 2 th .. 2 th + 3 of the
- * channel's zero-padded plane, given split into its even columns xe and odd columns xo (for
- * channel c, xe = xs + 2 c rows ld and xo = xe + rows ld, row r of each at r * ld; columns
- * 0 .. twp are read).  V[xi] of channel c and tile t = th twp + tw goes to
+ * channel's zero-padded plane (channel c at xs + c rows lp, row r at r * lp, from pad_rows;
+ * columns 0 .. 2 twp + 1 are read).  V[xi] of channel c and tile t = th twp + tw goes to
  * v[xi * vxs + (t / nr) * nr * kc + c * nr + t % nr]: the packed-B layout of the GEMM for a
- * block of kc >= nch channels (nr a multiple of FC_WG_TV). */
-void FC_WG_FN(input_block)(const FC_WG_T *restrict xs, int64_t rows, int64_t ld, int64_t nch,
+ * block of kc >= nch channels (nr a multiple of FC_WG_TV).  A tile's columns 2 tw .. 2 tw + 3
+ * come from two pairs of vector loads, split into even and odd lanes. */
+void FC_WG_FN(input_block)(const FC_WG_T *restrict xs, int64_t rows, int64_t lp, int64_t nch,
                            int64_t rb, int64_t twp, FC_WG_T *restrict v, int64_t vxs,
                            int64_t nr, int64_t kc)
 {
     typedef FC_WG_T vec_t __attribute__((vector_size(32)));
     enum { TV = FC_WG_TV };
     for (int64_t c = 0; c < nch; c++) {
-        const FC_WG_T *xe = xs + 2 * c * rows * ld, *xo = xe + rows * ld;
+        const FC_WG_T *xc = xs + c * rows * lp;
         FC_WG_T *vc = v + c * nr;
         for (int64_t th = 0; th < rb; th++) {
-            const FC_WG_T *e0 = xe + 2 * th * ld, *o0 = xo + 2 * th * ld;
+            const FC_WG_T *x0 = xc + 2 * th * lp;
             for (int64_t tw = 0; tw < twp; tw += TV) {
                 vec_t t[4][4];
 #pragma GCC unroll 4
                 for (int i = 0; i < 4; i++) {
                     /* d[i][0..3] = columns 2tw, 2tw+1, 2tw+2, 2tw+3 of row i */
-                    vec_t d0, d1, d2, d3;
-                    __builtin_memcpy(&d0, e0 + i * ld + tw, sizeof d0);
-                    __builtin_memcpy(&d1, o0 + i * ld + tw, sizeof d1);
-                    __builtin_memcpy(&d2, e0 + i * ld + tw + 1, sizeof d2);
-                    __builtin_memcpy(&d3, o0 + i * ld + tw + 1, sizeof d3);
+                    const FC_WG_T *xr = x0 + i * lp + 2 * tw;
+                    vec_t a, b, a2, b2, d0, d1, d2, d3;
+                    __builtin_memcpy(&a, xr, sizeof a);
+                    __builtin_memcpy(&b, xr + TV, sizeof b);
+                    __builtin_memcpy(&a2, xr + 2, sizeof a2);
+                    __builtin_memcpy(&b2, xr + 2 + TV, sizeof b2);
+#ifdef FC_VEC_SHUFFLE
+                    d0 = FC_VEC_EVEN(FC_WG_TVN, a, b);
+                    d1 = FC_VEC_ODD(FC_WG_TVN, a, b);
+                    d2 = FC_VEC_EVEN(FC_WG_TVN, a2, b2);
+                    d3 = FC_VEC_ODD(FC_WG_TVN, a2, b2);
+#else
+                    for (int l = 0; l < TV; l++) {
+                        d0[l] = l < TV / 2 ? a[2 * l] : b[2 * l - TV];
+                        d1[l] = l < TV / 2 ? a[2 * l + 1] : b[2 * l + 1 - TV];
+                        d2[l] = l < TV / 2 ? a2[2 * l] : b2[2 * l - TV];
+                        d3[l] = l < TV / 2 ? a2[2 * l + 1] : b2[2 * l + 1 - TV];
+                    }
+#endif
                     /* d B (columns) */
                     t[i][0] = d0 - d2;
                     t[i][1] = d1 + d2;
