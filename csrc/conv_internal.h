@@ -55,7 +55,13 @@ typedef struct {
     void PFX##output4_pool_block__##ISA(const T *m, int64_t mxs, int64_t ldm, int64_t M,     \
                                         int64_t rb, int64_t twp, const T *bias, int relu,    \
                                         T *out, uint8_t *idx, int64_t PH, int64_t PW,        \
-                                        int64_t th0);
+                                        int64_t th0);                                         \
+    void PFX##to_channels_last__##ISA(const T *plane, int64_t C, int64_t h, int64_t w,       \
+                                      int64_t r0, int64_t c0, int64_t ldr, int64_t ldc,      \
+                                      T *out);                                               \
+    void PFX##dw_image__##ISA(const T *xt, const T *gt, int64_t TH, int64_t TW, int64_t cp,  \
+                              int64_t mp, int64_t vr, int64_t dr, T *v, T *dm, int64_t ldt,  \
+                              int64_t t0, int64_t vs, int64_t ms);
 #define FC_DECLARE_BLOCK(T, PFX, ISA)                                                        \
     void PFX##pool_plane__##ISA(const T *y, int64_t OH, int64_t OW, int64_t k, int relu,     \
                                 T *out, uint8_t *idx);                                       \

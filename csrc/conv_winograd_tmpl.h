@@ -35,6 +35,12 @@ typedef void (*FC_FN(wg_output_pool_fn))(const FC_T *, int64_t, int64_t, int64_t
                                          int64_t, const FC_T *, int, FC_T *, uint8_t *, int64_t,
                                          int64_t, int64_t);
 
+typedef void (*FC_FN(wg_cl_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t, int64_t,
+                                int64_t, int64_t, FC_T *);
+typedef void (*FC_FN(wg_dw_fn))(const FC_T *, const FC_T *, int64_t, int64_t, int64_t, int64_t,
+                                int64_t, int64_t, FC_T *, FC_T *, int64_t, int64_t, int64_t,
+                                int64_t);
+
 typedef struct {
     FC_FN(wg_rows_fn) pad_rows;
     FC_FN(wg_input_fn) input_block;
@@ -44,6 +50,8 @@ typedef struct {
     FC_FN(wg_input_fn) input4_block;
     FC_FN(wg_output_fn) output4_block;
     FC_FN(wg_output_pool_fn) output4_pool_block;
+    FC_FN(wg_cl_fn) to_channels_last; /* the weight gradient */
+    FC_FN(wg_dw_fn) dw_image;
 } FC_FN(wg_kernels);
 
 static FC_FN(wg_kernels) FC_FN(wg_kernels_for)(fc_isa isa)
@@ -52,7 +60,8 @@ static FC_FN(wg_kernels) FC_FN(wg_kernels_for)(fc_isa isa)
     {FC_KN(winograd, pad_rows, ISA), FC_KN(winograd, input_block, ISA),                    \
      FC_KN(winograd, output_block, ISA), FC_KN(winograd, output_pool_block, ISA),           \
      FC_KN(winograd, split4_rows, ISA), FC_KN(winograd, input4_block, ISA),                  \
-     FC_KN(winograd, output4_block, ISA), FC_KN(winograd, output4_pool_block, ISA)}
+     FC_KN(winograd, output4_block, ISA), FC_KN(winograd, output4_pool_block, ISA),          \
+     FC_KN(winograd, to_channels_last, ISA), FC_KN(winograd, dw_image, ISA)}
     FC_FN(wg_kernels) k = FC_WG_KERNELS(scalar);
 #ifdef FC_HAVE_X86_UKERNELS
     const FC_FN(wg_kernels) k512 = FC_WG_KERNELS(avx512), k2 = FC_WG_KERNELS(avx2);
@@ -384,8 +393,19 @@ static void FC_FN(wg_forward)(fc_isa isa, const fc_conv2d_params *p, const FC_T 
  * U = G g G^T is linear in g, dg = G^T dU G (3x3 from 4x4) per channel pair.  The 16 GEMMs
  * reduce over tiles (a long k), 16 multiply-adds per (tile, channel pair) against 36 for
  * the direct weight gradient.  Input and output gradient go channels-last, the transforms run
- * over contiguous channels (16-byte vector extensions, at the baseline ISA) and write the
- * microkernel's packed panels, which the path's microkernel then runs on directly. */
+ * over contiguous channels (the path's vectors: to_channels_last and dw_image in
+ * winograd_tmpl.h) and write the microkernel's packed panels, dM as the A operand (panels of
+ * mr output channels) and V^T as the B operand (panels of nr input channels: the input
+ * transform, the costlier one, gets the longer runs of channels). */
+
+/* Input and output channels padded to the panels of the weight gradient's GEMM: cp to nr,
+ * mp to mr. */
+static void FC_FN(wgd_pads)(const fc_gemm_config *cfg, const fc_conv2d_params *p, int64_t *cp,
+                            int64_t *mp)
+{
+    *cp = (p->c_in + cfg->nr - 1) / cfg->nr * cfg->nr;
+    *mp = (p->c_out + cfg->mr - 1) / cfg->mr * cfg->mr;
+}
 
 /* Tiles of one image: TH x TW, TW = ceil(OW / 2) exactly (no padding of the grid). */
 static void FC_FN(wgd_grid)(const fc_conv2d_params *p, int64_t *th, int64_t *tw)
@@ -405,13 +425,12 @@ static int64_t FC_FN(wgd_xs)(int64_t ldt, int64_t ch_pad)
 
 /* Elements of one image's input and output gradient channels-last, zero-padded to the tile
  * grid and to Cin_pad / Cout_pad channels: (2 TH + 2) x (2 TW + 2) x Cin_pad, then
- * 2 TH x 2 TW x Cout_pad (channels padded to mr and nr). */
+ * 2 TH x 2 TW x Cout_pad (wgd_pads). */
 static int64_t FC_FN(wgd_planes_elems)(const fc_gemm_config *cfg, const fc_conv2d_params *p)
 {
-    int64_t TH, TW;
+    int64_t TH, TW, cp, mp;
     FC_FN(wgd_grid)(p, &TH, &TW);
-    const int64_t cp = (p->c_in + cfg->mr - 1) / cfg->mr * cfg->mr;
-    const int64_t mp = (p->c_out + cfg->nr - 1) / cfg->nr * cfg->nr;
+    FC_FN(wgd_pads)(cfg, p, &cp, &mp);
     return (2 * TH + 2) * (2 * TW + 2) * cp + 4 * TH * TW * mp;
 }
 
@@ -421,11 +440,10 @@ static int64_t FC_FN(wgd_planes_elems)(const fc_gemm_config *cfg, const fc_conv2
 static int64_t FC_FN(wgd_scratch_elems)(const fc_gemm_config *cfg, const fc_conv2d_params *p,
                                         int64_t chunk)
 {
-    int64_t TH, TW;
+    int64_t TH, TW, cp, mp;
     FC_FN(wgd_grid)(p, &TH, &TW);
+    FC_FN(wgd_pads)(cfg, p, &cp, &mp);
     const int64_t ldt = chunk * TH * TW;
-    const int64_t cp = (p->c_in + cfg->mr - 1) / cfg->mr * cfg->mr;
-    const int64_t mp = (p->c_out + cfg->nr - 1) / cfg->nr * cfg->nr;
     const int64_t cl = 64 / (int64_t)sizeof(FC_T);
     const int64_t planes = (FC_FN(wgd_planes_elems)(cfg, p) + cl - 1) / cl * cl;
     return planes + 16 * (FC_FN(wgd_xs)(ldt, cp) + FC_FN(wgd_xs)(ldt, mp)) + 64;
@@ -440,8 +458,8 @@ static int FC_FN(use_winograd_dw)(fc_isa isa, const fc_conv2d_params *p)
     if (mode == 0 || !FC_FN(wg_applies)(isa, p) || p->n <= 0) return 0;
     const double limit = (double)fc_get_workspace_limit() / fc_threads_for_region();
     const fc_gemm_config *cfg = FC_FN(fc_gemm_config)(isa);
-    const int64_t cp = (p->c_in + cfg->mr - 1) / cfg->mr * cfg->mr;
-    const int64_t mp = (p->c_out + cfg->nr - 1) / cfg->nr * cfg->nr;
+    int64_t cp, mp;
+    FC_FN(wgd_pads)(cfg, p, &cp, &mp);
     const double bytes = (double)sizeof(FC_T) * ((double)FC_FN(wgd_scratch_elems)(cfg, p, 1) +
                                                  16.0 * (double)(cp * mp)); /* + dU */
     if (bytes > limit) return 0;
@@ -452,203 +470,7 @@ static int FC_FN(use_winograd_dw)(fc_isa isa, const fc_conv2d_params *p)
     return p->c_in >= 16 && p->c_out >= 16 && waste <= 1.15 && p->out_h >= 4 && p->out_w >= 4;
 }
 
-/* 16-byte vectors of FC_T (GCC / Clang vector extensions; SSE2 / NEON at the baseline ISA),
- * loaded and stored unaligned through memcpy. */
-typedef FC_T FC_FN(wgd_vec) __attribute__((vector_size(16)));
-enum { FC_FN(WGD_VL) = 16 / (int)sizeof(FC_T) };
-static inline FC_FN(wgd_vec) FC_FN(wgd_ld)(const FC_T *p)
-{
-    FC_FN(wgd_vec) v;
-    __builtin_memcpy(&v, p, sizeof v);
-    return v;
-}
-static inline void FC_FN(wgd_st)(FC_T *p, FC_FN(wgd_vec) v) { __builtin_memcpy(p, &v, sizeof v); }
-
-/* Transpose of a WGD_VL x WGD_VL block: rows a[k * lda], to rows o[k * ldo]. */
-#ifdef FC_VEC_SHUFFLE
-#ifndef FC_WGD_TRANSPOSE_DEFINED
-#define FC_WGD_TRANSPOSE_DEFINED
-#define FC_WGD_TRANSPOSE_f32(V, LD, ST, a, lda, o, ldo)                                      \
-    do {                                                                                     \
-        const V r0 = LD(a), r1 = LD((a) + (lda)), r2 = LD((a) + 2 * (lda)),                  \
-                r3 = LD((a) + 3 * (lda));                                                    \
-        const V t0 = __builtin_shufflevector(r0, r1, 0, 4, 1, 5);                            \
-        const V t1 = __builtin_shufflevector(r0, r1, 2, 6, 3, 7);                            \
-        const V t2 = __builtin_shufflevector(r2, r3, 0, 4, 1, 5);                            \
-        const V t3 = __builtin_shufflevector(r2, r3, 2, 6, 3, 7);                            \
-        ST(o, __builtin_shufflevector(t0, t2, 0, 1, 4, 5));                                  \
-        ST((o) + (ldo), __builtin_shufflevector(t0, t2, 2, 3, 6, 7));                        \
-        ST((o) + 2 * (ldo), __builtin_shufflevector(t1, t3, 0, 1, 4, 5));                    \
-        ST((o) + 3 * (ldo), __builtin_shufflevector(t1, t3, 2, 3, 6, 7));                    \
-    } while (0)
-#define FC_WGD_TRANSPOSE_f64(V, LD, ST, a, lda, o, ldo)                                      \
-    do {                                                                                     \
-        const V r0 = LD(a), r1 = LD((a) + (lda));                                            \
-        ST(o, __builtin_shufflevector(r0, r1, 0, 2));                                        \
-        ST((o) + (ldo), __builtin_shufflevector(r0, r1, 1, 3));                              \
-    } while (0)
-#endif
-#endif
-
-/* plane (C, h, w) -> out[((i + r0) * ldr + j + c0) * ldc + c], channels last, in
- * WGD_VL x WGD_VL transposed blocks where the compiler has vector shuffles. */
-static void FC_FN(wgd_to_channels_last)(const FC_T *restrict plane, int64_t C, int64_t h,
-                                        int64_t w, int64_t r0, int64_t c0, int64_t ldr,
-                                        int64_t ldc, FC_T *restrict out)
-{
-    const int64_t hw = h * w, L = FC_FN(WGD_VL);
-    /* L channel planes at a time, each read front to back: L streams the prefetchers follow
-     * (all C planes row by row were C streams, and the loads waited on memory) */
-    int64_t cb = 0;
-#ifdef FC_VEC_SHUFFLE
-    for (; cb + L <= C; cb += L) {
-        for (int64_t i = 0; i < h; i++) {
-            FC_T *restrict row = out + ((i + r0) * ldr + c0) * ldc;
-            const FC_T *restrict src = plane + i * w;
-            int64_t j = 0;
-            for (; j + L <= w; j += L)
-                FC_CAT(FC_WGD_TRANSPOSE, FC_SFX)(FC_FN(wgd_vec), FC_FN(wgd_ld), FC_FN(wgd_st),
-                                                 src + cb * hw + j, hw, row + j * ldc + cb,
-                                                 ldc);
-            for (; j < w; j++)
-                for (int64_t c = 0; c < L; c++) row[j * ldc + cb + c] = src[(cb + c) * hw + j];
-        }
-    }
-#endif
-    (void)L;
-    for (; cb < C; cb++)
-        for (int64_t i = 0; i < h; i++) {
-            FC_T *restrict row = out + ((i + r0) * ldr + c0) * ldc;
-            const FC_T *restrict src = plane + cb * hw + i * w;
-            for (int64_t j = 0; j < w; j++) row[j * ldc + cb] = src[j];
-        }
-}
-
-/* One row (e0, e1, e2, e3) of B^T d times B: e0 - e2, e1 + e2, e2 - e1, e1 - e3, stored xs
- * apart from o. */
-#define FC_WGD_ROW(ST, o, xs, e0, e1, e2, e3)                                                \
-    do {                                                                                     \
-        ST((o), (e0) - (e2));                                                                \
-        ST((o) + (xs), (e1) + (e2));                                                         \
-        ST((o) + 2 * (xs), (e2) - (e1));                                                     \
-        ST((o) + 3 * (xs), (e1) - (e3));                                                     \
-    } while (0)
-/* One tile's V at channel r of one A panel (db: the tile's 4 x 4 channel vectors of the
- * channels-last input, rows WP positions apart), to o (+ xi * vs): B^T d down the columns,
- * then along the rows.  T is FC_T, or the vector type for WGD_VL channels at once. */
-#define FC_WGD_V_BODY(T, LD, ST)                                                             \
-    do {                                                                                     \
-        const FC_T *e1 = db + WP * cp, *e2 = e1 + WP * cp, *e3 = e2 + WP * cp;               \
-        const T d00 = LD(db + r), d01 = LD(db + cp + r), d02 = LD(db + 2 * cp + r),          \
-                d03 = LD(db + 3 * cp + r);                                                   \
-        const T d10 = LD(e1 + r), d11 = LD(e1 + cp + r), d12 = LD(e1 + 2 * cp + r),          \
-                d13 = LD(e1 + 3 * cp + r);                                                   \
-        const T d20 = LD(e2 + r), d21 = LD(e2 + cp + r), d22 = LD(e2 + 2 * cp + r),          \
-                d23 = LD(e2 + 3 * cp + r);                                                   \
-        const T d30 = LD(e3 + r), d31 = LD(e3 + cp + r), d32 = LD(e3 + 2 * cp + r),          \
-                d33 = LD(e3 + 3 * cp + r);                                                   \
-        const T s00 = d00 - d20, s01 = d01 - d21, s02 = d02 - d22, s03 = d03 - d23;          \
-        const T s10 = d10 + d20, s11 = d11 + d21, s12 = d12 + d22, s13 = d13 + d23;          \
-        const T s20 = d20 - d10, s21 = d21 - d11, s22 = d22 - d12, s23 = d23 - d13;          \
-        const T s30 = d10 - d30, s31 = d11 - d31, s32 = d12 - d32, s33 = d13 - d33;          \
-        FC_WGD_ROW(ST, o + 0 * vs + r, vs, s00, s01, s02, s03);                              \
-        FC_WGD_ROW(ST, o + 4 * vs + r, vs, s10, s11, s12, s13);                              \
-        FC_WGD_ROW(ST, o + 8 * vs + r, vs, s20, s21, s22, s23);                              \
-        FC_WGD_ROW(ST, o + 12 * vs + r, vs, s30, s31, s32, s33);                             \
-    } while (0)
-/* One tile's dM for the R output channels of one B panel (gb: the tile's 2 x 2 channel
- * vectors of the channels-last output gradient, rows GP positions apart), to o (+ xi * ms):
- * A dY down the columns (rows y0, y0 + y1, y0 - y1, -y1), then (u, v) -> (u, u + v, u - v,
- * -v) along each. */
-#define FC_WGD_M_BODY(T, LD, ST)                                                             \
-    do {                                                                                     \
-        const T a = LD(gb + r), b = LD(gb + mp + r), e = LD(gb + GP * mp + r),               \
-                f = LD(gb + (GP + 1) * mp + r);                                              \
-        const T u1 = a + e, u2 = a - e, w1 = b + f, w2 = b - f;                              \
-        ST(o + 0 * ms + r, a);                                                               \
-        ST(o + 1 * ms + r, a + b);                                                           \
-        ST(o + 2 * ms + r, a - b);                                                           \
-        ST(o + 3 * ms + r, -b);                                                              \
-        ST(o + 4 * ms + r, u1);                                                              \
-        ST(o + 5 * ms + r, u1 + w1);                                                         \
-        ST(o + 6 * ms + r, u1 - w1);                                                         \
-        ST(o + 7 * ms + r, -w1);                                                             \
-        ST(o + 8 * ms + r, u2);                                                              \
-        ST(o + 9 * ms + r, u2 + w2);                                                         \
-        ST(o + 10 * ms + r, u2 - w2);                                                        \
-        ST(o + 11 * ms + r, -w2);                                                            \
-        ST(o + 12 * ms + r, -e);                                                             \
-        ST(o + 13 * ms + r, -e - f);                                                         \
-        ST(o + 14 * ms + r, f - e);                                                          \
-        ST(o + 15 * ms + r, f);                                                              \
-    } while (0)
-#define FC_WGD_SLD(p) (*(p))
-#define FC_WGD_SST(p, v) (*(p) = (v))
-
-static void FC_FN(wgd_v_panel)(int64_t R, const FC_T *restrict db, int64_t cp, int64_t WP,
-                               FC_T *restrict o, int64_t vs)
-{
-    int64_t r = 0;
-    for (; r + FC_FN(WGD_VL) <= R; r += FC_FN(WGD_VL))
-        FC_WGD_V_BODY(FC_FN(wgd_vec), FC_FN(wgd_ld), FC_FN(wgd_st));
-    for (; r < R; r++) FC_WGD_V_BODY(FC_T, FC_WGD_SLD, FC_WGD_SST);
-}
-
-static void FC_FN(wgd_m_panel)(int64_t R, const FC_T *restrict gb, int64_t mp, int64_t GP,
-                               FC_T *restrict o, int64_t ms)
-{
-    int64_t r = 0;
-    for (; r + FC_FN(WGD_VL) <= R; r += FC_FN(WGD_VL))
-        FC_WGD_M_BODY(FC_FN(wgd_vec), FC_FN(wgd_ld), FC_FN(wgd_st));
-    for (; r < R; r++) FC_WGD_M_BODY(FC_T, FC_WGD_SLD, FC_WGD_SST);
-}
-#undef FC_WGD_V_BODY
-#undef FC_WGD_ROW
-#undef FC_WGD_M_BODY
-#undef FC_WGD_SLD
-#undef FC_WGD_SST
-
-/* V and dM of one image, written in the GEMM microkernel's packed layouts for
- *     dU_xi^T (Cin, Cout) = V_xi^T (Cin, tiles) @ dM_xi (tiles, Cout):
- * V_xi^T as the A operand (panels of mr input channels: element (c, t) at
- * (c / mr) mr ldt + t mr + c % mr), dM_xi as the B operand (panels of nr output channels:
- * (t, co) at (co / nr) nr ldt + t nr + co % nr), this image's tiles from t0 of ldt.  x and
- * gy go channels-last first, into xt and gt (wgd_planes_elems), whose padding to the tile
- * grid and to the padded channel counts the caller has zeroed: each transform runs over
- * contiguous channels, and the padding lanes of the panels come out zero. */
-static void FC_FN(wgd_transform_image)(const fc_gemm_config *cfg, const fc_conv2d_params *p,
-                                       const FC_T *restrict x, const FC_T *restrict gy,
-                                       FC_T *restrict v, FC_T *restrict dm, int64_t ldt,
-                                       int64_t t0, FC_T *restrict xt)
-{
-    const int64_t mr = cfg->mr, nr = cfg->nr;
-    const int64_t cp = (p->c_in + mr - 1) / mr * mr, mp = (p->c_out + nr - 1) / nr * nr;
-    int64_t TH, TW;
-    FC_FN(wgd_grid)(p, &TH, &TW);
-    const int64_t WP = 2 * TW + 2, GP = 2 * TW;
-    FC_T *restrict gt = xt + (2 * TH + 2) * WP * cp;
-    FC_FN(wgd_to_channels_last)(x, p->c_in, p->h, p->w, p->pad_h, p->pad_w, WP, cp, xt);
-    FC_FN(wgd_to_channels_last)(gy, p->c_out, p->out_h, p->out_w, 0, 0, GP, mp, gt);
-    const int64_t vs = FC_FN(wgd_xs)(ldt, cp), ms = FC_FN(wgd_xs)(ldt, mp);
-    for (int64_t th = 0; th < TH; th++)
-        for (int64_t tw = 0; tw < TW; tw++) {
-            const int64_t t = t0 + th * TW + tw;
-            /* V = B^T d B over each A panel of input channels */
-            const FC_T *restrict d = xt + (2 * th * WP + 2 * tw) * cp;
-            for (int64_t cb = 0; cb < cp; cb += mr) {
-                FC_T *restrict o = v + cb * ldt + t * mr;
-                FC_FN(wgd_v_panel)(mr, d + cb, cp, WP, o, vs);
-            }
-            /* dM = A dY A^T over each B panel of output channels */
-            const FC_T *restrict g = gt + (2 * th * GP + 2 * tw) * mp;
-            for (int64_t cb = 0; cb < mp; cb += nr) {
-                FC_T *restrict o = dm + cb * ldt + t * nr;
-                FC_FN(wgd_m_panel)(nr, g + cb, mp, GP, o, ms);
-            }
-        }
-}
-
-/* gw (Cout, Cin, 3, 3) = G^T dU G for every channel pair, from dU^T stored [xi][ci][co] with
+/* gw (Cout, Cin, 3, 3) = G^T dU G for every channel pair, from dU stored [xi][co][ci] with
  * rows of ldu and matrices xs apart. */
 static void FC_FN(wgd_output)(const fc_conv2d_params *p, const FC_T *du, int64_t ldu,
                               int64_t xs, FC_T *gw)
@@ -656,7 +478,7 @@ static void FC_FN(wgd_output)(const fc_conv2d_params *p, const FC_T *du, int64_t
     const int64_t C = p->c_in, M = p->c_out;
     for (int64_t co = 0; co < M; co++)
         for (int64_t ci = 0; ci < C; ci++) {
-            const FC_T *d = du + ci * ldu + co;
+            const FC_T *d = du + co * ldu + ci;
             FC_T t[3][4]; /* G^T dU */
             for (int j = 0; j < 4; j++) {
                 const FC_T d0 = d[j * xs], d1 = d[(4 + j) * xs], d2 = d[(8 + j) * xs],
@@ -675,7 +497,7 @@ static void FC_FN(wgd_output)(const fc_conv2d_params *p, const FC_T *du, int64_t
 }
 
 /* gw = the weight gradient of all images on the Winograd path (use_winograd_dw must hold):
- * threads over the images, each summing its dU^T privately (padded to whole mr x nr tiles),
+ * threads over the images, each summing its dU privately (padded to whole mr x nr tiles),
  * in chunks of images of at most 256 tiles (the microkernel's k) within this thread's share
  * of the workspace limit. */
 static void FC_FN(wg_weight_grad)(fc_isa isa, const fc_conv2d_params *p, const FC_T *gy,
@@ -685,11 +507,14 @@ static void FC_FN(wg_weight_grad)(fc_isa isa, const fc_conv2d_params *p, const F
     const FC_UKFN uk = (FC_UKFN)cfg->ukernel;
     const int64_t mr = cfg->mr, nr = cfg->nr;
     const int64_t N = p->n, C = p->c_in, M = p->c_out;
-    const int64_t cp = (C + mr - 1) / mr * mr, mp = (M + nr - 1) / nr * nr, usize = 16 * cp * mp;
+    int64_t cp, mp;
+    FC_FN(wgd_pads)(cfg, p, &cp, &mp);
+    const int64_t usize = 16 * cp * mp;
+    const FC_FN(wg_kernels) k = FC_FN(wg_kernels_for)(isa);
     const int64_t xs = C * p->h * p->w, ys = M * p->out_h * p->out_w;
     int64_t TH, TW;
     FC_FN(wgd_grid)(p, &TH, &TW);
-    const int64_t T = TH * TW;
+    const int64_t T = TH * TW, WP = 2 * TW + 2, GP = 2 * TW;
     const int outer = (int)FC_MIN((int64_t)nt, N);
     const double limit = (double)fc_get_workspace_limit() / outer - sizeof(FC_T) * (double)usize;
     int64_t chunk = FC_MAX((int64_t)1, 256 / T);
@@ -716,19 +541,24 @@ static void FC_FN(wg_weight_grad)(fc_isa isa, const fc_conv2d_params *p, const F
             const int64_t nc = FC_MIN(chunk, i1 - i), ldt = nc * T;
             const int64_t vs = FC_FN(wgd_xs)(ldt, cp), ms = FC_FN(wgd_xs)(ldt, mp);
             FC_T *v = vbuf, *dm = v + 16 * vs;
-            for (int64_t j = 0; j < nc; j++)
-                FC_FN(wgd_transform_image)(cfg, p, x + (i + j) * xs, gy + (i + j) * ys, v, dm,
-                                           ldt, j * T, xt);
-            /* dU_xi^T (cp, mp) += V_xi^T @ dM_xi, whole tiles on the packed panels */
+            for (int64_t j = 0; j < nc; j++) {
+                /* x and gy channels-last (their padding stays zero), then V and dM */
+                FC_T *gt = xt + (2 * TH + 2) * WP * cp;
+                k.to_channels_last(x + (i + j) * xs, C, p->h, p->w, p->pad_h, p->pad_w, WP, cp,
+                                   xt);
+                k.to_channels_last(gy + (i + j) * ys, M, p->out_h, p->out_w, 0, 0, GP, mp, gt);
+                k.dw_image(xt, gt, TH, TW, cp, mp, nr, mr, v, dm, ldt, j * T, vs, ms);
+            }
+            /* dU_xi (mp, cp) += dM_xi @ V_xi^T, whole tiles on the packed panels */
             for (int xi = 0; xi < 16; xi++)
-                for (int64_t jr = 0; jr < mp; jr += nr)
-                    for (int64_t ir = 0; ir < cp; ir += mr)
-                        uk(ldt, v + xi * vs + ir * ldt, dm + xi * ms + jr * ldt,
-                           dut + xi * cp * mp + ir * mp + jr, mp, (FC_T)1, (FC_T)1, NULL, NULL);
+                for (int64_t jr = 0; jr < cp; jr += nr)
+                    for (int64_t ir = 0; ir < mp; ir += mr)
+                        uk(ldt, dm + xi * ms + ir * ldt, v + xi * vs + jr * ldt,
+                           dut + xi * mp * cp + ir * cp + jr, cp, (FC_T)1, (FC_T)1, NULL, NULL);
         }
     }
     for (int t = 1; t < outer; t++)
         for (int64_t i = 0; i < usize; i++) du[i] += du[(size_t)t * (size_t)usize + i];
-    FC_FN(wgd_output)(p, du, mp, cp * mp, gw);
+    FC_FN(wgd_output)(p, du, cp, mp * cp, gw);
     free(du);
 }

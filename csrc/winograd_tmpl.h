@@ -580,6 +580,221 @@ void FC_WG_FN(output4_pool_block)(const FC_WG_T *restrict m, int64_t mxs, int64_
 #undef FC_WG4_BT
 #undef FC_WG4_AT
 #undef FC_WG_TV4
+/* ------------------------------------------------------------------------------------ */
+/* The weight gradient's transforms (driver: wg_weight_grad in conv_winograd_tmpl.h)      */
+/* ------------------------------------------------------------------------------------ */
+/* Vectors of 32 and 16 bytes, loaded and stored unaligned; the bodies below are written once
+ * for a type T (either vector, or FC_WG_T itself). */
+#define FC_WG_LDT(T, p) ({ T v_; __builtin_memcpy(&v_, (p), sizeof v_); v_; })
+#define FC_WG_STT(T, p, v)                                                                   \
+    do {                                                                                     \
+        const T s_ = (v);                                                                    \
+        __builtin_memcpy((p), &s_, sizeof s_);                                               \
+    } while (0)
+
+/* rows[0 .. L) -> their transpose, in log2(L) rounds of interleaving row k with row k + L / 2
+ * (L = 8, 4 or 2 lanes) */
+#define FC_WG_TRANSPOSE_ROUND(T, L, ZLO, ZHI, r)                                             \
+    do {                                                                                     \
+        T n_[L];                                                                             \
+        _Pragma("GCC unroll 8") for (int k_ = 0; k_ < (L) / 2; k_++) {                       \
+            n_[2 * k_] = ZLO(r[k_], r[k_ + (L) / 2]);                                        \
+            n_[2 * k_ + 1] = ZHI(r[k_], r[k_ + (L) / 2]);                                    \
+        }                                                                                    \
+        _Pragma("GCC unroll 8") for (int k_ = 0; k_ < (L); k_++) r[k_] = n_[k_];             \
+    } while (0)
+
+/* plane (C, h, w) -> out[((i + r0) * ldr + j + c0) * ldc + c], channels last: FC_WG_TV channel
+ * planes at a time, each read front to back, in transposed blocks of FC_WG_TV (then half as
+ * many) columns. */
+void FC_WG_FN(to_channels_last)(const FC_WG_T *restrict plane, int64_t C, int64_t h, int64_t w,
+                                int64_t r0, int64_t c0, int64_t ldr, int64_t ldc,
+                                FC_WG_T *restrict out)
+{
+    const int64_t hw = h * w;
+    int64_t cb = 0;
+#ifdef FC_VEC_SHUFFLE
+    typedef FC_WG_T vec_t __attribute__((vector_size(32)));
+    typedef FC_WG_T hvec_t __attribute__((vector_size(16)));
+    enum { L = FC_WG_TV, HL = FC_WG_TV / 2 };
+#if FC_WG_TVN == 8
+#define FC_WG_ZLO_(a, b) FC_VEC_ZIPLO_8(a, b)
+#define FC_WG_ZHI_(a, b) FC_VEC_ZIPHI_8(a, b)
+#define FC_WG_HZLO_(a, b) FC_VEC_ZIPLO_4(a, b)
+#define FC_WG_HZHI_(a, b) FC_VEC_ZIPHI_4(a, b)
+#else
+#define FC_WG_ZLO_(a, b) FC_VEC_ZIPLO_4(a, b)
+#define FC_WG_ZHI_(a, b) FC_VEC_ZIPHI_4(a, b)
+#define FC_WG_HZLO_(a, b) __builtin_shufflevector(a, b, 0, 2)
+#define FC_WG_HZHI_(a, b) __builtin_shufflevector(a, b, 1, 3)
+#endif
+    for (; cb + L <= C; cb += L) {
+        for (int64_t i = 0; i < h; i++) {
+            FC_WG_T *restrict row = out + ((i + r0) * ldr + c0) * ldc;
+            const FC_WG_T *restrict src = plane + cb * hw + i * w;
+            int64_t j = 0;
+            for (; j + L <= w; j += L) {
+                vec_t r[L];
+#pragma GCC unroll 8
+                for (int k = 0; k < L; k++) r[k] = FC_WG_LDT(vec_t, src + k * hw + j);
+                FC_WG_TRANSPOSE_ROUND(vec_t, L, FC_WG_ZLO_, FC_WG_ZHI_, r);
+                FC_WG_TRANSPOSE_ROUND(vec_t, L, FC_WG_ZLO_, FC_WG_ZHI_, r);
+#if FC_WG_TVN == 8
+                FC_WG_TRANSPOSE_ROUND(vec_t, L, FC_WG_ZLO_, FC_WG_ZHI_, r);
+#endif
+#pragma GCC unroll 8
+                for (int k = 0; k < L; k++) FC_WG_STT(vec_t, row + (j + k) * ldc + cb, r[k]);
+            }
+            for (; j + HL <= w; j += HL) /* HL columns of each half of the L channels */
+                for (int half = 0; half < 2; half++) {
+                    hvec_t r[HL];
+#pragma GCC unroll 4
+                    for (int k = 0; k < HL; k++)
+                        r[k] = FC_WG_LDT(hvec_t, src + (half * HL + k) * hw + j);
+                    FC_WG_TRANSPOSE_ROUND(hvec_t, HL, FC_WG_HZLO_, FC_WG_HZHI_, r);
+#if FC_WG_TVN == 8
+                    FC_WG_TRANSPOSE_ROUND(hvec_t, HL, FC_WG_HZLO_, FC_WG_HZHI_, r);
+#endif
+#pragma GCC unroll 4
+                    for (int k = 0; k < HL; k++)
+                        FC_WG_STT(hvec_t, row + (j + k) * ldc + cb + half * HL, r[k]);
+                }
+            for (; j < w; j++)
+                for (int64_t c = 0; c < L; c++) row[j * ldc + cb + c] = src[c * hw + j];
+        }
+    }
+#undef FC_WG_ZLO_
+#undef FC_WG_ZHI_
+#undef FC_WG_HZLO_
+#undef FC_WG_HZHI_
+#endif
+    for (; cb < C; cb++)
+        for (int64_t i = 0; i < h; i++) {
+            FC_WG_T *restrict row = out + ((i + r0) * ldr + c0) * ldc;
+            const FC_WG_T *restrict src = plane + cb * hw + i * w;
+            for (int64_t j = 0; j < w; j++) row[j * ldc + cb] = src[j];
+        }
+}
+
+/* One row (e0, e1, e2, e3) of B^T d times B: e0 - e2, e1 + e2, e2 - e1, e1 - e3, stored xs
+ * apart from o. */
+#define FC_WG_DW_ROW(T, o, xs, e0, e1, e2, e3)                                               \
+    do {                                                                                     \
+        FC_WG_STT(T, (o), (e0) - (e2));                                                      \
+        FC_WG_STT(T, (o) + (xs), (e1) + (e2));                                               \
+        FC_WG_STT(T, (o) + 2 * (xs), (e2) - (e1));                                           \
+        FC_WG_STT(T, (o) + 3 * (xs), (e1) - (e3));                                           \
+    } while (0)
+/* One tile's V for the sizeof(T) / sizeof(FC_WG_T) channels at r of one panel (db: the tile's
+ * 4 x 4 channel vectors of the channels-last input, rows WP positions apart), to o + r
+ * (+ xi * vs): B^T d down the columns, then along the rows. */
+#define FC_WG_DW_V(T, db, cp, WP, o, vs, r)                                                  \
+    do {                                                                                     \
+        const FC_WG_T *e1 = (db) + (WP) * (cp), *e2 = e1 + (WP) * (cp), *e3 = e2 + (WP) * (cp); \
+        const T d00 = FC_WG_LDT(T, (db) + (r)), d01 = FC_WG_LDT(T, (db) + (cp) + (r));       \
+        const T d02 = FC_WG_LDT(T, (db) + 2 * (cp) + (r)), d03 = FC_WG_LDT(T, (db) + 3 * (cp) + (r)); \
+        const T d10 = FC_WG_LDT(T, e1 + (r)), d11 = FC_WG_LDT(T, e1 + (cp) + (r));           \
+        const T d12 = FC_WG_LDT(T, e1 + 2 * (cp) + (r)), d13 = FC_WG_LDT(T, e1 + 3 * (cp) + (r)); \
+        const T d20 = FC_WG_LDT(T, e2 + (r)), d21 = FC_WG_LDT(T, e2 + (cp) + (r));           \
+        const T d22 = FC_WG_LDT(T, e2 + 2 * (cp) + (r)), d23 = FC_WG_LDT(T, e2 + 3 * (cp) + (r)); \
+        const T d30 = FC_WG_LDT(T, e3 + (r)), d31 = FC_WG_LDT(T, e3 + (cp) + (r));           \
+        const T d32 = FC_WG_LDT(T, e3 + 2 * (cp) + (r)), d33 = FC_WG_LDT(T, e3 + 3 * (cp) + (r)); \
+        FC_WG_DW_ROW(T, (o) + (r), (vs), d00 - d20, d01 - d21, d02 - d22, d03 - d23);        \
+        FC_WG_DW_ROW(T, (o) + 4 * (vs) + (r), (vs), d10 + d20, d11 + d21, d12 + d22, d13 + d23); \
+        FC_WG_DW_ROW(T, (o) + 8 * (vs) + (r), (vs), d20 - d10, d21 - d11, d22 - d12, d23 - d13); \
+        FC_WG_DW_ROW(T, (o) + 12 * (vs) + (r), (vs), d10 - d30, d11 - d31, d12 - d32, d13 - d33); \
+    } while (0)
+/* One tile's dM for the channels at r of one panel (gb: the tile's 2 x 2 channel vectors of
+ * the channels-last output gradient, rows GP positions apart), to o + r (+ xi * ms): A dY
+ * down the columns (rows y0, y0 + y1, y0 - y1, -y1), then (u, v) -> (u, u + v, u - v, -v)
+ * along each. */
+#define FC_WG_DW_M(T, gb, mp, GP, o, ms, r)                                                  \
+    do {                                                                                     \
+        const T a = FC_WG_LDT(T, (gb) + (r)), b = FC_WG_LDT(T, (gb) + (mp) + (r));           \
+        const T e = FC_WG_LDT(T, (gb) + (GP) * (mp) + (r));                                  \
+        const T f = FC_WG_LDT(T, (gb) + ((GP) + 1) * (mp) + (r));                            \
+        const T u1 = a + e, u2 = a - e, w1 = b + f, w2 = b - f;                              \
+        FC_WG_STT(T, (o) + 0 * (ms) + (r), a);                                               \
+        FC_WG_STT(T, (o) + 1 * (ms) + (r), a + b);                                           \
+        FC_WG_STT(T, (o) + 2 * (ms) + (r), a - b);                                           \
+        FC_WG_STT(T, (o) + 3 * (ms) + (r), -b);                                              \
+        FC_WG_STT(T, (o) + 4 * (ms) + (r), u1);                                              \
+        FC_WG_STT(T, (o) + 5 * (ms) + (r), u1 + w1);                                         \
+        FC_WG_STT(T, (o) + 6 * (ms) + (r), u1 - w1);                                         \
+        FC_WG_STT(T, (o) + 7 * (ms) + (r), -w1);                                             \
+        FC_WG_STT(T, (o) + 8 * (ms) + (r), u2);                                              \
+        FC_WG_STT(T, (o) + 9 * (ms) + (r), u2 + w2);                                         \
+        FC_WG_STT(T, (o) + 10 * (ms) + (r), u2 - w2);                                        \
+        FC_WG_STT(T, (o) + 11 * (ms) + (r), -w2);                                            \
+        FC_WG_STT(T, (o) + 12 * (ms) + (r), -e);                                             \
+        FC_WG_STT(T, (o) + 13 * (ms) + (r), -e - f);                                         \
+        FC_WG_STT(T, (o) + 14 * (ms) + (r), f - e);                                          \
+        FC_WG_STT(T, (o) + 15 * (ms) + (r), f);                                              \
+    } while (0)
+/* BODY over the R channels of one panel: 32-byte vectors, then a 16-byte one, (float) an
+ * 8-byte one, then values (the 6-channel panels of the 6x16 and 6x8 microkernels: one
+ * 16-byte and one 8-byte vector for float, a 32-byte and a 16-byte one for double) */
+#if FC_WG_TVN == 8
+#define FC_WG_DW_PANEL_QUARTER(BODY, R, ...)                                                 \
+    if (r_ + 2 <= (R)) {                                                                     \
+        typedef FC_WG_T qvec_t __attribute__((vector_size(8)));                              \
+        BODY(qvec_t, __VA_ARGS__, r_);                                                       \
+        r_ += 2;                                                                             \
+    }
+#else
+#define FC_WG_DW_PANEL_QUARTER(BODY, R, ...)
+#endif
+#define FC_WG_DW_PANEL(BODY, R, ...)                                                         \
+    do {                                                                                     \
+        typedef FC_WG_T vec_t __attribute__((vector_size(32)));                              \
+        typedef FC_WG_T hvec_t __attribute__((vector_size(16)));                             \
+        int64_t r_ = 0;                                                                      \
+        for (; r_ + FC_WG_TV <= (R); r_ += FC_WG_TV) BODY(vec_t, __VA_ARGS__, r_);           \
+        if (r_ + FC_WG_TV / 2 <= (R)) {                                                      \
+            BODY(hvec_t, __VA_ARGS__, r_);                                                   \
+            r_ += FC_WG_TV / 2;                                                              \
+        }                                                                                    \
+        FC_WG_DW_PANEL_QUARTER(BODY, R, __VA_ARGS__)                                         \
+        for (; r_ < (R); r_++) BODY(FC_WG_T, __VA_ARGS__, r_);                               \
+    } while (0)
+
+/* V and dM of one image's TH x TW tiles (tiles t0 .. of ldt), from its input and output
+ * gradient channels-last (xt: (2 TH + 2) x (2 TW + 2) x cp, gt: 2 TH x 2 TW x mp, padding
+ * zero), in the microkernel's packed layouts of
+ *     dU_xi (Cout, Cin) = dM_xi (Cout, tiles) @ V_xi^T (tiles, Cin):
+ * dM_xi as the A operand (panels of dr output channels: element (co, t) at
+ * (co / dr) dr ldt + t dr + co % dr, matrices ms apart), V_xi^T as the B operand (panels of
+ * vr input channels: (t, c) at (c / vr) vr ldt + t vr + c % vr, matrices vs apart). */
+void FC_WG_FN(dw_image)(const FC_WG_T *restrict xt, const FC_WG_T *restrict gt, int64_t TH,
+                        int64_t TW, int64_t cp, int64_t mp, int64_t vr, int64_t dr,
+                        FC_WG_T *restrict v, FC_WG_T *restrict dm, int64_t ldt, int64_t t0,
+                        int64_t vs, int64_t ms)
+{
+    const int64_t WP = 2 * TW + 2, GP = 2 * TW;
+    for (int64_t th = 0; th < TH; th++)
+        for (int64_t tw = 0; tw < TW; tw++) {
+            const int64_t t = t0 + th * TW + tw;
+            const FC_WG_T *restrict d = xt + (2 * th * WP + 2 * tw) * cp;
+            for (int64_t cb = 0; cb < cp; cb += vr) {
+                FC_WG_T *restrict o = v + cb * ldt + t * vr;
+                FC_WG_DW_PANEL(FC_WG_DW_V, vr, d + cb, cp, WP, o, vs);
+            }
+            const FC_WG_T *restrict g = gt + (2 * th * GP + 2 * tw) * mp;
+            for (int64_t cb = 0; cb < mp; cb += dr) {
+                FC_WG_T *restrict o = dm + cb * ldt + t * dr;
+                FC_WG_DW_PANEL(FC_WG_DW_M, dr, g + cb, mp, GP, o, ms);
+            }
+        }
+}
+#undef FC_WG_DW_PANEL
+#undef FC_WG_DW_PANEL_QUARTER
+#undef FC_WG_DW_M
+#undef FC_WG_DW_V
+#undef FC_WG_DW_ROW
+#undef FC_WG_TRANSPOSE_ROUND
+#undef FC_WG_LDT
+#undef FC_WG_STT
+
 #undef FC_WG_OUTPUT_TILES
 #undef FC_WG_RELU
 #undef FC_WG_STORE_PART
