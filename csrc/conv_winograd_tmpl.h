@@ -115,6 +115,15 @@ typedef struct {
     const FC_T *up;      /* transformed weights, packed per xi (m_pad * c_in each) */
 } FC_FN(wg_plan);
 
+/* Stride between the nxi matrices of V or M (elems elements each): their size rounded up to a
+ * cache line, plus one line, so that the nxi stores of one tile's transform do not fall into
+ * one L1 set when the size is a multiple of 4 KiB (64 channels x 48 tiles of float is). */
+static int64_t FC_FN(wg_xs)(int64_t elems)
+{
+    const int64_t cl = 64 / (int64_t)sizeof(FC_T);
+    return (elems + cl - 1) / cl * cl + cl;
+}
+
 /* Padded-row copies per channel and row: 1 (F(2x2)), or the 4 column phases of F(4x4). */
 static int64_t FC_FN(wg_phases)(int tile) { return tile == 4 ? 4 : 1; }
 
@@ -123,8 +132,8 @@ static int64_t FC_FN(wg_phases)(int tile) { return tile == 4 ? 4 : 1; }
 static int64_t FC_FN(wg_scratch_elems)(const FC_FN(wg_plan) *g, int64_t rb, int64_t tb_pad)
 {
     const int64_t C = g->p->c_in, t = g->tile;
-    return FC_FN(wg_phases)(t) * C * (t * rb + 2) * g->ld + g->nxi * C * tb_pad +
-           g->nxi * g->m_pad * tb_pad + 4 * g->ld + 64;
+    return FC_FN(wg_phases)(t) * C * (t * rb + 2) * g->ld + g->nxi * FC_FN(wg_xs)(C * tb_pad) +
+           g->nxi * FC_FN(wg_xs)(g->m_pad * tb_pad) + 4 * g->ld + 64;
 }
 
 /* Whether one tile row of the given tile size fits this thread's share of the workspace
@@ -263,9 +272,9 @@ static void FC_FN(wg_item)(const FC_FN(wg_plan) *g, const FC_T *x, const FC_T *b
     const int64_t ph = FC_FN(wg_phases)(tile);
     FC_T *xs = buf;                                 /* C x phases x rows x ld */
     FC_T *v = xs + ph * C * (tile * g->RB + 2) * ld; /* nxi x (C x tb_pad), packed B */
-    FC_T *m = v + nxi * C * g->tb_pad;               /* nxi x (m_pad x tb_pad) */
-    FC_T *pr = m + nxi * m_pad * g->tb_pad;          /* one padded row (4 ld) */
-    const int64_t vxs = C * tb_pad, mxs = m_pad * tb_pad;
+    FC_T *m = v + nxi * FC_FN(wg_xs)(C * g->tb_pad);  /* nxi x (m_pad x tb_pad) */
+    FC_T *pr = m + nxi * FC_FN(wg_xs)(m_pad * g->tb_pad); /* one padded row (4 ld) */
+    const int64_t vxs = FC_FN(wg_xs)(C * tb_pad), mxs = FC_FN(wg_xs)(m_pad * tb_pad);
 
     /* 1. the padded input rows tile th0 .. tile th0 + rows - 1 (F(4x4): split by column
      * modulo 4) */
@@ -414,14 +423,8 @@ static void FC_FN(wgd_grid)(const fc_conv2d_params *p, int64_t *th, int64_t *tw)
     *tw = (p->out_w + 1) / 2;
 }
 
-/* Stride between the 16 packed matrices of V or dM (ldt tiles x ch_pad channels): their
- * size rounded up to a cache line, plus one line, so that the 16 stores of one tile's
- * transform do not all fall into one L1 set when the size is a multiple of 4 KiB. */
-static int64_t FC_FN(wgd_xs)(int64_t ldt, int64_t ch_pad)
-{
-    const int64_t cl = 64 / (int64_t)sizeof(FC_T);
-    return (ldt * ch_pad + cl - 1) / cl * cl + cl;
-}
+/* Stride between the 16 packed matrices of V or dM (ldt tiles x ch_pad channels): wg_xs. */
+static int64_t FC_FN(wgd_xs)(int64_t ldt, int64_t ch_pad) { return FC_FN(wg_xs)(ldt * ch_pad); }
 
 /* Elements of one image's input and output gradient channels-last, zero-padded to the tile
  * grid and to Cin_pad / Cout_pad channels: (2 TH + 2) x (2 TW + 2) x Cin_pad, then
