@@ -35,7 +35,7 @@ typedef struct {
                               T *pr);                                                        \
     void PFX##input_block__##ISA(const T *xs, int64_t rows, int64_t ld, int64_t nch,         \
                                  int64_t rb, int64_t twp, T *v, int64_t vxs, int64_t nr,     \
-                                 int64_t kc);                                                \
+                                 int64_t kc, int64_t t0);                                    \
     void PFX##output_block__##ISA(const T *m, int64_t mxs, int64_t ldm, int64_t M,           \
                                   int64_t rb, int64_t twp, const T *bias, int relu, T *y,    \
                                   int64_t OH, int64_t OW, int64_t th0);                      \
@@ -48,7 +48,7 @@ typedef struct {
                                  T *pr);                                                     \
     void PFX##input4_block__##ISA(const T *xs, int64_t rows, int64_t ld, int64_t nch,        \
                                   int64_t rb, int64_t twp, T *v, int64_t vxs, int64_t nr,    \
-                                  int64_t kc);                                               \
+                                  int64_t kc, int64_t t0);                                   \
     void PFX##output4_block__##ISA(const T *m, int64_t mxs, int64_t ldm, int64_t M,          \
                                    int64_t rb, int64_t twp, const T *bias, int relu, T *y,   \
                                    int64_t OH, int64_t OW, int64_t th0);                     \

@@ -28,7 +28,7 @@
 typedef void (*FC_FN(wg_rows_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t, int64_t,
                                   int64_t, int64_t, FC_T *, FC_T *);
 typedef void (*FC_FN(wg_input_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t, int64_t,
-                                   FC_T *, int64_t, int64_t, int64_t);
+                                   FC_T *, int64_t, int64_t, int64_t, int64_t);
 typedef void (*FC_FN(wg_output_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t, int64_t,
                                     const FC_T *, int, FC_T *, int64_t, int64_t, int64_t);
 typedef void (*FC_FN(wg_output_pool_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t,
@@ -108,7 +108,8 @@ typedef struct {
     FC_FN(wg_kernels) k;
     int tile, nxi;       /* output tile (2 or 4); products per tile ((tile + 2)^2) */
     int64_t TH, TWp;     /* tile grid: rows, tiles per row */
-    int64_t RB, nblk;    /* tile rows per work item, work items per image */
+    int64_t RB, nblk;    /* tile rows per work item, work items per image (F(4x4)) */
+    int flat;            /* F(2x2): items are runs of RB rows of the (image, tile row) grid */
     int64_t tb_pad;      /* tiles per work item, rounded up to whole nr panels */
     int64_t m_pad;       /* c_out rounded up to mr */
     int64_t ld;          /* row length of the padded rows (F(4x4): of each column phase) */
@@ -253,19 +254,22 @@ static FC_T *FC_FN(wg_transform_weights)(const fc_gemm_config *cfg, const fc_con
     return up;
 }
 
-/* One work item: tile rows [th0, th0 + rb) of image x (c_in, H, W) -> its outputs. */
+/* One work item: rows [g0, g1) of the grid of (image, tile row) pairs, g = image TH + th
+ * (within one image for F(4x4), whose vectors of two half rows need its rows' tiles to
+ * start at multiples of FC_WG_TV), over x (n, c_in, H, W) -> their outputs.  The item's
+ * tiles are its rows' in order, each row of TWp tiles, rounded up to whole nr panels. */
 static void FC_FN(wg_item)(const FC_FN(wg_plan) *g, const FC_T *x, const FC_T *bias,
-                           const fc_conv_block_out *out, int64_t image, int64_t th0, int64_t rb)
+                           const fc_conv_block_out *out, int64_t g0, int64_t g1)
 {
     const fc_conv2d_params *p = g->p;
     const fc_gemm_config *cfg = g->cfg;
     const FC_UKFN uk = (FC_UKFN)cfg->ukernel;
     const int64_t C = p->c_in, M = p->c_out, H = p->h, W = p->w;
-    const int64_t OH = p->out_h, OW = p->out_w, TWp = g->TWp, ld = g->ld;
+    const int64_t OH = p->out_h, OW = p->out_w, TH = g->TH, TWp = g->TWp, ld = g->ld;
     const int64_t nr = cfg->nr, mr = cfg->mr, m_pad = g->m_pad;
-    const int64_t tb_pad = (rb * TWp + nr - 1) / nr * nr; /* this item's tiles, whole panels */
+    const int64_t ntile = (g1 - g0) * TWp;
+    const int64_t tb_pad = (ntile + nr - 1) / nr * nr; /* this item's tiles, whole panels */
     const int tile = g->tile, nxi = g->nxi;
-    const int64_t rows = tile * rb + 2; /* padded input rows read */
     FC_T *buf = (FC_T *)fc_scratch(FC_SCRATCH_COL,
                                    sizeof(FC_T) * (size_t)FC_FN(wg_scratch_elems)(g, g->RB, g->tb_pad));
     if (!buf) abort();
@@ -275,22 +279,30 @@ static void FC_FN(wg_item)(const FC_FN(wg_plan) *g, const FC_T *x, const FC_T *b
     FC_T *m = v + nxi * FC_FN(wg_xs)(C * g->tb_pad);  /* nxi x (m_pad x tb_pad) */
     FC_T *pr = m + nxi * FC_FN(wg_xs)(m_pad * g->tb_pad); /* one padded row (4 ld) */
     const int64_t vxs = FC_FN(wg_xs)(C * tb_pad), mxs = FC_FN(wg_xs)(m_pad * tb_pad);
-
-    /* 1. the padded input rows tile th0 .. tile th0 + rows - 1 (F(4x4): split by column
-     * modulo 4) */
     const FC_FN(wg_rows_fn) rows_fn = tile == 4 ? g->k.split4_rows : g->k.pad_rows;
-    for (int64_t c = 0; c < C; c++)
-        rows_fn(x + c * H * W, H, W, p->pad_h, p->pad_w, tile * th0, rows, ld,
-                xs + ph * c * rows * ld, pr);
-    /* 2. V = B^T d B for every channel and tile, written in the packed-B layout (kc blocks
-     * of channels at pc * tb_pad, nr-tile panels of kc x nr); columns past the item's tiles
-     * are zero */
-    const int64_t ntile = rb * TWp;
     const FC_FN(wg_input_fn) input = tile == 4 ? g->k.input4_block : g->k.input_block;
+
+    /* 1-2. per image of the item: its padded input rows tile th0 .. tile th0 + rows - 1
+     * (F(4x4): split by column modulo 4), then V = B^T d B for every channel and tile,
+     * written in the packed-B layout (kc blocks of channels at pc * tb_pad, nr-tile panels
+     * of kc x nr) from the image's first tile t0 in the item */
+    for (int64_t gg = g0; gg < g1;) {
+        const int64_t image = gg / TH, th0 = gg % TH, rb = FC_MIN(TH - th0, g1 - gg);
+        const int64_t rows = tile * rb + 2, t0 = (gg - g0) * TWp;
+        const FC_T *xi_ = x + image * C * H * W;
+        for (int64_t c = 0; c < C; c++)
+            rows_fn(xi_ + c * H * W, H, W, p->pad_h, p->pad_w, tile * th0, rows, ld,
+                    xs + ph * c * rows * ld, pr);
+        for (int64_t pc = 0; pc < C; pc += cfg->kc) {
+            const int64_t kc = FC_MIN(cfg->kc, C - pc);
+            input(xs + ph * pc * rows * ld, rows, ld, kc, rb, TWp, v + pc * tb_pad, vxs, nr, kc,
+                  t0);
+        }
+        gg += rb;
+    }
+    /* columns past the item's tiles are zero: one run per channel and panel */
     for (int64_t pc = 0; pc < C; pc += cfg->kc) {
         const int64_t kc = FC_MIN(cfg->kc, C - pc);
-        input(xs + ph * pc * rows * ld, rows, ld, kc, rb, TWp, v + pc * tb_pad, vxs, nr, kc);
-        /* zero the columns past the item's tiles: one run per channel and panel */
         for (int64_t t = ntile; t < tb_pad;) {
             const int64_t run = FC_MIN(tb_pad, (t / nr + 1) * nr) - t;
             for (int xi = 0; xi < nxi; xi++)
@@ -314,16 +326,22 @@ static void FC_FN(wg_item)(const FC_FN(wg_plan) *g, const FC_T *x, const FC_T *b
                        mc + ir * tb_pad + jr, tb_pad, (FC_T)1, beta, NULL, NULL);
         }
     }
-    /* 4. y = A^T M A + bias (relu, 2x2 max-pool) */
-    if (out->pool == 2) {
-        const int64_t PH = OH / 2, PW = OW / 2;
-        (tile == 4 ? g->k.output4_pool_block : g->k.output_pool_block)(
-            m, mxs, tb_pad, M, rb, TWp, bias, out->relu, (FC_T *)out->y + image * M * PH * PW,
-            out->idx + image * M * PH * PW, PH, PW, th0);
-    } else {
-        (tile == 4 ? g->k.output4_block : g->k.output_block)(
-            m, mxs, tb_pad, M, rb, TWp, bias, out->relu, (FC_T *)out->y + image * M * OH * OW,
-            OH, OW, th0);
+    /* 4. per image: y = A^T M A + bias (relu, 2x2 max-pool) from its tiles at t0 */
+    for (int64_t gg = g0; gg < g1;) {
+        const int64_t image = gg / TH, th0 = gg % TH, rb = FC_MIN(TH - th0, g1 - gg);
+        const FC_T *mt = m + (gg - g0) * TWp;
+        if (out->pool == 2) {
+            const int64_t PH = OH / 2, PW = OW / 2;
+            (tile == 4 ? g->k.output4_pool_block : g->k.output_pool_block)(
+                mt, mxs, tb_pad, M, rb, TWp, bias, out->relu,
+                (FC_T *)out->y + image * M * PH * PW, out->idx + image * M * PH * PW, PH, PW,
+                th0);
+        } else {
+            (tile == 4 ? g->k.output4_block : g->k.output_block)(
+                mt, mxs, tb_pad, M, rb, TWp, bias, out->relu,
+                (FC_T *)out->y + image * M * OH * OW, OH, OW, th0);
+        }
+        gg += rb;
     }
 }
 
@@ -366,11 +384,16 @@ static void FC_FN(wg_forward)(fc_isa isa, const fc_conv2d_params *p, const FC_T 
             break;
     }
     /* tile rows per item: the fewest tiles computed in all (each item's tiles are rounded up
-     * to whole nr panels), then the largest items */
+     * to whole nr panels), then the largest items.  F(2x2) items run on over image
+     * boundaries (rows R = N TH in all: 14x14 planes have 7 rows of 8 tiles, and items of 6
+     * rows fill 3 panels exactly, where items within an image computed 64 tiles for 56);
+     * F(4x4) items stay within an image (R = TH, the same for every image). */
+    g.flat = g.tile == 2;
+    const int64_t R = g.flat ? N * g.TH : g.TH;
     int64_t best = -1;
     g.RB = 1;
     for (int64_t rb = rb_max; rb >= 1; rb--) {
-        const int64_t nblk = (g.TH + rb - 1) / rb, last = g.TH - (nblk - 1) * rb;
+        const int64_t nblk = (R + rb - 1) / rb, last = R - (nblk - 1) * rb;
         const int64_t cost = (nblk - 1) * ((rb * g.TWp + nr - 1) / nr * nr) +
                              (last * g.TWp + nr - 1) / nr * nr;
         if (best < 0 || cost < best) {
@@ -378,17 +401,24 @@ static void FC_FN(wg_forward)(fc_isa isa, const fc_conv2d_params *p, const FC_T 
             g.RB = rb;
         }
     }
-    g.nblk = (g.TH + g.RB - 1) / g.RB;
+    g.nblk = (R + g.RB - 1) / g.RB;
     g.tb_pad = (g.RB * g.TWp + nr - 1) / nr * nr;
     g.up = FC_FN(wg_transform_weights)(g.cfg, p, w, g.m_pad, g.tile);
-    const int64_t items = N * g.nblk;
+    const int64_t items = g.flat ? g.nblk : N * g.nblk;
     const int threads = (int)FC_MIN((int64_t)nt, items);
     (void)threads; /* (no OpenMP: one thread) */
     FC_OMP(parallel for schedule(static) num_threads(threads) if (threads > 1))
     for (int64_t it = 0; it < items; it++) {
-        const int64_t image = it / g.nblk, blk = it % g.nblk;
-        const int64_t th0 = blk * g.RB, rb_i = FC_MIN(g.RB, g.TH - th0);
-        FC_FN(wg_item)(&g, x + image * p->c_in * p->h * p->w, bias, out, image, th0, rb_i);
+        int64_t g0, g1;
+        if (g.flat) {
+            g0 = it * g.RB;
+            g1 = FC_MIN(g0 + g.RB, R);
+        } else {
+            const int64_t image = it / g.nblk, blk = it % g.nblk;
+            g0 = image * g.TH + blk * g.RB;
+            g1 = image * g.TH + FC_MIN((blk + 1) * g.RB, g.TH);
+        }
+        FC_FN(wg_item)(&g, x, bias, out, g0, g1);
     }
 }
 

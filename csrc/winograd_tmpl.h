@@ -121,13 +121,13 @@ void FC_WG_FN(pad_rows)(const FC_WG_T *restrict x, int64_t H, int64_t W, int64_t
 /* Input transform of nch channels and rb rows of tiles: for each tile row th < rb, tiles tw
  * in [0, twp) (twp a multiple of FC_WG_TV) whose input rows are 2 th .. 2 th + 3 of the
  * channel's zero-padded plane (channel c at xs + c rows lp, row r at r * lp, from pad_rows;
- * columns 0 .. 2 twp + 1 are read).  V[xi] of channel c and tile t = th twp + tw goes to
- * v[xi * vxs + (t / nr) * nr * kc + c * nr + t % nr]: the packed-B layout of the GEMM for a
- * block of kc >= nch channels (nr a multiple of FC_WG_TV).  A tile's columns 2 tw .. 2 tw + 3
+ * columns 0 .. 2 twp + 1 are read).  V[xi] of channel c and tile t = t0 + th twp + tw goes
+ * to v[xi * vxs + (t / nr) * nr * kc + c * nr + t % nr]: the packed-B layout of the GEMM for
+ * a block of kc >= nch channels (nr and t0 multiples of FC_WG_TV).  A tile's columns 2 tw .. 2 tw + 3
  * come from two pairs of vector loads, split into even and odd lanes. */
 void FC_WG_FN(input_block)(const FC_WG_T *restrict xs, int64_t rows, int64_t lp, int64_t nch,
                            int64_t rb, int64_t twp, FC_WG_T *restrict v, int64_t vxs,
-                           int64_t nr, int64_t kc)
+                           int64_t nr, int64_t kc, int64_t t0)
 {
     typedef FC_WG_T vec_t __attribute__((vector_size(32)));
     enum { TV = FC_WG_TV };
@@ -166,7 +166,7 @@ void FC_WG_FN(input_block)(const FC_WG_T *restrict xs, int64_t rows, int64_t lp,
                     t[i][2] = d2 - d1;
                     t[i][3] = d1 - d3;
                 }
-                const int64_t tt = th * twp + tw;
+                const int64_t tt = t0 + th * twp + tw;
                 FC_WG_T *dst = vc + (tt / nr) * nr * kc + tt % nr;
 #pragma GCC unroll 4
                 for (int j = 0; j < 4; j++) {
@@ -395,12 +395,12 @@ static inline void FC_WG_FN(load2)(void *v, const FC_WG_T *lo, const FC_WG_T *hi
 /* Input transform of nch channels and rb rows of 6x6 tiles (as input_block): tile (th, tw)
  * reads rows 4 th .. 4 th + 5 of the channel's split plane (channel c at xs + 4 c rows ld,
  * phases rows ld apart; values 0 .. twp of each row are read), V[xi] of channel c and tile
- * t = th twp + tw goes to v[xi * vxs + (t / nr) * nr * kc + c * nr + t % nr], for the
- * tiles t < rb twp (and up to the next multiple of FC_WG_TV, with values the caller
- * zeroes). */
+ * t = th twp + tw goes to v[xi * vxs + (t' / nr) * nr * kc + c * nr + t' % nr], t' = t0 + t
+ * (t0 a multiple of FC_WG_TV), for the tiles t < rb twp (and up to the next multiple of
+ * FC_WG_TV, with values the caller zeroes). */
 void FC_WG_FN(input4_block)(const FC_WG_T *restrict xs, int64_t rows, int64_t ld,
                             int64_t nch, int64_t rb, int64_t twp, FC_WG_T *restrict v,
-                            int64_t vxs, int64_t nr, int64_t kc)
+                            int64_t vxs, int64_t nr, int64_t kc, int64_t t0)
 {
     typedef FC_WG_T vec_t __attribute__((vector_size(32)));
     enum { TV = FC_WG_TV };
@@ -427,7 +427,7 @@ void FC_WG_FN(input4_block)(const FC_WG_T *restrict xs, int64_t rows, int64_t ld
                 FC_WG4_BT(d0, d1, d2, d3, d4, d5, tt[i][0], tt[i][1], tt[i][2], tt[i][3],
                           tt[i][4], tt[i][5]); /* d B (columns) */
             }
-            FC_WG_T *dst = vc + (t / nr) * nr * kc + t % nr;
+            FC_WG_T *dst = vc + ((t0 + t) / nr) * nr * kc + (t0 + t) % nr;
 #pragma GCC unroll 6
             for (int j = 0; j < 6; j++) { /* B^T (d B) (rows) */
                 vec_t r[6];

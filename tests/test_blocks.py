@@ -275,6 +275,35 @@ def test_winograd_error_on_the_seed_shapes(mode, tile, rng):
                   "; ".join(found))
 
 
+@pytest.mark.parametrize("mode", [2, 4])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_winograd_results_do_not_depend_on_the_batch_split(mode, threads, rng):
+    """Work items of F(2x2) run over image boundaries (rows of several images in one item);
+    each tile is computed the same way whatever the item or thread: a batch gives bitwise
+    the results of its images one at a time, forward, input gradient and the fused block."""
+    import fastconv
+    old = _kernels.set_conv_winograd(mode)
+    try:
+        with fastconv.local_num_threads(threads):
+            x = rng.standard_normal((5, 32, 14, 14)).astype(np.float32)
+            w = (rng.standard_normal((64, 32, 3, 3)) / np.sqrt(288)).astype(np.float32)
+            b = rng.standard_normal(64).astype(np.float32)
+            gy = rng.standard_normal((5, 64, 14, 14)).astype(np.float32)
+            y = F.conv2d(x, w, b, padding=1)
+            gx = F.conv2d_backward(gy, x, w, padding=1, output_mask=(True, False, False))[0]
+            yb, wb = F.conv2d_relu_max_pool2d(x, w, b, padding=1)
+            for i in range(5):
+                np.testing.assert_array_equal(y[i:i + 1], F.conv2d(x[i:i + 1], w, b, padding=1))
+                np.testing.assert_array_equal(
+                    gx[i:i + 1], F.conv2d_backward(gy[i:i + 1], x[i:i + 1], w, padding=1,
+                                                   output_mask=(True, False, False))[0])
+                y1, w1 = F.conv2d_relu_max_pool2d(x[i:i + 1], w, b, padding=1)
+                np.testing.assert_array_equal(yb[i:i + 1], y1)
+                np.testing.assert_array_equal(wb[i:i + 1], w1)
+    finally:
+        _kernels.set_conv_winograd(old)
+
+
 @pytest.mark.parametrize("shape, opts", [
     (((2, 3, 6, 5), (2, 3, 3, 3)), dict(padding=1)),   # odd width: half-dropped tiles
     (((1, 2, 5, 7), (3, 2, 3, 3)), {}),                # no padding, odd output height
