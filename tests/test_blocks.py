@@ -71,6 +71,10 @@ def _unfused(mod, x, w, b, opts, k):
 @pytest.mark.parametrize("xs,ws,opts,k", BLOCK_CASES, ids=BLOCK_IDS)
 def test_conv_relu_pool_block_equals_the_unfused_ops(isa, dtype, xs, ws, opts, k, case, rng):
     x, w, b = _data(rng, dtype, xs, ws, ties=case == "ties", nan=case == "nan")
+    _check_block_against_the_unfused_ops(x, w, b, opts, k, dtype, rng, case == "plain")
+
+
+def _check_block_against_the_unfused_ops(x, w, b, opts, k, dtype, rng, against_float64):
     z, a, y_ref, idx = _unfused(F, x, w, b, opts, k)
     y, window = F.conv2d_relu_max_pool2d(x, w, b, pool_size=k, **opts)
     assert window.dtype == np.uint8 and window.shape == y.shape == y_ref.shape
@@ -85,7 +89,7 @@ def test_conv_relu_pool_block_equals_the_unfused_ops(isa, dtype, xs, ws, opts, k
         np.testing.assert_array_equal(np.isnan(g), np.isnan(e))
         assert_close(g, e, dtype)
     # and against the float64 reference of the unfused chain
-    if case == "plain":
+    if against_float64:
         _, a64, y64, idx64 = _unfused(R64, x, w, b, opts, k)
         assert_close(y, y64, dtype)
         g64 = R64.relu_backward(R64.max_pool2d_backward(gy, idx64, a64.shape), a64)
@@ -390,21 +394,6 @@ def test_winograd_f4_block_equals_the_unfused_ops(isa, dtype, xs, ws, opts, k, c
         x, w, b = _data(rng, dtype, xs, ws, ties=case == "ties", nan=case == "nan")
         if case == "plain":
             w = (w / 0.3 / np.sqrt(np.prod(ws[1:]))).astype(dtype)
-        z, a, y_ref, idx = _unfused(F, x, w, b, opts, k)
-        y, window = F.conv2d_relu_max_pool2d(x, w, b, pool_size=k, **opts)
-        np.testing.assert_array_equal(y, y_ref)
-        np.testing.assert_array_equal(window, _window_positions(idx, k, z.shape[3]))
-        gy = rng.standard_normal(y.shape).astype(dtype)
-        got = F.conv2d_relu_max_pool2d_backward(gy, y, window, x, w, pool_size=k, **opts)
-        ga = F.relu_backward(F.max_pool2d_backward(gy, idx, a.shape), a)
-        for g, e in zip(got, F.conv2d_backward(ga, x, w, **opts)):
-            np.testing.assert_array_equal(np.isnan(g), np.isnan(e))
-            assert_close(g, e, dtype)
-        if case == "plain":
-            _, a64, y64, idx64 = _unfused(R64, x, w, b, opts, k)
-            assert_close(y, y64, dtype)
-            g64 = R64.relu_backward(R64.max_pool2d_backward(gy, idx64, a64.shape), a64)
-            for g, e in zip(got, R64.conv2d_backward(g64, x, w, **opts)):
-                assert_close(g, e, dtype)
+        _check_block_against_the_unfused_ops(x, w, b, opts, k, dtype, rng, case == "plain")
     finally:
         _kernels.set_conv_winograd(old)
