@@ -227,3 +227,27 @@ def test_info_prints_the_caches_and_the_gemm_blocking_of_the_running_path(capsys
     labels = list(rows)
     assert labels.index("workspace limit") < labels.index("caches") < labels.index("GEMM float32")
     assert labels[0] == "SIMD path"
+
+
+def test_measuring_again_keeps_the_best_and_every_sample(monkeypatch):
+    """A second measurement (the benchmark takes one before and one after each thread count's
+    rows) adds its samples and keeps the larger figure, whichever of the two it is."""
+    rates = iter([10.0, 30.0, 20.0, 5.0, 7.0, 40.0, 9.0, 3.0])
+
+    def fake_best_rate(run, sample_time, samples, calibrate=None):
+        r = next(rates)
+        return r, [r / 2, r]
+    monkeypatch.setattr(L, "best_rate", fake_best_rate)
+    monkeypatch.setattr(L, "aligned_pair", lambda n: (np.zeros(4, np.float32),) * 2)
+    monkeypatch.setattr(L, "_copy_runner", lambda src, dst, t: (lambda k: 0.0))
+    lim = L.Limits((32 * KIB, MIB, 32 * MIB), "set", samples=2, sample_time=0.001)
+    lim.measure(1, isas=["avx2"], dtypes=["float32", "float64"], levels=["L1", "L2"])
+    assert lim.fma["avx2", "float32", 1] == (10.0, [5.0, 10.0])
+    assert lim.copy["L2", 1] == (L.working_sets(lim.caches, 1)["L2"], 5.0, [2.5, 5.0])
+    assert "best of 2 samples" in lim.block()
+    lim.measure(1, isas=["avx2"], dtypes=["float32", "float64"], levels=["L1", "L2"])
+    assert lim.fma["avx2", "float32", 1] == (10.0, [5.0, 10.0, 3.5, 7.0])   # the first was best
+    assert lim.fma["avx2", "float64", 1] == (40.0, [15.0, 30.0, 20.0, 40.0])  # the second
+    assert lim.copy["L1", 1][1:] == (20.0, [10.0, 20.0, 4.5, 9.0])
+    assert lim.copy["L2", 1][1:] == (5.0, [2.5, 5.0, 1.5, 3.0])
+    assert "best of 4 samples" in lim.block()
