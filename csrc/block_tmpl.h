@@ -50,8 +50,14 @@ void FC_BK_FN(pool_plane)(const FC_BK_T *restrict y, int64_t OH, int64_t OW, int
                  * values); shorter rows go through a copy (no read past the row) */
                 const int64_t pw = (PW - pw0v < TV && PW >= TV) ? PW - TV : pw0v;
                 const int64_t n = FC_MIN((int64_t)TV, PW - pw);
+                /* a row shorter than TV windows (PW < TV) still takes whole vectors where
+                 * they stay inside the plane: the reads run on into the next rows, and the
+                 * lanes past n, written past this row's end, are overwritten by the next
+                 * row's (rows go in order); the last rows go through the copies */
+                const int full = n == TV || ((2 * ph + 1) * OW + 2 * pw + 2 * TV <= OH * OW &&
+                                             ph * PW + pw + TV <= PH * PW);
                 vec_t a0, a1, b0, b1;
-                if (n == TV) {
+                if (full) {
                     __builtin_memcpy(&a0, r0 + 2 * pw, sizeof a0);
                     __builtin_memcpy(&a1, r0 + 2 * pw + TV, sizeof a1);
                     __builtin_memcpy(&b0, r1 + 2 * pw, sizeof b0);
@@ -82,7 +88,7 @@ void FC_BK_FN(pool_plane)(const FC_BK_T *restrict y, int64_t OH, int64_t OW, int
                 const uvec_t k3 = (uvec_t)((b > t) | (b != b));
                 const vec_t best = (vec_t)(((uvec_t)t & ~k3) | ((uvec_t)b & k3));
                 const uvec_t pos = ((k1 & one) & ~k3) | ((two + (k2 & one)) & k3);
-                if (n == TV) {
+                if (full) {
                     /* the low byte of each lane (values 0..3): one byte shuffle */
                     typedef uint8_t b32_t __attribute__((vector_size(32)));
                     const b32_t pw8 = (b32_t)pos;
@@ -144,9 +150,14 @@ void FC_BK_FN(unpool_plane)(const FC_BK_T *restrict gy, const FC_BK_T *restrict 
                 /* as in pool_plane: a full, overlapping last vector where the row allows */
                 const int64_t pw = (PW - pw0v < TV && PW >= TV) ? PW - TV : pw0v;
                 const int64_t n = FC_MIN((int64_t)TV, PW - pw), o = ph * PW + pw;
+                /* rows shorter than TV windows: whole vectors where they stay inside the
+                 * plane, as in pool_plane (what the lanes past n write past this row pair
+                 * is written again by the next pair, or by the zero fills below) */
+                const int full = n == TV || ((2 * ph + 1) * OW + 2 * pw + 2 * TV <= OH * OW &&
+                                             o + TV <= PH * PW);
                 vec_t g = {0}, yv = {0};
                 uvec_t pos = {0};
-                if (n == TV) {
+                if (full) {
                     bvec_t pb;
                     __builtin_memcpy(&g, gy + o, sizeof g);
                     __builtin_memcpy(&yv, y + o, sizeof yv);
@@ -166,7 +177,7 @@ void FC_BK_FN(unpool_plane)(const FC_BK_T *restrict gy, const FC_BK_T *restrict 
                 const vec_t g3 = (vec_t)((uvec_t)g & (uvec_t)(pos == two + one));
                 const vec_t q[4] = {FC_BK_ZIPLO(g0, g1), FC_BK_ZIPHI(g0, g1),
                                     FC_BK_ZIPLO(g2, g3), FC_BK_ZIPHI(g2, g3)};
-                if (n == TV) {
+                if (full) {
                     __builtin_memcpy(r0 + 2 * pw, &q[0], sizeof q[0]);
                     __builtin_memcpy(r0 + 2 * pw + TV, &q[1], sizeof q[1]);
                     __builtin_memcpy(r1 + 2 * pw, &q[2], sizeof q[2]);
