@@ -19,8 +19,18 @@
 
 #ifdef FC_VEC_SHUFFLE
 #define FC_BK_SHUFFLE 1
-#define FC_BK_EVEN(a, b) FC_VEC_EVEN(FC_BK_TV, a, b)
-#define FC_BK_ODD(a, b) FC_VEC_ODD(FC_BK_TV, a, b)
+/* The even and odd lanes of a:b inside each 16-byte half (shufps / unpcklpd on x86, uzp on
+ * NEON: no lane crosses a half), which leaves the windows in the order FC_BK_ORDER undoes
+ * (one 8-byte-pair permute): for float 0 1 4 5 | 2 3 6 7, for double 0 2 | 1 3. */
+#if FC_BK_TV == 8
+#define FC_BK_EVEN(a, b) __builtin_shufflevector(a, b, 0, 2, 8, 10, 4, 6, 12, 14)
+#define FC_BK_ODD(a, b) __builtin_shufflevector(a, b, 1, 3, 9, 11, 5, 7, 13, 15)
+#define FC_BK_ORDER(v) __builtin_shufflevector(v, v, 0, 1, 4, 5, 2, 3, 6, 7)
+#else
+#define FC_BK_EVEN(a, b) __builtin_shufflevector(a, b, 0, 4, 2, 6)
+#define FC_BK_ODD(a, b) __builtin_shufflevector(a, b, 1, 5, 3, 7)
+#define FC_BK_ORDER(v) __builtin_shufflevector(v, v, 0, 2, 1, 3)
+#endif
 #define FC_BK_ZIPLO(a, b) FC_VEC_ZIPLO(FC_BK_TV, a, b)
 #define FC_BK_ZIPHI(a, b) FC_VEC_ZIPHI(FC_BK_TV, a, b)
 #endif
@@ -86,8 +96,8 @@ void FC_BK_FN(pool_plane)(const FC_BK_T *restrict y, int64_t OH, int64_t OW, int
                 const vec_t t = (vec_t)(((uvec_t)x00 & ~k1) | ((uvec_t)x01 & k1));
                 const vec_t b = (vec_t)(((uvec_t)x10 & ~k2) | ((uvec_t)x11 & k2));
                 const uvec_t k3 = (uvec_t)((b > t) | (b != b));
-                const vec_t best = (vec_t)(((uvec_t)t & ~k3) | ((uvec_t)b & k3));
-                const uvec_t pos = ((k1 & one) & ~k3) | ((two + (k2 & one)) & k3);
+                const vec_t best = FC_BK_ORDER((vec_t)(((uvec_t)t & ~k3) | ((uvec_t)b & k3)));
+                const uvec_t pos = FC_BK_ORDER(((k1 & one) & ~k3) | ((two + (k2 & one)) & k3));
                 if (full) {
                     /* the low byte of each lane (values 0..3): one byte shuffle */
                     typedef uint8_t b32_t __attribute__((vector_size(32)));
@@ -214,6 +224,7 @@ void FC_BK_FN(unpool_plane)(const FC_BK_T *restrict gy, const FC_BK_T *restrict 
 #undef FC_BK_SHUFFLE
 #undef FC_BK_EVEN
 #undef FC_BK_ODD
+#undef FC_BK_ORDER
 #undef FC_BK_ZIPLO
 #undef FC_BK_ZIPHI
 #undef FC_BK_CAT3_
