@@ -1033,6 +1033,88 @@ void FC_FN(fc_opt_conv2d_block_forward)(fc_isa isa, const fc_conv2d_params *p,
     }
 }
 
+/* Whether the block backward hands the conv backward its gradient a chunk of images at a
+ * time: for the cin1 3x3 kernels, whose weight gradient runs image by image anyway (the
+ * Winograd and GEMM paths want all the images in one call). */
+static int FC_FN(block_backward_in_chunks)(fc_isa isa, const fc_conv2d_params *p)
+{
+    if (!FC_FN(is_cin1_3x3)(p)) return 0;
+#ifdef FC_HAVE_X86_UKERNELS
+    if (isa == FC_ISA_AVX512 || isa == FC_ISA_AVX2) return 1;
+#endif
+#ifdef FC_ARM_NEON
+    if (isa == FC_ISA_NEON) return 1;
+#endif
+    (void)isa;
+    return 0;
+}
+
+/* The conv output's gradient of planes [j0, j1) (the unpooling and the relu mask in one
+ * pass) into g. */
+static void FC_FN(block_output_grad)(fc_isa isa, const fc_conv2d_params *p,
+                                     const fc_conv2d_block *b, const FC_T *gy, const FC_T *y,
+                                     const uint8_t *idx, int64_t j0, int64_t j1, FC_T *g)
+{
+    const int64_t OH = p->out_h, OW = p->out_w, k = b->pool, plane = OH * OW;
+    if (k == 0) {
+        FC_FN(fc_opt_relu_backward)((j1 - j0) * plane, gy + j0 * plane, y + j0 * plane, g);
+        return;
+    }
+    const FC_FN(block_unpool_fn) unpool = FC_FN(block_unpool_kernel)(isa);
+    const int64_t pp = (OH / k) * (OW / k);
+    for (int64_t j = j0; j < j1; j++)
+        unpool(gy + j * pp, y + j * pp, idx + j * pp, OH, OW, k, b->relu, g + (j - j0) * plane);
+}
+
+/* The block backward of block_backward_in_chunks: each thread takes chunks of images
+ * (block_chunk: their conv-output gradient fills about half of L2), builds that gradient in
+ * its scratch and runs the conv backward on the chunk, summing the weight and bias gradients
+ * of its chunks; the threads' sums are added at the end.  The full-resolution gradient never
+ * goes to memory. */
+static void FC_FN(block_backward_chunked)(fc_isa isa, const fc_conv2d_params *p,
+                                          const fc_conv2d_block *b, const FC_T *gy,
+                                          const FC_T *y, const uint8_t *idx, const FC_T *x,
+                                          const FC_T *w, FC_T *gx, FC_T *gw, FC_T *gb)
+{
+    const int64_t N = p->n, M = p->c_out, plane = p->out_h * p->out_w;
+    const int64_t xs = p->c_in * p->h * p->w, wsize = M * (p->c_in / p->groups) * p->kh * p->kw;
+    const int64_t chunk = FC_FN(block_chunk)(p), nchunks = (N + chunk - 1) / chunk;
+    const int nt = FC_FN(conv_threads)(p);
+    const int outer = nchunks >= nt ? nt : 1;
+    /* per thread: its sums (gw, gb), then one chunk's (gw, gb) */
+    const int64_t ps = 2 * (wsize + M);
+    FC_T *part = (FC_T *)calloc((size_t)ps * (size_t)outer, sizeof(FC_T));
+    if (!part) abort();
+    (void)outer; /* (no OpenMP: one thread) */
+    FC_OMP(parallel num_threads(outer) if (outer > 1))
+    {
+        const int t = FC_THREAD_ID(), T = FC_NUM_THREADS_IN_REGION();
+        FC_T *sum = part + (size_t)t * ps, *cw = sum + wsize + M;
+        for (int64_t c = nchunks * t / T; c < nchunks * (t + 1) / T; c++) {
+            const int64_t i = c * chunk;
+            fc_conv2d_params q = *p;
+            q.n = FC_MIN(chunk, N - i);
+            FC_T *g = (FC_T *)fc_scratch(FC_SCRATCH_BLOCK, sizeof(FC_T) * (size_t)(q.n * M * plane));
+            if (!g) abort();
+            FC_FN(block_output_grad)(isa, p, b, gy, y, idx, i * M, (i + q.n) * M, g);
+            FC_FN(fc_opt_conv2d_backward)(isa, &q, g, x + i * xs, w, gx ? gx + i * xs : NULL,
+                                          gw ? cw : NULL, gb ? cw + wsize : NULL);
+            if (gw)
+                for (int64_t e = 0; e < wsize; e++) sum[e] += cw[e];
+            if (gb)
+                for (int64_t e = 0; e < M; e++) sum[wsize + e] += cw[wsize + e];
+        }
+    }
+    for (int64_t e = 0; gw && e < wsize; e++) gw[e] = 0;
+    for (int64_t e = 0; gb && e < M; e++) gb[e] = 0;
+    for (int t = 0; t < outer; t++) {
+        const FC_T *sum = part + (size_t)t * ps;
+        for (int64_t e = 0; gw && e < wsize; e++) gw[e] += sum[e];
+        for (int64_t e = 0; gb && e < M; e++) gb[e] += sum[wsize + e];
+    }
+    free(part);
+}
+
 void FC_FN(fc_opt_conv2d_block_backward)(fc_isa isa, const fc_conv2d_params *p,
                                          const fc_conv2d_block *b, const FC_T *gy,
                                          const FC_T *y, const uint8_t *idx, const FC_T *x,
@@ -1044,21 +1126,26 @@ void FC_FN(fc_opt_conv2d_block_backward)(fc_isa isa, const fc_conv2d_params *p,
         FC_FN(fc_opt_conv2d_backward)(isa, p, gy, x, w, gx, gw, gb);
         return;
     }
+    if (FC_FN(block_backward_in_chunks)(isa, p)) {
+        FC_FN(block_backward_chunked)(isa, p, b, gy, y, idx, x, w, gx, gw, gb);
+        return;
+    }
     /* the gradient of the conv's output, written once (the unpooling and the relu mask in
      * one pass), then the conv backward */
     FC_T *g = (FC_T *)malloc(sizeof(FC_T) * (size_t)(size > 0 ? size : 1));
     if (!g) abort();
     if (k == 0) {
-        FC_FN(fc_opt_relu_backward)(size, gy, y, g);
+        FC_FN(block_output_grad)(isa, p, b, gy, y, idx, 0, N * M, g);
     } else {
-        const FC_FN(block_unpool_fn) unpool = FC_FN(block_unpool_kernel)(isa);
-        const int64_t planes = N * M, PH = OH / k, PW = OW / k;
+        const int64_t planes = N * M, plane = OH * OW;
         const int nt = size >= ((int64_t)1 << 17) ? fc_threads_for_region() : 1;
         (void)nt; /* (no OpenMP: one thread) */
-        FC_OMP(parallel for schedule(static) num_threads(nt) if (nt > 1))
-        for (int64_t j = 0; j < planes; j++)
-            unpool(gy + j * PH * PW, y + j * PH * PW, idx + j * PH * PW, OH, OW, k, b->relu,
-                   g + j * OH * OW);
+        FC_OMP(parallel num_threads(nt) if (nt > 1))
+        {
+            const int t = FC_THREAD_ID(), T = FC_NUM_THREADS_IN_REGION();
+            const int64_t j0 = planes * t / T, j1 = planes * (t + 1) / T;
+            FC_FN(block_output_grad)(isa, p, b, gy, y, idx, j0, j1, g + j0 * plane);
+        }
     }
     FC_FN(fc_opt_conv2d_backward)(isa, p, g, x, w, gx, gw, gb);
     free(g);

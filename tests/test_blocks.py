@@ -279,6 +279,39 @@ def test_winograd_error_on_the_seed_shapes(mode, tile, rng):
                   "; ".join(found))
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n", [1, 2, 5, 9])
+@pytest.mark.parametrize("k", [0, 2])
+def test_cin1_block_backward_in_chunks_of_images(isa, dtype, threads, n, k, rng):
+    """The cin1 3x3 block backward builds its conv-output gradient a chunk of images at a
+    time (an L2-sized scratch per thread, so 2 MNIST images per chunk) and sums the chunks'
+    weight and bias gradients: every batch, with chunks split evenly or not over 1 or 2
+    threads, gives the unfused chain's gradients, the input gradient included."""
+    import fastconv
+    with fastconv.local_num_threads(threads):
+        x, w, b = _data(rng, dtype, (n, 1, 28, 28), (32, 1, 3, 3))
+        z = F.conv2d(x, w, b, padding=1)
+        a = F.relu(z)
+        if k:
+            y, window = F.conv2d_relu_max_pool2d(x, w, b, padding=1, pool_size=k)
+            ya, idx = F.max_pool2d(a, k, return_indices=True)
+            np.testing.assert_array_equal(y, ya)
+            gy = rng.standard_normal(y.shape).astype(dtype)
+            got = F.conv2d_relu_max_pool2d_backward(gy, y, window, x, w, padding=1,
+                                                    pool_size=k)
+            ga = F.relu_backward(F.max_pool2d_backward(gy, idx, a.shape), a)
+        else:
+            y = F.conv2d(x, w, b, padding=1, activation="relu")
+            gy = rng.standard_normal(y.shape).astype(dtype)
+            got = F.conv2d_backward(gy, x, w, padding=1, activation="relu", output=y)
+            ga = F.relu_backward(gy, a)
+        want = R64.conv2d_backward(ga.astype(np.float64), x.astype(np.float64),
+                                   w.astype(np.float64), padding=1)
+        for g, e in zip(got, want):
+            assert g.dtype == dtype
+            assert_close(g, e, dtype)
+
+
 @pytest.mark.parametrize("mode", [2, 4])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_winograd_results_do_not_depend_on_the_batch_split(mode, threads, rng):
