@@ -1034,19 +1034,23 @@ void FC_FN(fc_opt_conv2d_block_forward)(fc_isa isa, const fc_conv2d_params *p,
 }
 
 /* Whether the block backward hands the conv backward its gradient a chunk of images at a
- * time: for the cin1 3x3 kernels, whose weight gradient runs image by image anyway (the
- * Winograd and GEMM paths want all the images in one call). */
-static int FC_FN(block_backward_in_chunks)(fc_isa isa, const fc_conv2d_params *p)
+ * time: where the weight gradient runs image by image anyway (the cin1 3x3 kernels, the
+ * row-dot and im2col paths) and no input gradient is asked for, or the cin1 kernels' (the
+ * Winograd weight gradient reduces over the tiles of all images, and the input gradient's
+ * Winograd or implicit-GEMM conv wants them all too). */
+static int FC_FN(block_backward_in_chunks)(fc_isa isa, const fc_conv2d_params *p, int want_gx,
+                                           int want_gw)
 {
-    if (!FC_FN(is_cin1_3x3)(p)) return 0;
+    if (FC_FN(is_cin1_3x3)(p)) {
 #ifdef FC_HAVE_X86_UKERNELS
-    if (isa == FC_ISA_AVX512 || isa == FC_ISA_AVX2) return 1;
+        if (isa == FC_ISA_AVX512 || isa == FC_ISA_AVX2) return 1;
 #endif
 #ifdef FC_ARM_NEON
-    if (isa == FC_ISA_NEON) return 1;
+        if (isa == FC_ISA_NEON) return 1;
 #endif
-    (void)isa;
-    return 0;
+    }
+    if (want_gx) return 0;
+    return !(want_gw && FC_FN(use_winograd_dw)(isa, p));
 }
 
 /* The conv output's gradient of planes [j0, j1) (the unpooling and the relu mask in one
@@ -1126,7 +1130,7 @@ void FC_FN(fc_opt_conv2d_block_backward)(fc_isa isa, const fc_conv2d_params *p,
         FC_FN(fc_opt_conv2d_backward)(isa, p, gy, x, w, gx, gw, gb);
         return;
     }
-    if (FC_FN(block_backward_in_chunks)(isa, p)) {
+    if (FC_FN(block_backward_in_chunks)(isa, p, gx != NULL, gw != NULL)) {
         FC_FN(block_backward_chunked)(isa, p, b, gy, y, idx, x, w, gx, gw, gb);
         return;
     }

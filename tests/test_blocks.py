@@ -279,35 +279,56 @@ def test_winograd_error_on_the_seed_shapes(mode, tile, rng):
                   "; ".join(found))
 
 
+CHUNKED_BACKWARD_CASES = [
+    # (input, weight, padding, output_mask): the cin1 3x3 kernels (input gradient too), the
+    # row-dot weight gradient (CIFAR conv1) and the im2col one (a 5x5 kernel), first layers
+    ((1, 28, 28), (32, 1, 3, 3), 1, (True, True, True)),
+    ((1, 28, 28), (32, 1, 3, 3), 1, (False, True, True)),
+    ((3, 32, 32), (32, 3, 3, 3), 1, (False, True, True)),
+    ((3, 12, 10), (8, 3, 5, 5), 2, (False, True, False)),
+    ((3, 12, 10), (8, 3, 5, 5), 2, (False, False, True)),
+]
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("n", [1, 2, 5, 9])
 @pytest.mark.parametrize("k", [0, 2])
-def test_cin1_block_backward_in_chunks_of_images(isa, dtype, threads, n, k, rng):
-    """The cin1 3x3 block backward builds its conv-output gradient a chunk of images at a
-    time (an L2-sized scratch per thread, so 2 MNIST images per chunk) and sums the chunks'
-    weight and bias gradients: every batch, with chunks split evenly or not over 1 or 2
-    threads, gives the unfused chain's gradients, the input gradient included."""
+@pytest.mark.parametrize("xs,ws,pad,mask", CHUNKED_BACKWARD_CASES)
+def test_block_backward_in_chunks_of_images(isa, dtype, threads, n, k, xs, ws, pad, mask, rng):
+    """Where the weight gradient runs image by image, the block backward builds its
+    conv-output gradient a chunk of images at a time (an L2-sized scratch per thread: 2 MNIST
+    or CIFAR images per chunk) and sums the chunks' weight and bias gradients: every batch,
+    with chunks split evenly or not over 1 or 2 threads, gives the unfused chain's gradients
+    (float64 reference), and None where the mask says so.  The output gradient is scaled by
+    1 / sqrt(its elements per channel), which keeps the weight gradient's sums O(1), the
+    regime the float32 tolerance is set for."""
     import fastconv
     with fastconv.local_num_threads(threads):
-        x, w, b = _data(rng, dtype, (n, 1, 28, 28), (32, 1, 3, 3))
-        z = F.conv2d(x, w, b, padding=1)
+        x, w, b = _data(rng, dtype, (n,) + xs, ws)
+        z = F.conv2d(x, w, b, padding=pad)
         a = F.relu(z)
         if k:
-            y, window = F.conv2d_relu_max_pool2d(x, w, b, padding=1, pool_size=k)
+            y, window = F.conv2d_relu_max_pool2d(x, w, b, padding=pad, pool_size=k)
             ya, idx = F.max_pool2d(a, k, return_indices=True)
             np.testing.assert_array_equal(y, ya)
-            gy = rng.standard_normal(y.shape).astype(dtype)
-            got = F.conv2d_relu_max_pool2d_backward(gy, y, window, x, w, padding=1,
-                                                    pool_size=k)
+        else:
+            y = F.conv2d(x, w, b, padding=pad, activation="relu")
+        scale = 1 / np.sqrt(max(1, y.size // y.shape[1]))
+        gy = (rng.standard_normal(y.shape) * scale).astype(dtype)
+        if k:
+            got = F.conv2d_relu_max_pool2d_backward(gy, y, window, x, w, padding=pad,
+                                                    pool_size=k, output_mask=mask)
             ga = F.relu_backward(F.max_pool2d_backward(gy, idx, a.shape), a)
         else:
-            y = F.conv2d(x, w, b, padding=1, activation="relu")
-            gy = rng.standard_normal(y.shape).astype(dtype)
-            got = F.conv2d_backward(gy, x, w, padding=1, activation="relu", output=y)
+            got = F.conv2d_backward(gy, x, w, padding=pad, activation="relu", output=y,
+                                    output_mask=mask)
             ga = F.relu_backward(gy, a)
         want = R64.conv2d_backward(ga.astype(np.float64), x.astype(np.float64),
-                                   w.astype(np.float64), padding=1)
-        for g, e in zip(got, want):
+                                   w.astype(np.float64), padding=pad)
+        for g, e, m in zip(got, want, mask):
+            if not m:
+                assert g is None
+                continue
             assert g.dtype == dtype
             assert_close(g, e, dtype)
 
