@@ -452,13 +452,17 @@ static void FC_FN(forward_image_implicit)(const fc_gemm_config *cfg, const fc_co
                     iuk(kc, apc + ir * kc, xp + q0 + jr, boff + pc, ct + ir * NT + jr, NT,
                         pc > 0 || bias_first);
         }
-        /* keep the positions with ow < OW, add the bias */
-        for (int64_t oh = q0 / Wp; oh * Wp < q0 + nq; oh++) {
-            const int64_t qs = FC_MAX(oh * Wp, q0), qe = FC_MIN(oh * Wp + OW, q0 + nq);
-            if (qe <= qs) continue;
-            for (int64_t co = 0; co < M; co++) {
-                const FC_T *src = ct + co * NT + (qs - q0);
-                FC_T *dst = y + co * P + oh * OW + (qs - oh * Wp);
+        /* keep the positions with ow < OW, add the bias: channel by channel, so that the
+         * stores run along each output plane (rows of one channel after another, not one
+         * row of every plane in turn, 4 KiB apart at 32x32) */
+        for (int64_t co = 0; co < M; co++) {
+            const FC_T *srow = ct + co * NT;
+            FC_T *yc = y + co * P;
+            for (int64_t oh = q0 / Wp; oh * Wp < q0 + nq; oh++) {
+                const int64_t qs = FC_MAX(oh * Wp, q0), qe = FC_MIN(oh * Wp + OW, q0 + nq);
+                if (qe <= qs) continue;
+                const FC_T *src = srow + (qs - q0);
+                FC_T *dst = yc + oh * OW + (qs - oh * Wp);
                 if (bias && !bias_first) {
                     const FC_T b = bias[co];
                     for (int64_t j = 0; j < qe - qs; j++) dst[j] = src[j] + b;
