@@ -224,9 +224,9 @@ class Limits:
             rate, rates = best_rate(_copy_runner(src, dst, threads), self.sample_time,
                                     self.samples, calibrate=_copy_runner(src, dst, 1))
             del src, dst
-            old = self.copy.get((level, threads))
-            if old is not None:
-                rate, rates = max(rate, old[1]), old[2] + rates
+            before = self.copy.get((level, threads))
+            if before is not None:
+                rate, rates = max(rate, before[1]), before[2] + rates
             self.copy[level, threads] = (sets[level], rate, rates)
 
     # --- look-ups ---------------------------------------------------------------------------
