@@ -38,6 +38,19 @@
 /* max-pool's update rule: b replaces a where b > a or b is NaN (first maximum, last NaN) */
 static inline int FC_BK_FN(better)(FC_BK_T a, FC_BK_T b) { return b > a || b != b; }
 
+/* Whether the 2x2 vector of n (<= TV) windows at pooled (ph, pw) takes whole vectors: a full
+ * one, or a row shorter than TV windows (PW < TV) where the whole vectors stay inside the
+ * plane -- 2 TV conv-output values from rows 2 ph and 2 ph + 1, TV pooled values from
+ * (ph, pw).  The lanes past n then read on into the next rows and are written past this
+ * row's end, where the next rows' vectors (rows go in order) or the border fills write
+ * again; the last rows go through the element copies. */
+static inline int FC_BK_FN(whole)(int64_t ph, int64_t pw, int64_t n, int64_t OH, int64_t OW,
+                                  int64_t PH, int64_t PW, int64_t TV)
+{
+    return n == TV ||
+           ((2 * ph + 1) * OW + 2 * pw + 2 * TV <= OH * OW && ph * PW + pw + TV <= PH * PW);
+}
+
 /* out (PH x PW) = k x k stride-k max-pool of the plane y (OH x OW, PH = OH / k, PW = OW / k),
  * of relu(y) if relu; idx = window position r * k + s of each maximum. */
 void FC_BK_FN(pool_plane)(const FC_BK_T *restrict y, int64_t OH, int64_t OW, int64_t k,
@@ -60,12 +73,7 @@ void FC_BK_FN(pool_plane)(const FC_BK_T *restrict y, int64_t OH, int64_t OW, int
                  * values); shorter rows go through a copy (no read past the row) */
                 const int64_t pw = (PW - pw0v < TV && PW >= TV) ? PW - TV : pw0v;
                 const int64_t n = FC_MIN((int64_t)TV, PW - pw);
-                /* a row shorter than TV windows (PW < TV) still takes whole vectors where
-                 * they stay inside the plane: the reads run on into the next rows, and the
-                 * lanes past n, written past this row's end, are overwritten by the next
-                 * row's (rows go in order); the last rows go through the copies */
-                const int full = n == TV || ((2 * ph + 1) * OW + 2 * pw + 2 * TV <= OH * OW &&
-                                             ph * PW + pw + TV <= PH * PW);
+                const int full = FC_BK_FN(whole)(ph, pw, n, OH, OW, PH, PW, TV);
                 vec_t a0, a1, b0, b1;
                 if (full) {
                     __builtin_memcpy(&a0, r0 + 2 * pw, sizeof a0);
@@ -160,11 +168,7 @@ void FC_BK_FN(unpool_plane)(const FC_BK_T *restrict gy, const FC_BK_T *restrict 
                 /* as in pool_plane: a full, overlapping last vector where the row allows */
                 const int64_t pw = (PW - pw0v < TV && PW >= TV) ? PW - TV : pw0v;
                 const int64_t n = FC_MIN((int64_t)TV, PW - pw), o = ph * PW + pw;
-                /* rows shorter than TV windows: whole vectors where they stay inside the
-                 * plane, as in pool_plane (what the lanes past n write past this row pair
-                 * is written again by the next pair, or by the zero fills below) */
-                const int full = n == TV || ((2 * ph + 1) * OW + 2 * pw + 2 * TV <= OH * OW &&
-                                             o + TV <= PH * PW);
+                const int full = FC_BK_FN(whole)(ph, pw, n, OH, OW, PH, PW, TV);
                 vec_t g = {0}, yv = {0};
                 uvec_t pos = {0};
                 if (full) {

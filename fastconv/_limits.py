@@ -293,8 +293,10 @@ class Limits:
         threads = list(self.threads if threads is None else threads)
         counts = sorted({len(v[-1]) for k, v in self.fma.items() if k[-1] in threads} |
                         {len(v[-1]) for k, v in self.copy.items() if k[-1] in threads})
-        n = "-".join(str(c) for c in counts[::max(1, len(counts) - 1)]) if counts else \
-            str(self.samples)
+        if not counts:
+            n = str(self.samples)
+        else:   # one measurement: its sample count; more: the fewest to the most
+            n = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
         head = [f"limits (best of {n} samples of {self.sample_time * 1e3:.0f} ms "
                 "each, measured in this run)",
                 f"  caches: {self.cache_line()}"]
