@@ -37,10 +37,12 @@ typedef struct {
                                  int64_t rb, int64_t twp, T *v, int64_t vxs, int64_t nr,     \
                                  int64_t kc, int64_t t0);                                    \
     void PFX##output_block__##ISA(const T *m, int64_t mxs, int64_t ldm, int64_t M,           \
-                                  int64_t rb, int64_t twp, const T *bias, int relu, T *y,    \
+                                  int64_t rb, int64_t twp, int64_t t0, const T *bias,        \
+                                  int relu, T *y,                                            \
                                   int64_t OH, int64_t OW, int64_t th0);                      \
     void PFX##output_pool_block__##ISA(const T *m, int64_t mxs, int64_t ldm, int64_t M,      \
-                                       int64_t rb, int64_t twp, const T *bias, int relu,     \
+                                       int64_t rb, int64_t twp, int64_t t0, const T *bias,   \
+                                       int relu,                                             \
                                        T *out, uint8_t *idx, int64_t PH, int64_t PW,         \
                                        int64_t th0);                                         \
     void PFX##split4_rows__##ISA(const T *x, int64_t H, int64_t W, int64_t pad_h,            \
@@ -50,10 +52,12 @@ typedef struct {
                                   int64_t rb, int64_t twp, T *v, int64_t vxs, int64_t nr,    \
                                   int64_t kc, int64_t t0);                                   \
     void PFX##output4_block__##ISA(const T *m, int64_t mxs, int64_t ldm, int64_t M,          \
-                                   int64_t rb, int64_t twp, const T *bias, int relu, T *y,   \
+                                   int64_t rb, int64_t twp, int64_t t0, const T *bias,       \
+                                   int relu, T *y,                                           \
                                    int64_t OH, int64_t OW, int64_t th0);                     \
     void PFX##output4_pool_block__##ISA(const T *m, int64_t mxs, int64_t ldm, int64_t M,     \
-                                        int64_t rb, int64_t twp, const T *bias, int relu,    \
+                                        int64_t rb, int64_t twp, int64_t t0, const T *bias,  \
+                                        int relu,                                            \
                                         T *out, uint8_t *idx, int64_t PH, int64_t PW,        \
                                         int64_t th0);                                         \
     void PFX##to_channels_last__##ISA(const T *plane, int64_t C, int64_t h, int64_t w,       \

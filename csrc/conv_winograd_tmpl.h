@@ -30,10 +30,11 @@ typedef void (*FC_FN(wg_rows_fn))(const FC_T *, int64_t, int64_t, int64_t, int64
 typedef void (*FC_FN(wg_input_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t, int64_t,
                                    FC_T *, int64_t, int64_t, int64_t, int64_t);
 typedef void (*FC_FN(wg_output_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t, int64_t,
-                                    const FC_T *, int, FC_T *, int64_t, int64_t, int64_t);
+                                    int64_t, const FC_T *, int, FC_T *, int64_t, int64_t,
+                                    int64_t);
 typedef void (*FC_FN(wg_output_pool_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t,
-                                         int64_t, const FC_T *, int, FC_T *, uint8_t *, int64_t,
-                                         int64_t, int64_t);
+                                         int64_t, int64_t, const FC_T *, int, FC_T *, uint8_t *,
+                                         int64_t, int64_t, int64_t);
 
 typedef void (*FC_FN(wg_cl_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t, int64_t,
                                 int64_t, int64_t, FC_T *);
@@ -98,7 +99,7 @@ static int FC_FN(wg_applies)(fc_isa isa, const fc_conv2d_params *p)
     return p->kh == 3 && p->kw == 3 && p->stride_h == 1 && p->stride_w == 1 &&
            p->dil_h == 1 && p->dil_w == 1 && p->groups == 1 && p->c_in >= 1 &&
            p->c_out >= 1 && p->out_h >= 1 && p->out_w >= 1 &&
-           cfg->nr % FC_FN(WG_TV) == 0 && cfg->mr <= 16;
+           cfg->nr % FC_FN(WG_TV) == 0 && (cfg->nr & (cfg->nr - 1)) == 0 && cfg->mr <= 16;
 }
 
 /* Geometry of one call. */
@@ -125,6 +126,17 @@ static int64_t FC_FN(wg_xs)(int64_t elems)
     return (elems + cl - 1) / cl * cl + cl;
 }
 
+/* Row stride of M (FC_WG_MOFF in winograd_tmpl.h: a row holds every product of the item's
+ * tb_pad tiles), rounded to an odd number of cache lines so that the microkernel's rows of C,
+ * ldm apart, fall into different L1 sets. */
+static int64_t FC_FN(wg_ldm)(int nxi, int64_t tb_pad)
+{
+    const int64_t cl = 64 / (int64_t)sizeof(FC_T);
+    int64_t lines = ((int64_t)nxi * tb_pad + cl - 1) / cl;
+    lines += lines % 2 == 0;
+    return lines * cl;
+}
+
 /* Padded-row copies per channel and row: 1 (F(2x2)), or the 4 column phases of F(4x4). */
 static int64_t FC_FN(wg_phases)(int tile) { return tile == 4 ? 4 : 1; }
 
@@ -134,7 +146,7 @@ static int64_t FC_FN(wg_scratch_elems)(const FC_FN(wg_plan) *g, int64_t rb, int6
 {
     const int64_t C = g->p->c_in, t = g->tile;
     return FC_FN(wg_phases)(t) * C * (t * rb + 2) * g->ld + g->nxi * FC_FN(wg_xs)(C * tb_pad) +
-           g->nxi * FC_FN(wg_xs)(g->m_pad * tb_pad) + 4 * g->ld + 64;
+           g->m_pad * FC_FN(wg_ldm)(g->nxi, tb_pad) + 4 * g->ld + 64;
 }
 
 /* Whether one tile row of the given tile size fits this thread's share of the workspace
@@ -276,9 +288,9 @@ static void FC_FN(wg_item)(const FC_FN(wg_plan) *g, const FC_T *x, const FC_T *b
     const int64_t ph = FC_FN(wg_phases)(tile);
     FC_T *xs = buf;                                 /* C x phases x rows x ld */
     FC_T *v = xs + ph * C * (tile * g->RB + 2) * ld; /* nxi x (C x tb_pad), packed B */
-    FC_T *m = v + nxi * FC_FN(wg_xs)(C * g->tb_pad);  /* nxi x (m_pad x tb_pad) */
-    FC_T *pr = m + nxi * FC_FN(wg_xs)(m_pad * g->tb_pad); /* one padded row (4 ld) */
-    const int64_t vxs = FC_FN(wg_xs)(C * tb_pad), mxs = FC_FN(wg_xs)(m_pad * tb_pad);
+    FC_T *m = v + nxi * FC_FN(wg_xs)(C * g->tb_pad);  /* m_pad rows of ldm (FC_WG_MOFF) */
+    FC_T *pr = m + m_pad * FC_FN(wg_ldm)(nxi, g->tb_pad); /* one padded row (4 ld) */
+    const int64_t vxs = FC_FN(wg_xs)(C * tb_pad), ldm = FC_FN(wg_ldm)(nxi, tb_pad);
     const FC_FN(wg_rows_fn) rows_fn = tile == 4 ? g->k.split4_rows : g->k.pad_rows;
     const FC_FN(wg_input_fn) input = tile == 4 ? g->k.input4_block : g->k.input_block;
 
@@ -313,32 +325,33 @@ static void FC_FN(wg_item)(const FC_FN(wg_plan) *g, const FC_T *x, const FC_T *b
             t += run;
         }
     }
-    /* 3. the nxi GEMMs M_xi = U_xi @ V_xi, full tiles on the padded buffers */
+    /* 3. the nxi GEMMs M_xi = U_xi @ V_xi, full tiles on the padded buffers; M_xi's nr-tile
+     * panels interleaved with the other products' (FC_WG_MOFF) */
     for (int xi = 0; xi < nxi; xi++) {
         const FC_T *a = g->up + xi * m_pad * C, *b = v + xi * vxs;
-        FC_T *mc = m + xi * mxs;
+        FC_T *mc = m + xi * nr;
         for (int64_t pc = 0; pc < C; pc += cfg->kc) {
             const int64_t kc = FC_MIN(cfg->kc, C - pc);
             const FC_T beta = pc == 0 ? (FC_T)0 : (FC_T)1;
             for (int64_t jr = 0; jr < tb_pad; jr += nr)
                 for (int64_t ir = 0; ir < m_pad; ir += mr)
                     uk(kc, a + pc * m_pad + ir * kc, b + pc * tb_pad + jr * kc,
-                       mc + ir * tb_pad + jr, tb_pad, (FC_T)1, beta, NULL, NULL);
+                       mc + ir * ldm + jr * nxi, ldm, (FC_T)1, beta, NULL, NULL);
         }
     }
     /* 4. per image: y = A^T M A + bias (relu, 2x2 max-pool) from its tiles at t0 */
     for (int64_t gg = g0; gg < g1;) {
         const int64_t image = gg / TH, th0 = gg % TH, rb = FC_MIN(TH - th0, g1 - gg);
-        const FC_T *mt = m + (gg - g0) * TWp;
+        const int64_t t0 = (gg - g0) * TWp;
         if (out->pool == 2) {
             const int64_t PH = OH / 2, PW = OW / 2;
             (tile == 4 ? g->k.output4_pool_block : g->k.output_pool_block)(
-                mt, mxs, tb_pad, M, rb, TWp, bias, out->relu,
+                m, nr, ldm, M, rb, TWp, t0, bias, out->relu,
                 (FC_T *)out->y + image * M * PH * PW, out->idx + image * M * PH * PW, PH, PW,
                 th0);
         } else {
             (tile == 4 ? g->k.output4_block : g->k.output_block)(
-                mt, mxs, tb_pad, M, rb, TWp, bias, out->relu,
+                m, nr, ldm, M, rb, TWp, t0, bias, out->relu,
                 (FC_T *)out->y + image * M * OH * OW, OH, OW, th0);
         }
         gg += rb;

@@ -211,6 +211,15 @@ void FC_WG_FN(input_block)(const FC_WG_T *restrict xs, int64_t rows, int64_t lp,
     }
 }
 
+/* The products M of a work item, as the output transforms read them: output channel co's
+ * row at m + co ldm, in panels of np tiles (np the GEMM's nr, a power of two), each panel the
+ * nxi products' np values one after the other: product xi of tile t at
+ *     m + co ldm + FC_WG_MOFF(t, np, nxi) + xi np.
+ * The nxi loads of one vector of tiles (FC_WG_TV of them, from a multiple of FC_WG_TV) then
+ * fall in one block of nxi np values, read front to back, where nxi separate matrices gave
+ * nxi streams (the output transform ran at L2 latency). */
+#define FC_WG_MOFF(t, np, nxi) (((t) & ~((np) - 1)) * (nxi) + ((t) & ((np) - 1)))
+
 /* The 2x2 outputs of FC_WG_TV consecutive tiles from the 16 products m[xi * mxs + t]:
  * y[i][j] (row 2 th + i, column 2 (t) + j of each tile), bias added, relu'd if asked. */
 #define FC_WG_OUTPUT_TILES(vec_t, m, mxs, t, bias, relu, y)                                  \
@@ -240,11 +249,13 @@ void FC_WG_FN(input_block)(const FC_WG_T *restrict xs, int64_t rows, int64_t lp,
     ((__typeof__(v))((uvec_t)(v) & ~(uvec_t)((v) < (__typeof__(v)){0})))
 
 /* Output transform of M output channels and rb rows of tiles: for channel co and tile row
- * th, tiles tw in [0, twp) (a multiple of FC_WG_TV) at m[xi * mxs + co * ldm + th * twp + tw],
+ * th, tiles tw in [0, twp) (a multiple of FC_WG_TV): tile t0 + th twp + tw of M (FC_WG_MOFF:
+ * panels of mxs tiles, rows ldm apart; t0 a multiple of FC_WG_TV),
  * bias[co] added (bias may be NULL), relu'd if relu != 0, into the output planes y (M planes
  * of OH x OW): rows 2 (th0 + th) and 2 (th0 + th) + 1 (if < OH), columns [0, OW). */
 void FC_WG_FN(output_block)(const FC_WG_T *restrict m, int64_t mxs, int64_t ldm, int64_t M,
-                            int64_t rb, int64_t twp, const FC_WG_T *restrict bias, int relu,
+                            int64_t rb, int64_t twp, int64_t t0, const FC_WG_T *restrict bias,
+                            int relu,
                             FC_WG_T *restrict y, int64_t OH, int64_t OW, int64_t th0)
 {
     typedef FC_WG_T vec_t __attribute__((vector_size(32)));
@@ -253,14 +264,15 @@ void FC_WG_FN(output_block)(const FC_WG_T *restrict m, int64_t mxs, int64_t ldm,
     for (int64_t co = 0; co < M; co++) {
         const FC_WG_T b = bias ? bias[co] : (FC_WG_T)0;
         for (int64_t th = 0; th < rb; th++) {
-            const FC_WG_T *mt = m + co * ldm + th * twp;
+            const FC_WG_T *mt = m + co * ldm;
             FC_WG_T *y0 = y + (co * OH + 2 * (th0 + th)) * OW;
             FC_WG_T *y1 = 2 * (th0 + th) + 1 < OH ? y0 + OW : NULL;
             for (int64_t tw = 0; tw < twp; tw += TV) {
                 const int64_t c0 = 2 * tw, n = FC_MIN((int64_t)(2 * TV), OW - c0);
                 if (n <= 0) break;
                 vec_t yv[2][2];
-                FC_WG_OUTPUT_TILES(vec_t, mt, mxs, tw, b, relu, yv);
+                FC_WG_OUTPUT_TILES(vec_t, mt + FC_WG_MOFF(t0 + th * twp + tw, mxs, 16), mxs, 0, b,
+                                   relu, yv);
                 vec_t out[2][2]; /* the interleaved row halves */
                 for (int i = 0; i < 2; i++) {
 #ifdef FC_VEC_SHUFFLE
@@ -283,7 +295,7 @@ void FC_WG_FN(output_block)(const FC_WG_T *restrict m, int64_t mxs, int64_t ldm,
  * idx.  The first maximum in row-major order wins and NaN counts as larger than any number,
  * the last NaN winning (the rule of fc_max_pool2d_forward). */
 void FC_WG_FN(output_pool_block)(const FC_WG_T *restrict m, int64_t mxs, int64_t ldm,
-                                 int64_t M, int64_t rb, int64_t twp,
+                                 int64_t M, int64_t rb, int64_t twp, int64_t t0,
                                  const FC_WG_T *restrict bias, int relu,
                                  FC_WG_T *restrict out, uint8_t *restrict idx, int64_t PH,
                                  int64_t PW, int64_t th0)
@@ -296,13 +308,14 @@ void FC_WG_FN(output_pool_block)(const FC_WG_T *restrict m, int64_t mxs, int64_t
     for (int64_t co = 0; co < M; co++) {
         const FC_WG_T b = bias ? bias[co] : (FC_WG_T)0;
         for (int64_t th = 0; th < rows; th++) {
-            const FC_WG_T *mt = m + co * ldm + th * twp;
+            const FC_WG_T *mt = m + co * ldm;
             FC_WG_T *o = out + (co * PH + th0 + th) * PW;
             uint8_t *ix = idx + (co * PH + th0 + th) * PW;
             for (int64_t tw = 0; tw < PW; tw += TV) {
                 vec_t y[2][2], best;
                 uvec_t pos;
-                FC_WG_OUTPUT_TILES(vec_t, mt, mxs, tw, b, relu, y);
+                FC_WG_OUTPUT_TILES(vec_t, mt + FC_WG_MOFF(t0 + th * twp + tw, mxs, 16), mxs, 0, b,
+                                   relu, y);
                 FC_WG_POOL_PICK(vec_t, uvec_t, y[0][0], y[0][1], y[1][0], y[1][1], best, pos);
                 const int64_t n = FC_MIN((int64_t)TV, PW - tw);
                 if (n == TV) __builtin_memcpy(o + tw, &best, sizeof best);
@@ -492,10 +505,11 @@ void FC_WG_FN(input4_block)(const FC_WG_T *restrict xs, int64_t rows, int64_t ld
     } while (0)
 
 /* Output transform of M output channels and rb rows of 4x4 tiles (as output_block): channel
- * co, tile t = th twp + tw of the item at m[xi * mxs + co * ldm + t], into rows
+ * co, tile t0 + th twp + tw of the item (FC_WG_MOFF, with 36 products), into rows
  * 4 (th0 + th) .. + 3 (those < OH), columns [0, OW) of the M output planes y (OH x OW). */
 void FC_WG_FN(output4_block)(const FC_WG_T *restrict m, int64_t mxs, int64_t ldm, int64_t M,
-                             int64_t rb, int64_t twp, const FC_WG_T *restrict bias, int relu,
+                             int64_t rb, int64_t twp, int64_t t0,
+                             const FC_WG_T *restrict bias, int relu,
                              FC_WG_T *restrict y, int64_t OH, int64_t OW, int64_t th0)
 {
     typedef FC_WG_T vec_t __attribute__((vector_size(32)));
@@ -511,7 +525,7 @@ void FC_WG_FN(output4_block)(const FC_WG_T *restrict m, int64_t mxs, int64_t ldm
             FC_WG4_HALVES(t, ntile, twp, th, tw);
             const int halves = t + TV4 < ntile ? 2 : 1;
             vec_t yv[4][4];
-            FC_WG4_OUTPUT_TILES(vec_t, mc, mxs, t, b, relu, yv);
+            FC_WG4_OUTPUT_TILES(vec_t, mc + FC_WG_MOFF(t0 + t, mxs, 36), mxs, 0, b, relu, yv);
 #pragma GCC unroll 4
             for (int i = 0; i < 4; i++) {
                 vec_t out[2][2]; /* row i of each half's TV4 tiles, in order: 4 TV4 values */
@@ -545,7 +559,7 @@ void FC_WG_FN(output4_block)(const FC_WG_T *restrict m, int64_t mxs, int64_t ldm
  * those with row < PH and column < PW go to out (M planes of PH x PW), their positions
  * i * 2 + j in the window to idx. */
 void FC_WG_FN(output4_pool_block)(const FC_WG_T *restrict m, int64_t mxs, int64_t ldm,
-                                  int64_t M, int64_t rb, int64_t twp,
+                                  int64_t M, int64_t rb, int64_t twp, int64_t t0,
                                   const FC_WG_T *restrict bias, int relu,
                                   FC_WG_T *restrict out, uint8_t *restrict idx, int64_t PH,
                                   int64_t PW, int64_t th0)
@@ -563,7 +577,7 @@ void FC_WG_FN(output4_pool_block)(const FC_WG_T *restrict m, int64_t mxs, int64_
             const int halves = t + TV4 < ntile ? 2 : 1;
             if (2 * (th0 + th[0]) >= PH) break;
             vec_t y[4][4];
-            FC_WG4_OUTPUT_TILES(vec_t, mc, mxs, t, b, relu, y);
+            FC_WG4_OUTPUT_TILES(vec_t, mc + FC_WG_MOFF(t0 + t, mxs, 36), mxs, 0, b, relu, y);
 #pragma GCC unroll 2
             for (int a = 0; a < 2; a++) {
                 vec_t best[2];
