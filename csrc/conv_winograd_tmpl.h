@@ -224,25 +224,28 @@ static FC_T *FC_FN(wg_transform_weights)(const fc_gemm_config *cfg, const fc_con
                 const FC_T *g = w + (co * C + pc + c) * 9;
                 if (tile == 4) {
                     /* G = [1 0 0; 1/3 1/3 1/3; -1/3 1/3 -1/3; -16/15 -8/15 -4/15;
-                     * 1/15 -2/15 4/15; 0 0 1] (winograd_tmpl.h), in double: one rounding
-                     * per element */
+                     * 1/15 -2/15 4/15; 0 0 1] (winograd_tmpl.h), in double (the divisions
+                     * by 3 and 15 as products with the reciprocals: within an ulp of double,
+                     * far below float's, and without them the transform took longer than the
+                     * batch-1 conv itself) */
+                    const double third = 1.0 / 3, fifteenth = 1.0 / 15;
                     double t[6][3]; /* G g */
                     for (int s = 0; s < 3; s++) {
                         const double g0 = g[s], g1 = g[3 + s], g2 = g[6 + s];
                         t[0][s] = g0;
-                        t[1][s] = (g0 + g1 + g2) / 3;
-                        t[2][s] = -(g0 - g1 + g2) / 3;
-                        t[3][s] = -(16 * g0 + 8 * g1 + 4 * g2) / 15;
-                        t[4][s] = (g0 - 2 * g1 + 4 * g2) / 15;
+                        t[1][s] = (g0 + g1 + g2) * third;
+                        t[2][s] = -(g0 - g1 + g2) * third;
+                        t[3][s] = -(16 * g0 + 8 * g1 + 4 * g2) * fifteenth;
+                        t[4][s] = (g0 - 2 * g1 + 4 * g2) * fifteenth;
                         t[5][s] = g2;
                     }
                     for (int i = 0; i < 6; i++) { /* (G g) G^T */
                         const double g0 = t[i][0], g1 = t[i][1], g2 = t[i][2];
                         const double r[6] = {g0,
-                                             (g0 + g1 + g2) / 3,
-                                             -(g0 - g1 + g2) / 3,
-                                             -(16 * g0 + 8 * g1 + 4 * g2) / 15,
-                                             (g0 - 2 * g1 + 4 * g2) / 15,
+                                             (g0 + g1 + g2) * third,
+                                             -(g0 - g1 + g2) * third,
+                                             -(16 * g0 + 8 * g1 + 4 * g2) * fifteenth,
+                                             (g0 - 2 * g1 + 4 * g2) * fifteenth,
                                              g2};
                         for (int j = 0; j < 6; j++) dst[(i * 6 + j) * xs + c * mr] = (FC_T)r[j];
                     }
