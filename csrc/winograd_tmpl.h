@@ -378,15 +378,28 @@ void FC_WG_FN(split4_rows)(const FC_WG_T *restrict x, int64_t H, int64_t W, int6
     for (int64_t r = 0; r < rows; r++) {
         FC_WG_T *restrict o = xp + r * ld;
         const int64_t ih = r0 + r - pad_h;
+        /* (FC_WG_OPAQUE: element loops, not library calls, on rows this short) */
         if (ih < 0 || ih >= H) {
             for (int k = 0; k < 4; k++)
-                for (int64_t j = 0; j < ld; j++) o[k * ps + j] = 0;
+                for (int64_t j = 0; j < ld; j++) {
+                    FC_WG_OPAQUE(j);
+                    o[k * ps + j] = 0;
+                }
             continue;
         }
         const FC_WG_T *restrict xr = x + ih * W - pad_w; /* xr[c] = padded column c */
-        for (int64_t c = 0; c < c0; c++) pr[c] = 0;
-        for (int64_t c = c0; c < c1; c++) pr[c] = xr[c];
-        for (int64_t c = c1; c < n; c++) pr[c] = 0;
+        for (int64_t c = 0; c < c0; c++) {
+            FC_WG_OPAQUE(c);
+            pr[c] = 0;
+        }
+        for (int64_t c = c0; c < c1; c++) {
+            FC_WG_OPAQUE(c);
+            pr[c] = xr[c];
+        }
+        for (int64_t c = c1; c < n; c++) {
+            FC_WG_OPAQUE(c);
+            pr[c] = 0;
+        }
         for (int64_t j = 0; j < ld; j++) {
             o[j] = pr[4 * j];
             o[ps + j] = pr[4 * j + 1];
