@@ -38,6 +38,10 @@
 /* max-pool's update rule: b replaces a where b > a or b is NaN (first maximum, last NaN) */
 static inline int FC_BK_FN(better)(FC_BK_T a, FC_BK_T b) { return b > a || b != b; }
 
+/* Keeps the compiler from making memcpy calls of the element loops below, which run on
+ * short pieces of rows (at most 2 FC_BK_TV values): the calls cost more than the copies. */
+#define FC_BK_OPAQUE(i) __asm__("" : "+r"(i))
+
 /* Whether the 2x2 vector of n (<= TV) windows at pooled (ph, pw) takes whole vectors: a full
  * one, or a row shorter than TV windows (PW < TV) where the whole vectors stay inside the
  * plane -- 2 TV conv-output values from rows 2 ph and 2 ph + 1, TV pooled values from
@@ -83,6 +87,7 @@ void FC_BK_FN(pool_plane)(const FC_BK_T *restrict y, int64_t OH, int64_t OW, int
                 } else {
                     FC_BK_T t0[2 * TV] = {0}, t1[2 * TV] = {0};
                     for (int64_t j = 0; j < 2 * n; j++) {
+                        FC_BK_OPAQUE(j);
                         t0[j] = r0[2 * pw + j];
                         t1[j] = r1[2 * pw + j];
                     }
@@ -199,6 +204,7 @@ void FC_BK_FN(unpool_plane)(const FC_BK_T *restrict gy, const FC_BK_T *restrict 
                 } else {
                     const FC_BK_T *q0 = (const FC_BK_T *)&q[0], *q1 = (const FC_BK_T *)&q[2];
                     for (int64_t j = 0; j < 2 * n; j++) {
+                        FC_BK_OPAQUE(j);
                         r0[2 * pw + j] = q0[j];
                         r1[2 * pw + j] = q1[j];
                     }
@@ -226,6 +232,7 @@ void FC_BK_FN(unpool_plane)(const FC_BK_T *restrict gy, const FC_BK_T *restrict 
 }
 
 #undef FC_BK_SHUFFLE
+#undef FC_BK_OPAQUE
 #undef FC_BK_EVEN
 #undef FC_BK_ODD
 #undef FC_BK_ORDER
