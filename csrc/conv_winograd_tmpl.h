@@ -149,6 +149,26 @@ static int64_t FC_FN(wg_scratch_elems)(const FC_FN(wg_plan) *g, int64_t rb, int6
            g->m_pad * FC_FN(wg_ldm)(g->nxi, tb_pad) + 4 * g->ld + 64;
 }
 
+/* What the transformed weights in this thread's FC_SCRATCH_WINO_U slot were made from, beside
+ * a copy of the weights themselves (wg_transform_weights). */
+typedef struct {
+    int64_t elem, C, M, m_pad, mr, kc, tile;
+} FC_FN(wg_ukey);
+
+/* Bytes of U, rounded up to a cache line; the slot's header (the key) takes one line too. */
+static size_t FC_FN(wg_ubytes)(int64_t nxi, int64_t m_pad, int64_t C)
+{
+    return (sizeof(FC_T) * (size_t)(nxi * m_pad * C + 1) + 63) & ~(size_t)63;
+}
+enum { FC_FN(WG_UHEAD) = (sizeof(FC_FN(wg_ukey)) + 63) & ~63 };
+
+/* Bytes of the transformed-weights slot (wg_transform_weights: key, U, the weights' copy). */
+static size_t FC_FN(wg_uslot_bytes)(const fc_conv2d_params *p, int64_t nxi, int64_t m_pad)
+{
+    return (size_t)FC_FN(WG_UHEAD) + FC_FN(wg_ubytes)(nxi, m_pad, p->c_in) +
+           sizeof(FC_T) * (size_t)(p->c_out * p->c_in * 9);
+}
+
 /* Whether one tile row of the given tile size fits this thread's share of the workspace
  * limit (with the transformed weights). */
 static int FC_FN(wg_fits)(const fc_gemm_config *cfg, const fc_conv2d_params *p,
@@ -162,7 +182,7 @@ static int FC_FN(wg_fits)(const fc_gemm_config *cfg, const fc_conv2d_params *p,
         sizeof(FC_T) * (double)(C * (tile + 2) * (2 * twp + 2) * (tile == 4 ? 2 : 1) +
                                 nxi * (C + m_pad) * tb_pad);
     const double limit = (double)fc_get_workspace_limit() / fc_threads_for_region();
-    return bytes + sizeof(FC_T) * (double)nxi * (double)m_pad * (double)C <= limit;
+    return bytes + (double)FC_FN(wg_uslot_bytes)(p, nxi, m_pad) <= limit;
 }
 
 /* Products computed per output (per channel pair) on the tile grid of a tile size: the
@@ -202,14 +222,33 @@ static int FC_FN(use_winograd)(fc_isa isa, const fc_conv2d_params *p)
 
 /* U_xi[co][ci] = (G g G^T)[xi] for every channel pair, written straight into the packed-A
  * layout of fc_gemm_pack_a_full (for each kc block of channels at pc, mr-row panels of kc x
- * mr; rows past M zero), in this thread's FC_SCRATCH_WINO_U slot: no allocation, no copy. */
+ * mr; rows past M zero), in this thread's FC_SCRATCH_WINO_U slot: no allocation, no copy.
+ * The slot keeps U, what it was made from and a copy of w: a call with the same shapes and
+ * bitwise the same weights (inference: every call; training: the forward's weights change at
+ * every step) takes U as it is, after comparing the weights (M C 9 values, against a
+ * transform of about 25 operations per channel pair and 16 scattered stores, 36 for F(4x4)). */
 static FC_T *FC_FN(wg_transform_weights)(const fc_gemm_config *cfg, const fc_conv2d_params *p,
                                          const FC_T *w, int64_t m_pad, int tile)
 {
     const int64_t C = p->c_in, M = p->c_out, mr = cfg->mr, xs = m_pad * C;
     const int nxi = (tile + 2) * (tile + 2);
-    FC_T *up = (FC_T *)fc_scratch(FC_SCRATCH_WINO_U, sizeof(FC_T) * (size_t)(nxi * xs + 1));
-    if (!up) abort();
+    const size_t ub = FC_FN(wg_ubytes)(nxi, m_pad, C), wb = sizeof(FC_T) * (size_t)(M * C * 9);
+    char *slot = (char *)fc_scratch(FC_SCRATCH_WINO_U, (size_t)FC_FN(WG_UHEAD) + ub + wb);
+    if (!slot) abort();
+    FC_FN(wg_ukey) key;
+    memset(&key, 0, sizeof key); /* (no padding bytes in it; the memcmp compares all) */
+    key.elem = (int64_t)sizeof(FC_T);
+    key.C = C;
+    key.M = M;
+    key.m_pad = m_pad;
+    key.mr = mr;
+    key.kc = cfg->kc;
+    key.tile = tile;
+    FC_T *up = (FC_T *)(slot + FC_FN(WG_UHEAD)), *wcopy = (FC_T *)(slot + FC_FN(WG_UHEAD) + ub);
+    uint64_t *tag = fc_scratch_tag(FC_SCRATCH_WINO_U);
+    if (*tag == 1 && memcmp(slot, &key, sizeof key) == 0 && memcmp(wcopy, w, wb) == 0)
+        return up;
+    *tag = 0;
     for (int64_t pc = 0; pc < C; pc += cfg->kc) {
         const int64_t kc = FC_MIN(cfg->kc, C - pc);
         for (int64_t co = 0; co < m_pad; co++) {
@@ -266,6 +305,9 @@ static FC_T *FC_FN(wg_transform_weights)(const fc_gemm_config *cfg, const fc_con
             }
         }
     }
+    memcpy(slot, &key, sizeof key);
+    memcpy(wcopy, w, wb);
+    *tag = 1;
     return up;
 }
 
@@ -391,7 +433,7 @@ static void FC_FN(wg_forward)(fc_isa isa, const fc_conv2d_params *p, const FC_T 
     (void)fc_cache_sizes(caches);
     const double budget = FC_MIN((double)caches[1] * 3 / 4,
                                  (double)fc_get_workspace_limit() / nt -
-                                     sizeof(FC_T) * (double)g.nxi * (double)(g.m_pad * p->c_in));
+                                     (double)FC_FN(wg_uslot_bytes)(p, g.nxi, g.m_pad));
     const int64_t nr = g.cfg->nr;
     int64_t rb_max = g.TH;
     for (; rb_max > 1; rb_max--) {

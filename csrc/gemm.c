@@ -27,6 +27,7 @@
 typedef struct {
     void *buf[FC_SCRATCH_SLOTS];
     size_t cap[FC_SCRATCH_SLOTS];
+    uint64_t tag[FC_SCRATCH_SLOTS]; /* the owner's word about the contents; 0 when (re)allocated */
 } fc_scratch_set;
 
 #if defined(_WIN32)
@@ -79,8 +80,15 @@ void *fc_scratch(int slot, size_t bytes)
 #endif
         s->buf[slot] = p;
         s->cap[slot] = p ? cap : 0;
+        s->tag[slot] = 0;
     }
     return s->buf[slot];
+}
+
+uint64_t *fc_scratch_tag(int slot)
+{
+    assert(slot >= 0 && slot < FC_SCRATCH_SLOTS && tls_scratch != NULL);
+    return &tls_scratch->tag[slot];
 }
 
 /* ------------------------------------------------------------------------------------ */

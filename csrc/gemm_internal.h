@@ -210,9 +210,14 @@ enum {
     FC_SCRATCH_COL = 2,      /* conv: im2col / col2im tile */
     FC_SCRATCH_CONV_AUX = 3, /* conv: padded planes, partial weight gradients */
     FC_SCRATCH_BLOCK = 4,    /* conv blocks: one image's conv output before relu / pooling */
-    FC_SCRATCH_WINO_U = 5,   /* Winograd: the transformed, packed weights of one conv */
+    FC_SCRATCH_WINO_U = 5,   /* Winograd: the transformed, packed weights of one conv, kept
+                              * for the next call with the same weights (tagged) */
     FC_SCRATCH_SLOTS = 6
 };
 void *fc_scratch(int slot, size_t bytes);
+/* A word kept with this thread's slot (after fc_scratch returned it), for its owner to say
+ * what the buffer holds across calls; reset to 0 whenever the buffer is (re)allocated, so a
+ * nonzero tag means that the contents are the owner's last writes. */
+uint64_t *fc_scratch_tag(int slot);
 
 #endif /* FASTCONV_GEMM_INTERNAL_H */

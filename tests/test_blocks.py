@@ -362,6 +362,36 @@ def test_winograd_results_do_not_depend_on_the_batch_split(mode, threads, rng):
         _kernels.set_conv_winograd(old)
 
 
+@pytest.mark.parametrize("mode", [2, 4])
+def test_winograd_kept_weight_transform_follows_the_weights(isa, dtype, mode, rng):
+    """The transformed weights are kept for the next call with bitwise the same weights and
+    shapes: a change of one weight in place (the last one, which the comparison reaches
+    last), of one channel count, of the dtype, or a copy of the weights in another array each
+    give the results of a fresh transform."""
+    old = _kernels.set_conv_winograd(mode)
+    try:
+        x = rng.standard_normal((2, 32, 14, 14)).astype(dtype)
+        w = (rng.standard_normal((64, 32, 3, 3)) / np.sqrt(288)).astype(dtype)
+        b = rng.standard_normal(64).astype(dtype)
+        y0 = F.conv2d(x, w, b, padding=1)
+        assert_close(y0, R64.conv2d(x, w, b, padding=1), dtype)
+        np.testing.assert_array_equal(F.conv2d(x, w.copy(), b, padding=1), y0)
+        w[-1, -1, -1, -1] += 1
+        y1 = F.conv2d(x, w, b, padding=1)
+        assert_close(y1, R64.conv2d(x, w, b, padding=1), dtype)
+        assert not np.array_equal(y1[:, -1], y0[:, -1])
+        np.testing.assert_array_equal(y1[:, :-1], y0[:, :-1])
+        # the same weight bytes read as fewer output channels, then as the other dtype
+        y2 = F.conv2d(x, w[:48], b[:48], padding=1)
+        assert_close(y2, R64.conv2d(x, w[:48], b[:48], padding=1), dtype)
+        other = np.float64 if dtype == np.float32 else np.float32
+        y3 = F.conv2d(x.astype(other), w.astype(other), b.astype(other), padding=1)
+        assert_close(y3, R64.conv2d(x, w, b, padding=1), other)
+        np.testing.assert_array_equal(F.conv2d(x, w, b, padding=1), y1)
+    finally:
+        _kernels.set_conv_winograd(old)
+
+
 @pytest.mark.parametrize("shape, opts", [
     (((2, 3, 6, 5), (2, 3, 3, 3)), dict(padding=1)),   # odd width: half-dropped tiles
     (((1, 2, 5, 7), (3, 2, 3, 3)), {}),                # no padding, odd output height
