@@ -17,7 +17,8 @@ returns a Dask array of outputs; :func:`features` returns a named layer's activa
 The model travels as its ``state_dict`` (its arrays) plus a small pickle of its structure, taken
 when ``predict`` is called: once per worker (scattered to every worker of a ``dask.distributed``
 client, or one shared graph key on the local schedulers), never embedded in every task, and never
-with what its last forward kept. Each worker builds the model once and runs it in eval mode
+with what its last forward kept. Each worker builds the model once (it keeps the last few it
+built, by a hash of the weights, for a copy fetched again) and runs it in eval mode
 inside ``fastconv.nn.no_grad()``, so several worker threads share it safely, each calling the
 kernels with ``num_threads`` threads (default 1: one kernel thread per worker thread, so a worker
 with as many threads as cores does not oversubscribe them).
@@ -26,6 +27,7 @@ import io
 import pickle
 import sys
 import threading
+from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -41,6 +43,13 @@ _INSTALL_HINT = 'pip install "fastconv[dask]"'
 # how many times this process built a model from a shipped payload (the tests read it)
 _builds = 0
 _builds_lock = threading.Lock()
+# The models this process built lately, by content token, most recent last. A worker sees several
+# deserialised copies of one payload: a second scatter of the same weights, and the replica that
+# dask.distributed's active memory manager drops from all workers but one once no task there
+# waits for it (seconds after a broadcast scatter), fetched again by the next task that needs it.
+# All of them share one model. A few are kept: each holds one set of weights.
+_built: "OrderedDict[str, Module]" = OrderedDict()
+_BUILT_KEPT = 4
 
 
 def _import_dask():
@@ -79,38 +88,47 @@ class _ShippedModel:
         Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(model)
         self.structure = buf.getvalue()
         self.state = state
+        from dask.base import tokenize  # hashes the bytes of every array
+        self.token = "fastconv-model-" + tokenize(self.structure, sorted(state.items()))
         self._model: Optional[Module] = None
         self._lock = threading.Lock()
 
     def __getstate__(self) -> Dict[str, Any]:
-        return {"structure": self.structure, "state": self.state}
+        return {"structure": self.structure, "state": self.state, "token": self.token}
 
     def __setstate__(self, d: Dict[str, Any]) -> None:
-        self.structure, self.state = d["structure"], d["state"]
+        self.structure, self.state, self.token = d["structure"], d["state"], d["token"]
         self._model, self._lock = None, threading.Lock()
 
     def __dask_tokenize__(self) -> Any:
-        from dask.base import tokenize
-        return ("fastconv-model", tokenize(self.structure), tokenize(self.state))
+        return self.token
 
     @property
     def nbytes(self) -> int:
         return len(self.structure) + sum(a.nbytes for a in self.state.values())
 
     def model(self) -> Module:
-        """The model, built once per process (per deserialised copy) and kept in eval mode."""
+        """The model, built once per process for every copy of the same payload, in eval mode."""
         global _builds
         with self._lock:
             if self._model is None:
-                state = self.state
-
-                class Unpickler(pickle.Unpickler):
-                    def persistent_load(self, pid):
-                        return state[pid]
-
-                self._model = Unpickler(io.BytesIO(self.structure)).load().eval()
                 with _builds_lock:
-                    _builds += 1
+                    model = _built.get(self.token)
+                    if model is not None:
+                        _built.move_to_end(self.token)
+                    else:
+                        state = self.state
+
+                        class Unpickler(pickle.Unpickler):
+                            def persistent_load(self, pid):
+                                return state[pid]
+
+                        model = Unpickler(io.BytesIO(self.structure)).load().eval()
+                        _built[self.token] = model
+                        if len(_built) > _BUILT_KEPT:
+                            _built.popitem(last=False)
+                        _builds += 1
+                self._model = model
             return self._model
 
 

@@ -1,6 +1,7 @@
 """fastconv.dask: predict and features on the local schedulers and on a 2-worker
 dask.distributed LocalCluster (127.0.0.1, no dashboard). Needs the dask extra
 (``pip install ".[dask]"``): without it these tests fail, they do not skip."""
+import gc
 import pickle
 import sys
 import warnings
@@ -140,6 +141,12 @@ def test_distributed_cluster_matches_and_ships_the_model_once_per_worker(client)
             y = fd.predict(model, images, batch_size=64)
             f = fd.features(model, images, layer="fc1")
             out, feats = client.compute([y, f], sync=True)
+            # the active memory manager drops the replica of one worker, whose next task fetches
+            # it again: a second copy of the same payload there, which must not build again
+            refs = [k for k in client.who_has() if str(k).startswith("_ShippedModel-")]
+            assert len(refs) == 1  # (predict and features share it)
+            client.amm.run_once()
+            assert len(client.who_has()[refs[0]]) == 1
             again = y.compute()
     with nn.no_grad():
         model.eval()
@@ -149,6 +156,32 @@ def test_distributed_cluster_matches_and_ships_the_model_once_per_worker(client)
     builds = client.run(lambda: __import__("fastconv.dask").dask._builds)
     # predict and features of one model share one scattered copy: each worker built it once
     assert list(builds.values()) == [1, 1], builds
+
+
+def test_copies_of_one_payload_build_one_model_per_process(monkeypatch):
+    # a cluster drops a worker's scattered replica once no task there waits for it and fetches it
+    # again for the next task: a later deserialised copy of the same payload reuses the model
+    monkeypatch.setattr(fd, "_built", type(fd._built)())  # (earlier tests built this model here)
+    model = _used(_model())
+    shipped = fd._ShippedModel(model)
+    before = fd._builds
+    a = pickle.loads(pickle.dumps(shipped))
+    first = a.model()
+    del a
+    gc.collect()
+    b = pickle.loads(pickle.dumps(shipped))
+    assert b.model() is first and fd._builds == before + 1
+    assert fd._ShippedModel(model).model() is first and fd._builds == before + 1
+    model.fc1.weight.data[0, 0] += 1  # other weights, another model
+    c = pickle.loads(pickle.dumps(fd._ShippedModel(model)))
+    assert c.model() is not first and fd._builds == before + 2
+    assert c.model().fc1.weight.data[0, 0] == model.fc1.weight.data[0, 0]
+    assert first.fc1.weight.data[0, 0] == model.fc1.weight.data[0, 0] - 1
+    for i in range(fd._BUILT_KEPT):  # a few models are kept, the least recently used go first
+        model.fc1.weight.data[0, 0] += 1
+        fd._ShippedModel(model).model()
+    assert fd._builds == before + 2 + fd._BUILT_KEPT and len(fd._built) == fd._BUILT_KEPT
+    assert pickle.loads(pickle.dumps(shipped)).model() is not first and fd._builds == before + 3 + fd._BUILT_KEPT
 
 
 def test_without_dask_the_error_says_how_to_install(monkeypatch):
