@@ -11,8 +11,8 @@ them:
 - **Copy bandwidth**: ``probe_copy`` copies one float32 array into another, each thread the
   same slice every time.  Measured at four working sets (source + destination) derived from
   the detected cache sizes: half of each thread's L1d and of its L2 (so at ``t`` threads
-  ``t`` times that in all), half of the shared L3, and a DRAM-sized set (8x the L3, at least
-  256 MiB and at most 1 GiB).  Bytes moved are counted as read + written, as STREAM's copy
+  ``t`` times that in all), half of the shared L3 (at most 16 MiB: see ``L3_SET_MAX``), and a
+  DRAM-sized set (8x the L3, at least 256 MiB and at most 1 GiB).  Bytes moved are counted as read + written, as STREAM's copy
   counts them.
 
 Each figure is the best of several short samples: on a shared machine a sample can only be
@@ -22,7 +22,7 @@ A compute-bound row (GEMM, conv, training step, inference) reports GFLOP/s and i
 the FMA peak of the path that ran, at its thread count and dtype.  A memory-bound row (relu,
 pooling) reports GB/s of the bytes it must move (its byte model) and its share of the copy
 bandwidth of the smallest level its working set fits in: per thread within L1d or L2, in all
-within the L3, else DRAM.
+within the L3 (at most twice ``L3_SET_MAX``), else DRAM.
 """
 from __future__ import annotations
 
@@ -41,6 +41,13 @@ MIB = 1 << 20
 # The DRAM working set: 8x the last-level cache, within these bounds.
 DRAM_MIN = 256 * MIB
 DRAM_MAX = 1024 * MIB
+
+# The L3 working set: half of the L3, at most this. A server's L3 is the whole socket's (260 MiB
+# on an Emerald Rapids host, shared by every tenant of a 2-core virtual machine): half of it was
+# copied at 12 GB/s there, below its DRAM figure, while 4-64 MiB ran at 28 GB/s on one thread.
+# The same rule bounds what counts as L3-resident (twice this) when classifying a row. On the
+# 32 MiB L3s of Zen 3/4/5 both are what half the L3 gives.
+L3_SET_MAX = 16 * MIB
 
 # The destination starts this many bytes past a 4 KiB boundary, the source on one: with both
 # on the same offset modulo 4 KiB every store looks like it aliases the next loads (4K
@@ -80,21 +87,22 @@ def working_sets(caches: Sequence[int], threads: int) -> Dict[str, int]:
         raise ValueError(f"threads must be >= 1, got {threads}")
     out = {"L1": threads * l1 // 2, "L2": threads * l2 // 2}
     if l3 > 0:
-        out["L3"] = l3 // 2
+        out["L3"] = min(l3 // 2, L3_SET_MAX)
     out["DRAM"] = min(max(8 * max(l3, threads * l2), DRAM_MIN), DRAM_MAX)
     return out
 
 
 def level_of(nbytes: float, caches: Sequence[int], threads: int) -> str:
     """The smallest level a working set of `nbytes` fits in at `threads` threads (each thread
-    holding its share in its own L1d or L2; the L3 shared)."""
+    holding its share in its own L1d or L2; the L3 shared, and counted up to twice
+    `L3_SET_MAX`, the most its probe copies)."""
     l1, l2, l3 = (int(c) for c in caches)
     per_thread = nbytes / max(1, threads)
     if per_thread <= l1:
         return "L1"
     if per_thread <= l2:
         return "L2"
-    if l3 > 0 and nbytes <= l3:
+    if l3 > 0 and nbytes <= min(l3, 2 * L3_SET_MAX):
         return "L3"
     return "DRAM"
 

@@ -86,6 +86,14 @@ def test_working_sets_and_levels_from_cache_sizes():
                                          "DRAM": 256 * MIB}
     assert L.working_sets((32 * KIB, MIB, 96 * MIB), 1)["DRAM"] == 768 * MIB
     assert L.working_sets((32 * KIB, MIB, 512 * MIB), 1)["DRAM"] == L.DRAM_MAX
+    # a server's socket-wide L3: the probe copies at most L3_SET_MAX, and sets above twice that
+    # count as DRAM
+    big = (48 * KIB, 2 * MIB, 260 * MIB)
+    assert L.working_sets(big, 2) == {"L1": 48 * KIB, "L2": 2 * MIB, "L3": L.L3_SET_MAX,
+                                      "DRAM": L.DRAM_MAX}
+    assert L.working_sets((48 * KIB, 2 * MIB, 8 * MIB), 1)["L3"] == 4 * MIB
+    assert L.level_of(2 * L.L3_SET_MAX, big, 1) == "L3"
+    assert L.level_of(2 * L.L3_SET_MAX + 1, big, 1) == "DRAM"
     no_l3 = L.working_sets((32 * KIB, MIB, 0), 4)
     assert "L3" not in no_l3 and no_l3["DRAM"] == 256 * MIB
     with pytest.raises(ValueError):
