@@ -444,8 +444,11 @@ def test_blocking_follows_the_cache_sizes(isa, dtype):
         # the model itself, on an in-between machine (48 KiB L1, 2 MiB L2, 32 MiB L3)
         K.set_cache_sizes((48 << 10, 2 << 20, 32 << 20))
         b = blocking(isa, dtype)
-        kc = max(128, min(512, (48 << 10) // 2 // (b["nr"] * size)) // 8 * 8)
-        assert b["kc"] == kc
+        assert b["kc"] == 512  # (an L2 of 2 MiB or more: kc 512 whatever the L1)
+        K.set_cache_sizes((48 << 10, (2 << 20) - 4096, 32 << 20))
+        assert blocking(isa, dtype)["kc"] == max(128, min(512, (48 << 10) // 2 // (b["nr"] * size)) // 8 * 8)
+        K.set_cache_sizes((48 << 10, 2 << 20, 32 << 20))
+        kc = 512
         assert b["mc"] == max(4 * b["mr"], min(1024, (2 << 20) // 2 // (kc * size)) // b["mr"] * b["mr"])
         assert b["nc"] == max(4 * b["nr"], min(4096, (32 << 20) // 2 // (kc * size)) // b["nr"] * b["nr"])
     finally:
