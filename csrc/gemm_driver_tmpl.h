@@ -231,6 +231,14 @@ static void FC_FN(macro_kernel)(const fc_gemm_config *cfg, int64_t mc, int64_t n
     }
 }
 
+/* Whether gemm_serial computes C as dot products (op(A) = A and op(B) = B^T, both along k:
+ * one row, or a C too small for one microkernel tile). */
+static int FC_FN(dot_path)(const fc_gemm_config *cfg, int trans_a, int trans_b, int64_t m,
+                           int64_t n, int64_t k)
+{
+    return !trans_a && trans_b && k >= 64 && (4 * m * n < (int64_t)cfg->mr * cfg->nr || m == 1);
+}
+
 /* The whole problem on the calling thread; relu != 0 applies max(., 0) to each C tile once
  * its last k block is in (while the tile is in cache). */
 static void FC_FN(gemm_serial)(const fc_gemm_config *cfg, int trans_a, int trans_b, int64_t m,
@@ -244,7 +252,7 @@ static void FC_FN(gemm_serial)(const fc_gemm_config *cfg, int trans_a, int trans
         if (relu) FC_FN(relu_c)(m, n, c, rsc, csc);
         return;
     }
-    if (!trans_a && trans_b && k >= 64 && (4 * m * n < (int64_t)cfg->mr * cfg->nr || m == 1)) {
+    if (FC_FN(dot_path)(cfg, trans_a, trans_b, m, n, k)) {
         typedef void (*dot_fn)(int64_t, int64_t, int64_t, FC_T, const FC_T *, int64_t,
                                const FC_T *, int64_t, FC_T, FC_T *, int64_t, int64_t,
                                const FC_T *, const FC_T *);
@@ -426,7 +434,10 @@ static void FC_FN(gemm_engine)(fc_isa isa, int nthreads, int trans_a, int trans_
         return;
     }
     const double work = (double)m * (double)n * (double)(k > 0 ? k : 1);
-    if (nthreads > 1 && work < FC_PAR_MIN_MACS) nthreads = 1;
+    if (nthreads > 1 && work < FC_PAR_MIN_MACS &&
+        !(m == 1 && FC_FN(dot_path)(cfg, trans_a, trans_b, m, n, k) &&
+          (double)n * (double)k >= FC_PAR_MIN_DOT_ELEMS && n >= 2 * nthreads * cfg->nr))
+        nthreads = 1;
 #ifdef _OPENMP
     const int64_t tiles_m = (m + cfg->mr - 1) / cfg->mr;
     const int64_t tiles_n = (n + cfg->nr - 1) / cfg->nr;

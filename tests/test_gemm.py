@@ -201,6 +201,26 @@ def test_threads_match_serial(isa, dtype, threads, m, n, k):
     np.testing.assert_allclose(out[2], out[1], rtol=tol["rtol"], atol=tol["atol"] * scale)
 
 
+# one row against a B of at least 2**18 elements (the batch-1 fc1 of the MNIST net, and an
+# uneven width): 2 threads split its columns, each computed as on one thread
+@pytest.mark.parametrize("n,k", [(128, 3136), (200, 1500), (130, 2100)])
+def test_one_row_dot_split_across_threads_is_bitwise_serial(isa, dtype, threads, n, k):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((1, k)).astype(dtype)
+    w = rng.standard_normal((n, k)).astype(dtype)
+    bias = rng.standard_normal(n).astype(dtype)
+    out = {}
+    for nt in (1, 2):
+        K.set_num_threads(nt)
+        c = np.full((1, n), 3.0, dtype)
+        K.gemm(False, True, 1.0, x, w, 0.5, c)
+        out[nt] = (c, K.linear_forward(x, w, bias))
+    np.testing.assert_array_equal(out[2][0], out[1][0])
+    np.testing.assert_array_equal(out[2][1], out[1][1])
+    expect = 0.5 * 3.0 + (x.astype(np.float64) @ w.T.astype(np.float64))
+    check(out[2][0], expect, dtype)
+
+
 def test_concurrent_python_threads(isa, dtype):
     """Calls from several Python threads at once (per-thread packing buffers)."""
     rng = np.random.default_rng(6)
