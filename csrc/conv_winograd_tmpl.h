@@ -445,19 +445,27 @@ static void FC_FN(wg_forward)(fc_isa isa, const fc_conv2d_params *p, const FC_T 
      * to whole nr panels), then the largest items.  F(2x2) items run on over image
      * boundaries (rows R = N TH in all: 14x14 planes have 7 rows of 8 tiles, and items of 6
      * rows fill 3 panels exactly, where items within an image computed 64 tiles for 56);
-     * F(4x4) items stay within an image (R = TH, the same for every image). */
+     * F(4x4) items stay within an image (R = TH, the same for every image).  If that leaves
+     * fewer items than threads (batch 1), the fewest tiles on the busiest thread instead
+     * (items dealt out whole), then the fewest in all: the 14x14 plane at batch 1 on 2
+     * threads is two items of 4 and 3 rows (32 tiles each) instead of one of 64 tiles. */
     g.flat = g.tile == 2;
-    const int64_t R = g.flat ? N * g.TH : g.TH;
-    int64_t best = -1;
-    g.RB = 1;
-    for (int64_t rb = rb_max; rb >= 1; rb--) {
-        const int64_t nblk = (R + rb - 1) / rb, last = R - (nblk - 1) * rb;
-        const int64_t cost = (nblk - 1) * ((rb * g.TWp + nr - 1) / nr * nr) +
-                             (last * g.TWp + nr - 1) / nr * nr;
-        if (best < 0 || cost < best) {
-            best = cost;
-            g.RB = rb;
+    const int64_t R = g.flat ? N * g.TH : g.TH, per = g.flat ? 1 : N;
+    for (int by_span = 0; by_span < 2; by_span++) {
+        int64_t best = -1, best_span = 0;
+        g.RB = 1;
+        for (int64_t rb = rb_max; rb >= 1; rb--) {
+            const int64_t nblk = (R + rb - 1) / rb, last = R - (nblk - 1) * rb;
+            const int64_t full = (rb * g.TWp + nr - 1) / nr * nr;
+            const int64_t cost = (nblk - 1) * full + (last * g.TWp + nr - 1) / nr * nr;
+            const int64_t span = by_span ? (per * nblk + nt - 1) / nt * full : 0;
+            if (best < 0 || span < best_span || (span == best_span && cost < best)) {
+                best = cost;
+                best_span = span;
+                g.RB = rb;
+            }
         }
+        if (nt <= 1 || per * ((R + g.RB - 1) / g.RB) >= nt) break;
     }
     g.nblk = (R + g.RB - 1) / g.RB;
     g.tb_pad = (g.RB * g.TWp + nr - 1) / nr * nr;

@@ -338,7 +338,8 @@ def test_block_backward_in_chunks_of_images(isa, dtype, threads, n, k, xs, ws, p
 def test_winograd_results_do_not_depend_on_the_batch_split(mode, threads, rng):
     """Work items of F(2x2) run over image boundaries (rows of several images in one item);
     each tile is computed the same way whatever the item or thread: a batch gives bitwise
-    the results of its images one at a time, forward, input gradient and the fused block."""
+    the results of its images one at a time, forward, input gradient and the fused block
+    (one image on 2 threads is split into two items)."""
     import fastconv
     old = _kernels.set_conv_winograd(mode)
     try:
