@@ -84,10 +84,11 @@ FC_DECLARE_DOT(neon)
 #define FC_PAR_MIN_MACS ((double)(1 << 21))
 
 /* A one-row GEMM on the dot-product path with fewer multiply-adds runs on threads all the
- * same once its B holds this many elements (and two microkernel widths of columns per thread): it streams B once, at one core's share of the bandwidth, and two
- * cores read it at twice the rate (fc1 of the MNIST net at batch 1 reads a 1.6 MB weight
- * matrix for 0.4 M multiply-adds: 60 us at one thread's L3 rate). Its columns are split between
- * the threads, each computed as on one thread: the results stay identical. */
+ * same once its B holds this many elements (and two microkernel widths of columns per
+ * thread): it streams B once, at one core's share of the bandwidth, and two cores read it at
+ * twice the rate (fc1 of the MNIST net at batch 1 reads a 1.6 MB weight matrix for 0.4 M
+ * multiply-adds: 60 us at one thread's L3 rate).  Its columns are split between the threads,
+ * each computed as on one thread: the results stay identical. */
 #define FC_PAR_MIN_DOT_ELEMS ((double)(1 << 18))
 
 /* The blocking of one ISA path and dtype. */
