@@ -794,6 +794,19 @@ static void FC_FN(weight_grad_rows)(FC_FN(dw_rows_fn) rows_fn, const fc_conv2d_p
     free(part);
 }
 
+/* The sum of the P values of one output-gradient plane (its bias gradient), in 16 lane-wise
+ * partial sums (they vectorise), the tail, then the lanes: the one order of every gb here. */
+static FC_T FC_FN(plane_sum)(const FC_T *r, int64_t P)
+{
+    FC_T acc[16] = {0}, sum = 0;
+    int64_t q = 0;
+    for (; q + 16 <= P; q += 16)
+        for (int l = 0; l < 16; l++) acc[l] += r[q + l];
+    for (; q < P; q++) sum += r[q];
+    for (int l = 0; l < 16; l++) sum += acc[l];
+    return sum;
+}
+
 void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const FC_T *gy,
                                    const FC_T *x, const FC_T *w, FC_T *gx, FC_T *gw, FC_T *gb)
 {
@@ -818,16 +831,8 @@ void FC_FN(fc_opt_conv2d_backward)(fc_isa isa, const fc_conv2d_params *p, const 
     if (gb) {
         for (int64_t co = 0; co < p->c_out; co++) gb[co] = 0;
         for (int64_t i = 0; i < (fuse_gb ? 0 : N); i++)
-            for (int64_t co = 0; co < p->c_out; co++) {
-                const FC_T *r = gy + i * ys + co * P;
-                FC_T acc[16] = {0}, sum = 0; /* lane-wise partial sums vectorise */
-                int64_t q = 0;
-                for (; q + 16 <= P; q += 16)
-                    for (int l = 0; l < 16; l++) acc[l] += r[q + l];
-                for (; q < P; q++) sum += r[q];
-                for (int l = 0; l < 16; l++) sum += acc[l];
-                gb[co] += sum;
-            }
+            for (int64_t co = 0; co < p->c_out; co++)
+                gb[co] += FC_FN(plane_sum)(gy + i * ys + co * P, P);
     }
     if (!gx && !gw) return;
     if (gw)
@@ -1058,10 +1063,12 @@ static int FC_FN(block_backward_in_chunks)(fc_isa isa, const fc_conv2d_params *p
 }
 
 /* The conv output's gradient of planes [j0, j1) (the unpooling and the relu mask in one
- * pass) into g. */
+ * pass) into g; with psum (pooling blocks), each plane's sum to psum[j] (plane_sum, while the
+ * plane is in cache). */
 static void FC_FN(block_output_grad)(fc_isa isa, const fc_conv2d_params *p,
                                      const fc_conv2d_block *b, const FC_T *gy, const FC_T *y,
-                                     const uint8_t *idx, int64_t j0, int64_t j1, FC_T *g)
+                                     const uint8_t *idx, int64_t j0, int64_t j1, FC_T *g,
+                                     FC_T *psum)
 {
     const int64_t OH = p->out_h, OW = p->out_w, k = b->pool, plane = OH * OW;
     if (k == 0) {
@@ -1070,8 +1077,11 @@ static void FC_FN(block_output_grad)(fc_isa isa, const fc_conv2d_params *p,
     }
     const FC_FN(block_unpool_fn) unpool = FC_FN(block_unpool_kernel)(isa);
     const int64_t pp = (OH / k) * (OW / k);
-    for (int64_t j = j0; j < j1; j++)
-        unpool(gy + j * pp, y + j * pp, idx + j * pp, OH, OW, k, b->relu, g + (j - j0) * plane);
+    for (int64_t j = j0; j < j1; j++) {
+        FC_T *gj = g + (j - j0) * plane;
+        unpool(gy + j * pp, y + j * pp, idx + j * pp, OH, OW, k, b->relu, gj);
+        if (psum) psum[j] = FC_FN(plane_sum)(gj, plane);
+    }
 }
 
 /* The block backward of block_backward_in_chunks: each thread takes chunks of images
@@ -1104,7 +1114,7 @@ static void FC_FN(block_backward_chunked)(fc_isa isa, const fc_conv2d_params *p,
             q.n = FC_MIN(chunk, N - i);
             FC_T *g = (FC_T *)fc_scratch(FC_SCRATCH_BLOCK, sizeof(FC_T) * (size_t)(q.n * M * plane));
             if (!g) abort();
-            FC_FN(block_output_grad)(isa, p, b, gy, y, idx, i * M, (i + q.n) * M, g);
+            FC_FN(block_output_grad)(isa, p, b, gy, y, idx, i * M, (i + q.n) * M, g, NULL);
             FC_FN(fc_opt_conv2d_backward)(isa, &q, g, x + i * xs, w, gx ? gx + i * xs : NULL,
                                           gw ? cw : NULL, gb ? cw + wsize : NULL);
             if (gw)
@@ -1142,20 +1152,31 @@ void FC_FN(fc_opt_conv2d_block_backward)(fc_isa isa, const fc_conv2d_params *p,
      * one pass), then the conv backward */
     FC_T *g = (FC_T *)malloc(sizeof(FC_T) * (size_t)(size > 0 ? size : 1));
     if (!g) abort();
+    FC_T *psum = NULL; /* pooling blocks: the planes' sums, taken as they are written */
     if (k == 0) {
-        FC_FN(block_output_grad)(isa, p, b, gy, y, idx, 0, N * M, g);
+        FC_FN(block_output_grad)(isa, p, b, gy, y, idx, 0, N * M, g, NULL);
     } else {
         const int64_t planes = N * M, plane = OH * OW;
+        if (gb) {
+            psum = (FC_T *)malloc(sizeof(FC_T) * (size_t)(planes > 0 ? planes : 1));
+            if (!psum) abort();
+        }
         const int nt = size >= ((int64_t)1 << 17) ? fc_threads_for_region() : 1;
         (void)nt; /* (no OpenMP: one thread) */
         FC_OMP(parallel num_threads(nt) if (nt > 1))
         {
             const int t = FC_THREAD_ID(), T = FC_NUM_THREADS_IN_REGION();
             const int64_t j0 = planes * t / T, j1 = planes * (t + 1) / T;
-            FC_FN(block_output_grad)(isa, p, b, gy, y, idx, j0, j1, g + j0 * plane);
+            FC_FN(block_output_grad)(isa, p, b, gy, y, idx, j0, j1, g + j0 * plane, psum);
         }
     }
-    FC_FN(fc_opt_conv2d_backward)(isa, p, g, x, w, gx, gw, gb);
+    FC_FN(fc_opt_conv2d_backward)(isa, p, g, x, w, gx, gw, psum ? NULL : gb);
+    if (psum) { /* gb as the conv backward sums it: images in order from zero */
+        for (int64_t co = 0; co < M; co++) gb[co] = 0;
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t co = 0; co < M; co++) gb[co] += psum[i * M + co];
+        free(psum);
+    }
     free(g);
 }
 

@@ -333,6 +333,29 @@ def test_block_backward_in_chunks_of_images(isa, dtype, threads, n, k, xs, ws, p
             assert_close(g, e, dtype)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n,hw", [(8, 14), (3, 16), (0, 14)])
+def test_block_bias_gradient_is_the_unfused_one_bitwise(threads, n, hw, rng):
+    """The pooling block's backward takes each plane's sum as it unpools it (in the parallel
+    pass) and adds them image by image: bitwise the bias gradient conv2d_backward sums from
+    the unfused chain's gradient (the MNIST and CIFAR conv2 blocks)."""
+    import fastconv
+    with fastconv.local_num_threads(threads):
+        x = rng.standard_normal((n, 32, hw, hw)).astype(np.float32)
+        w = (rng.standard_normal((64, 32, 3, 3)) / 17).astype(np.float32)
+        b = rng.standard_normal(64).astype(np.float32)
+        y, window = F.conv2d_relu_max_pool2d(x, w, b, padding=1)
+        gy = rng.standard_normal(y.shape).astype(np.float32)
+        _, a, _, idx = _unfused(F, x, w, b, {"padding": 1}, 2)
+        ga = F.relu_backward(F.max_pool2d_backward(gy, idx, a.shape), a)
+        want = F.conv2d_backward(ga, x, w, padding=1)[2]
+        for mask in ((True, True, True), (False, True, True), (False, False, True)):
+            gb = F.conv2d_relu_max_pool2d_backward(gy, y, window, x, w, padding=1,
+                                                   output_mask=mask)[2]
+            np.testing.assert_array_equal(gb, want)
+        assert n > 0 or not want.any()
+
+
 @pytest.mark.parametrize("mode", [2, 4])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_winograd_results_do_not_depend_on_the_batch_split(mode, threads, rng):
