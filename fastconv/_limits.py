@@ -12,8 +12,8 @@ them:
   same slice every time.  Measured at four working sets (source + destination) derived from
   the detected cache sizes: half of each thread's L1d and of its L2 (so at ``t`` threads
   ``t`` times that in all), half of the shared L3 (at most 16 MiB: see ``L3_SET_MAX``), and a
-  DRAM-sized set (8x the L3, at least 256 MiB and at most 1 GiB).  Bytes moved are counted as read + written, as STREAM's copy
-  counts them.
+  DRAM-sized set (8x the L3, at least 256 MiB and at most 1 GiB).  Bytes moved are counted as
+  read + written, as STREAM's copy counts them.
 
 Each figure is the best of several short samples: on a shared machine a sample can only be
 slowed down, never sped up, so the fastest is the closest to the hardware.
