@@ -31,6 +31,12 @@ static inline __m256i fc_cd_avx2_mask32(int64_t n)
 {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
+static inline int fc_cd_load4(const uint8_t *p)
+{
+    int v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+}
 static inline __m256i fc_cd_avx2_mask64(int64_t n)
 {
     return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
@@ -42,6 +48,7 @@ static inline __m256i fc_cd_avx2_mask64(int64_t n)
 #define FC_CD_SET1(x) _mm256_set1_ps(x)
 #define FC_CD_LOADN(p, n) _mm256_maskload_ps((p), fc_cd_avx2_mask32(n))
 #define FC_CD_STOREN(p, n, v) _mm256_maskstore_ps((p), fc_cd_avx2_mask32(n), (__m256)(v))
+#define FC_CD_LOADPOS(p) _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p)))
 #include "conv_direct_tmpl.h"
 #undef FC_CD_T
 #undef FC_CD_PFX
@@ -49,12 +56,14 @@ static inline __m256i fc_cd_avx2_mask64(int64_t n)
 #undef FC_CD_SET1
 #undef FC_CD_LOADN
 #undef FC_CD_STOREN
+#undef FC_CD_LOADPOS
 #define FC_CD_T double
 #define FC_CD_PFX fc_f64_conv2d_
 #define FC_CD_VL 4
 #define FC_CD_SET1(x) _mm256_set1_pd(x)
 #define FC_CD_LOADN(p, n) _mm256_maskload_pd((p), fc_cd_avx2_mask64(n))
 #define FC_CD_STOREN(p, n, v) _mm256_maskstore_pd((p), fc_cd_avx2_mask64(n), (__m256d)(v))
+#define FC_CD_LOADPOS(p) _mm256_cvtepu8_epi64(_mm_cvtsi32_si128(fc_cd_load4(p)))
 #include "conv_direct_tmpl.h"
 #undef FC_CD_T
 #undef FC_CD_PFX
@@ -62,6 +71,7 @@ static inline __m256i fc_cd_avx2_mask64(int64_t n)
 #undef FC_CD_SET1
 #undef FC_CD_LOADN
 #undef FC_CD_STOREN
+#undef FC_CD_LOADPOS
 #undef FC_CD_ISA
 FC_TARGET_END
 
@@ -73,6 +83,7 @@ FC_TARGET_BEGIN(FC_TARGET_STR_AVX512)
 #define FC_CD_SET1(x) _mm512_set1_ps(x)
 #define FC_CD_LOADN(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), (p))
 #define FC_CD_STOREN(p, n, v) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (n)) - 1), (__m512)(v))
+#define FC_CD_LOADPOS(p) _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p)))
 #include "conv_direct_tmpl.h"
 #undef FC_CD_T
 #undef FC_CD_PFX
@@ -80,12 +91,14 @@ FC_TARGET_BEGIN(FC_TARGET_STR_AVX512)
 #undef FC_CD_SET1
 #undef FC_CD_LOADN
 #undef FC_CD_STOREN
+#undef FC_CD_LOADPOS
 #define FC_CD_T double
 #define FC_CD_PFX fc_f64_conv2d_
 #define FC_CD_VL 8
 #define FC_CD_SET1(x) _mm512_set1_pd(x)
 #define FC_CD_LOADN(p, n) _mm512_maskz_loadu_pd((__mmask8)((1u << (n)) - 1), (p))
 #define FC_CD_STOREN(p, n, v) _mm512_mask_storeu_pd((p), (__mmask8)((1u << (n)) - 1), (__m512d)(v))
+#define FC_CD_LOADPOS(p) _mm512_cvtepu8_epi64(_mm_loadl_epi64((const __m128i *)(const void *)(p)))
 #include "conv_direct_tmpl.h"
 #undef FC_CD_T
 #undef FC_CD_PFX
@@ -93,6 +106,7 @@ FC_TARGET_BEGIN(FC_TARGET_STR_AVX512)
 #undef FC_CD_SET1
 #undef FC_CD_LOADN
 #undef FC_CD_STOREN
+#undef FC_CD_LOADPOS
 #undef FC_CD_ISA
 FC_TARGET_END
 #endif
@@ -136,6 +150,7 @@ static inline void fc_cd_neon_storen_f64(double *p, int64_t n, fc_cd_neon_v2d v)
 #undef FC_CD_SET1
 #undef FC_CD_LOADN
 #undef FC_CD_STOREN
+#undef FC_CD_LOADPOS
 #define FC_CD_T double
 #define FC_CD_PFX fc_f64_conv2d_
 #define FC_CD_VL 2
@@ -149,5 +164,6 @@ static inline void fc_cd_neon_storen_f64(double *p, int64_t n, fc_cd_neon_v2d v)
 #undef FC_CD_SET1
 #undef FC_CD_LOADN
 #undef FC_CD_STOREN
+#undef FC_CD_LOADPOS
 #undef FC_CD_ISA
 #endif

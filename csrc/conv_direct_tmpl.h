@@ -8,6 +8,10 @@
 #define FC_CD_CAT3_(a, b, c) a##b##__##c
 #define FC_CD_CAT3(a, b, c) FC_CD_CAT3_(a, b, c)
 #define FC_CD_FN(name) FC_CD_CAT3(FC_CD_PFX, name, FC_CD_ISA)
+/* keeps the compiler from making memcpy calls of the short element loops below */
+#ifndef FC_CD_OPAQUE
+#define FC_CD_OPAQUE(i) __asm__("" : "+r"(i))
+#endif
 
 /* One output plane of one image from the c_in/groups input planes of its group:
  *   y[oh, ow] = bias + sum_{ci, r, s} w[ci, r, s] * x[ci, oh*sh - ph + r*dh, ow*sw - pw + s*dw]
@@ -48,6 +52,26 @@ void FC_CD_FN(direct_plane)(const fc_conv2d_params *p, const FC_CD_T *restrict x
 }
 
 #ifdef FC_CD_VL
+/* out = b0 + sum_t v_t * wc[t] over the nine shifted input vectors v0 .. v8 (taps r * 3 + s),
+ * in one fixed order of operations: every kernel that computes a cin1 3x3 output goes
+ * through it, so that they agree bitwise. */
+#define FC_CD_DOT9(out, v0, v1, v2, v3, v4, v5, v6, v7, v8, wc, b0)                          \
+    do {                                                                                     \
+        const FC_CD_T *wc_ = (wc);                                                           \
+        vec_t a0_ = (vec_t)FC_CD_SET1(b0);                                                   \
+        vec_t a1_ = (v1) * (vec_t)FC_CD_SET1(wc_[1]);                                        \
+        vec_t a2_ = (v2) * (vec_t)FC_CD_SET1(wc_[2]);                                        \
+        a0_ += (v0) * (vec_t)FC_CD_SET1(wc_[0]);                                             \
+        a1_ += (v4) * (vec_t)FC_CD_SET1(wc_[4]);                                             \
+        a2_ += (v5) * (vec_t)FC_CD_SET1(wc_[5]);                                             \
+        a0_ += (v3) * (vec_t)FC_CD_SET1(wc_[3]);                                             \
+        a1_ += (v7) * (vec_t)FC_CD_SET1(wc_[7]);                                             \
+        a2_ += (v8) * (vec_t)FC_CD_SET1(wc_[8]);                                             \
+        a0_ += (v6) * (vec_t)FC_CD_SET1(wc_[6]);                                             \
+        a0_ += a1_ + a2_;                                                                    \
+        (out) = a0_;                                                                         \
+    } while (0)
+
 /* One input channel, 3x3, stride 1, dilation 1, all c_out output planes of one image, with
  * the 9 shifted input vectors in registers and the weights broadcast per output channel.
  * xp: the input plane zero-padded to (OH + 2) rows of ldx >= ceil(OW / VL) * VL + 2 values
@@ -78,18 +102,9 @@ void FC_CD_FN(cin1_3x3)(const FC_CD_T *restrict xp, int64_t ldx, int64_t OH, int
             const int64_t cnt = FC_MIN((int64_t)VL, OW - c0);
             FC_CD_T *yo = y + oh * OW + c0;
             for (int64_t co = 0; co < cout; co++) {
-                const FC_CD_T *wc = w + co * 9;
-                vec_t a0 = (vec_t)FC_CD_SET1(bias ? bias[co] : (FC_CD_T)0);
-                vec_t a1 = v[1] * (vec_t)FC_CD_SET1(wc[1]);
-                vec_t a2 = v[2] * (vec_t)FC_CD_SET1(wc[2]);
-                a0 += v[0] * (vec_t)FC_CD_SET1(wc[0]);
-                a1 += v[4] * (vec_t)FC_CD_SET1(wc[4]);
-                a2 += v[5] * (vec_t)FC_CD_SET1(wc[5]);
-                a0 += v[3] * (vec_t)FC_CD_SET1(wc[3]);
-                a1 += v[7] * (vec_t)FC_CD_SET1(wc[7]);
-                a2 += v[8] * (vec_t)FC_CD_SET1(wc[8]);
-                a0 += v[6] * (vec_t)FC_CD_SET1(wc[6]);
-                a0 += a1 + a2;
+                vec_t a0;
+                FC_CD_DOT9(a0, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], w + co * 9,
+                           bias ? bias[co] : (FC_CD_T)0);
                 if (cnt == VL)
                     __builtin_memcpy(yo + co * plane, &a0, sizeof(vec_t));
                 else
@@ -264,6 +279,216 @@ void FC_CD_FN(dw_rows)(int64_t nimg, const FC_CD_T *restrict xp, int64_t xstride
         }
     }
 }
+
+/* VL window positions (bytes at p) widened to the lanes of an element-sized unsigned
+ * vector: the path's widening load (FC_CD_LOADPOS) where it has one -- GCC expands the
+ * generic conversion of a byte vector lane by lane through integer registers. */
+typedef __typeof__(__builtin_choose_expr(sizeof(FC_CD_T) == 4, (uint32_t)0, (uint64_t)0))
+    FC_CD_FN(uint_t);
+typedef FC_CD_FN(uint_t) FC_CD_FN(uvec_t)
+    __attribute__((vector_size(FC_CD_VL * sizeof(FC_CD_T))));
+static inline FC_CD_FN(uvec_t) FC_CD_FN(load_pos)(const uint8_t *p)
+{
+#ifdef FC_CD_LOADPOS
+    return (FC_CD_FN(uvec_t))FC_CD_LOADPOS(p);
+#else
+    typedef uint8_t bvec_t __attribute__((vector_size(FC_CD_VL)));
+    bvec_t b;
+    __builtin_memcpy(&b, p, sizeof b);
+    return __builtin_convertvector(b, FC_CD_FN(uvec_t));
+#endif
+}
+
+/* The relu (if relu) and 2x2 stride-2 max-pool of the cin1 3x3 conv, pooled rows
+ * [ph0, ph1) of one image: out (cout, PH, PW) and idx (the window position i * 2 + j of
+ * each maximum), the conv outputs never stored.  xq: the zero-padded input plane split by
+ * column parity (pad_plane_cin1_pool2): padded row r's columns 0, 2, 4, ... at
+ * xq + 2 r ldq and 1, 3, 5, ... at xq + (2 r + 1) ldq, rows 0 .. 2 PH + 1, ldq >=
+ * ceil(PW / 16) * 16 + 1 values (all readable).  A window's four outputs (2 ph + i,
+ * 2 pw + j) are four vectors over pw, from contiguous loads of the parities; each lane's
+ * value is cin1_3x3's (FC_CD_DOT9 on the same inputs), and the pick is the block's
+ * pool_plane's: on relu'd values, the first maximum in row-major order, NaN larger than any
+ * number (the last NaN winning).  A row of VL or more windows ends with a full vector
+ * overlapping the one before (the same values stored twice). */
+void FC_CD_FN(cin1_3x3_pool2)(const FC_CD_T *restrict xq, int64_t ldq, int64_t ph0,
+                              int64_t ph1, int64_t PH, int64_t PW, int64_t cout,
+                              const FC_CD_T *restrict w, const FC_CD_T *restrict bias,
+                              int relu, FC_CD_T *restrict out, uint8_t *restrict idx)
+{
+    typedef FC_CD_T vec_t __attribute__((vector_size(FC_CD_VL * sizeof(FC_CD_T))));
+    typedef __typeof__(__builtin_choose_expr(sizeof(FC_CD_T) == 4, (uint32_t)0, (uint64_t)0))
+        uint_t;
+    typedef uint_t uvec_t __attribute__((vector_size(FC_CD_VL * sizeof(FC_CD_T))));
+    typedef uint8_t bvec_t __attribute__((vector_size(FC_CD_VL)));
+    enum { VL = FC_CD_VL };
+    const int64_t pplane = PH * PW;
+    const uvec_t one = (uvec_t){0} + 1, two = one + one;
+    for (int64_t ph = ph0; ph < ph1; ph++) {
+        const FC_CD_T *q = xq + 4 * ph * ldq; /* padded rows 2 ph .. 2 ph + 3 */
+        for (int64_t jv = 0; jv < PW; jv += VL) {
+            const int64_t j0 = (jv + VL > PW && PW >= VL) ? PW - VL : jv;
+            const int64_t cnt = FC_MIN((int64_t)VL, PW - j0);
+            /* row i: padded columns 2 pw (e0), 2 pw + 1 (o0), 2 pw + 2 (e1), 2 pw + 3 (o1) */
+            vec_t e0[4], o0[4], e1[4], o1[4];
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) {
+                const FC_CD_T *re = q + 2 * i * ldq + j0, *ro = re + ldq;
+                __builtin_memcpy(&e0[i], re, sizeof(vec_t));
+                __builtin_memcpy(&e1[i], re + 1, sizeof(vec_t));
+                __builtin_memcpy(&o0[i], ro, sizeof(vec_t));
+                __builtin_memcpy(&o1[i], ro + 1, sizeof(vec_t));
+            }
+            const int64_t o = ph * PW + j0;
+            /* a row shorter than VL windows is stored as whole vectors too where they end
+             * within this call's rows: the lanes past it land on the rows after it, which
+             * the next iterations write again */
+            const int whole = cnt == VL || o + VL <= ph1 * PW;
+            for (int64_t co = 0; co < cout; co++) {
+                const FC_CD_T *wc = w + co * 9, b0 = bias ? bias[co] : (FC_CD_T)0;
+                vec_t y00, y01, y10, y11;
+                FC_CD_DOT9(y00, e0[0], o0[0], e1[0], e0[1], o0[1], e1[1], e0[2], o0[2], e1[2],
+                           wc, b0);
+                FC_CD_DOT9(y01, o0[0], e1[0], o1[0], o0[1], e1[1], o1[1], o0[2], e1[2], o1[2],
+                           wc, b0);
+                FC_CD_DOT9(y10, e0[1], o0[1], e1[1], e0[2], o0[2], e1[2], e0[3], o0[3], e1[3],
+                           wc, b0);
+                FC_CD_DOT9(y11, o0[1], e1[1], o1[1], o0[2], e1[2], o1[2], o0[3], e1[3], o1[3],
+                           wc, b0);
+                if (relu) {
+                    y00 = (vec_t)((uvec_t)y00 & ~(uvec_t)(y00 < (vec_t){0}));
+                    y01 = (vec_t)((uvec_t)y01 & ~(uvec_t)(y01 < (vec_t){0}));
+                    y10 = (vec_t)((uvec_t)y10 & ~(uvec_t)(y10 < (vec_t){0}));
+                    y11 = (vec_t)((uvec_t)y11 & ~(uvec_t)(y11 < (vec_t){0}));
+                }
+                const uvec_t k1 = (uvec_t)((y01 > y00) | (y01 != y01));
+                const uvec_t k2 = (uvec_t)((y11 > y10) | (y11 != y11));
+                const vec_t t = (vec_t)(((uvec_t)y00 & ~k1) | ((uvec_t)y01 & k1));
+                const vec_t b = (vec_t)(((uvec_t)y10 & ~k2) | ((uvec_t)y11 & k2));
+                const uvec_t k3 = (uvec_t)((b > t) | (b != b));
+                const vec_t best = (vec_t)(((uvec_t)t & ~k3) | ((uvec_t)b & k3));
+                const uvec_t pos = ((k1 & one) & ~k3) | ((two + (k2 & one)) & k3);
+                const bvec_t pb = __builtin_convertvector(pos, bvec_t);
+                FC_CD_T *oc = out + co * pplane + o;
+                uint8_t *ic = idx + co * pplane + o;
+                if (whole) {
+                    __builtin_memcpy(oc, &best, sizeof best);
+                    __builtin_memcpy(ic, &pb, sizeof pb);
+                } else {
+                    uint8_t tb[VL];
+                    __builtin_memcpy(tb, &pb, sizeof pb);
+                    FC_CD_STOREN(oc, cnt, best);
+                    for (int64_t l = 0; l < cnt; l++) {
+                        FC_CD_OPAQUE(l);
+                        ic[l] = tb[l];
+                    }
+                }
+            }
+            if (j0 != jv) break; /* the overlapped vector was the row's last */
+        }
+    }
+}
+
+/* The weight and bias gradients of cin1_3x3_pool2's block for one image, accumulated in
+ * lane partial sums, where every conv output lies in a window (OH = 2 PH, OW = 2 PW): the
+ * conv output's gradient at (2 ph + i, 2 pw + j) is gp[co, ph, pw] if idx there is i * 2 + j
+ * (and, with relu, the pooled output y there is > 0), else 0 -- four vectors per vector of
+ * windows, built in registers and never stored -- and
+ *   acc[(co * 10 + r * 3 + s) * 16 + l] += lane l of sum g[co, oh, ow] * xpad[oh + r, ow + s],
+ *   acc[(co * 10 + 9) * 16 + l] += lane l of sum g[co, oh, ow]  (the bias gradient),
+ * lanes l < VL (those past VL untouched): the caller sums the lanes once, after all its
+ * images (per image, the horizontal sums cost as much as the products).  xq as for
+ * cin1_3x3_pool2.  Full vectors of windows first, then the partial last vector of every
+ * row, loaded masked, its input lanes zeroed too (nothing past the row, not even an inf,
+ * enters a sum as 0 * inf). */
+void FC_CD_FN(cin1_3x3_dw_pool2)(const FC_CD_T *restrict xq, int64_t ldq, int64_t PH,
+                                 int64_t PW, int64_t cout, const FC_CD_T *restrict gp,
+                                 const FC_CD_T *restrict yp, const uint8_t *restrict idx,
+                                 int relu, FC_CD_T *restrict acc_out)
+{
+    typedef FC_CD_T vec_t __attribute__((vector_size(FC_CD_VL * sizeof(FC_CD_T))));
+    typedef __typeof__(__builtin_choose_expr(sizeof(FC_CD_T) == 4, (uint32_t)0, (uint64_t)0))
+        uint_t;
+    typedef uint_t uvec_t __attribute__((vector_size(FC_CD_VL * sizeof(FC_CD_T))));
+    enum { VL = FC_CD_VL };
+    uvec_t lane;
+    for (int l = 0; l < VL; l++) lane[l] = (uint_t)l;
+    const uvec_t zero = (uvec_t){0}, one = zero + 1, two = one + one, three = two + one;
+    const int64_t pplane = PH * PW, full = PW - PW % VL, tail = PW - full;
+    const uvec_t m = (uvec_t)(lane < zero + (uint_t)tail);
+    for (int64_t co = 0; co < cout; co++) {
+        const FC_CD_T *gc = gp + co * pplane, *yc = yp + co * pplane;
+        const uint8_t *ic = idx + co * pplane;
+        FC_CD_T *ac = acc_out + co * 10 * 16;
+        vec_t acc[9], accb;
+#pragma GCC unroll 9
+        for (int t = 0; t < 9; t++) __builtin_memcpy(&acc[t], ac + t * 16, sizeof(vec_t));
+        __builtin_memcpy(&accb, ac + 9 * 16, sizeof(vec_t));
+#define FC_CD_DWP_STEP(MASKED)                                                               \
+    do {                                                                                     \
+        const FC_CD_T *q = xq + 4 * ph * ldq + j0;                                           \
+        const int64_t o = ph * PW + j0;                                                      \
+        vec_t e0[4], o0[4], e1[4], o1[4], gv, yv;                                            \
+        uvec_t pos;                                                                          \
+        _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++) {                                \
+            const FC_CD_T *re = q + 2 * i * ldq, *ro = re + ldq;                             \
+            __builtin_memcpy(&e0[i], re, sizeof(vec_t));                                     \
+            __builtin_memcpy(&e1[i], re + 1, sizeof(vec_t));                                 \
+            __builtin_memcpy(&o0[i], ro, sizeof(vec_t));                                     \
+            __builtin_memcpy(&o1[i], ro + 1, sizeof(vec_t));                                 \
+            if (MASKED) {                                                                    \
+                e0[i] = (vec_t)((uvec_t)e0[i] & m);                                          \
+                e1[i] = (vec_t)((uvec_t)e1[i] & m);                                          \
+                o0[i] = (vec_t)((uvec_t)o0[i] & m);                                          \
+                o1[i] = (vec_t)((uvec_t)o1[i] & m);                                          \
+            }                                                                                \
+        }                                                                                    \
+        if (MASKED) {                                                                        \
+            gv = (vec_t)FC_CD_LOADN(gc + o, tail);                                           \
+            yv = (vec_t)FC_CD_LOADN(yc + o, tail);                                           \
+            /* the lanes past tail have gv = 0: any position there is harmless, so a whole  \
+             * vector of bytes where it stays inside this image's idx */                    \
+            if (o + VL <= (cout - co) * pplane) {                                            \
+                pos = FC_CD_FN(load_pos)(ic + o);                                            \
+            } else {                                                                         \
+                uint8_t tb_[16] = {0};                                                       \
+                for (int64_t l = 0; l < tail; l++) {                                         \
+                    FC_CD_OPAQUE(l);                                                         \
+                    tb_[l] = ic[o + l];                                                      \
+                }                                                                            \
+                pos = FC_CD_FN(load_pos)(tb_);                                               \
+            }                                                                                \
+        } else {                                                                             \
+            __builtin_memcpy(&gv, gc + o, sizeof gv);                                        \
+            __builtin_memcpy(&yv, yc + o, sizeof yv);                                        \
+            pos = FC_CD_FN(load_pos)(ic + o);                                                \
+        }                                                                                    \
+        if (relu) gv = (vec_t)((uvec_t)gv & ~(uvec_t)(yv <= (vec_t){0}));                    \
+        const vec_t g00 = (vec_t)((uvec_t)gv & (uvec_t)(pos == zero));                       \
+        const vec_t g01 = (vec_t)((uvec_t)gv & (uvec_t)(pos == one));                        \
+        const vec_t g10 = (vec_t)((uvec_t)gv & (uvec_t)(pos == two));                        \
+        const vec_t g11 = (vec_t)((uvec_t)gv & (uvec_t)(pos == three));                      \
+        /* tap (r, s) of output (2 ph + i, 2 pw + j): padded row 2 ph + i + r, column      \
+         * 2 pw + j + s */                                                                   \
+        _Pragma("GCC unroll 3") for (int r = 0; r < 3; r++) {                                \
+            acc[3 * r] += g00 * e0[r] + g01 * o0[r] + g10 * e0[r + 1] + g11 * o0[r + 1];     \
+            acc[3 * r + 1] += g00 * o0[r] + g01 * e1[r] + g10 * o0[r + 1] + g11 * e1[r + 1]; \
+            acc[3 * r + 2] += g00 * e1[r] + g01 * o1[r] + g10 * e1[r + 1] + g11 * o1[r + 1]; \
+        }                                                                                    \
+        accb += (g00 + g01) + (g10 + g11);                                                   \
+    } while (0)
+        for (int64_t ph = 0; ph < PH; ph++)
+            for (int64_t j0 = 0; j0 < full; j0 += VL) FC_CD_DWP_STEP(0);
+        if (tail) {
+            const int64_t j0 = full;
+            for (int64_t ph = 0; ph < PH; ph++) FC_CD_DWP_STEP(1);
+        }
+#undef FC_CD_DWP_STEP
+#pragma GCC unroll 9
+        for (int t = 0; t < 9; t++) __builtin_memcpy(ac + t * 16, &acc[t], sizeof(vec_t));
+        __builtin_memcpy(ac + 9 * 16, &accb, sizeof(vec_t));
+    }
+}
+#undef FC_CD_DOT9
 #endif
 
 #undef FC_CD_CAT3_

@@ -17,7 +17,13 @@
                                  int64_t cout, const T *gy, T *gw, T *gb);                   \
     void PFX##dw_rows__##ISA(int64_t nimg, const T *xp, int64_t xstride, const int64_t *boff,\
                              int64_t K, int64_t Wp, const T *gy, int64_t gstride,            \
-                             int64_t cout, int64_t OH, int64_t OW, T *gw);
+                             int64_t cout, int64_t OH, int64_t OW, T *gw);               \
+    void PFX##cin1_3x3_pool2__##ISA(const T *xq, int64_t ldq, int64_t ph0, int64_t ph1,      \
+                                    int64_t PH, int64_t PW, int64_t cout, const T *w,        \
+                                    const T *bias, int relu, T *out, uint8_t *idx);          \
+    void PFX##cin1_3x3_dw_pool2__##ISA(const T *xq, int64_t ldq, int64_t PH, int64_t PW,     \
+                                       int64_t cout, const T *gp, const T *yp,               \
+                                       const uint8_t *idx, int relu, T *acc);
 
 /* Where a conv pass (or block) puts its results: y, and with pool == 2 the pooled y and the
  * window positions idx; relu applied after the bias if relu != 0. */

@@ -343,6 +343,71 @@ static int FC_FN(is_cin1_3x3)(const fc_conv2d_params *p)
            p->pad_w <= 2;
 }
 
+typedef void (*FC_FN(cin1_pool2_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t, int64_t,
+                                     int64_t, const FC_T *, const FC_T *, int, FC_T *,
+                                     uint8_t *);
+typedef void (*FC_FN(cin1_dw_pool2_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t,
+                                        const FC_T *, const FC_T *, const uint8_t *, int,
+                                        FC_T *);
+
+/* The fused one-input-channel 3x3 conv + relu + 2x2 max-pool kernels of this ISA path (the
+ * forward and the weight gradient, conv_direct_tmpl.h) into *fwd and *dw; 0 where the path
+ * has none (the scalar and reference paths). */
+static int FC_FN(cin1_pool2_kernels)(fc_isa isa, FC_FN(cin1_pool2_fn) *fwd,
+                                     FC_FN(cin1_dw_pool2_fn) *dw)
+{
+#ifdef FC_HAVE_X86_UKERNELS
+    if (isa == FC_ISA_AVX512) {
+        *fwd = FC_KN(conv2d, cin1_3x3_pool2, avx512);
+        *dw = FC_KN(conv2d, cin1_3x3_dw_pool2, avx512);
+        return 1;
+    }
+    if (isa == FC_ISA_AVX2) {
+        *fwd = FC_KN(conv2d, cin1_3x3_pool2, avx2);
+        *dw = FC_KN(conv2d, cin1_3x3_dw_pool2, avx2);
+        return 1;
+    }
+#endif
+#ifdef FC_ARM_NEON
+    if (isa == FC_ISA_NEON) {
+        *fwd = FC_KN(conv2d, cin1_3x3_pool2, neon);
+        *dw = FC_KN(conv2d, cin1_3x3_dw_pool2, neon);
+        return 1;
+    }
+#endif
+    (void)isa;
+    (void)fwd;
+    (void)dw;
+    return 0;
+}
+
+/* The single input plane x of a cin1 3x3 conv (is_cin1_3x3) zero-padded and split by
+ * column parity for the pooling kernels: padded row r (input row r - pad_h) has its
+ * columns 2 j at xq[2 r ldq + j] and 2 j + 1 at xq[(2 r + 1) ldq + j] (padded column c
+ * is input column c - pad_w), rows 0 .. 2 PH + 1 of the OH + 2, ldq = ceil(PW / 16) * 16 + 2
+ * values each: every load of the kernels (values 0 .. ceil(PW / VL) * VL of a row) stays
+ * inside, past the plane zero.  Uses the FC_SCRATCH_CONV_AUX slot. */
+static const FC_T *FC_FN(pad_plane_cin1_pool2)(const fc_conv2d_params *p, const FC_T *x,
+                                               int64_t *ldq_out)
+{
+    const int64_t PH = p->out_h / 2, PW = p->out_w / 2, rows = 2 * PH + 2;
+    const int64_t ldq = (PW + 15) / 16 * 16 + 2, size = 2 * rows * ldq;
+    assert(FC_FN(is_cin1_3x3)(p));
+    FC_T *xq = (FC_T *)fc_scratch(FC_SCRATCH_CONV_AUX, sizeof(FC_T) * (size_t)size);
+    if (!xq) abort();
+    for (int64_t i = 0; i < size; i++) xq[i] = 0;
+    for (int64_t ih = 0; ih < p->h && ih + p->pad_h < rows; ih++) {
+        FC_T *dst = xq + 2 * (ih + p->pad_h) * ldq;
+        const FC_T *src = x + ih * p->w;
+        for (int64_t iw = 0; iw < p->w; iw++) {
+            const int64_t c = iw + p->pad_w;
+            dst[(c & 1) * ldq + (c >> 1)] = src[iw];
+        }
+    }
+    *ldq_out = ldq;
+    return xq;
+}
+
 /* Blocking of the pre-packed forward GEMM: the path's own, with K split into equal kc
  * blocks of at most 5/4 of its kc (K = 288 was a 256 block and a 32 block that ran the
  * microkernel at a fraction of its speed). */
@@ -1019,6 +1084,27 @@ void FC_FN(fc_opt_conv2d_block_forward)(fc_isa isa, const fc_conv2d_params *p,
         }
         return;
     }
+    FC_FN(cin1_pool2_fn) fused;
+    FC_FN(cin1_dw_pool2_fn) fused_dw;
+    if (k == 2 && OH >= 2 && OW >= 2 && FC_FN(is_cin1_3x3)(p) &&
+        FC_FN(cin1_pool2_kernels)(isa, &fused, &fused_dw)) {
+        /* one input channel: the conv, relu and pool in registers (no conv output stored);
+         * work items of whole images, or with fewer images than threads, of pooled rows */
+        const int64_t PH = OH / 2, PW = OW / 2, xs = p->h * p->w, ps = M * PH * PW;
+        const int nt = FC_FN(conv_threads)(p);
+        const int64_t split = N >= nt ? 1 : FC_MIN((int64_t)nt, PH), items = N * split;
+        const int threads = (int)FC_MIN((int64_t)nt, items);
+        (void)threads; /* (no OpenMP: one thread) */
+        FC_OMP(parallel for schedule(static) num_threads(threads) if (threads > 1))
+        for (int64_t it = 0; it < items; it++) {
+            const int64_t i = it / split, part = it % split;
+            int64_t ldq;
+            const FC_T *xq = FC_FN(pad_plane_cin1_pool2)(p, x + i * xs, &ldq);
+            fused(xq, ldq, PH * part / split, PH * (part + 1) / split, PH, PW, M, w, bias,
+                  b->relu, y + i * ps, idx + i * ps);
+        }
+        return;
+    }
     /* Each thread takes chunks of images: their conv into its own scratch (L2-sized), then
      * relu + pool of each plane from there.  With fewer images than threads, one chunk at a
      * time with the threads inside the conv. */
@@ -1133,6 +1219,48 @@ static void FC_FN(block_backward_chunked)(fc_isa isa, const fc_conv2d_params *p,
     free(part);
 }
 
+/* The weight and bias gradients of a cin1 3x3 conv + (relu +) 2x2 max-pool block whose
+ * windows cover the conv output, from the pooled gradient (cin1_3x3_dw_pool2: the conv
+ * output's gradient is never stored): each thread sums the images of its contiguous share
+ * into its own lane partial sums (10 per output channel: 9 taps and the bias, 16 lanes
+ * each), reduced lane by lane at the end and added in thread order. */
+static void FC_FN(block_backward_cin1_pool2)(const fc_conv2d_params *p,
+                                             const fc_conv2d_block *b,
+                                             FC_FN(cin1_dw_pool2_fn) dw, const FC_T *gy,
+                                             const FC_T *y, const uint8_t *idx, const FC_T *x,
+                                             FC_T *gw, FC_T *gb)
+{
+    const int64_t N = p->n, M = p->c_out, PH = p->out_h / 2, PW = p->out_w / 2;
+    const int64_t xs = p->h * p->w, ps = M * PH * PW, per = M * 10 * 16;
+    const int nt = FC_FN(conv_threads)(p);
+    const int outer = (int)FC_MAX((int64_t)1, FC_MIN((int64_t)nt, N));
+    FC_T *part = (FC_T *)calloc((size_t)per * (size_t)outer, sizeof(FC_T));
+    if (!part) abort();
+    (void)outer; /* (no OpenMP: one thread) */
+    FC_OMP(parallel num_threads(outer) if (outer > 1))
+    {
+        const int t = FC_THREAD_ID(), T = FC_NUM_THREADS_IN_REGION();
+        FC_T *acc = part + (size_t)t * (size_t)per;
+        for (int64_t i = N * t / T; i < N * (t + 1) / T; i++) {
+            int64_t ldq;
+            const FC_T *xq = FC_FN(pad_plane_cin1_pool2)(p, x + i * xs, &ldq);
+            dw(xq, ldq, PH, PW, M, gy + i * ps, y + i * ps, idx + i * ps, b->relu, acc);
+        }
+    }
+    for (int64_t e = 0; e < M * 9; e++) gw[e] = 0;
+    for (int64_t e = 0; gb && e < M; e++) gb[e] = 0;
+    for (int t = 0; t < outer; t++)
+        for (int64_t co = 0; co < M; co++)
+            for (int k = 0; k < 10; k++) {
+                const FC_T *a = part + (size_t)t * (size_t)per + (co * 10 + k) * 16;
+                FC_T sum = 0;
+                for (int l = 0; l < 16; l++) sum += a[l];
+                if (k < 9) gw[co * 9 + k] += sum;
+                else if (gb) gb[co] += sum;
+            }
+    free(part);
+}
+
 void FC_FN(fc_opt_conv2d_block_backward)(fc_isa isa, const fc_conv2d_params *p,
                                          const fc_conv2d_block *b, const FC_T *gy,
                                          const FC_T *y, const uint8_t *idx, const FC_T *x,
@@ -1142,6 +1270,13 @@ void FC_FN(fc_opt_conv2d_block_backward)(fc_isa isa, const fc_conv2d_params *p,
     const int64_t size = N * M * OH * OW;
     if (k == 0 && !b->relu) {
         FC_FN(fc_opt_conv2d_backward)(isa, p, gy, x, w, gx, gw, gb);
+        return;
+    }
+    FC_FN(cin1_pool2_fn) fused;
+    FC_FN(cin1_dw_pool2_fn) fused_dw;
+    if (!gx && gw && k == 2 && OH >= 2 && OW >= 2 && OH % 2 == 0 && OW % 2 == 0 &&
+        FC_FN(is_cin1_3x3)(p) && FC_FN(cin1_pool2_kernels)(isa, &fused, &fused_dw)) {
+        FC_FN(block_backward_cin1_pool2)(p, b, fused_dw, gy, y, idx, x, gw, gb);
         return;
     }
     if (FC_FN(block_backward_in_chunks)(isa, p, gx != NULL, gw != NULL)) {

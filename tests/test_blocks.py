@@ -97,6 +97,35 @@ def _check_block_against_the_unfused_ops(x, w, b, opts, k, dtype, rng, against_f
             assert_close(g, e, dtype)
 
 
+# One input channel, 3x3 stride 1, pool 2: the conv, relu and pool run together in registers
+# (the conv output is never stored) and the weight gradient comes straight from the pooled
+# gradient where the windows cover the conv output.  Rows of fewer, as many as and more
+# windows than a vector has lanes; odd sizes (the backward declines them: an unpooled row
+# or column); padding 0 and 2; one window; batch 1 with its pooled rows split over two
+# threads, and images over two threads (the weight gradient's per-thread partial sums).
+CIN1_CASES = [
+    ((1, 1, 28, 28), (32, 1, 3, 3), dict(padding=1)),  # MNIST conv1 at batch 1
+    ((2, 1, 8, 8), (5, 1, 3, 3), dict(padding=1)),
+    ((1, 1, 40, 34), (5, 1, 3, 3), dict(padding=1)),
+    ((1, 1, 34, 66), (3, 1, 3, 3), {}),
+    ((2, 1, 13, 11), (5, 1, 3, 3), dict(padding=1)),
+    ((2, 1, 9, 9), (4, 1, 3, 3), dict(padding=2)),
+    ((1, 1, 4, 4), (2, 1, 3, 3), {}),
+    ((1, 1, 96, 90), (32, 1, 3, 3), dict(padding=1)),
+    ((3, 1, 64, 64), (32, 1, 3, 3), dict(padding=1)),
+]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("case", ["plain", "ties", "nan"])
+@pytest.mark.parametrize("xs,ws,opts", CIN1_CASES, ids=[f"{x}-{w}-{o}" for x, w, o in CIN1_CASES])
+def test_cin1_pool_block_equals_the_unfused_ops(isa, dtype, xs, ws, opts, case, threads, rng):
+    import fastconv
+    x, w, b = _data(rng, dtype, xs, ws, ties=case == "ties", nan=case == "nan")
+    with fastconv.local_num_threads(threads):
+        _check_block_against_the_unfused_ops(x, w, b, opts, 2, dtype, rng, case == "plain")
+
+
 @pytest.mark.parametrize("xs,ws,opts,k", BLOCK_CASES[:4] + BLOCK_CASES[7:9],
                          ids=BLOCK_IDS[:4] + BLOCK_IDS[7:9])
 def test_conv_relu_block_equals_the_unfused_ops(isa, dtype, xs, ws, opts, k, rng):
