@@ -182,8 +182,10 @@ def test_dot_product_path(isa, dtype, m, n, k):
         check(c, expect, dtype)
 
 
-# each above the 2**21 multiply-add threshold, so that 2 threads really split M, K, K, N
-@pytest.mark.parametrize("m,n,k", [(300, 200, 700), (7, 5, 80000), (64, 9, 12544), (20, 900, 160)])
+# each above the 2**21 multiply-add threshold, so that 2 threads really split M, K, K, N, and
+# N where M is at most 16 row panels (the MNIST fc1 forward at batch 64; an uneven N)
+@pytest.mark.parametrize("m,n,k", [(300, 200, 700), (7, 5, 80000), (64, 9, 12544), (20, 900, 160),
+                                   (64, 128, 3136), (120, 100, 1000)])
 def test_threads_match_serial(isa, dtype, threads, m, n, k):
     """2 threads (splitting M, N or K) give the serial result within float tolerance."""
     rng = np.random.default_rng(5)
