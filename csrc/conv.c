@@ -28,10 +28,6 @@
 #define direct_plane_avx2_f64 fc_f64_conv2d_direct_plane__avx2
 #define direct_plane_avx512_f32 fc_f32_conv2d_direct_plane__avx512
 #define direct_plane_avx512_f64 fc_f64_conv2d_direct_plane__avx512
-#define cin1_3x3_avx2_f32 fc_f32_conv2d_cin1_3x3__avx2
-#define cin1_3x3_avx2_f64 fc_f64_conv2d_cin1_3x3__avx2
-#define cin1_3x3_avx512_f32 fc_f32_conv2d_cin1_3x3__avx512
-#define cin1_3x3_avx512_f64 fc_f64_conv2d_cin1_3x3__avx512
 #define cin1_3x3_dw_avx2_f32 fc_f32_conv2d_cin1_3x3_dw__avx2
 #define cin1_3x3_dw_avx2_f64 fc_f64_conv2d_cin1_3x3_dw__avx2
 #define cin1_3x3_dw_avx512_f32 fc_f32_conv2d_cin1_3x3_dw__avx512
@@ -44,8 +40,6 @@
 #ifdef FC_ARM_NEON
 #define direct_plane_neon_f32 fc_f32_conv2d_direct_plane__neon
 #define direct_plane_neon_f64 fc_f64_conv2d_direct_plane__neon
-#define cin1_3x3_neon_f32 fc_f32_conv2d_cin1_3x3__neon
-#define cin1_3x3_neon_f64 fc_f64_conv2d_cin1_3x3__neon
 #define cin1_3x3_dw_neon_f32 fc_f32_conv2d_cin1_3x3_dw__neon
 #define cin1_3x3_dw_neon_f64 fc_f64_conv2d_cin1_3x3_dw__neon
 #define dw_rows_neon_f32 fc_f32_conv2d_dw_rows__neon

@@ -1,8 +1,12 @@
 /*
  * conv_direct.c -- the direct conv2d kernels of conv_direct_tmpl.h for every ISA path:
  *   fc_<dtype>_conv2d_direct_plane__<isa>  one output channel per group (Cout=1, depthwise);
- *   fc_<dtype>_conv2d_cin1_3x3__<isa>      one input channel, 3x3 stride 1 (vector paths);
- *   fc_<dtype>_conv2d_cin1_3x3_dw__<isa>   its weight and bias gradient (vector paths);
+ *   fc_<dtype>_conv2d_fewcin_3x3__<isa>    at most FC_FEWCIN_MAX input channels, 3x3 stride 1
+ *                                          (vector paths), and _pool2 with relu and a 2x2
+ *                                          max-pool, _dw_pool2 that block's weight and bias
+ *                                          gradient;
+ *   fc_<dtype>_conv2d_cin1_3x3_dw__<isa>   the weight and bias gradient with one input
+ *                                          channel (vector paths);
  *   fc_<dtype>_conv2d_dw_rows__<isa>       stride-1 weight gradient as dot products along
  *                                          output rows, for short K (vector paths:
  *                                          AVX2, AVX-512, NEON).

@@ -52,59 +52,76 @@ void FC_CD_FN(direct_plane)(const fc_conv2d_params *p, const FC_CD_T *restrict x
 }
 
 #ifdef FC_CD_VL
-/* out = b0 + sum_t v_t * wc[t] over the nine shifted input vectors v0 .. v8 (taps r * 3 + s),
- * in one fixed order of operations: every kernel that computes a cin1 3x3 output goes
- * through it, so that they agree bitwise. */
-#define FC_CD_DOT9(out, v0, v1, v2, v3, v4, v5, v6, v7, v8, wc, b0)                          \
+/* out = b0 + sum_{c < C, r, s} X[c][a + r][b + s] * wc[c * 9 + r * 3 + s]: the shifted input
+ * vectors of tap (r, s) of input channel c from the array X, in one fixed order of
+ * operations (three partial sums over the taps' columns, channel after channel).  Every
+ * kernel that computes these convs' outputs goes through it, so that they agree bitwise. */
+#define FC_CD_DOTC(out, X, a, b, wc, C, b0)                                                  \
     do {                                                                                     \
-        const FC_CD_T *wc_ = (wc);                                                           \
+        const FC_CD_T *w_ = (wc);                                                            \
         vec_t a0_ = (vec_t)FC_CD_SET1(b0);                                                   \
-        vec_t a1_ = (v1) * (vec_t)FC_CD_SET1(wc_[1]);                                        \
-        vec_t a2_ = (v2) * (vec_t)FC_CD_SET1(wc_[2]);                                        \
-        a0_ += (v0) * (vec_t)FC_CD_SET1(wc_[0]);                                             \
-        a1_ += (v4) * (vec_t)FC_CD_SET1(wc_[4]);                                             \
-        a2_ += (v5) * (vec_t)FC_CD_SET1(wc_[5]);                                             \
-        a0_ += (v3) * (vec_t)FC_CD_SET1(wc_[3]);                                             \
-        a1_ += (v7) * (vec_t)FC_CD_SET1(wc_[7]);                                             \
-        a2_ += (v8) * (vec_t)FC_CD_SET1(wc_[8]);                                             \
-        a0_ += (v6) * (vec_t)FC_CD_SET1(wc_[6]);                                             \
+        vec_t a1_ = X[0][(a)][(b) + 1] * (vec_t)FC_CD_SET1(w_[1]);                           \
+        vec_t a2_ = X[0][(a)][(b) + 2] * (vec_t)FC_CD_SET1(w_[2]);                           \
+        a0_ += X[0][(a)][(b)] * (vec_t)FC_CD_SET1(w_[0]);                                    \
+        a1_ += X[0][(a) + 1][(b) + 1] * (vec_t)FC_CD_SET1(w_[4]);                            \
+        a2_ += X[0][(a) + 1][(b) + 2] * (vec_t)FC_CD_SET1(w_[5]);                            \
+        a0_ += X[0][(a) + 1][(b)] * (vec_t)FC_CD_SET1(w_[3]);                                \
+        a1_ += X[0][(a) + 2][(b) + 1] * (vec_t)FC_CD_SET1(w_[7]);                            \
+        a2_ += X[0][(a) + 2][(b) + 2] * (vec_t)FC_CD_SET1(w_[8]);                            \
+        a0_ += X[0][(a) + 2][(b)] * (vec_t)FC_CD_SET1(w_[6]);                                \
+        for (int c_ = 1; c_ < (C); c_++) {                                                   \
+            const FC_CD_T *wq_ = w_ + 9 * c_;                                                \
+            for (int r_ = 0; r_ < 3; r_++) {                                                 \
+                a1_ += X[c_][(a) + r_][(b) + 1] * (vec_t)FC_CD_SET1(wq_[3 * r_ + 1]);        \
+                a2_ += X[c_][(a) + r_][(b) + 2] * (vec_t)FC_CD_SET1(wq_[3 * r_ + 2]);        \
+                a0_ += X[c_][(a) + r_][(b)] * (vec_t)FC_CD_SET1(wq_[3 * r_]);                \
+            }                                                                                \
+        }                                                                                    \
         a0_ += a1_ + a2_;                                                                    \
         (out) = a0_;                                                                         \
     } while (0)
 
-/* One input channel, 3x3, stride 1, dilation 1, all c_out output planes of one image, with
- * the 9 shifted input vectors in registers and the weights broadcast per output channel.
- * xp: the input plane zero-padded to (OH + 2) rows of ldx >= ceil(OW / VL) * VL + 2 values
- * (all readable).  y: (cout, OH, OW). */
-void FC_CD_FN(cin1_3x3)(const FC_CD_T *restrict xp, int64_t ldx, int64_t OH, int64_t OW,
-                        int64_t cout, const FC_CD_T *restrict w, const FC_CD_T *restrict bias,
-                        FC_CD_T *restrict y)
+/* Dispatch on the number of input channels C (1 .. FC_FEWCIN_MAX): BODY(c) with c a constant,
+ * so that the channel loops unroll and X stays in registers where it fits. */
+#define FC_CD_BY_C(C, BODY)                                                                  \
+    do {                                                                                     \
+        switch (C) {                                                                         \
+        case 1: BODY(1); break;                                                              \
+        case 2: BODY(2); break;                                                              \
+        case 3: BODY(3); break;                                                              \
+        default: BODY(4); break;                                                             \
+        }                                                                                    \
+    } while (0)
+
+/* A few input channels (C <= FC_FEWCIN_MAX), 3x3, stride 1, dilation 1, all c_out output
+ * planes of one image: the 9 C shifted input vectors of an output vector loaded once, the
+ * weights broadcast per output channel.  xp: the C input planes zero-padded, channel c at
+ * xp + c ps, (OH + 2) rows of ldx >= ceil(OW / VL) * VL + 2 values (all readable); w
+ * (cout, C, 3, 3); y (cout, OH, OW). */
+static inline __attribute__((always_inline)) void
+FC_CD_FN(fewcin_3x3_c)(const FC_CD_T *restrict xp, int64_t ldx, int64_t ps, const int C,
+                       int64_t OH, int64_t OW, int64_t cout, const FC_CD_T *restrict w,
+                       const FC_CD_T *restrict bias, FC_CD_T *restrict y)
 {
     typedef FC_CD_T vec_t __attribute__((vector_size(FC_CD_VL * sizeof(FC_CD_T))));
     enum { VL = FC_CD_VL };
     const int64_t plane = OH * OW;
     for (int64_t oh = 0; oh < OH; oh++) {
-        const FC_CD_T *x0 = xp + oh * ldx, *x1 = x0 + ldx, *x2 = x1 + ldx;
         for (int64_t cv = 0; cv < OW; cv += VL) {
             /* a row of VL or more outputs ends with a full vector overlapping the one before
              * (the same outputs stored twice): masked stores are slow on AMD cores */
             const int64_t c0 = (cv + VL > OW && OW >= VL) ? OW - VL : cv;
-            vec_t v[9];
-            __builtin_memcpy(&v[0], x0 + c0, sizeof(vec_t));
-            __builtin_memcpy(&v[1], x0 + c0 + 1, sizeof(vec_t));
-            __builtin_memcpy(&v[2], x0 + c0 + 2, sizeof(vec_t));
-            __builtin_memcpy(&v[3], x1 + c0, sizeof(vec_t));
-            __builtin_memcpy(&v[4], x1 + c0 + 1, sizeof(vec_t));
-            __builtin_memcpy(&v[5], x1 + c0 + 2, sizeof(vec_t));
-            __builtin_memcpy(&v[6], x2 + c0, sizeof(vec_t));
-            __builtin_memcpy(&v[7], x2 + c0 + 1, sizeof(vec_t));
-            __builtin_memcpy(&v[8], x2 + c0 + 2, sizeof(vec_t));
+            vec_t X[FC_FEWCIN_MAX][3][3];
+            for (int c = 0; c < C; c++)
+                for (int r = 0; r < 3; r++)
+                    for (int t = 0; t < 3; t++)
+                        __builtin_memcpy(&X[c][r][t], xp + c * ps + (oh + r) * ldx + c0 + t,
+                                         sizeof(vec_t));
             const int64_t cnt = FC_MIN((int64_t)VL, OW - c0);
             FC_CD_T *yo = y + oh * OW + c0;
             for (int64_t co = 0; co < cout; co++) {
                 vec_t a0;
-                FC_CD_DOT9(a0, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], w + co * 9,
-                           bias ? bias[co] : (FC_CD_T)0);
+                FC_CD_DOTC(a0, X, 0, 0, w + co * 9 * C, C, bias ? bias[co] : (FC_CD_T)0);
                 if (cnt == VL)
                     __builtin_memcpy(yo + co * plane, &a0, sizeof(vec_t));
                 else
@@ -114,9 +131,18 @@ void FC_CD_FN(cin1_3x3)(const FC_CD_T *restrict xp, int64_t ldx, int64_t OH, int
     }
 }
 
-/* Weight gradient of cin1_3x3 for one image, accumulated:
+void FC_CD_FN(fewcin_3x3)(const FC_CD_T *restrict xp, int64_t ldx, int64_t ps, int64_t C,
+                          int64_t OH, int64_t OW, int64_t cout, const FC_CD_T *restrict w,
+                          const FC_CD_T *restrict bias, FC_CD_T *restrict y)
+{
+#define FC_CD_CALL(c) FC_CD_FN(fewcin_3x3_c)(xp, ldx, ps, c, OH, OW, cout, w, bias, y)
+    FC_CD_BY_C(C, FC_CD_CALL);
+#undef FC_CD_CALL
+}
+
+/* Weight gradient of fewcin_3x3 with one input channel for one image, accumulated:
  *   gw[co*9 + r*3 + s] += sum_{oh, ow} gy[co, oh, ow] * xp[(oh + r) * ldx + ow + s]
- * with xp as for cin1_3x3 and gy (cout, OH, OW); if gb is not NULL, also the bias gradient
+ * with xp as for fewcin_3x3 (C = 1) and gy (cout, OH, OW); if gb is not NULL, also the bias gradient
  * gb[co] += sum_{oh, ow} gy[co, oh, ow] from the same loads (gy is read once).  Output channels go in pairs (AVX-512:
  * 18 accumulators and the 9 shifted inputs in registers), vectors along ow; the last
  * partial vector of a row is loaded masked, and its input lanes are zeroed too so that an
@@ -299,21 +325,22 @@ static inline FC_CD_FN(uvec_t) FC_CD_FN(load_pos)(const uint8_t *p)
 #endif
 }
 
-/* The relu (if relu) and 2x2 stride-2 max-pool of the cin1 3x3 conv, pooled rows
+/* The relu (if relu) and 2x2 stride-2 max-pool of the fewcin 3x3 conv, pooled rows
  * [ph0, ph1) of one image: out (cout, PH, PW) and idx (the window position i * 2 + j of
- * each maximum), the conv outputs never stored.  xq: the zero-padded input plane split by
- * column parity (pad_plane_cin1_pool2): padded row r's columns 0, 2, 4, ... at
- * xq + 2 r ldq and 1, 3, 5, ... at xq + (2 r + 1) ldq, rows 0 .. 2 PH + 1, ldq >=
+ * each maximum), the conv outputs never stored.  xq: the C zero-padded input planes split
+ * by column parity (pad_planes_pool2), channel c at xq + c qs: padded row r's columns 0, 2,
+ * 4, ... at + 2 r ldq and 1, 3, 5, ... at + (2 r + 1) ldq, rows 0 .. 2 PH + 1, ldq >=
  * ceil(PW / 16) * 16 + 1 values (all readable).  A window's four outputs (2 ph + i,
  * 2 pw + j) are four vectors over pw, from contiguous loads of the parities; each lane's
- * value is cin1_3x3's (FC_CD_DOT9 on the same inputs), and the pick is the block's
+ * value is fewcin_3x3's (FC_CD_DOTC on the same inputs), and the pick is the block's
  * pool_plane's: on relu'd values, the first maximum in row-major order, NaN larger than any
  * number (the last NaN winning).  A row of VL or more windows ends with a full vector
  * overlapping the one before (the same values stored twice). */
-void FC_CD_FN(cin1_3x3_pool2)(const FC_CD_T *restrict xq, int64_t ldq, int64_t ph0,
-                              int64_t ph1, int64_t PH, int64_t PW, int64_t cout,
-                              const FC_CD_T *restrict w, const FC_CD_T *restrict bias,
-                              int relu, FC_CD_T *restrict out, uint8_t *restrict idx)
+static inline __attribute__((always_inline)) void
+FC_CD_FN(fewcin_3x3_pool2_c)(const FC_CD_T *restrict xq, int64_t ldq, int64_t qs, const int C,
+                             int64_t ph0, int64_t ph1, int64_t PH, int64_t PW, int64_t cout,
+                             const FC_CD_T *restrict w, const FC_CD_T *restrict bias, int relu,
+                             FC_CD_T *restrict out, uint8_t *restrict idx)
 {
     typedef FC_CD_T vec_t __attribute__((vector_size(FC_CD_VL * sizeof(FC_CD_T))));
     typedef __typeof__(__builtin_choose_expr(sizeof(FC_CD_T) == 4, (uint32_t)0, (uint64_t)0))
@@ -324,36 +351,31 @@ void FC_CD_FN(cin1_3x3_pool2)(const FC_CD_T *restrict xq, int64_t ldq, int64_t p
     const int64_t pplane = PH * PW;
     const uvec_t one = (uvec_t){0} + 1, two = one + one;
     for (int64_t ph = ph0; ph < ph1; ph++) {
-        const FC_CD_T *q = xq + 4 * ph * ldq; /* padded rows 2 ph .. 2 ph + 3 */
         for (int64_t jv = 0; jv < PW; jv += VL) {
             const int64_t j0 = (jv + VL > PW && PW >= VL) ? PW - VL : jv;
             const int64_t cnt = FC_MIN((int64_t)VL, PW - j0);
-            /* row i: padded columns 2 pw (e0), 2 pw + 1 (o0), 2 pw + 2 (e1), 2 pw + 3 (o1) */
-            vec_t e0[4], o0[4], e1[4], o1[4];
-#pragma GCC unroll 4
-            for (int i = 0; i < 4; i++) {
-                const FC_CD_T *re = q + 2 * i * ldq + j0, *ro = re + ldq;
-                __builtin_memcpy(&e0[i], re, sizeof(vec_t));
-                __builtin_memcpy(&e1[i], re + 1, sizeof(vec_t));
-                __builtin_memcpy(&o0[i], ro, sizeof(vec_t));
-                __builtin_memcpy(&o1[i], ro + 1, sizeof(vec_t));
-            }
+            /* channel c, padded row 2 ph + i: columns 2 pw + q, q = 0 .. 3 */
+            vec_t X[FC_FEWCIN_MAX][4][4];
+            for (int c = 0; c < C; c++)
+                for (int i = 0; i < 4; i++) {
+                    const FC_CD_T *re = xq + c * qs + (4 * ph + 2 * i) * ldq + j0, *ro = re + ldq;
+                    __builtin_memcpy(&X[c][i][0], re, sizeof(vec_t));
+                    __builtin_memcpy(&X[c][i][1], ro, sizeof(vec_t));
+                    __builtin_memcpy(&X[c][i][2], re + 1, sizeof(vec_t));
+                    __builtin_memcpy(&X[c][i][3], ro + 1, sizeof(vec_t));
+                }
             const int64_t o = ph * PW + j0;
             /* a row shorter than VL windows is stored as whole vectors too where they end
              * within this call's rows: the lanes past it land on the rows after it, which
              * the next iterations write again */
             const int whole = cnt == VL || o + VL <= ph1 * PW;
             for (int64_t co = 0; co < cout; co++) {
-                const FC_CD_T *wc = w + co * 9, b0 = bias ? bias[co] : (FC_CD_T)0;
+                const FC_CD_T *wc = w + co * 9 * C, b0 = bias ? bias[co] : (FC_CD_T)0;
                 vec_t y00, y01, y10, y11;
-                FC_CD_DOT9(y00, e0[0], o0[0], e1[0], e0[1], o0[1], e1[1], e0[2], o0[2], e1[2],
-                           wc, b0);
-                FC_CD_DOT9(y01, o0[0], e1[0], o1[0], o0[1], e1[1], o1[1], o0[2], e1[2], o1[2],
-                           wc, b0);
-                FC_CD_DOT9(y10, e0[1], o0[1], e1[1], e0[2], o0[2], e1[2], e0[3], o0[3], e1[3],
-                           wc, b0);
-                FC_CD_DOT9(y11, o0[1], e1[1], o1[1], o0[2], e1[2], o1[2], o0[3], e1[3], o1[3],
-                           wc, b0);
+                FC_CD_DOTC(y00, X, 0, 0, wc, C, b0);
+                FC_CD_DOTC(y01, X, 0, 1, wc, C, b0);
+                FC_CD_DOTC(y10, X, 1, 0, wc, C, b0);
+                FC_CD_DOTC(y11, X, 1, 1, wc, C, b0);
                 if (relu) {
                     y00 = (vec_t)((uvec_t)y00 & ~(uvec_t)(y00 < (vec_t){0}));
                     y01 = (vec_t)((uvec_t)y01 & ~(uvec_t)(y01 < (vec_t){0}));
@@ -388,22 +410,36 @@ void FC_CD_FN(cin1_3x3_pool2)(const FC_CD_T *restrict xq, int64_t ldq, int64_t p
     }
 }
 
-/* The weight and bias gradients of cin1_3x3_pool2's block for one image, accumulated in
+void FC_CD_FN(fewcin_3x3_pool2)(const FC_CD_T *restrict xq, int64_t ldq, int64_t qs, int64_t C,
+                                int64_t ph0, int64_t ph1, int64_t PH, int64_t PW, int64_t cout,
+                                const FC_CD_T *restrict w, const FC_CD_T *restrict bias,
+                                int relu, FC_CD_T *restrict out, uint8_t *restrict idx)
+{
+#define FC_CD_CALL(c)                                                                        \
+    FC_CD_FN(fewcin_3x3_pool2_c)(xq, ldq, qs, c, ph0, ph1, PH, PW, cout, w, bias, relu, out, idx)
+    FC_CD_BY_C(C, FC_CD_CALL);
+#undef FC_CD_CALL
+}
+
+/* The weight and bias gradients of fewcin_3x3_pool2's block for one image, accumulated in
  * lane partial sums, where every conv output lies in a window (OH = 2 PH, OW = 2 PW): the
  * conv output's gradient at (2 ph + i, 2 pw + j) is gp[co, ph, pw] if idx there is i * 2 + j
  * (and, with relu, the pooled output y there is > 0), else 0 -- four vectors per vector of
- * windows, built in registers and never stored -- and
- *   acc[(co * 10 + r * 3 + s) * 16 + l] += lane l of sum g[co, oh, ow] * xpad[oh + r, ow + s],
- *   acc[(co * 10 + 9) * 16 + l] += lane l of sum g[co, oh, ow]  (the bias gradient),
+ * windows, built in registers and never stored -- and, with K = 9 C + 1 sums per output
+ * channel,
+ *   acc[(co K + c * 9 + r * 3 + s) * 16 + l] += lane l of
+ *       sum_{oh, ow} g[co, oh, ow] * xpad[c, oh + r, ow + s],
+ *   acc[(co K + 9 C) * 16 + l] += lane l of sum g[co, oh, ow]  (the bias gradient),
  * lanes l < VL (those past VL untouched): the caller sums the lanes once, after all its
- * images (per image, the horizontal sums cost as much as the products).  xq as for
- * cin1_3x3_pool2.  Full vectors of windows first, then the partial last vector of every
- * row, loaded masked, its input lanes zeroed too (nothing past the row, not even an inf,
- * enters a sum as 0 * inf). */
-void FC_CD_FN(cin1_3x3_dw_pool2)(const FC_CD_T *restrict xq, int64_t ldq, int64_t PH,
-                                 int64_t PW, int64_t cout, const FC_CD_T *restrict gp,
-                                 const FC_CD_T *restrict yp, const uint8_t *restrict idx,
-                                 int relu, FC_CD_T *restrict acc_out)
+ * images (per image, the horizontal sums cost as much as the products).  One pass over the
+ * windows per input channel (9 accumulators).  xq as for fewcin_3x3_pool2.  Full vectors of
+ * windows first, then the partial last vector of every row, loaded masked, its input lanes
+ * zeroed too (nothing past the row, not even an inf, enters a sum as 0 * inf). */
+void FC_CD_FN(fewcin_3x3_dw_pool2)(const FC_CD_T *restrict xq, int64_t ldq, int64_t qs,
+                                   int64_t C, int64_t PH, int64_t PW, int64_t cout,
+                                   const FC_CD_T *restrict gp, const FC_CD_T *restrict yp,
+                                   const uint8_t *restrict idx, int relu,
+                                   FC_CD_T *restrict acc_out)
 {
     typedef FC_CD_T vec_t __attribute__((vector_size(FC_CD_VL * sizeof(FC_CD_T))));
     typedef __typeof__(__builtin_choose_expr(sizeof(FC_CD_T) == 4, (uint32_t)0, (uint64_t)0))
@@ -413,19 +449,21 @@ void FC_CD_FN(cin1_3x3_dw_pool2)(const FC_CD_T *restrict xq, int64_t ldq, int64_
     uvec_t lane;
     for (int l = 0; l < VL; l++) lane[l] = (uint_t)l;
     const uvec_t zero = (uvec_t){0}, one = zero + 1, two = one + one, three = two + one;
-    const int64_t pplane = PH * PW, full = PW - PW % VL, tail = PW - full;
+    const int64_t pplane = PH * PW, full = PW - PW % VL, tail = PW - full, K = 9 * C + 1;
     const uvec_t m = (uvec_t)(lane < zero + (uint_t)tail);
     for (int64_t co = 0; co < cout; co++) {
         const FC_CD_T *gc = gp + co * pplane, *yc = yp + co * pplane;
         const uint8_t *ic = idx + co * pplane;
-        FC_CD_T *ac = acc_out + co * 10 * 16;
-        vec_t acc[9], accb;
+        for (int64_t c = 0; c < C; c++) {
+            const FC_CD_T *xc = xq + c * qs;
+            FC_CD_T *ac = acc_out + (co * K + c * 9) * 16, *ab = acc_out + (co * K + 9 * C) * 16;
+            vec_t acc[9], accb;
 #pragma GCC unroll 9
-        for (int t = 0; t < 9; t++) __builtin_memcpy(&acc[t], ac + t * 16, sizeof(vec_t));
-        __builtin_memcpy(&accb, ac + 9 * 16, sizeof(vec_t));
+            for (int t = 0; t < 9; t++) __builtin_memcpy(&acc[t], ac + t * 16, sizeof(vec_t));
+            __builtin_memcpy(&accb, ab, sizeof(vec_t));
 #define FC_CD_DWP_STEP(MASKED)                                                               \
     do {                                                                                     \
-        const FC_CD_T *q = xq + 4 * ph * ldq + j0;                                           \
+        const FC_CD_T *q = xc + 4 * ph * ldq + j0;                                           \
         const int64_t o = ph * PW + j0;                                                      \
         vec_t e0[4], o0[4], e1[4], o1[4], gv, yv;                                            \
         uvec_t pos;                                                                          \
@@ -474,21 +512,23 @@ void FC_CD_FN(cin1_3x3_dw_pool2)(const FC_CD_T *restrict xq, int64_t ldq, int64_
             acc[3 * r + 1] += g00 * o0[r] + g01 * e1[r] + g10 * o0[r + 1] + g11 * e1[r + 1]; \
             acc[3 * r + 2] += g00 * e1[r] + g01 * o1[r] + g10 * e1[r + 1] + g11 * o1[r + 1]; \
         }                                                                                    \
-        accb += (g00 + g01) + (g10 + g11);                                                   \
+        if (c == 0) accb += (g00 + g01) + (g10 + g11);                                       \
     } while (0)
-        for (int64_t ph = 0; ph < PH; ph++)
-            for (int64_t j0 = 0; j0 < full; j0 += VL) FC_CD_DWP_STEP(0);
-        if (tail) {
-            const int64_t j0 = full;
-            for (int64_t ph = 0; ph < PH; ph++) FC_CD_DWP_STEP(1);
-        }
+            for (int64_t ph = 0; ph < PH; ph++)
+                for (int64_t j0 = 0; j0 < full; j0 += VL) FC_CD_DWP_STEP(0);
+            if (tail) {
+                const int64_t j0 = full;
+                for (int64_t ph = 0; ph < PH; ph++) FC_CD_DWP_STEP(1);
+            }
 #undef FC_CD_DWP_STEP
 #pragma GCC unroll 9
-        for (int t = 0; t < 9; t++) __builtin_memcpy(ac + t * 16, &acc[t], sizeof(vec_t));
-        __builtin_memcpy(ac + 9 * 16, &accb, sizeof(vec_t));
+            for (int t = 0; t < 9; t++) __builtin_memcpy(ac + t * 16, &acc[t], sizeof(vec_t));
+            __builtin_memcpy(ab, &accb, sizeof(vec_t));
+        }
     }
 }
-#undef FC_CD_DOT9
+#undef FC_CD_DOTC
+#undef FC_CD_BY_C
 #endif
 
 #undef FC_CD_CAT3_

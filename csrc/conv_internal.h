@@ -10,20 +10,24 @@
 #define FC_DECLARE_CONV_DIRECT(T, PFX, ISA)                                                  \
     void PFX##direct_plane__##ISA(const fc_conv2d_params *p, const T *x, const T *w, T bias, \
                                   T *y);
+/* The direct kernels' input channels at most (the fewcin kernels: MNIST's 1, RGB's 3). */
+#define FC_FEWCIN_MAX 4
+
 #define FC_DECLARE_CONV_CIN1(T, PFX, ISA)                                                    \
-    void PFX##cin1_3x3__##ISA(const T *xp, int64_t ldx, int64_t OH, int64_t OW, int64_t cout,\
-                              const T *w, const T *bias, T *y);                           \
+    void PFX##fewcin_3x3__##ISA(const T *xp, int64_t ldx, int64_t ps, int64_t C, int64_t OH, \
+                                int64_t OW, int64_t cout, const T *w, const T *bias, T *y);  \
     void PFX##cin1_3x3_dw__##ISA(const T *xp, int64_t ldx, int64_t OH, int64_t OW,          \
                                  int64_t cout, const T *gy, T *gw, T *gb);                   \
     void PFX##dw_rows__##ISA(int64_t nimg, const T *xp, int64_t xstride, const int64_t *boff,\
                              int64_t K, int64_t Wp, const T *gy, int64_t gstride,            \
                              int64_t cout, int64_t OH, int64_t OW, T *gw);               \
-    void PFX##cin1_3x3_pool2__##ISA(const T *xq, int64_t ldq, int64_t ph0, int64_t ph1,      \
-                                    int64_t PH, int64_t PW, int64_t cout, const T *w,        \
-                                    const T *bias, int relu, T *out, uint8_t *idx);          \
-    void PFX##cin1_3x3_dw_pool2__##ISA(const T *xq, int64_t ldq, int64_t PH, int64_t PW,     \
-                                       int64_t cout, const T *gp, const T *yp,               \
-                                       const uint8_t *idx, int relu, T *acc);
+    void PFX##fewcin_3x3_pool2__##ISA(const T *xq, int64_t ldq, int64_t qs, int64_t C,       \
+                                      int64_t ph0, int64_t ph1, int64_t PH, int64_t PW,      \
+                                      int64_t cout, const T *w, const T *bias, int relu,     \
+                                      T *out, uint8_t *idx);                                 \
+    void PFX##fewcin_3x3_dw_pool2__##ISA(const T *xq, int64_t ldq, int64_t qs, int64_t C,    \
+                                         int64_t PH, int64_t PW, int64_t cout, const T *gp,  \
+                                         const T *yp, const uint8_t *idx, int relu, T *acc);
 
 /* Where a conv pass (or block) puts its results: y, and with pool == 2 the pooled y and the
  * window positions idx; relu applied after the bias if relu != 0. */

@@ -307,71 +307,80 @@ static int FC_FN(conv_threads)(const fc_conv2d_params *p)
 
 typedef void (*FC_FN(direct_plane_fn))(const fc_conv2d_params *, const FC_T *, const FC_T *,
                                        FC_T, FC_T *);
-typedef void (*FC_FN(cin1_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t, const FC_T *,
-                               const FC_T *, FC_T *);
+typedef void (*FC_FN(fewcin_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t, int64_t,
+                                 int64_t, const FC_T *, const FC_T *, FC_T *);
 typedef void (*FC_FN(cin1_dw_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t,
                                   const FC_T *, FC_T *, FC_T *);
 
-/* The single input plane of a one-input-channel 3x3 stride-1 conv (padding <= 2),
- * zero-padded for the cin1 kernels: OH + 3 rows of *ldx values, row ih + pad_h holding
- * input row ih from column pad_w on.  Every vector load the kernels make (up to column
- * ceil(OW / 16) * 16 + 2 + 15 of rows 0 .. OH + 1) stays inside.  Uses the
- * FC_SCRATCH_CONV_AUX slot. */
-static const FC_T *FC_FN(pad_plane_cin1)(const fc_conv2d_params *p, const FC_T *x,
-                                         int64_t *ldx_out)
+/* The c_in input planes of a 3x3 stride-1 conv with few input channels (is_fewcin_3x3),
+ * zero-padded for the fewcin and cin1 kernels: channel c at xp + c *ps, OH + 3 rows of *ldx
+ * values, row ih + pad_h holding input row ih from column pad_w on.  Every vector load the
+ * kernels make (up to column ceil(OW / 16) * 16 + 2 + 15 of rows 0 .. OH + 1) stays inside.
+ * Uses the FC_SCRATCH_CONV_AUX slot. */
+static const FC_T *FC_FN(pad_planes_fewcin)(const fc_conv2d_params *p, const FC_T *x,
+                                            int64_t *ldx_out, int64_t *ps_out)
 {
-    const int64_t OW = p->out_w, OH = p->out_h;
-    const int64_t ldx = ((OW + 15) / 16) * 16 + 2 + 16;
-    assert(p->c_in == 1 && p->kh == 3 && p->kw == 3 && p->pad_h <= 2 && p->pad_w <= 2);
-    FC_T *xp = (FC_T *)fc_scratch(FC_SCRATCH_CONV_AUX, sizeof(FC_T) * (size_t)(ldx * (OH + 3)));
+    const int64_t OW = p->out_w, OH = p->out_h, C = p->c_in;
+    const int64_t ldx = ((OW + 15) / 16) * 16 + 2 + 16, ps = ldx * (OH + 3);
+    assert(C <= FC_FEWCIN_MAX && p->kh == 3 && p->kw == 3 && p->pad_h <= 2 && p->pad_w <= 2);
+    FC_T *xp = (FC_T *)fc_scratch(FC_SCRATCH_CONV_AUX, sizeof(FC_T) * (size_t)(ps * C));
     if (!xp) abort();
-    for (int64_t i = 0; i < ldx * (OH + 3); i++) xp[i] = 0;
-    for (int64_t ih = 0; ih < p->h; ih++) {
-        FC_T *dst = xp + (ih + p->pad_h) * ldx + p->pad_w;
-        const FC_T *src = x + ih * p->w;
-        for (int64_t iw = 0; iw < p->w; iw++) dst[iw] = src[iw];
-    }
+    for (int64_t i = 0; i < ps * C; i++) xp[i] = 0;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t ih = 0; ih < p->h; ih++) {
+            FC_T *dst = xp + c * ps + (ih + p->pad_h) * ldx + p->pad_w;
+            const FC_T *src = x + (c * p->h + ih) * p->w;
+            for (int64_t iw = 0; iw < p->w; iw++) dst[iw] = src[iw];
+        }
     *ldx_out = ldx;
+    *ps_out = ps;
     return xp;
 }
 
-/* The one-input-channel 3x3 stride-1 kernels for this ISA path, or NULL. */
-static int FC_FN(is_cin1_3x3)(const fc_conv2d_params *p)
+/* A 3x3 stride-1 conv with at most FC_FEWCIN_MAX input channels (padding <= 2): the
+ * fewcin kernels' forward (direct, the shifted inputs in registers). */
+static int FC_FN(is_fewcin_3x3)(const fc_conv2d_params *p)
 {
-    return p->groups == 1 && p->c_in == 1 && p->kh == 3 && p->kw == 3 && p->stride_h == 1 &&
-           p->stride_w == 1 && p->dil_h == 1 && p->dil_w == 1 && p->pad_h <= 2 &&
-           p->pad_w <= 2;
+    return p->groups == 1 && p->c_in >= 1 && p->c_in <= FC_FEWCIN_MAX && p->kh == 3 &&
+           p->kw == 3 && p->stride_h == 1 && p->stride_w == 1 && p->dil_h == 1 &&
+           p->dil_w == 1 && p->pad_h <= 2 && p->pad_w <= 2;
 }
 
-typedef void (*FC_FN(cin1_pool2_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t, int64_t,
-                                     int64_t, const FC_T *, const FC_T *, int, FC_T *,
-                                     uint8_t *);
-typedef void (*FC_FN(cin1_dw_pool2_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t,
-                                        const FC_T *, const FC_T *, const uint8_t *, int,
-                                        FC_T *);
+/* ... and with one input channel: the cin1 weight-gradient kernel too. */
+static int FC_FN(is_cin1_3x3)(const fc_conv2d_params *p)
+{
+    return p->c_in == 1 && FC_FN(is_fewcin_3x3)(p);
+}
 
-/* The fused one-input-channel 3x3 conv + relu + 2x2 max-pool kernels of this ISA path (the
+typedef void (*FC_FN(fewcin_pool2_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t,
+                                       int64_t, int64_t, int64_t, int64_t, const FC_T *,
+                                       const FC_T *, int, FC_T *, uint8_t *);
+typedef void (*FC_FN(fewcin_dw_pool2_fn))(const FC_T *, int64_t, int64_t, int64_t, int64_t,
+                                          int64_t, int64_t, const FC_T *, const FC_T *,
+                                          const uint8_t *, int, FC_T *);
+
+/* The fused few-input-channel 3x3 conv + relu + 2x2 max-pool kernels of this ISA path (the
  * forward and the weight gradient, conv_direct_tmpl.h) into *fwd and *dw; 0 where the path
  * has none (the scalar and reference paths). */
-static int FC_FN(cin1_pool2_kernels)(fc_isa isa, FC_FN(cin1_pool2_fn) *fwd,
-                                     FC_FN(cin1_dw_pool2_fn) *dw)
+static int FC_FN(fewcin_pool2_kernels)(fc_isa isa, FC_FN(fewcin_pool2_fn) *fwd,
+                                       FC_FN(fewcin_dw_pool2_fn) *dw)
 {
 #ifdef FC_HAVE_X86_UKERNELS
     if (isa == FC_ISA_AVX512) {
-        *fwd = FC_KN(conv2d, cin1_3x3_pool2, avx512);
-        *dw = FC_KN(conv2d, cin1_3x3_dw_pool2, avx512);
+        *fwd = FC_KN(conv2d, fewcin_3x3_pool2, avx512);
+        *dw = FC_KN(conv2d, fewcin_3x3_dw_pool2, avx512);
         return 1;
     }
     if (isa == FC_ISA_AVX2) {
-        *fwd = FC_KN(conv2d, cin1_3x3_pool2, avx2);
-        *dw = FC_KN(conv2d, cin1_3x3_dw_pool2, avx2);
+        *fwd = FC_KN(conv2d, fewcin_3x3_pool2, avx2);
+        *dw = FC_KN(conv2d, fewcin_3x3_dw_pool2, avx2);
         return 1;
     }
 #endif
 #ifdef FC_ARM_NEON
     if (isa == FC_ISA_NEON) {
-        *fwd = FC_KN(conv2d, cin1_3x3_pool2, neon);
-        *dw = FC_KN(conv2d, cin1_3x3_dw_pool2, neon);
+        *fwd = FC_KN(conv2d, fewcin_3x3_pool2, neon);
+        *dw = FC_KN(conv2d, fewcin_3x3_dw_pool2, neon);
         return 1;
     }
 #endif
@@ -381,30 +390,37 @@ static int FC_FN(cin1_pool2_kernels)(fc_isa isa, FC_FN(cin1_pool2_fn) *fwd,
     return 0;
 }
 
-/* The single input plane x of a cin1 3x3 conv (is_cin1_3x3) zero-padded and split by
- * column parity for the pooling kernels: padded row r (input row r - pad_h) has its
- * columns 2 j at xq[2 r ldq + j] and 2 j + 1 at xq[(2 r + 1) ldq + j] (padded column c
- * is input column c - pad_w), rows 0 .. 2 PH + 1 of the OH + 2, ldq = ceil(PW / 16) * 16 + 2
- * values each: every load of the kernels (values 0 .. ceil(PW / VL) * VL of a row) stays
- * inside, past the plane zero.  Uses the FC_SCRATCH_CONV_AUX slot. */
-static const FC_T *FC_FN(pad_plane_cin1_pool2)(const fc_conv2d_params *p, const FC_T *x,
-                                               int64_t *ldq_out)
+/* The c_in input planes x of a fewcin 3x3 conv (is_fewcin_3x3) zero-padded and split by
+ * column parity for the pooling kernels: channel c at xq + c *qs, where padded row r (input
+ * row r - pad_h) has its columns 2 j at [2 r ldq + j] and 2 j + 1 at [(2 r + 1) ldq + j]
+ * (padded column c is input column c - pad_w), rows 0 .. 2 PH + 1 of the OH + 2, ldq =
+ * ceil(PW / 16) * 16 + 2 values each: every load of the kernels (values 0 .. ceil(PW / VL)
+ * VL of a row) stays inside, past the plane zero.  Uses the FC_SCRATCH_CONV_AUX slot. */
+static const FC_T *FC_FN(pad_planes_pool2)(const fc_conv2d_params *p, const FC_T *x,
+                                           int64_t *ldq_out, int64_t *qs_out)
 {
-    const int64_t PH = p->out_h / 2, PW = p->out_w / 2, rows = 2 * PH + 2;
-    const int64_t ldq = (PW + 15) / 16 * 16 + 2, size = 2 * rows * ldq;
-    assert(FC_FN(is_cin1_3x3)(p));
-    FC_T *xq = (FC_T *)fc_scratch(FC_SCRATCH_CONV_AUX, sizeof(FC_T) * (size_t)size);
+    const int64_t PH = p->out_h / 2, PW = p->out_w / 2, rows = 2 * PH + 2, C = p->c_in;
+    const int64_t ldq = (PW + 15) / 16 * 16 + 2, qs = 2 * rows * ldq;
+    assert(FC_FN(is_fewcin_3x3)(p));
+    FC_T *xq = (FC_T *)fc_scratch(FC_SCRATCH_CONV_AUX, sizeof(FC_T) * (size_t)(qs * C));
     if (!xq) abort();
-    for (int64_t i = 0; i < size; i++) xq[i] = 0;
-    for (int64_t ih = 0; ih < p->h && ih + p->pad_h < rows; ih++) {
-        FC_T *dst = xq + 2 * (ih + p->pad_h) * ldq;
-        const FC_T *src = x + ih * p->w;
-        for (int64_t iw = 0; iw < p->w; iw++) {
-            const int64_t c = iw + p->pad_w;
-            dst[(c & 1) * ldq + (c >> 1)] = src[iw];
+    for (int64_t i = 0; i < qs * C; i++) xq[i] = 0;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t ih = 0; ih < p->h && ih + p->pad_h < rows; ih++) {
+            FC_T *dst = xq + c * qs + 2 * (ih + p->pad_h) * ldq;
+            const FC_T *src = x + (c * p->h + ih) * p->w;
+            /* parity e: value j is input column 2 j + e - pad_w, where that is in [0, W) (a
+             * stride-2 copy the compiler vectorizes) */
+            for (int64_t e = 0; e < 2; e++) {
+                const int64_t off = e - p->pad_w;
+                const int64_t j0 = off >= 0 ? 0 : (-off + 1) / 2, j1 = (p->w - off + 1) / 2;
+                FC_T *restrict de = dst + e * ldq;
+                const FC_T *restrict se = src + off;
+                for (int64_t j = j0; j < j1; j++) de[j] = se[2 * j];
+            }
         }
-    }
     *ldq_out = ldq;
+    *qs_out = qs;
     return xq;
 }
 
@@ -545,16 +561,16 @@ static void FC_FN(forward_image_implicit)(const fc_gemm_config *cfg, const fc_co
 static void FC_FN(forward_image)(fc_isa isa, int inner, const fc_conv2d_params *p,
                                  const FC_T *x, const FC_T *w, const FC_T *bias, FC_T *y,
                                  int64_t np_tile, FC_FN(direct_plane_fn) plane_fn,
-                                 FC_FN(cin1_fn) cin1_fn, const FC_T *ap_all, int implicit)
+                                 FC_FN(fewcin_fn) fewcin_fn, const FC_T *ap_all, int implicit)
 {
     const int64_t G = p->groups, cin_g = p->c_in / G, cout_g = p->c_out / G;
     const int64_t K = cin_g * p->kh * p->kw, P = p->out_h * p->out_w, HW = p->h * p->w;
-    if (cin1_fn) {
-        /* one input channel, 3x3 stride 1: zero-padded copy of the plane, then the direct
-         * kernel with the shifted inputs in registers */
-        int64_t ldx;
-        const FC_T *xp = FC_FN(pad_plane_cin1)(p, x, &ldx);
-        cin1_fn(xp, ldx, p->out_h, p->out_w, p->c_out, w, bias, y);
+    if (fewcin_fn) {
+        /* few input channels, 3x3 stride 1: zero-padded copies of the planes, then the
+         * direct kernel with the shifted inputs in registers */
+        int64_t ldx, ps;
+        const FC_T *xp = FC_FN(pad_planes_fewcin)(p, x, &ldx, &ps);
+        fewcin_fn(xp, ldx, ps, p->c_in, p->out_h, p->out_w, p->c_out, w, bias, y);
         return;
     }
     for (int64_t g = 0; g < G; g++) {
@@ -624,7 +640,7 @@ void FC_FN(fc_opt_conv2d_forward)(fc_isa isa, const fc_conv2d_params *p, const F
     const int inner = outer > 1 ? 1 : nt;
     const int64_t np_tile = FC_FN(tile_positions)(p, K, outer);
     FC_FN(direct_plane_fn) plane_fn = NULL;
-    FC_FN(cin1_fn) cin1_fn = NULL;
+    FC_FN(fewcin_fn) fewcin_fn = NULL;
     if (cout_g == 1 && K > 0) {
         plane_fn = FC_FN(direct_plane_scalar);
 #ifdef FC_HAVE_X86_UKERNELS
@@ -636,20 +652,20 @@ void FC_FN(fc_opt_conv2d_forward)(fc_isa isa, const fc_conv2d_params *p, const F
 #endif
     }
 #ifdef FC_HAVE_X86_UKERNELS
-    if (FC_FN(is_cin1_3x3)(p)) {
-        if (isa == FC_ISA_AVX512) cin1_fn = FC_FN(cin1_3x3_avx512);
-        else if (isa == FC_ISA_AVX2) cin1_fn = FC_FN(cin1_3x3_avx2);
+    if (FC_FN(is_fewcin_3x3)(p)) {
+        if (isa == FC_ISA_AVX512) fewcin_fn = FC_KN(conv2d, fewcin_3x3, avx512);
+        else if (isa == FC_ISA_AVX2) fewcin_fn = FC_KN(conv2d, fewcin_3x3, avx2);
     }
 #endif
 #ifdef FC_ARM_NEON
-    if (FC_FN(is_cin1_3x3)(p) && isa == FC_ISA_NEON)
-        cin1_fn = FC_FN(cin1_3x3_neon);
+    if (FC_FN(is_fewcin_3x3)(p) && isa == FC_ISA_NEON)
+        fewcin_fn = FC_KN(conv2d, fewcin_3x3, neon);
 #endif
     const int64_t xs = p->c_in * p->h * p->w, ys = p->c_out * P;
-    const int implicit = inner == 1 && !plane_fn && !cin1_fn && FC_FN(use_implicit)(isa, p);
+    const int implicit = inner == 1 && !plane_fn && !fewcin_fn && FC_FN(use_implicit)(isa, p);
     /* With one thread per GEMM, pack the weights once for all images and tiles. */
     FC_T *ap_all = NULL;
-    if (inner == 1 && !plane_fn && !cin1_fn && !FC_FN(is_pointwise)(p)) {
+    if (inner == 1 && !plane_fn && !fewcin_fn && !FC_FN(is_pointwise)(p)) {
         fc_gemm_config cfgk;
         const fc_gemm_config *cfg = FC_FN(packed_cfg)(isa, K, &cfgk);
         const int64_t m_pad = ((cout_g + cfg->mr - 1) / cfg->mr) * cfg->mr;
@@ -663,11 +679,11 @@ void FC_FN(fc_opt_conv2d_forward)(fc_isa isa, const fc_conv2d_params *p, const F
         FC_OMP(parallel for schedule(static) num_threads(outer))
         for (int64_t i = 0; i < N; i++)
             FC_FN(forward_image)(isa, 1, p, x + i * xs, w, bias, y + i * ys, np_tile, plane_fn,
-                                 cin1_fn, ap_all, implicit);
+                                 fewcin_fn, ap_all, implicit);
     } else {
         for (int64_t i = 0; i < N; i++)
             FC_FN(forward_image)(isa, inner, p, x + i * xs, w, bias, y + i * ys, np_tile,
-                                 plane_fn, cin1_fn, ap_all, implicit);
+                                 plane_fn, fewcin_fn, ap_all, implicit);
     }
     free(ap_all);
 }
@@ -690,7 +706,8 @@ static void FC_FN(backward_image)(fc_isa isa, int inner, const fc_conv2d_params 
     if (gw_acc && dw_fn) {
         /* one input channel, 3x3 stride 1: the direct weight-gradient kernel */
         int64_t ldx;
-        const FC_T *xp = FC_FN(pad_plane_cin1)(p, x, &ldx);
+        int64_t ps;
+        const FC_T *xp = FC_FN(pad_planes_fewcin)(p, x, &ldx, &ps);
         dw_fn(xp, ldx, p->out_h, p->out_w, p->c_out, gy, gw_acc, gb_acc);
         gw_acc = NULL; /* done */
     }
@@ -1084,13 +1101,13 @@ void FC_FN(fc_opt_conv2d_block_forward)(fc_isa isa, const fc_conv2d_params *p,
         }
         return;
     }
-    FC_FN(cin1_pool2_fn) fused;
-    FC_FN(cin1_dw_pool2_fn) fused_dw;
-    if (k == 2 && OH >= 2 && OW >= 2 && FC_FN(is_cin1_3x3)(p) &&
-        FC_FN(cin1_pool2_kernels)(isa, &fused, &fused_dw)) {
-        /* one input channel: the conv, relu and pool in registers (no conv output stored);
+    FC_FN(fewcin_pool2_fn) fused;
+    FC_FN(fewcin_dw_pool2_fn) fused_dw;
+    if (k == 2 && OH >= 2 && OW >= 2 && FC_FN(is_fewcin_3x3)(p) &&
+        FC_FN(fewcin_pool2_kernels)(isa, &fused, &fused_dw)) {
+        /* few input channels: the conv, relu and pool in registers (no conv output stored);
          * work items of whole images, or with fewer images than threads, of pooled rows */
-        const int64_t PH = OH / 2, PW = OW / 2, xs = p->h * p->w, ps = M * PH * PW;
+        const int64_t PH = OH / 2, PW = OW / 2, xs = p->c_in * p->h * p->w, ps = M * PH * PW;
         const int nt = FC_FN(conv_threads)(p);
         const int64_t split = N >= nt ? 1 : FC_MIN((int64_t)nt, PH), items = N * split;
         const int threads = (int)FC_MIN((int64_t)nt, items);
@@ -1098,10 +1115,10 @@ void FC_FN(fc_opt_conv2d_block_forward)(fc_isa isa, const fc_conv2d_params *p,
         FC_OMP(parallel for schedule(static) num_threads(threads) if (threads > 1))
         for (int64_t it = 0; it < items; it++) {
             const int64_t i = it / split, part = it % split;
-            int64_t ldq;
-            const FC_T *xq = FC_FN(pad_plane_cin1_pool2)(p, x + i * xs, &ldq);
-            fused(xq, ldq, PH * part / split, PH * (part + 1) / split, PH, PW, M, w, bias,
-                  b->relu, y + i * ps, idx + i * ps);
+            int64_t ldq, qs;
+            const FC_T *xq = FC_FN(pad_planes_pool2)(p, x + i * xs, &ldq, &qs);
+            fused(xq, ldq, qs, p->c_in, PH * part / split, PH * (part + 1) / split, PH, PW, M,
+                  w, bias, b->relu, y + i * ps, idx + i * ps);
         }
         return;
     }
@@ -1219,19 +1236,19 @@ static void FC_FN(block_backward_chunked)(fc_isa isa, const fc_conv2d_params *p,
     free(part);
 }
 
-/* The weight and bias gradients of a cin1 3x3 conv + (relu +) 2x2 max-pool block whose
- * windows cover the conv output, from the pooled gradient (cin1_3x3_dw_pool2: the conv
+/* The weight and bias gradients of a fewcin 3x3 conv + (relu +) 2x2 max-pool block whose
+ * windows cover the conv output, from the pooled gradient (fewcin_3x3_dw_pool2: the conv
  * output's gradient is never stored): each thread sums the images of its contiguous share
- * into its own lane partial sums (10 per output channel: 9 taps and the bias, 16 lanes
- * each), reduced lane by lane at the end and added in thread order. */
-static void FC_FN(block_backward_cin1_pool2)(const fc_conv2d_params *p,
-                                             const fc_conv2d_block *b,
-                                             FC_FN(cin1_dw_pool2_fn) dw, const FC_T *gy,
-                                             const FC_T *y, const uint8_t *idx, const FC_T *x,
-                                             FC_T *gw, FC_T *gb)
+ * into its own lane partial sums (9 c_in + 1 per output channel: the taps and the bias, 16
+ * lanes each), reduced lane by lane at the end and added in thread order. */
+static void FC_FN(block_backward_fewcin_pool2)(const fc_conv2d_params *p,
+                                               const fc_conv2d_block *b,
+                                               FC_FN(fewcin_dw_pool2_fn) dw, const FC_T *gy,
+                                               const FC_T *y, const uint8_t *idx,
+                                               const FC_T *x, FC_T *gw, FC_T *gb)
 {
-    const int64_t N = p->n, M = p->c_out, PH = p->out_h / 2, PW = p->out_w / 2;
-    const int64_t xs = p->h * p->w, ps = M * PH * PW, per = M * 10 * 16;
+    const int64_t N = p->n, M = p->c_out, C = p->c_in, PH = p->out_h / 2, PW = p->out_w / 2;
+    const int64_t xs = C * p->h * p->w, ps = M * PH * PW, K = 9 * C + 1, per = M * K * 16;
     const int nt = FC_FN(conv_threads)(p);
     const int outer = (int)FC_MAX((int64_t)1, FC_MIN((int64_t)nt, N));
     FC_T *part = (FC_T *)calloc((size_t)per * (size_t)outer, sizeof(FC_T));
@@ -1242,20 +1259,20 @@ static void FC_FN(block_backward_cin1_pool2)(const fc_conv2d_params *p,
         const int t = FC_THREAD_ID(), T = FC_NUM_THREADS_IN_REGION();
         FC_T *acc = part + (size_t)t * (size_t)per;
         for (int64_t i = N * t / T; i < N * (t + 1) / T; i++) {
-            int64_t ldq;
-            const FC_T *xq = FC_FN(pad_plane_cin1_pool2)(p, x + i * xs, &ldq);
-            dw(xq, ldq, PH, PW, M, gy + i * ps, y + i * ps, idx + i * ps, b->relu, acc);
+            int64_t ldq, qs;
+            const FC_T *xq = FC_FN(pad_planes_pool2)(p, x + i * xs, &ldq, &qs);
+            dw(xq, ldq, qs, C, PH, PW, M, gy + i * ps, y + i * ps, idx + i * ps, b->relu, acc);
         }
     }
-    for (int64_t e = 0; e < M * 9; e++) gw[e] = 0;
+    for (int64_t e = 0; e < M * 9 * C; e++) gw[e] = 0;
     for (int64_t e = 0; gb && e < M; e++) gb[e] = 0;
     for (int t = 0; t < outer; t++)
         for (int64_t co = 0; co < M; co++)
-            for (int k = 0; k < 10; k++) {
-                const FC_T *a = part + (size_t)t * (size_t)per + (co * 10 + k) * 16;
+            for (int64_t k = 0; k < K; k++) {
+                const FC_T *a = part + (size_t)t * (size_t)per + (co * K + k) * 16;
                 FC_T sum = 0;
                 for (int l = 0; l < 16; l++) sum += a[l];
-                if (k < 9) gw[co * 9 + k] += sum;
+                if (k < K - 1) gw[co * 9 * C + k] += sum;
                 else if (gb) gb[co] += sum;
             }
     free(part);
@@ -1272,11 +1289,11 @@ void FC_FN(fc_opt_conv2d_block_backward)(fc_isa isa, const fc_conv2d_params *p,
         FC_FN(fc_opt_conv2d_backward)(isa, p, gy, x, w, gx, gw, gb);
         return;
     }
-    FC_FN(cin1_pool2_fn) fused;
-    FC_FN(cin1_dw_pool2_fn) fused_dw;
+    FC_FN(fewcin_pool2_fn) fused;
+    FC_FN(fewcin_dw_pool2_fn) fused_dw;
     if (!gx && gw && k == 2 && OH >= 2 && OW >= 2 && OH % 2 == 0 && OW % 2 == 0 &&
-        FC_FN(is_cin1_3x3)(p) && FC_FN(cin1_pool2_kernels)(isa, &fused, &fused_dw)) {
-        FC_FN(block_backward_cin1_pool2)(p, b, fused_dw, gy, y, idx, x, gw, gb);
+        FC_FN(is_fewcin_3x3)(p) && FC_FN(fewcin_pool2_kernels)(isa, &fused, &fused_dw)) {
+        FC_FN(block_backward_fewcin_pool2)(p, b, fused_dw, gy, y, idx, x, gw, gb);
         return;
     }
     if (FC_FN(block_backward_in_chunks)(isa, p, gx != NULL, gw != NULL)) {

@@ -25,10 +25,10 @@ BACKENDS = [pytest.param(F, id="functional"), pytest.param(R, id="reference")]
 # Winograd path (32 -> 64 at 14x14 and 16x16), odd sizes the pool does not tile, pool 3,
 # strides and groups (the non-Winograd paths), 'same' padding.
 BLOCK_CASES = [
-    ((3, 1, 28, 28), (32, 1, 3, 3), dict(padding=1), 2),          # MNIST conv1 (direct cin1)
+    ((3, 1, 28, 28), (32, 1, 3, 3), dict(padding=1), 2),          # MNIST conv1 (direct fewcin)
     ((2, 32, 14, 14), (64, 32, 3, 3), dict(padding=1), 2),        # MNIST conv2 (Winograd)
     ((2, 32, 16, 16), (64, 32, 3, 3), dict(padding=1), 2),        # CIFAR conv2 (Winograd)
-    ((2, 3, 32, 32), (32, 3, 3, 3), dict(padding=1), 2),          # CIFAR conv1 (row dots)
+    ((2, 3, 32, 32), (32, 3, 3, 3), dict(padding=1), 2),          # CIFAR conv1 (fewcin; row dots unfused)
     ((2, 1, 28, 28), (32, 1, 3, 3), {}, 2),                       # SimpleCNN: 26 -> 13
     ((2, 16, 13, 11), (16, 16, 3, 3), dict(padding=1), 2),        # odd: last row/col unpooled
     ((2, 4, 11, 10), (6, 4, 3, 3), dict(padding=1), 3),           # pool 3
@@ -97,29 +97,34 @@ def _check_block_against_the_unfused_ops(x, w, b, opts, k, dtype, rng, against_f
             assert_close(g, e, dtype)
 
 
-# One input channel, 3x3 stride 1, pool 2: the conv, relu and pool run together in registers
-# (the conv output is never stored) and the weight gradient comes straight from the pooled
-# gradient where the windows cover the conv output.  Rows of fewer, as many as and more
-# windows than a vector has lanes; odd sizes (the backward declines them: an unpooled row
-# or column); padding 0 and 2; one window; batch 1 with its pooled rows split over two
-# threads, and images over two threads (the weight gradient's per-thread partial sums).
-CIN1_CASES = [
+# At most 4 input channels, 3x3 stride 1, pool 2: the conv, relu and pool run together in
+# registers (the conv output is never stored) and the weight gradient comes straight from
+# the pooled gradient where the windows cover the conv output; the plain conv runs the same
+# direct kernel (so the block's values are the unfused ones bitwise).  1 to 4 channels; rows
+# of fewer, as many as and more windows than a vector has lanes; odd sizes (the backward
+# declines them: an unpooled row or column); padding 0 and 2; one window; batch 1 with its
+# pooled rows split over two threads, and images over two threads (the weight gradient's
+# per-thread partial sums).
+FEWCIN_CASES = [
     ((1, 1, 28, 28), (32, 1, 3, 3), dict(padding=1)),  # MNIST conv1 at batch 1
+    ((2, 3, 32, 32), (32, 3, 3, 3), dict(padding=1)),  # CIFAR conv1
     ((2, 1, 8, 8), (5, 1, 3, 3), dict(padding=1)),
-    ((1, 1, 40, 34), (5, 1, 3, 3), dict(padding=1)),
-    ((1, 1, 34, 66), (3, 1, 3, 3), {}),
+    ((1, 2, 40, 34), (5, 2, 3, 3), dict(padding=1)),
+    ((1, 4, 34, 66), (3, 4, 3, 3), {}),
     ((2, 1, 13, 11), (5, 1, 3, 3), dict(padding=1)),
-    ((2, 1, 9, 9), (4, 1, 3, 3), dict(padding=2)),
+    ((2, 3, 9, 9), (4, 3, 3, 3), dict(padding=2)),
     ((1, 1, 4, 4), (2, 1, 3, 3), {}),
     ((1, 1, 96, 90), (32, 1, 3, 3), dict(padding=1)),
     ((3, 1, 64, 64), (32, 1, 3, 3), dict(padding=1)),
+    ((3, 3, 40, 40), (16, 3, 3, 3), dict(padding=1)),
 ]
 
 
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("case", ["plain", "ties", "nan"])
-@pytest.mark.parametrize("xs,ws,opts", CIN1_CASES, ids=[f"{x}-{w}-{o}" for x, w, o in CIN1_CASES])
-def test_cin1_pool_block_equals_the_unfused_ops(isa, dtype, xs, ws, opts, case, threads, rng):
+@pytest.mark.parametrize("xs,ws,opts", FEWCIN_CASES,
+                         ids=[f"{x}-{w}-{o}" for x, w, o in FEWCIN_CASES])
+def test_fewcin_pool_block_equals_the_unfused_ops(isa, dtype, xs, ws, opts, case, threads, rng):
     import fastconv
     x, w, b = _data(rng, dtype, xs, ws, ties=case == "ties", nan=case == "nan")
     with fastconv.local_num_threads(threads):
@@ -311,6 +316,7 @@ def test_winograd_error_on_the_seed_shapes(mode, tile, rng):
 CHUNKED_BACKWARD_CASES = [
     # (input, weight, padding, output_mask): the cin1 3x3 kernels (input gradient too), the
     # row-dot weight gradient (CIFAR conv1) and the im2col one (a 5x5 kernel), first layers
+    # (with pool 2 and no input gradient the 3x3 ones take the fewcin pooled kernels instead)
     ((1, 28, 28), (32, 1, 3, 3), 1, (True, True, True)),
     ((1, 28, 28), (32, 1, 3, 3), 1, (False, True, True)),
     ((3, 32, 32), (32, 3, 3, 3), 1, (False, True, True)),
