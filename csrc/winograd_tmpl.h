@@ -50,11 +50,33 @@
             FC_WG_STORE_PART((dst), v0, (n));                                                \
         }                                                                                    \
     } while (0)
+/* The low byte of each lane of the 32-byte integer vector v (values < 256), as a vector of
+ * FC_WG_TV bytes: one byte shuffle (GCC expands the generic narrowing conversion lane by
+ * lane through integer registers). */
+#ifdef FC_VEC_SHUFFLE
+#if FC_WG_TVN == 8
+#define FC_WG_LOW_BYTES(v)                                                                   \
+    __extension__({                                                                          \
+        typedef uint8_t b32_t_ __attribute__((vector_size(32)));                             \
+        const b32_t_ w_ = (b32_t_)(v);                                                       \
+        __builtin_shufflevector(w_, w_, 0, 4, 8, 12, 16, 20, 24, 28);                        \
+    })
+#else
+#define FC_WG_LOW_BYTES(v)                                                                   \
+    __extension__({                                                                          \
+        typedef uint8_t b32_t_ __attribute__((vector_size(32)));                             \
+        const b32_t_ w_ = (b32_t_)(v);                                                       \
+        __builtin_shufflevector(w_, w_, 0, 8, 16, 24);                                       \
+    })
+#endif
+#else
+#define FC_WG_LOW_BYTES(v) __builtin_convertvector((v), bvec_t_)
+#endif
 /* the first n (0 < n <= FC_WG_TV) lanes of the integer vector pos (values < 256) as bytes */
 #define FC_WG_STORE_BYTES(dst, pos, n)                                                       \
     do {                                                                                     \
         typedef uint8_t bvec_t_ __attribute__((vector_size(FC_WG_TV)));                      \
-        const bvec_t_ by_ = __builtin_convertvector((pos), bvec_t_);                         \
+        const bvec_t_ by_ = FC_WG_LOW_BYTES(pos);                                            \
         unsigned char *d_ = (unsigned char *)(dst);                                          \
         const unsigned char *s_ = (const unsigned char *)&by_;                               \
         if ((n) == FC_WG_TV) {                                                               \
@@ -261,6 +283,8 @@ void FC_WG_FN(output_block)(const FC_WG_T *restrict m, int64_t mxs, int64_t ldm,
     typedef FC_WG_T vec_t __attribute__((vector_size(32)));
     typedef FC_WG_UT uvec_t __attribute__((vector_size(32)));
     enum { TV = FC_WG_TV };
+    /* this call's output rows of a channel: 2 th0 .. 2 (th0 + rb) - 1, those < OH */
+    const int64_t lim = FC_MIN(2 * rb, OH - 2 * th0) * OW;
     for (int64_t co = 0; co < M; co++) {
         const FC_WG_T b = bias ? bias[co] : (FC_WG_T)0;
         for (int64_t th = 0; th < rb; th++) {
@@ -282,8 +306,22 @@ void FC_WG_FN(output_block)(const FC_WG_T *restrict m, int64_t mxs, int64_t ldm,
                     for (int l = 0; l < 2 * TV; l++) out[i][l / TV][l % TV] = yv[i][l % 2][l / 2];
 #endif
                 }
-                FC_WG_STORE2(y0 + c0, out[0][0], out[0][1], n);
-                if (y1) FC_WG_STORE2(y1 + c0, out[1][0], out[1][1], n);
+                /* a partial row is stored whole where it ends within this call's rows of
+                 * this channel and the values past it land on rows not yet written (the
+                 * second row of the pair, unless its start was written at an earlier tw;
+                 * the next pair's), which are written again (the 14-wide rows of the MNIST
+                 * conv2) */
+                for (int i = 0; i < 2; i++) {
+                    FC_WG_T *yr = i ? y1 : y0;
+                    if (!yr) break;
+                    if (n == 2 * TV ||
+                        ((i == 1 || c0 == 0) && (2 * th + i) * OW + c0 + 2 * TV <= lim)) {
+                        __builtin_memcpy(yr + c0, &out[i][0], sizeof out[i][0]);
+                        __builtin_memcpy(yr + c0 + TV, &out[i][1], sizeof out[i][1]);
+                    } else {
+                        FC_WG_STORE2(yr + c0, out[i][0], out[i][1], n);
+                    }
+                }
             }
         }
     }
@@ -318,9 +356,16 @@ void FC_WG_FN(output_pool_block)(const FC_WG_T *restrict m, int64_t mxs, int64_t
                                    relu, y);
                 FC_WG_POOL_PICK(vec_t, uvec_t, y[0][0], y[0][1], y[1][0], y[1][1], best, pos);
                 const int64_t n = FC_MIN((int64_t)TV, PW - tw);
-                if (n == TV) __builtin_memcpy(o + tw, &best, sizeof best);
-                else FC_WG_STORE_PART(o + tw, best, n);
-                FC_WG_STORE_BYTES(ix + tw, pos, n);
+                /* a partial vector is stored whole where it ends within this call's rows of
+                 * this channel: the lanes past the row land on the next rows, which later
+                 * iterations write again (the 7-wide rows of the MNIST conv2 block) */
+                if (n == TV || th * PW + tw + TV <= rows * PW) {
+                    __builtin_memcpy(o + tw, &best, sizeof best);
+                    FC_WG_STORE_BYTES(ix + tw, pos, TV);
+                } else {
+                    FC_WG_STORE_PART(o + tw, best, n);
+                    FC_WG_STORE_BYTES(ix + tw, pos, n);
+                }
             }
         }
     }
@@ -855,6 +900,7 @@ void FC_WG_FN(dw_image)(const FC_WG_T *restrict xt, const FC_WG_T *restrict gt, 
 #undef FC_WG_STORE_PART
 #undef FC_WG_STORE2
 #undef FC_WG_STORE_BYTES
+#undef FC_WG_LOW_BYTES
 #undef FC_WG_POOL_PICK
 #undef FC_WG_CAT3_
 #undef FC_WG_CAT3
