@@ -181,7 +181,9 @@ void FC_BK_FN(unpool_plane)(const FC_BK_T *restrict gy, const FC_BK_T *restrict 
                     __builtin_memcpy(&g, gy + o, sizeof g);
                     __builtin_memcpy(&yv, y + o, sizeof yv);
                     __builtin_memcpy(&pb, idx + o, sizeof pb);
-                    pos = __builtin_convertvector(pb, uvec_t);
+                    typedef uint8_t b32_t __attribute__((vector_size(32)));
+                    const bvec_t z = {0};
+                    pos = (uvec_t)(b32_t)FC_VEC_WIDEN(FC_BK_TV, pb, z);
                 } else {
                     for (int64_t l = 0; l < n; l++) {
                         g[l] = gy[o + l];

@@ -14,17 +14,22 @@
  * (the others zero) or stored, without touching memory past them.
  */
 #include "conv_internal.h"
+#include "vec_shuffle.h"
 
 #define FC_CD_ISA scalar
 #define FC_CD_T float
+#define FC_CD_ESIZE 4
 #define FC_CD_PFX fc_f32_conv2d_
 #include "conv_direct_tmpl.h"
 #undef FC_CD_T
+#undef FC_CD_ESIZE
 #undef FC_CD_PFX
 #define FC_CD_T double
+#define FC_CD_ESIZE 8
 #define FC_CD_PFX fc_f64_conv2d_
 #include "conv_direct_tmpl.h"
 #undef FC_CD_T
+#undef FC_CD_ESIZE
 #undef FC_CD_PFX
 #undef FC_CD_ISA
 
@@ -47,6 +52,7 @@ static inline __m256i fc_cd_avx2_mask64(int64_t n)
 }
 #define FC_CD_ISA avx2
 #define FC_CD_T float
+#define FC_CD_ESIZE 4
 #define FC_CD_PFX fc_f32_conv2d_
 #define FC_CD_VL 8
 #define FC_CD_SET1(x) _mm256_set1_ps(x)
@@ -55,6 +61,7 @@ static inline __m256i fc_cd_avx2_mask64(int64_t n)
 #define FC_CD_LOADPOS(p) _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p)))
 #include "conv_direct_tmpl.h"
 #undef FC_CD_T
+#undef FC_CD_ESIZE
 #undef FC_CD_PFX
 #undef FC_CD_VL
 #undef FC_CD_SET1
@@ -62,6 +69,7 @@ static inline __m256i fc_cd_avx2_mask64(int64_t n)
 #undef FC_CD_STOREN
 #undef FC_CD_LOADPOS
 #define FC_CD_T double
+#define FC_CD_ESIZE 8
 #define FC_CD_PFX fc_f64_conv2d_
 #define FC_CD_VL 4
 #define FC_CD_SET1(x) _mm256_set1_pd(x)
@@ -70,6 +78,7 @@ static inline __m256i fc_cd_avx2_mask64(int64_t n)
 #define FC_CD_LOADPOS(p) _mm256_cvtepu8_epi64(_mm_cvtsi32_si128(fc_cd_load4(p)))
 #include "conv_direct_tmpl.h"
 #undef FC_CD_T
+#undef FC_CD_ESIZE
 #undef FC_CD_PFX
 #undef FC_CD_VL
 #undef FC_CD_SET1
@@ -82,6 +91,7 @@ FC_TARGET_END
 FC_TARGET_BEGIN(FC_TARGET_STR_AVX512)
 #define FC_CD_ISA avx512
 #define FC_CD_T float
+#define FC_CD_ESIZE 4
 #define FC_CD_PFX fc_f32_conv2d_
 #define FC_CD_VL 16
 #define FC_CD_SET1(x) _mm512_set1_ps(x)
@@ -90,6 +100,7 @@ FC_TARGET_BEGIN(FC_TARGET_STR_AVX512)
 #define FC_CD_LOADPOS(p) _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p)))
 #include "conv_direct_tmpl.h"
 #undef FC_CD_T
+#undef FC_CD_ESIZE
 #undef FC_CD_PFX
 #undef FC_CD_VL
 #undef FC_CD_SET1
@@ -97,6 +108,7 @@ FC_TARGET_BEGIN(FC_TARGET_STR_AVX512)
 #undef FC_CD_STOREN
 #undef FC_CD_LOADPOS
 #define FC_CD_T double
+#define FC_CD_ESIZE 8
 #define FC_CD_PFX fc_f64_conv2d_
 #define FC_CD_VL 8
 #define FC_CD_SET1(x) _mm512_set1_pd(x)
@@ -105,6 +117,7 @@ FC_TARGET_BEGIN(FC_TARGET_STR_AVX512)
 #define FC_CD_LOADPOS(p) _mm512_cvtepu8_epi64(_mm_loadl_epi64((const __m128i *)(const void *)(p)))
 #include "conv_direct_tmpl.h"
 #undef FC_CD_T
+#undef FC_CD_ESIZE
 #undef FC_CD_PFX
 #undef FC_CD_VL
 #undef FC_CD_SET1
@@ -142,6 +155,7 @@ static inline void fc_cd_neon_storen_f64(double *p, int64_t n, fc_cd_neon_v2d v)
 }
 #define FC_CD_ISA neon
 #define FC_CD_T float
+#define FC_CD_ESIZE 4
 #define FC_CD_PFX fc_f32_conv2d_
 #define FC_CD_VL 4
 #define FC_CD_SET1(x) ((fc_cd_neon_v4f){0} + (float)(x))
@@ -149,6 +163,7 @@ static inline void fc_cd_neon_storen_f64(double *p, int64_t n, fc_cd_neon_v2d v)
 #define FC_CD_STOREN(p, n, v) fc_cd_neon_storen_f32((p), (n), (v))
 #include "conv_direct_tmpl.h"
 #undef FC_CD_T
+#undef FC_CD_ESIZE
 #undef FC_CD_PFX
 #undef FC_CD_VL
 #undef FC_CD_SET1
@@ -156,6 +171,7 @@ static inline void fc_cd_neon_storen_f64(double *p, int64_t n, fc_cd_neon_v2d v)
 #undef FC_CD_STOREN
 #undef FC_CD_LOADPOS
 #define FC_CD_T double
+#define FC_CD_ESIZE 8
 #define FC_CD_PFX fc_f64_conv2d_
 #define FC_CD_VL 2
 #define FC_CD_SET1(x) ((fc_cd_neon_v2d){0} + (double)(x))
@@ -163,6 +179,7 @@ static inline void fc_cd_neon_storen_f64(double *p, int64_t n, fc_cd_neon_v2d v)
 #define FC_CD_STOREN(p, n, v) fc_cd_neon_storen_f64((p), (n), (v))
 #include "conv_direct_tmpl.h"
 #undef FC_CD_T
+#undef FC_CD_ESIZE
 #undef FC_CD_PFX
 #undef FC_CD_VL
 #undef FC_CD_SET1

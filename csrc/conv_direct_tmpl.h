@@ -389,7 +389,12 @@ FC_CD_FN(fewcin_3x3_pool2_c)(const FC_CD_T *restrict xq, int64_t ldq, int64_t qs
                 const uvec_t k3 = (uvec_t)((b > t) | (b != b));
                 const vec_t best = (vec_t)(((uvec_t)t & ~k3) | ((uvec_t)b & k3));
                 const uvec_t pos = ((k1 & one) & ~k3) | ((two + (k2 & one)) & k3);
+#if defined(FC_VEC_SHUFFLE) && FC_CD_VL * FC_CD_ESIZE == 32
+                typedef uint8_t b32_t __attribute__((vector_size(32)));
+                const bvec_t pb = FC_VEC_LOWBYTES(FC_CD_VL, (b32_t)pos);
+#else
                 const bvec_t pb = __builtin_convertvector(pos, bvec_t);
+#endif
                 FC_CD_T *oc = out + co * pplane + o;
                 uint8_t *ic = idx + co * pplane + o;
                 if (whole) {

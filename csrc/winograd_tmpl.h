@@ -51,24 +51,14 @@
         }                                                                                    \
     } while (0)
 /* The low byte of each lane of the 32-byte integer vector v (values < 256), as a vector of
- * FC_WG_TV bytes: one byte shuffle (GCC expands the generic narrowing conversion lane by
- * lane through integer registers). */
+ * FC_WG_TV bytes (vec_shuffle.h). */
 #ifdef FC_VEC_SHUFFLE
-#if FC_WG_TVN == 8
 #define FC_WG_LOW_BYTES(v)                                                                   \
     __extension__({                                                                          \
         typedef uint8_t b32_t_ __attribute__((vector_size(32)));                             \
         const b32_t_ w_ = (b32_t_)(v);                                                       \
-        __builtin_shufflevector(w_, w_, 0, 4, 8, 12, 16, 20, 24, 28);                        \
+        FC_VEC_LOWBYTES(FC_WG_TVN, w_);                                                      \
     })
-#else
-#define FC_WG_LOW_BYTES(v)                                                                   \
-    __extension__({                                                                          \
-        typedef uint8_t b32_t_ __attribute__((vector_size(32)));                             \
-        const b32_t_ w_ = (b32_t_)(v);                                                       \
-        __builtin_shufflevector(w_, w_, 0, 8, 16, 24);                                       \
-    })
-#endif
 #else
 #define FC_WG_LOW_BYTES(v) __builtin_convertvector((v), bvec_t_)
 #endif
