@@ -150,6 +150,21 @@ void FC_BK_FN(pool_plane)(const FC_BK_T *restrict y, int64_t OH, int64_t OW, int
         }
 }
 
+/* FC_BK_TV window positions (bytes at p) widened to the lanes of the 32-byte uvec_t: the
+ * path's widening load (FC_BK_LOADPOS) where it has one -- GCC expands the generic
+ * conversion through integer registers or a stack copy. */
+#ifdef FC_BK_LOADPOS
+#define FC_BK_POS(p) ((uvec_t)FC_BK_LOADPOS(p))
+#else
+#define FC_BK_POS(p)                                                                         \
+    __extension__({                                                                          \
+        typedef uint8_t bv_t_ __attribute__((vector_size(FC_BK_TV)));                        \
+        bv_t_ b_;                                                                            \
+        __builtin_memcpy(&b_, (p), sizeof b_);                                               \
+        __builtin_convertvector(b_, uvec_t);                                                 \
+    })
+#endif
+
 /* gx (OH x OW, every element written) = the gradient of one conv output plane from the
  * pooled gradient gy (PH x PW), the block's pooled output y and idx: gx at window (ph, pw)'s
  * position idx is gy there, or 0 if relu and y <= 0 there; 0 everywhere else (including the
@@ -165,7 +180,6 @@ void FC_BK_FN(unpool_plane)(const FC_BK_T *restrict gy, const FC_BK_T *restrict 
         typedef FC_BK_T vec_t __attribute__((vector_size(32)));
         typedef FC_BK_UT uvec_t __attribute__((vector_size(32)));
         enum { TV = FC_BK_TV };
-        typedef uint8_t bvec_t __attribute__((vector_size(TV)));
         const uvec_t zero = (uvec_t){0}, one = zero + 1, two = one + one;
         for (int64_t ph = 0; ph < PH; ph++) {
             FC_BK_T *r0 = gx + 2 * ph * OW, *r1 = r0 + OW;
@@ -174,22 +188,27 @@ void FC_BK_FN(unpool_plane)(const FC_BK_T *restrict gy, const FC_BK_T *restrict 
                 const int64_t pw = (PW - pw0v < TV && PW >= TV) ? PW - TV : pw0v;
                 const int64_t n = FC_MIN((int64_t)TV, PW - pw), o = ph * PW + pw;
                 const int full = FC_BK_FN(whole)(ph, pw, n, OH, OW, PH, PW, TV);
-                vec_t g = {0}, yv = {0};
-                uvec_t pos = {0};
+                /* the partial vectors through zeroed copies (never a vector written lane by
+                 * lane: that kept g, yv and pos on the stack, and every full vector paid a
+                 * store-forwarding stall reading them back) */
+                vec_t g, yv;
+                uvec_t pos;
                 if (full) {
-                    bvec_t pb;
                     __builtin_memcpy(&g, gy + o, sizeof g);
                     __builtin_memcpy(&yv, y + o, sizeof yv);
-                    __builtin_memcpy(&pb, idx + o, sizeof pb);
-                    typedef uint8_t b32_t __attribute__((vector_size(32)));
-                    const bvec_t z = {0};
-                    pos = (uvec_t)(b32_t)FC_VEC_WIDEN(FC_BK_TV, pb, z);
+                    pos = FC_BK_POS(idx + o);
                 } else {
+                    FC_BK_T tg[TV] = {0}, ty[TV] = {0};
+                    uint8_t tb[TV] = {0};
                     for (int64_t l = 0; l < n; l++) {
-                        g[l] = gy[o + l];
-                        yv[l] = y[o + l];
-                        pos[l] = idx[o + l];
+                        FC_BK_OPAQUE(l);
+                        tg[l] = gy[o + l];
+                        ty[l] = y[o + l];
+                        tb[l] = idx[o + l];
                     }
+                    __builtin_memcpy(&g, tg, sizeof g);
+                    __builtin_memcpy(&yv, ty, sizeof yv);
+                    pos = FC_BK_POS(tb);
                 }
                 if (relu) g = (vec_t)((uvec_t)g & ~(uvec_t)(yv <= (vec_t){0}));
                 const vec_t g0 = (vec_t)((uvec_t)g & (uvec_t)(pos == zero));
@@ -234,6 +253,7 @@ void FC_BK_FN(unpool_plane)(const FC_BK_T *restrict gy, const FC_BK_T *restrict 
 }
 
 #undef FC_BK_SHUFFLE
+#undef FC_BK_POS
 #undef FC_BK_OPAQUE
 #undef FC_BK_EVEN
 #undef FC_BK_ODD

@@ -14,6 +14,13 @@
 
 #ifdef FC_HAVE_X86_UKERNELS
 #include <immintrin.h>
+/* four bytes at p as an int (unaligned) */
+static inline int fc_fused_load4(const uint8_t *p)
+{
+    int v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+}
 #endif
 
 #define FC_FUSED_ISA scalar
@@ -23,13 +30,17 @@
 #ifdef FC_HAVE_X86_UKERNELS
 FC_TARGET_BEGIN(FC_TARGET_STR_AVX2)
 #define FC_FUSED_ISA avx2
+#define FC_FUSED_X86 1
 #include "conv_fused_isa.h"
+#undef FC_FUSED_X86
 #undef FC_FUSED_ISA
 FC_TARGET_END
 
 FC_TARGET_BEGIN(FC_TARGET_STR_AVX512)
 #define FC_FUSED_ISA avx512
+#define FC_FUSED_X86 1
 #include "conv_fused_isa.h"
+#undef FC_FUSED_X86
 #undef FC_FUSED_ISA
 FC_TARGET_END
 #endif

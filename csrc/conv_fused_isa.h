@@ -29,20 +29,28 @@
 #define FC_BK_UT uint32_t
 #define FC_BK_TV 8
 #define FC_BK_PFX fc_f32_block_
+#ifdef FC_FUSED_X86 /* the window positions' widening load (AVX2) */
+#define FC_BK_LOADPOS(p) _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p)))
+#endif
 #include "block_tmpl.h"
 #undef FC_BK_T
 #undef FC_BK_UT
 #undef FC_BK_TV
 #undef FC_BK_PFX
+#undef FC_BK_LOADPOS
 #define FC_BK_T double
 #define FC_BK_UT uint64_t
 #define FC_BK_TV 4
 #define FC_BK_PFX fc_f64_block_
+#ifdef FC_FUSED_X86
+#define FC_BK_LOADPOS(p) _mm256_cvtepu8_epi64(_mm_cvtsi32_si128(fc_fused_load4(p)))
+#endif
 #include "block_tmpl.h"
 #undef FC_BK_T
 #undef FC_BK_UT
 #undef FC_BK_TV
 #undef FC_BK_PFX
+#undef FC_BK_LOADPOS
 
 #undef FC_WG_ISA
 #undef FC_BK_ISA

@@ -24,21 +24,12 @@
 #define FC_VEC_ODD(tv, a, b) FC_VEC_CAT(FC_VEC_ODD_, tv)(a, b)
 #define FC_VEC_ZIPLO(tv, a, b) FC_VEC_CAT(FC_VEC_ZIPLO_, tv)(a, b)
 #define FC_VEC_ZIPHI(tv, a, b) FC_VEC_CAT(FC_VEC_ZIPHI_, tv)(a, b)
-/* Window positions (values < 256) between the lanes of a 32-byte integer vector and bytes,
- * by byte shuffles (GCC expands the generic conversions lane by lane through integer
- * registers): FC_VEC_LOWBYTES(tv, v) the low byte of each of the tv lanes of v (b32_t: its
- * bytes), FC_VEC_WIDEN(tv, b, z) the tv bytes of b (z: tv zero bytes) zero-extended to
- * 32 bytes. */
+/* The low byte of each of the tv lanes of the 32-byte integer vector v (values < 256; b32_t:
+ * its bytes), as tv bytes, by one byte shuffle (GCC expands the generic narrowing
+ * conversion lane by lane through integer registers). */
 #define FC_VEC_LOWBYTES_8(v) __builtin_shufflevector(v, v, 0, 4, 8, 12, 16, 20, 24, 28)
 #define FC_VEC_LOWBYTES_4(v) __builtin_shufflevector(v, v, 0, 8, 16, 24)
 #define FC_VEC_LOWBYTES(tv, v) FC_VEC_CAT(FC_VEC_LOWBYTES_, tv)(v)
-#define FC_VEC_WIDEN_8(b, z)                                                                 \
-    __builtin_shufflevector(b, z, 0, 8, 8, 8, 1, 8, 8, 8, 2, 8, 8, 8, 3, 8, 8, 8, 4, 8, 8, 8, \
-                            5, 8, 8, 8, 6, 8, 8, 8, 7, 8, 8, 8)
-#define FC_VEC_WIDEN_4(b, z)                                                                 \
-    __builtin_shufflevector(b, z, 0, 4, 4, 4, 4, 4, 4, 4, 1, 4, 4, 4, 4, 4, 4, 4, 2, 4, 4, 4, \
-                            4, 4, 4, 4, 3, 4, 4, 4, 4, 4, 4, 4)
-#define FC_VEC_WIDEN(tv, b, z) FC_VEC_CAT(FC_VEC_WIDEN_, tv)(b, z)
 #endif
 
 #endif /* FASTCONV_VEC_SHUFFLE_H */
