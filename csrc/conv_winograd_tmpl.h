@@ -220,6 +220,55 @@ static int FC_FN(use_winograd)(fc_isa isa, const fc_conv2d_params *p)
     return 2;
 }
 
+/* U_xi of n output channels and one input channel for F(2x2): the 16 values of channel j at
+ * d[xi * xs + j], from its 3x3 weights at g[t * gs + j] (restrict parameters: the loop over j
+ * vectorizes) */
+static void FC_FN(wg_u_panel)(const FC_T *restrict g, int64_t gs, int64_t n, FC_T *restrict d,
+                              int64_t xs)
+{
+    /* four channels at a time as a GCC vector (the loop below did not vectorize), then the
+     * rest one by one: the same operations per value either way */
+    typedef FC_T v4_t __attribute__((vector_size(4 * sizeof(FC_T))));
+    int64_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        v4_t t[4][3];
+        for (int s = 0; s < 3; s++) {
+            v4_t a, b, e;
+            __builtin_memcpy(&a, g + s * gs + j, sizeof a);
+            __builtin_memcpy(&b, g + (3 + s) * gs + j, sizeof b);
+            __builtin_memcpy(&e, g + (6 + s) * gs + j, sizeof e);
+            t[0][s] = a;
+            t[1][s] = (FC_T)0.5 * (a + b + e);
+            t[2][s] = (FC_T)0.5 * (a - b + e);
+            t[3][s] = e;
+        }
+        for (int i = 0; i < 4; i++) {
+            const v4_t r1 = (FC_T)0.5 * (t[i][0] + t[i][1] + t[i][2]);
+            const v4_t r2 = (FC_T)0.5 * (t[i][0] - t[i][1] + t[i][2]);
+            __builtin_memcpy(d + (i * 4) * xs + j, &t[i][0], sizeof(v4_t));
+            __builtin_memcpy(d + (i * 4 + 1) * xs + j, &r1, sizeof r1);
+            __builtin_memcpy(d + (i * 4 + 2) * xs + j, &r2, sizeof r2);
+            __builtin_memcpy(d + (i * 4 + 3) * xs + j, &t[i][2], sizeof(v4_t));
+        }
+    }
+    for (; j < n; j++) {
+        FC_T t[4][3]; /* G g */
+        for (int s = 0; s < 3; s++) {
+            const FC_T a = g[s * gs + j], b = g[(3 + s) * gs + j], e = g[(6 + s) * gs + j];
+            t[0][s] = a;
+            t[1][s] = (FC_T)0.5 * (a + b + e);
+            t[2][s] = (FC_T)0.5 * (a - b + e);
+            t[3][s] = e;
+        }
+        for (int i = 0; i < 4; i++) { /* (G g) G^T */
+            d[(i * 4) * xs + j] = t[i][0];
+            d[(i * 4 + 1) * xs + j] = (FC_T)0.5 * (t[i][0] + t[i][1] + t[i][2]);
+            d[(i * 4 + 2) * xs + j] = (FC_T)0.5 * (t[i][0] - t[i][1] + t[i][2]);
+            d[(i * 4 + 3) * xs + j] = t[i][2];
+        }
+    }
+}
+
 /* U_xi[co][ci] = (G g G^T)[xi] for every channel pair, written straight into the packed-A
  * layout of fc_gemm_pack_a_full (for each kc block of channels at pc, mr-row panels of kc x
  * mr; rows past M zero), in this thread's FC_SCRATCH_WINO_U slot: no allocation, no copy.
@@ -249,7 +298,27 @@ static FC_T *FC_FN(wg_transform_weights)(const fc_gemm_config *cfg, const fc_con
     if (*tag == 1 && memcmp(slot, &key, sizeof key) == 0 && memcmp(wcopy, w, wb) == 0)
         return up;
     *tag = 0;
-    for (int64_t pc = 0; pc < C; pc += cfg->kc) {
+    if (tile == 2) {
+        /* F(2x2): vectors over the mr output channels of a panel, whose U values are
+         * contiguous, from the weights reordered to wr[(ci * 9 + t) * m_pad + co] (rows past
+         * M zero); the same operations per value as below (was scalar, through 16 store
+         * pointers per channel pair: as long as a batch-1 conv) */
+        FC_T *wr = (FC_T *)calloc((size_t)(9 * C * m_pad), sizeof(FC_T));
+        if (!wr) abort();
+        for (int64_t co = 0; co < M; co++)
+            for (int64_t ci = 0; ci < C; ci++)
+                for (int t = 0; t < 9; t++) wr[(ci * 9 + t) * m_pad + co] = w[(co * C + ci) * 9 + t];
+        for (int64_t pc = 0; pc < C; pc += cfg->kc) {
+            const int64_t kc = FC_MIN(cfg->kc, C - pc);
+            for (int64_t p0 = 0; p0 < m_pad; p0 += mr)
+                for (int64_t c = 0; c < kc; c++)
+                    /* element (p0 + j, pc + c) of U_xi at xi * xs + pc * m_pad + p0 kc + c mr + j */
+                    FC_FN(wg_u_panel)(wr + (pc + c) * 9 * m_pad + p0, m_pad, mr,
+                                      up + pc * m_pad + p0 * kc + c * mr, xs);
+        }
+        free(wr);
+    }
+    for (int64_t pc = 0; pc < C && tile == 4; pc += cfg->kc) { /* F(4x4) */
         const int64_t kc = FC_MIN(cfg->kc, C - pc);
         for (int64_t co = 0; co < m_pad; co++) {
             /* element (co, ci) of U_xi sits at xi * xs + pc * m_pad + panel + (ci - pc) * mr */
@@ -261,7 +330,7 @@ static FC_T *FC_FN(wg_transform_weights)(const fc_gemm_config *cfg, const fc_con
             }
             for (int64_t c = 0; c < kc; c++) {
                 const FC_T *g = w + (co * C + pc + c) * 9;
-                if (tile == 4) {
+                {
                     /* G = [1 0 0; 1/3 1/3 1/3; -1/3 1/3 -1/3; -16/15 -8/15 -4/15;
                      * 1/15 -2/15 4/15; 0 0 1] (winograd_tmpl.h), in double (the divisions
                      * by 3 and 15 as products with the reciprocals: within an ulp of double,
@@ -288,19 +357,6 @@ static FC_T *FC_FN(wg_transform_weights)(const fc_gemm_config *cfg, const fc_con
                                              g2};
                         for (int j = 0; j < 6; j++) dst[(i * 6 + j) * xs + c * mr] = (FC_T)r[j];
                     }
-                    continue;
-                }
-                FC_T t[4][3]; /* G g */
-                for (int s = 0; s < 3; s++) {
-                    t[0][s] = g[s];
-                    t[1][s] = (FC_T)0.5 * (g[s] + g[3 + s] + g[6 + s]);
-                    t[2][s] = (FC_T)0.5 * (g[s] - g[3 + s] + g[6 + s]);
-                    t[3][s] = g[6 + s];
-                }
-                for (int i = 0; i < 4; i++) { /* (G g) G^T */
-                    const FC_T r[4] = {t[i][0], (FC_T)0.5 * (t[i][0] + t[i][1] + t[i][2]),
-                                       (FC_T)0.5 * (t[i][0] - t[i][1] + t[i][2]), t[i][2]};
-                    for (int j = 0; j < 4; j++) dst[(i * 4 + j) * xs + c * mr] = r[j];
                 }
             }
         }
