@@ -1,5 +1,5 @@
 /*
- * elementwise.c -- optimised relu forward and backward.
+ * elementwise.c -- optimised relu forward and backward, and the SGD update.
  *
  * The loops are written so that the compiler vectorises them; they are compiled once per
  * path (baseline x86-64 / portable, AVX2, AVX-512 on x86-64; NEON on aarch64, where it is
@@ -27,6 +27,22 @@
         gx[i] = y[i] <= (FT)0 ? (FT)0 : g;                                               \
     }
 
+/* The SGD update p -= (FT)lr * g with the product rounded first: no fused multiply-add,
+ * whatever the path (the build contracts a * b + c where it can, -ffp-contract=fast). */
+#if defined(__clang__)
+#define SGD_NO_CONTRACT _Pragma("clang fp contract(off)")
+#define SGD_ATTR(ATTR) ATTR
+#else
+#define SGD_NO_CONTRACT
+#define SGD_ATTR(ATTR) ATTR __attribute__((optimize("fp-contract=off")))
+#endif
+#define DEFINE_SGD(SFX, FT, ATTR, ISA)                                                    \
+    SGD_ATTR(ATTR) static void sgd_update_##SFX##_##ISA(int64_t n, FT *restrict p,        \
+                                                         const FT *restrict g, FT l) {    \
+        SGD_NO_CONTRACT                                                                   \
+        for (int64_t i = 0; i < n; i++) p[i] = p[i] - l * g[i];                          \
+    }
+
 #define DEFINE_RELU(SFX, FT, ATTR, ISA)                                                   \
     ATTR static void relu_fwd_##SFX##_##ISA(int64_t n, const FT *restrict x,              \
                                              FT *restrict y) {                            \
@@ -39,10 +55,14 @@
 
 DEFINE_RELU(f32, float, , scalar)
 DEFINE_RELU(f64, double, , scalar)
+DEFINE_SGD(f32, float, , scalar)
+DEFINE_SGD(f64, double, , scalar)
 #ifdef FC_X86_SIMD
 #define ELT_X86 1
 DEFINE_RELU(f32, float, FC_TARGET_AVX2, avx2)
 DEFINE_RELU(f64, double, FC_TARGET_AVX2, avx2)
+DEFINE_SGD(f32, float, FC_TARGET_AVX2, avx2)
+DEFINE_SGD(f64, double, FC_TARGET_AVX2, avx2)
 #if defined(__clang__)
 #define ELT_AVX512 FC_TARGET_AVX512
 #else /* GCC: also ask for 512-bit vectors, not just the AVX-512 instructions */
@@ -50,10 +70,14 @@ DEFINE_RELU(f64, double, FC_TARGET_AVX2, avx2)
 #endif
 DEFINE_RELU(f32, float, ELT_AVX512, avx512)
 DEFINE_RELU(f64, double, ELT_AVX512, avx512)
+DEFINE_SGD(f32, float, ELT_AVX512, avx512)
+DEFINE_SGD(f64, double, ELT_AVX512, avx512)
 #endif
 #ifdef FC_ARM_NEON
 DEFINE_RELU(f32, float, , neon)
 DEFINE_RELU(f64, double, , neon)
+DEFINE_SGD(f32, float, , neon)
+DEFINE_SGD(f64, double, , neon)
 #endif
 
 static int elt_threads(int64_t n) {
@@ -123,3 +147,23 @@ static void chunk(int64_t n, int t, int nt, int64_t *lo, int64_t *hi) {
 
 DEFINE_RELU_ENTRY(f32, float)
 DEFINE_RELU_ENTRY(f64, double)
+
+#define DEFINE_SGD_ENTRY(SFX, FT)                                                         \
+    void fc_opt_sgd_update_##SFX(int64_t size, FT *p, const FT *g, double lr) {          \
+        assert(size >= 0);                                                               \
+        void (*fn)(int64_t, FT *, const FT *, FT) = PICK(sgd_update, SFX);               \
+        const FT l = (FT)lr;                                                             \
+        const int nt = elt_threads(size);                                                \
+        if (nt <= 1) {                                                                   \
+            fn(size, p, g, l);                                                           \
+            return;                                                                      \
+        }                                                                                \
+        ELT_PARALLEL(nt) {                                                               \
+            int64_t lo, hi;                                                              \
+            chunk(size, ELT_TID(), ELT_NT(), &lo, &hi);                                  \
+            if (hi > lo) fn(hi - lo, p + lo, g + lo, l);                                 \
+        }                                                                                \
+    }
+
+DEFINE_SGD_ENTRY(f32, float)
+DEFINE_SGD_ENTRY(f64, double)

@@ -300,6 +300,12 @@ void fc_relu_forward_f64(int64_t size, const double *x, double *y);
 void fc_relu_backward_f32(int64_t size, const float *gy, const float *y, float *gx);
 void fc_relu_backward_f64(int64_t size, const double *gy, const double *y, double *gx);
 
+/* The SGD update in place: p[i] = p[i] - (T)lr * g[i], the product rounded to T before the
+ * subtraction (NumPy's `p -= lr * g`; never one fused multiply-add).  p and g do not
+ * overlap. */
+void fc_sgd_update_f32(int64_t size, float *p, const float *g, double lr);
+void fc_sgd_update_f64(int64_t size, double *p, const double *g, double lr);
+
 /* Row-wise softmax / log-softmax of x (rows, cols), cols >= 1, stable (max subtracted). */
 void fc_softmax_f32(int64_t rows, int64_t cols, const float *x, float *y);
 void fc_softmax_f64(int64_t rows, int64_t cols, const double *x, double *y);

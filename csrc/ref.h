@@ -96,6 +96,8 @@ void fc_ref_relu_forward_f32(int64_t size, const float *x, float *y);
 void fc_ref_relu_forward_f64(int64_t size, const double *x, double *y);
 void fc_ref_relu_backward_f32(int64_t size, const float *gy, const float *y, float *gx);
 void fc_ref_relu_backward_f64(int64_t size, const double *gy, const double *y, double *gx);
+void fc_ref_sgd_update_f32(int64_t size, float *p, const float *g, double lr);
+void fc_ref_sgd_update_f64(int64_t size, double *p, const double *g, double lr);
 void fc_ref_softmax_f32(int64_t rows, int64_t cols, const float *x, float *y);
 void fc_ref_softmax_f64(int64_t rows, int64_t cols, const double *x, double *y);
 void fc_ref_log_softmax_f32(int64_t rows, int64_t cols, const float *x, float *y);

@@ -583,6 +583,25 @@ def relu_backward(gy, y):
     return _relu_backward_flat(gy.reshape(-1), y.reshape(-1)).reshape(gy.shape)
 
 
+def _sgd_update_flat(floating[::1] p, const floating[::1] g, double lr):
+    cdef int64_t size = p.shape[0]
+    if size == 0:
+        return
+    cdef floating *pp = &p[0]
+    cdef const floating *pg = &g[0]
+    with nogil:
+        if floating is float:
+            fc_sgd_update_f32(size, pp, pg, lr)
+        else:
+            fc_sgd_update_f64(size, pp, pg, lr)
+
+
+def sgd_update_(p, g, double lr):
+    """p -= lr * g in place, the product rounded to p's dtype first (NumPy's result); p and g
+    C-contiguous, of one shape and dtype, p writable and not overlapping g."""
+    _sgd_update_flat(p.reshape(-1), g.reshape(-1), lr)
+
+
 def _softmax_rows(const floating[:, ::1] x, bint log):
     cdef int64_t rows = x.shape[0]
     cdef int64_t cols = x.shape[1]

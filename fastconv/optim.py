@@ -11,6 +11,8 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Tuple, Union
 import numpy as np
 from numpy.typing import NDArray
 
+from . import _kernels
+from .backend import get_backend_name
 from .nn.module import Parameter
 
 #: what an optimiser takes: parameters (e.g. ``model.parameters()``), or parameter groups,
@@ -74,6 +76,22 @@ class Optimizer:
         raise NotImplementedError
 
 
+def _sgd_update(p: NDArray[Any], g: NDArray[Any], lr: Any) -> None:
+    """p -= lr * g in place, the product rounded to p's dtype first.  On the C backend, for a
+    Python-number lr and C-contiguous float arrays of one dtype, the C kernel (one pass over
+    both, split over the threads; the same values as NumPy's two passes)."""
+    if (type(lr) in (float, int) and p.dtype == g.dtype and p.dtype.type in _FLOATS
+            and p.shape == g.shape and p.flags.c_contiguous and p.flags.writeable
+            and g.flags.c_contiguous and get_backend_name() == "c"
+            and not np.may_share_memory(p, g)):
+        _kernels.sgd_update_(p, g, float(lr))
+    else:
+        p -= (lr * g).astype(p.dtype, copy=False)
+
+
+_FLOATS = (np.float32, np.float64)
+
+
 def _check_lr(lr: Any) -> None:
     if not isinstance(lr, (int, float)) or isinstance(lr, bool) or lr < 0.0:
         raise ValueError("Invalid learning rate: {}".format(lr))
@@ -118,7 +136,7 @@ class SGD(Optimizer):
                         buf *= mom
                         buf += (1 - damp) * g
                     g = g + mom * buf if nesterov else buf
-                p.data -= (lr * g).astype(p.data.dtype, copy=False)
+                _sgd_update(p.data, g, lr)
 
 
 class Adam(Optimizer):

@@ -603,6 +603,22 @@ def test_relu(dtype):
     assert K.relu_backward(np.empty((0, 3), dtype), np.empty((0, 3), dtype)).shape == (0, 3)
 
 
+@pytest.mark.parametrize("n", [0, 1, 13, 1000, 300_001])
+def test_sgd_update(dtype, n):
+    """p -= lr * g in place with the product rounded first: bitwise NumPy's two passes (no
+    fused multiply-add), split over the threads above 2**17 elements."""
+    rng = np.random.default_rng(n)
+    p = rand(rng, (n,), dtype)
+    g = readonly(rand(rng, (n,), dtype))
+    want = p - (0.0137 * g).astype(dtype)
+    K.sgd_update_(p, g, 0.0137)
+    np.testing.assert_array_equal(p, want)
+    q = rand(rng, (3, 4), dtype)
+    want = q - (2.5 * q[::-1].copy()).astype(dtype)
+    K.sgd_update_(q, q[::-1].copy(), 2.5)
+    np.testing.assert_array_equal(q, want)
+
+
 def test_softmax_and_log_softmax(dtype):
     rng = np.random.default_rng(13)
     x = rand(rng, (6, 9), dtype) * 3

@@ -107,6 +107,35 @@ def test_param_groups_and_errors():
         optim.SGD([{"params": [a]}, {"params": [a]}], lr=0.1)
 
 
+@pytest.mark.parametrize("kwargs", [dict(lr=0.05), dict(lr=1), dict(lr=0.05, momentum=0.9, weight_decay=1e-2),
+                                    dict(lr=0.05, momentum=0.8, nesterov=True)])
+def test_sgd_c_backend_update_is_numpys_bitwise(dtype, kwargs):
+    """On the C backend the update runs in the C kernel where it applies (Python-number lr,
+    C-contiguous arrays of one dtype): bitwise the NumPy backend's values, step after step;
+    where it does not (a strided or other-dtype gradient, a NumPy-scalar lr), NumPy's."""
+    from fastconv.backend import use_backend
+    rng = np.random.default_rng(4)
+    w0 = rng.standard_normal((300, 500)).astype(dtype)
+    grads = [rng.standard_normal((300, 500)).astype(dtype) for _ in range(3)]
+    out = {}
+    for backend in ("c", "numpy"):
+        with use_backend(backend):
+            p = nn.Parameter(w0.copy())
+            opt = optim.SGD([p], **kwargs)
+            for g in grads:
+                p.grad = g
+                opt.step()
+            out[backend] = p.data
+    np.testing.assert_array_equal(out["c"], out["numpy"])
+    lr = kwargs["lr"]
+    for grad, step_lr in ((np.asfortranarray(grads[0]), lr), (grads[0].astype(np.float16), lr),
+                          (grads[0], np.float64(lr))):
+        p = nn.Parameter(w0.copy())
+        p.grad = grad
+        optim.SGD([p], lr=step_lr).step()
+        np.testing.assert_array_equal(p.data, w0 - (step_lr * grad).astype(dtype, copy=False))
+
+
 def test_parameters_are_updated_in_place_and_keep_dtype(dtype):
     lin = nn.Linear(3, 2).astype(dtype)
     w = lin.weight.data
