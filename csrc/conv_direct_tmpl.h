@@ -13,6 +13,19 @@
 #define FC_CD_OPAQUE(i) __asm__("" : "+r"(i))
 #endif
 
+/* STEP(0) at the full vectors v = 0, VL, .. < full of every row r < R, then STEP(1) at the
+ * partial last vector (v = full, tail lanes) of every row: two uniform loop nests, which keep
+ * a weight-gradient kernel's accumulators in registers. */
+#define FC_CD_FULL_THEN_TAIL(STEP, r, R, v, full, tail)                                      \
+    do {                                                                                     \
+        for (int64_t r = 0; r < (R); r++)                                                    \
+            for (int64_t v = 0; v < (full); v += VL) STEP(0);                                \
+        if (tail) {                                                                          \
+            const int64_t v = (full);                                                        \
+            for (int64_t r = 0; r < (R); r++) STEP(1);                                       \
+        }                                                                                    \
+    } while (0)
+
 /* One output plane of one image from the c_in/groups input planes of its group:
  *   y[oh, ow] = bias + sum_{ci, r, s} w[ci, r, s] * x[ci, oh*sh - ph + r*dh, ow*sw - pw + s*dw]
  * as a sequence of row axpys (any stride, dilation and padding).  Used for one output
@@ -202,12 +215,7 @@ void FC_CD_FN(cin1_3x3_dw)(const FC_CD_T *restrict xp, int64_t ldx, int64_t OH, 
     } while (0)
         const int64_t full = OW - OW % VL, tail = OW - full;
         const ivec_t m = lane < (ivec_t){0} + (int_t)tail;
-        for (int64_t oh = 0; oh < OH; oh++)
-            for (int64_t c0 = 0; c0 < full; c0 += VL) FC_CD_DW_STEP(0);
-        if (tail) {
-            const int64_t c0 = full;
-            for (int64_t oh = 0; oh < OH; oh++) FC_CD_DW_STEP(1);
-        }
+        FC_CD_FULL_THEN_TAIL(FC_CD_DW_STEP, oh, OH, c0, full, tail);
 #undef FC_CD_DW_STEP
         /* constant indices only: the accumulators stay in registers */
 #pragma GCC unroll 2
@@ -519,12 +527,7 @@ void FC_CD_FN(fewcin_3x3_dw_pool2)(const FC_CD_T *restrict xq, int64_t ldq, int6
         }                                                                                    \
         if (c == 0) accb += (g00 + g01) + (g10 + g11);                                       \
     } while (0)
-            for (int64_t ph = 0; ph < PH; ph++)
-                for (int64_t j0 = 0; j0 < full; j0 += VL) FC_CD_DWP_STEP(0);
-            if (tail) {
-                const int64_t j0 = full;
-                for (int64_t ph = 0; ph < PH; ph++) FC_CD_DWP_STEP(1);
-            }
+            FC_CD_FULL_THEN_TAIL(FC_CD_DWP_STEP, ph, PH, j0, full, tail);
 #undef FC_CD_DWP_STEP
 #pragma GCC unroll 9
             for (int t = 0; t < 9; t++) __builtin_memcpy(ac + t * 16, &acc[t], sizeof(vec_t));
@@ -536,6 +539,7 @@ void FC_CD_FN(fewcin_3x3_dw_pool2)(const FC_CD_T *restrict xq, int64_t ldq, int6
 #undef FC_CD_BY_C
 #endif
 
+#undef FC_CD_FULL_THEN_TAIL
 #undef FC_CD_CAT3_
 #undef FC_CD_CAT3
 #undef FC_CD_FN
