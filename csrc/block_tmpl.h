@@ -68,7 +68,6 @@ void FC_BK_FN(pool_plane)(const FC_BK_T *restrict y, int64_t OH, int64_t OW, int
         typedef FC_BK_UT uvec_t __attribute__((vector_size(32)));
         enum { TV = FC_BK_TV };
         typedef uint8_t bvec_t __attribute__((vector_size(TV)));
-        const uvec_t one = (uvec_t){0} + 1, two = one + one;
         for (int64_t ph = 0; ph < PH; ph++) {
             const FC_BK_T *r0 = y + 2 * ph * OW, *r1 = r0 + OW;
             for (int64_t pw0v = 0; pw0v < PW; pw0v += TV) {
@@ -99,18 +98,16 @@ void FC_BK_FN(pool_plane)(const FC_BK_T *restrict y, int64_t OH, int64_t OW, int
                 vec_t x00 = FC_BK_EVEN(a0, a1), x01 = FC_BK_ODD(a0, a1);
                 vec_t x10 = FC_BK_EVEN(b0, b1), x11 = FC_BK_ODD(b0, b1);
                 if (relu) {
-                    x00 = (vec_t)((uvec_t)x00 & ~(uvec_t)(x00 < (vec_t){0}));
-                    x01 = (vec_t)((uvec_t)x01 & ~(uvec_t)(x01 < (vec_t){0}));
-                    x10 = (vec_t)((uvec_t)x10 & ~(uvec_t)(x10 < (vec_t){0}));
-                    x11 = (vec_t)((uvec_t)x11 & ~(uvec_t)(x11 < (vec_t){0}));
+                    x00 = FC_VEC_RELU(uvec_t, x00);
+                    x01 = FC_VEC_RELU(uvec_t, x01);
+                    x10 = FC_VEC_RELU(uvec_t, x10);
+                    x11 = FC_VEC_RELU(uvec_t, x11);
                 }
-                const uvec_t k1 = (uvec_t)((x01 > x00) | (x01 != x01));
-                const uvec_t k2 = (uvec_t)((x11 > x10) | (x11 != x11));
-                const vec_t t = (vec_t)(((uvec_t)x00 & ~k1) | ((uvec_t)x01 & k1));
-                const vec_t b = (vec_t)(((uvec_t)x10 & ~k2) | ((uvec_t)x11 & k2));
-                const uvec_t k3 = (uvec_t)((b > t) | (b != b));
-                const vec_t best = FC_BK_ORDER((vec_t)(((uvec_t)t & ~k3) | ((uvec_t)b & k3)));
-                const uvec_t pos = FC_BK_ORDER(((k1 & one) & ~k3) | ((two + (k2 & one)) & k3));
+                vec_t pick;
+                uvec_t at;
+                FC_VEC_POOL_PICK(vec_t, uvec_t, x00, x01, x10, x11, pick, at);
+                const vec_t best = FC_BK_ORDER(pick);
+                const uvec_t pos = FC_BK_ORDER(at);
                 if (full) {
                     /* the low byte of each lane (values 0..3): one byte shuffle */
                     typedef uint8_t b32_t __attribute__((vector_size(32)));

@@ -357,7 +357,6 @@ FC_CD_FN(fewcin_3x3_pool2_c)(const FC_CD_T *restrict xq, int64_t ldq, int64_t qs
     typedef uint8_t bvec_t __attribute__((vector_size(FC_CD_VL)));
     enum { VL = FC_CD_VL };
     const int64_t pplane = PH * PW;
-    const uvec_t one = (uvec_t){0} + 1, two = one + one;
     for (int64_t ph = ph0; ph < ph1; ph++) {
         for (int64_t jv = 0; jv < PW; jv += VL) {
             const int64_t j0 = (jv + VL > PW && PW >= VL) ? PW - VL : jv;
@@ -385,18 +384,14 @@ FC_CD_FN(fewcin_3x3_pool2_c)(const FC_CD_T *restrict xq, int64_t ldq, int64_t qs
                 FC_CD_DOTC(y10, X, 1, 0, wc, C, b0);
                 FC_CD_DOTC(y11, X, 1, 1, wc, C, b0);
                 if (relu) {
-                    y00 = (vec_t)((uvec_t)y00 & ~(uvec_t)(y00 < (vec_t){0}));
-                    y01 = (vec_t)((uvec_t)y01 & ~(uvec_t)(y01 < (vec_t){0}));
-                    y10 = (vec_t)((uvec_t)y10 & ~(uvec_t)(y10 < (vec_t){0}));
-                    y11 = (vec_t)((uvec_t)y11 & ~(uvec_t)(y11 < (vec_t){0}));
+                    y00 = FC_VEC_RELU(uvec_t, y00);
+                    y01 = FC_VEC_RELU(uvec_t, y01);
+                    y10 = FC_VEC_RELU(uvec_t, y10);
+                    y11 = FC_VEC_RELU(uvec_t, y11);
                 }
-                const uvec_t k1 = (uvec_t)((y01 > y00) | (y01 != y01));
-                const uvec_t k2 = (uvec_t)((y11 > y10) | (y11 != y11));
-                const vec_t t = (vec_t)(((uvec_t)y00 & ~k1) | ((uvec_t)y01 & k1));
-                const vec_t b = (vec_t)(((uvec_t)y10 & ~k2) | ((uvec_t)y11 & k2));
-                const uvec_t k3 = (uvec_t)((b > t) | (b != b));
-                const vec_t best = (vec_t)(((uvec_t)t & ~k3) | ((uvec_t)b & k3));
-                const uvec_t pos = ((k1 & one) & ~k3) | ((two + (k2 & one)) & k3);
+                vec_t best;
+                uvec_t pos;
+                FC_VEC_POOL_PICK(vec_t, uvec_t, y00, y01, y10, y11, best, pos);
 #if defined(FC_VEC_SHUFFLE) && FC_CD_VL * FC_CD_ESIZE == 32
                 typedef uint8_t b32_t __attribute__((vector_size(32)));
                 const bvec_t pb = FC_VEC_LOWBYTES(FC_CD_VL, (b32_t)pos);

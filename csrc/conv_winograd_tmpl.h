@@ -220,54 +220,43 @@ static int FC_FN(use_winograd)(fc_isa isa, const fc_conv2d_params *p)
     return 2;
 }
 
+/* U_xi = (G g G^T)[xi] of F(2x2) for VT, a GCC vector of channels: lanes j of the 3x3 weights
+ * at g[t * gs + j], of U_xi at d[xi * xs + j] */
+#define FC_WG_U_STEP(VT, g, gs, d, xs)                                                       \
+    do {                                                                                     \
+        VT t_[4][3]; /* G g */                                                               \
+        for (int s_ = 0; s_ < 3; s_++) {                                                     \
+            VT a_, b_, e_;                                                                   \
+            __builtin_memcpy(&a_, (g) + s_ * (gs), sizeof a_);                               \
+            __builtin_memcpy(&b_, (g) + (3 + s_) * (gs), sizeof b_);                         \
+            __builtin_memcpy(&e_, (g) + (6 + s_) * (gs), sizeof e_);                         \
+            t_[0][s_] = a_;                                                                  \
+            t_[1][s_] = (FC_T)0.5 * (a_ + b_ + e_);                                          \
+            t_[2][s_] = (FC_T)0.5 * (a_ - b_ + e_);                                          \
+            t_[3][s_] = e_;                                                                  \
+        }                                                                                    \
+        for (int i_ = 0; i_ < 4; i_++) { /* (G g) G^T */                                     \
+            const VT r_[4] = {t_[i_][0], (FC_T)0.5 * (t_[i_][0] + t_[i_][1] + t_[i_][2]),    \
+                              (FC_T)0.5 * (t_[i_][0] - t_[i_][1] + t_[i_][2]), t_[i_][2]};   \
+            for (int j_ = 0; j_ < 4; j_++)                                                   \
+                __builtin_memcpy((d) + (i_ * 4 + j_) * (xs), &r_[j_], sizeof(VT));           \
+        }                                                                                    \
+    } while (0)
+
 /* U_xi of n output channels and one input channel for F(2x2): the 16 values of channel j at
- * d[xi * xs + j], from its 3x3 weights at g[t * gs + j] (restrict parameters: the loop over j
- * vectorizes) */
+ * d[xi * xs + j], from its 3x3 weights at g[t * gs + j]; four channels at a time (GCC
+ * vectors: the scalar loop did not vectorize), the rest one by one, the same operations per
+ * value either way. */
 static void FC_FN(wg_u_panel)(const FC_T *restrict g, int64_t gs, int64_t n, FC_T *restrict d,
                               int64_t xs)
 {
-    /* four channels at a time as a GCC vector (the loop below did not vectorize), then the
-     * rest one by one: the same operations per value either way */
     typedef FC_T v4_t __attribute__((vector_size(4 * sizeof(FC_T))));
+    typedef FC_T v1_t __attribute__((vector_size(sizeof(FC_T))));
     int64_t j = 0;
-    for (; j + 4 <= n; j += 4) {
-        v4_t t[4][3];
-        for (int s = 0; s < 3; s++) {
-            v4_t a, b, e;
-            __builtin_memcpy(&a, g + s * gs + j, sizeof a);
-            __builtin_memcpy(&b, g + (3 + s) * gs + j, sizeof b);
-            __builtin_memcpy(&e, g + (6 + s) * gs + j, sizeof e);
-            t[0][s] = a;
-            t[1][s] = (FC_T)0.5 * (a + b + e);
-            t[2][s] = (FC_T)0.5 * (a - b + e);
-            t[3][s] = e;
-        }
-        for (int i = 0; i < 4; i++) {
-            const v4_t r1 = (FC_T)0.5 * (t[i][0] + t[i][1] + t[i][2]);
-            const v4_t r2 = (FC_T)0.5 * (t[i][0] - t[i][1] + t[i][2]);
-            __builtin_memcpy(d + (i * 4) * xs + j, &t[i][0], sizeof(v4_t));
-            __builtin_memcpy(d + (i * 4 + 1) * xs + j, &r1, sizeof r1);
-            __builtin_memcpy(d + (i * 4 + 2) * xs + j, &r2, sizeof r2);
-            __builtin_memcpy(d + (i * 4 + 3) * xs + j, &t[i][2], sizeof(v4_t));
-        }
-    }
-    for (; j < n; j++) {
-        FC_T t[4][3]; /* G g */
-        for (int s = 0; s < 3; s++) {
-            const FC_T a = g[s * gs + j], b = g[(3 + s) * gs + j], e = g[(6 + s) * gs + j];
-            t[0][s] = a;
-            t[1][s] = (FC_T)0.5 * (a + b + e);
-            t[2][s] = (FC_T)0.5 * (a - b + e);
-            t[3][s] = e;
-        }
-        for (int i = 0; i < 4; i++) { /* (G g) G^T */
-            d[(i * 4) * xs + j] = t[i][0];
-            d[(i * 4 + 1) * xs + j] = (FC_T)0.5 * (t[i][0] + t[i][1] + t[i][2]);
-            d[(i * 4 + 2) * xs + j] = (FC_T)0.5 * (t[i][0] - t[i][1] + t[i][2]);
-            d[(i * 4 + 3) * xs + j] = t[i][2];
-        }
-    }
+    for (; j + 4 <= n; j += 4) FC_WG_U_STEP(v4_t, g + j, gs, d + j, xs);
+    for (; j < n; j++) FC_WG_U_STEP(v1_t, g + j, gs, d + j, xs);
 }
+#undef FC_WG_U_STEP
 
 /* U_xi[co][ci] = (G g G^T)[xi] for every channel pair, written straight into the packed-A
  * layout of fc_gemm_pack_a_full (for each kc block of channels at pc, mr-row panels of kc x
@@ -301,8 +290,8 @@ static FC_T *FC_FN(wg_transform_weights)(const fc_gemm_config *cfg, const fc_con
     if (tile == 2) {
         /* F(2x2): vectors over the mr output channels of a panel, whose U values are
          * contiguous, from the weights reordered to wr[(ci * 9 + t) * m_pad + co] (rows past
-         * M zero); the same operations per value as below (was scalar, through 16 store
-         * pointers per channel pair: as long as a batch-1 conv) */
+         * M zero; it was scalar, through 16 store pointers per channel pair: as long as a
+         * batch-1 conv) */
         FC_T *wr = (FC_T *)calloc((size_t)(9 * C * m_pad), sizeof(FC_T));
         if (!wr) abort();
         for (int64_t co = 0; co < M; co++)
@@ -330,33 +319,31 @@ static FC_T *FC_FN(wg_transform_weights)(const fc_gemm_config *cfg, const fc_con
             }
             for (int64_t c = 0; c < kc; c++) {
                 const FC_T *g = w + (co * C + pc + c) * 9;
-                {
-                    /* G = [1 0 0; 1/3 1/3 1/3; -1/3 1/3 -1/3; -16/15 -8/15 -4/15;
-                     * 1/15 -2/15 4/15; 0 0 1] (winograd_tmpl.h), in double (the divisions
-                     * by 3 and 15 as products with the reciprocals: within an ulp of double,
-                     * far below float's, and without them the transform took longer than the
-                     * batch-1 conv itself) */
-                    const double third = 1.0 / 3, fifteenth = 1.0 / 15;
-                    double t[6][3]; /* G g */
-                    for (int s = 0; s < 3; s++) {
-                        const double g0 = g[s], g1 = g[3 + s], g2 = g[6 + s];
-                        t[0][s] = g0;
-                        t[1][s] = (g0 + g1 + g2) * third;
-                        t[2][s] = -(g0 - g1 + g2) * third;
-                        t[3][s] = -(16 * g0 + 8 * g1 + 4 * g2) * fifteenth;
-                        t[4][s] = (g0 - 2 * g1 + 4 * g2) * fifteenth;
-                        t[5][s] = g2;
-                    }
-                    for (int i = 0; i < 6; i++) { /* (G g) G^T */
-                        const double g0 = t[i][0], g1 = t[i][1], g2 = t[i][2];
-                        const double r[6] = {g0,
-                                             (g0 + g1 + g2) * third,
-                                             -(g0 - g1 + g2) * third,
-                                             -(16 * g0 + 8 * g1 + 4 * g2) * fifteenth,
-                                             (g0 - 2 * g1 + 4 * g2) * fifteenth,
-                                             g2};
-                        for (int j = 0; j < 6; j++) dst[(i * 6 + j) * xs + c * mr] = (FC_T)r[j];
-                    }
+                /* G = [1 0 0; 1/3 1/3 1/3; -1/3 1/3 -1/3; -16/15 -8/15 -4/15;
+                 * 1/15 -2/15 4/15; 0 0 1] (winograd_tmpl.h), in double (the divisions
+                 * by 3 and 15 as products with the reciprocals: within an ulp of double,
+                 * far below float's, and without them the transform took longer than the
+                 * batch-1 conv itself) */
+                const double third = 1.0 / 3, fifteenth = 1.0 / 15;
+                double t[6][3]; /* G g */
+                for (int s = 0; s < 3; s++) {
+                    const double g0 = g[s], g1 = g[3 + s], g2 = g[6 + s];
+                    t[0][s] = g0;
+                    t[1][s] = (g0 + g1 + g2) * third;
+                    t[2][s] = -(g0 - g1 + g2) * third;
+                    t[3][s] = -(16 * g0 + 8 * g1 + 4 * g2) * fifteenth;
+                    t[4][s] = (g0 - 2 * g1 + 4 * g2) * fifteenth;
+                    t[5][s] = g2;
+                }
+                for (int i = 0; i < 6; i++) { /* (G g) G^T */
+                    const double g0 = t[i][0], g1 = t[i][1], g2 = t[i][2];
+                    const double r[6] = {g0,
+                                         (g0 + g1 + g2) * third,
+                                         -(g0 - g1 + g2) * third,
+                                         -(16 * g0 + 8 * g1 + 4 * g2) * fifteenth,
+                                         (g0 - 2 * g1 + 4 * g2) * fifteenth,
+                                         g2};
+                    for (int j = 0; j < 6; j++) dst[(i * 6 + j) * xs + c * mr] = (FC_T)r[j];
                 }
             }
         }

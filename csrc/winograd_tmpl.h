@@ -84,23 +84,6 @@
             if ((n) & 1) d_[o_] = s_[o_];                                                    \
         }                                                                                    \
     } while (0)
-/* The maximum of a 2x2 window (y00 y01 / y10 y11, lane-wise) and its position i * 2 + j:
- * b replaces a where b > a or b is NaN, pairwise (the rule of fc_max_pool2d_forward: the
- * first maximum in row-major order wins, NaN counts as larger than any number, the last NaN
- * winning). */
-#define FC_WG_POOL_PICK(vec_t, uvec_t, y00, y01, y10, y11, best, pos)                        \
-    do {                                                                                     \
-        const uvec_t k1_ = (uvec_t)(((y01) > (y00)) | ((y01) != (y01)));                     \
-        const uvec_t k2_ = (uvec_t)(((y11) > (y10)) | ((y11) != (y11)));                     \
-        const vec_t top_ = (vec_t)(((uvec_t)(y00) & ~k1_) | ((uvec_t)(y01) & k1_));          \
-        const vec_t bot_ = (vec_t)(((uvec_t)(y10) & ~k2_) | ((uvec_t)(y11) & k2_));          \
-        const uvec_t k3_ = (uvec_t)((bot_ > top_) | (bot_ != bot_));                         \
-        best = (vec_t)(((uvec_t)top_ & ~k3_) | ((uvec_t)bot_ & k3_));                        \
-        /* position: top = 0 + (k1 & 1), bottom = 2 + (k2 & 1) */                            \
-        const uvec_t one_ = (uvec_t){0} + 1, two_ = one_ + one_;                             \
-        pos = ((k1_ & one_) & ~k3_) | ((two_ + (k2_ & one_)) & k3_);                         \
-    } while (0)
-
 /* Keeps the compiler from seeing a loop over i as a memset or memcpy: GCC turned pad_rows'
  * loops into library calls, whose set-up cost more than the copy itself on rows of 14
  * values (17% of the 14x14 grad_input's time, in pad_rows and those calls). */
@@ -250,15 +233,11 @@ void FC_WG_FN(input_block)(const FC_WG_T *restrict xs, int64_t rows, int64_t lp,
             y[i][0] = s[i][0] + s[i][1] + s[i][2] + (bias); /* (A^T m) A (columns) */        \
             y[i][1] = s[i][1] - s[i][2] - s[i][3] + (bias);                                  \
             if (relu) {                                                                      \
-                y[i][0] = FC_WG_RELU(y[i][0]);                                               \
-                y[i][1] = FC_WG_RELU(y[i][1]);                                               \
+                y[i][0] = FC_VEC_RELU(uvec_t, y[i][0]);                                               \
+                y[i][1] = FC_VEC_RELU(uvec_t, y[i][1]);                                               \
             }                                                                                \
         }                                                                                    \
     } while (0)
-
-/* y < 0 ? 0 : y lane-wise (NaN stays NaN), by a bit mask */
-#define FC_WG_RELU(v)                                                                        \
-    ((__typeof__(v))((uvec_t)(v) & ~(uvec_t)((v) < (__typeof__(v)){0})))
 
 /* Output transform of M output channels and rb rows of tiles: for channel co and tile row
  * th, tiles tw in [0, twp) (a multiple of FC_WG_TV): tile t0 + th twp + tw of M (FC_WG_MOFF:
@@ -344,7 +323,7 @@ void FC_WG_FN(output_pool_block)(const FC_WG_T *restrict m, int64_t mxs, int64_t
                 uvec_t pos;
                 FC_WG_OUTPUT_TILES(vec_t, mt + FC_WG_MOFF(t0 + th * twp + tw, mxs, 16), mxs, 0, b,
                                    relu, y);
-                FC_WG_POOL_PICK(vec_t, uvec_t, y[0][0], y[0][1], y[1][0], y[1][1], best, pos);
+                FC_VEC_POOL_PICK(vec_t, uvec_t, y[0][0], y[0][1], y[1][0], y[1][1], best, pos);
                 const int64_t n = FC_MIN((int64_t)TV, PW - tw);
                 /* a partial vector is stored whole where it ends within this call's rows of
                  * this channel: the lanes past the row land on the next rows, which later
@@ -547,7 +526,7 @@ void FC_WG_FN(input4_block)(const FC_WG_T *restrict xs, int64_t rows, int64_t ld
                       y[i][2], y[i][3]); /* (A^T m) A (columns) */                           \
             _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {                            \
                 y[i][j] += (bias);                                                           \
-                if (relu) y[i][j] = FC_WG_RELU(y[i][j]);                                     \
+                if (relu) y[i][j] = FC_VEC_RELU(uvec_t, y[i][j]);                                     \
             }                                                                                \
         }                                                                                    \
     } while (0)
@@ -632,7 +611,7 @@ void FC_WG_FN(output4_pool_block)(const FC_WG_T *restrict m, int64_t mxs, int64_
                 uvec_t pos[2];
 #pragma GCC unroll 2
                 for (int bb = 0; bb < 2; bb++)
-                    FC_WG_POOL_PICK(vec_t, uvec_t, y[2 * a][2 * bb], y[2 * a][2 * bb + 1],
+                    FC_VEC_POOL_PICK(vec_t, uvec_t, y[2 * a][2 * bb], y[2 * a][2 * bb + 1],
                                     y[2 * a + 1][2 * bb], y[2 * a + 1][2 * bb + 1], best[bb],
                                     pos[bb]);
                 /* pooled columns 2 (tw + l) + bb of each half: the two interleaved */
@@ -886,12 +865,10 @@ void FC_WG_FN(dw_image)(const FC_WG_T *restrict xt, const FC_WG_T *restrict gt, 
 #undef FC_WG_STT
 
 #undef FC_WG_OUTPUT_TILES
-#undef FC_WG_RELU
 #undef FC_WG_STORE_PART
 #undef FC_WG_STORE2
 #undef FC_WG_STORE_BYTES
 #undef FC_WG_LOW_BYTES
-#undef FC_WG_POOL_PICK
 #undef FC_WG_CAT3_
 #undef FC_WG_CAT3
 #undef FC_WG_FN
