@@ -640,12 +640,12 @@ static void FC_FN(wgd_output)(const fc_conv2d_params *p, const FC_T *du, int64_t
 
 /* gw = the weight gradient of all images on the Winograd path (use_winograd_dw must hold):
  * threads over the images, each summing its dU privately (padded to whole mr x nr tiles),
- * in chunks of images of at most 128 tiles (the microkernel's k) within this thread's share
- * of the workspace limit.  A chunk's V and dM (16 x (Cin_pad + Cout_pad) x tiles) are written
- * and then read by the GEMMs: at 128 tiles (two 14x14 or 16x16 images, 600-800 KiB for
- * 32 -> 64 channels, float32) they stay well inside a 2 MiB L2, where 256 (1.5-1.6 MiB) did not: the
- * MNIST and CIFAR conv2 weight gradients ran 4-7% faster at 1 and 2 threads on an Emerald
- * Rapids core; at 64 tiles the GEMMs' per-call overhead took the gain back. */
+ * in chunks of images whose V and dM (16 x (Cin_pad + Cout_pad) values per tile, written and
+ * then read by the GEMMs) fill at most half of L2, 64 to 256 tiles (the microkernel's k),
+ * within this thread's share of the workspace limit.  On an Emerald Rapids core (2 MiB L2) the
+ * MNIST and CIFAR conv2 weight gradients (32 -> 64 channels, 14x14 and 16x16) ran 4-7%
+ * faster in float32 at 1 and 2 threads with 98-147 tile chunks than with 245-256 (1.5-1.6
+ * MiB), and 6-12% faster in float64 with one image per chunk than with two (diagnostic). */
 static void FC_FN(wg_weight_grad)(fc_isa isa, const fc_conv2d_params *p, const FC_T *gy,
                                   const FC_T *x, FC_T *gw, int nt)
 {
@@ -663,7 +663,11 @@ static void FC_FN(wg_weight_grad)(fc_isa isa, const fc_conv2d_params *p, const F
     const int64_t T = TH * TW, WP = 2 * TW + 2, GP = 2 * TW;
     const int outer = (int)FC_MIN((int64_t)nt, N);
     const double limit = (double)fc_get_workspace_limit() / outer - sizeof(FC_T) * (double)usize;
-    int64_t chunk = FC_MAX((int64_t)1, 128 / T);
+    int64_t caches[3];
+    (void)fc_cache_sizes(caches);
+    const int64_t per_tile = 16 * (cp + mp) * (int64_t)sizeof(FC_T); /* its V and dM */
+    const int64_t tmax = FC_MIN((int64_t)256, FC_MAX((int64_t)64, caches[1] / 2 / per_tile));
+    int64_t chunk = FC_MAX((int64_t)1, tmax / T);
     while (chunk > 1 &&
            (double)sizeof(FC_T) * (double)FC_FN(wgd_scratch_elems)(cfg, p, chunk) > limit)
         chunk--;

@@ -430,6 +430,33 @@ def test_winograd_results_do_not_depend_on_the_batch_split(mode, threads, rng):
         _kernels.set_conv_winograd(old)
 
 
+@pytest.mark.parametrize("caches", [(4 << 10, 16 << 10, 0), (1 << 20, 64 << 20, 1 << 30)],
+                         ids=["small L2", "large L2"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_winograd_weight_gradient_chunks_follow_the_cache_sizes(isa, dtype, caches, threads,
+                                                                rng):
+    """The Winograd weight gradient sums its images in chunks sized by L2 (64 tiles at the
+    least, 256 at the most): a small L2 gives one 14x14 image (49 tiles) or a few 4x4 ones
+    per chunk, a large one several; both, on the detected sizes' code path, match float64."""
+    import fastconv
+    old = _kernels.set_conv_winograd(2)
+    try:
+        _kernels.set_cache_sizes(caches)
+        with fastconv.local_num_threads(threads):
+            for xs, ws in (((7, 32, 14, 14), (64, 32, 3, 3)), ((37, 16, 6, 6), (24, 16, 3, 3))):
+                x = rng.standard_normal(xs).astype(dtype)
+                w = (rng.standard_normal(ws) / np.sqrt(np.prod(ws[1:]))).astype(dtype)
+                gy = (rng.standard_normal((xs[0], ws[0], xs[2], xs[3])) /
+                      np.sqrt(xs[0] * xs[2] * xs[3])).astype(dtype)
+                gw = F.conv2d_backward(gy, x, w, padding=1, output_mask=(False, True, False))[1]
+                want = R64.conv2d_backward(gy, x, w, padding=1,
+                                           output_mask=(False, True, False))[1]
+                assert_close(gw, want, dtype)
+    finally:
+        _kernels.set_cache_sizes(None)
+        _kernels.set_conv_winograd(old)
+
+
 @pytest.mark.parametrize("mode", [2, 4])
 def test_winograd_kept_weight_transform_follows_the_weights(isa, dtype, mode, rng):
     """The transformed weights are kept for the next call with bitwise the same weights and
