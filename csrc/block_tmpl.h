@@ -97,12 +97,7 @@ void FC_BK_FN(pool_plane)(const FC_BK_T *restrict y, int64_t OH, int64_t OW, int
                 }
                 vec_t x00 = FC_BK_EVEN(a0, a1), x01 = FC_BK_ODD(a0, a1);
                 vec_t x10 = FC_BK_EVEN(b0, b1), x11 = FC_BK_ODD(b0, b1);
-                if (relu) {
-                    x00 = FC_VEC_RELU(uvec_t, x00);
-                    x01 = FC_VEC_RELU(uvec_t, x01);
-                    x10 = FC_VEC_RELU(uvec_t, x10);
-                    x11 = FC_VEC_RELU(uvec_t, x11);
-                }
+                FC_VEC_RELU_IF(uvec_t, relu, x00, x01, x10, x11);
                 vec_t pick;
                 uvec_t at;
                 FC_VEC_POOL_PICK(vec_t, uvec_t, x00, x01, x10, x11, pick, at);

@@ -383,12 +383,7 @@ FC_CD_FN(fewcin_3x3_pool2_c)(const FC_CD_T *restrict xq, int64_t ldq, int64_t qs
                 FC_CD_DOTC(y01, X, 0, 1, wc, C, b0);
                 FC_CD_DOTC(y10, X, 1, 0, wc, C, b0);
                 FC_CD_DOTC(y11, X, 1, 1, wc, C, b0);
-                if (relu) {
-                    y00 = FC_VEC_RELU(uvec_t, y00);
-                    y01 = FC_VEC_RELU(uvec_t, y01);
-                    y10 = FC_VEC_RELU(uvec_t, y10);
-                    y11 = FC_VEC_RELU(uvec_t, y11);
-                }
+                FC_VEC_RELU_IF(uvec_t, relu, y00, y01, y10, y11);
                 vec_t best;
                 uvec_t pos;
                 FC_VEC_POOL_PICK(vec_t, uvec_t, y00, y01, y10, y11, best, pos);

@@ -10,13 +10,23 @@
 
 /* Lane-wise helpers of the pooling kernels, on any GCC vectors (no shuffle): uvec_t is the
  * unsigned integer vector of vec_t's size.
- * FC_VEC_RELU: v < 0 ? 0 : v by a bit mask (NaN and -0.0 stay as they are).
+ * FC_VEC_RELU: v < 0 ? 0 : v by a bit mask (NaN and -0.0 stay as they are);
+ * FC_VEC_RELU_IF: FC_VEC_RELU on each of a 2x2 window's four vectors, in place, if relu.
  * FC_VEC_POOL_PICK: the maximum of a 2x2 window (y00 y01 / y10 y11) and its position
  * i * 2 + j: b replaces a where b > a or b is NaN, pairwise (the rule of
  * fc_max_pool2d_forward: the first maximum in row-major order wins, NaN counts as larger than
  * any number, the last NaN winning). */
 #define FC_VEC_RELU(uvec_t, v)                                                               \
     ((__typeof__(v))((uvec_t)(v) & ~(uvec_t)((v) < (__typeof__(v)){0})))
+#define FC_VEC_RELU_IF(uvec_t, relu, y00, y01, y10, y11)                                     \
+    do {                                                                                     \
+        if (relu) {                                                                          \
+            y00 = FC_VEC_RELU(uvec_t, y00);                                                  \
+            y01 = FC_VEC_RELU(uvec_t, y01);                                                  \
+            y10 = FC_VEC_RELU(uvec_t, y10);                                                  \
+            y11 = FC_VEC_RELU(uvec_t, y11);                                                  \
+        }                                                                                    \
+    } while (0)
 #define FC_VEC_POOL_PICK(vec_t, uvec_t, y00, y01, y10, y11, best, pos)                       \
     do {                                                                                     \
         const uvec_t k1_ = (uvec_t)(((y01) > (y00)) | ((y01) != (y01)));                     \
